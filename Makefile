@@ -1,0 +1,44 @@
+# Two set-up commands (see README): `make run` and `make test`. Both work on a fresh machine with
+# only Python 3.11 and make: they create .venv and install what they need, once (stamp files).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+DEMO_DIR := data/demo
+DEMO_DOCS ?= 3000
+
+.PHONY: run test lint bench clean install install-dev
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+$(DEMO_DIR)/truth.jsonl: | $(VENV)/.installed
+	$(BIN)/curate demo-data $(DEMO_DIR) --docs $(DEMO_DOCS)
+
+run: $(VENV)/.installed $(DEMO_DIR)/truth.jsonl
+	$(BIN)/curate run pipeline.yaml
+	$(BIN)/curate status out/demo
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+
+bench: $(VENV)/.installed-dev
+	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf out .cache

@@ -1,0 +1,170 @@
+"""The `curate` command line (also `python -m pipeline`). Exit codes are part of the contract:
+0 ok, 1 a stage failed, 2 invalid config or input path, 3 another run holds the lock."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
+log = logging.getLogger("curate")
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+
+
+def _err(message: str) -> None:
+    print(f"curate: {message}", file=sys.stderr)
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from pipeline.config import load_config
+
+    overrides = list(args.set or [])
+    if getattr(args, "executor", None):
+        overrides.append(f"executor={args.executor}")
+    if getattr(args, "output", None):
+        overrides.append(f"output={args.output}")
+    if getattr(args, "workers", None):
+        overrides.append(f"workers={args.workers}")
+    return load_config(args.config, overrides)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.config import ConfigError
+    from pipeline.executors.local import StageFailed
+    from pipeline.progress import Reporter
+    from pipeline.runner import LockHeld, Runner
+
+    try:
+        cfg = _load(args)
+        with Reporter(enabled=True) as reporter:
+            Runner(cfg, reporter).run(fresh=args.fresh)
+    except ConfigError as exc:
+        for line in exc.problems:
+            _err(line)
+        return EXIT_CONFIG
+    except LockHeld as exc:
+        _err(str(exc))
+        return EXIT_LOCKED
+    except StageFailed as exc:
+        _err(f"stage failed: {exc}")
+        if args.verbose:
+            traceback.print_exception(exc.error)
+        return EXIT_FAILED
+    out = Path(cfg.output)
+    print(f"output: {out}")
+    print(f"shards: {out / 'shards'}")
+    print(f"status: curate status {out}")
+    if (out / "report.html").exists():
+        print(f"report: {out / 'report.html'}")
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from pipeline.config import ConfigError
+    from pipeline.runner import make_plan
+
+    try:
+        cfg = _load(args)
+        plan = make_plan(cfg)
+    except ConfigError as exc:
+        for line in exc.problems:
+            _err(line)
+        return EXIT_CONFIG
+    print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True).rstrip())
+    print("\n# plan")
+    for row in plan.describe():
+        print(f"- {row['stage']:<16} kind={row['kind']:<14} input={row['input']:<16} hash={row['hash']}")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from pipeline.run_view import RunView
+
+    try:
+        view = RunView(args.output)
+    except FileNotFoundError as exc:
+        _err(str(exc))
+        return EXIT_CONFIG
+    frame = view.stats()
+    info = view.run_info
+    if args.json:
+        print(json.dumps({"run": {k: info.get(k) for k in ("name", "status", "started", "finished")},
+                          "stages": frame.to_dict(orient="records")}, default=str, indent=2))
+        return EXIT_OK
+    print(f"run {info.get('name', '?')}: {info.get('status', 'unknown')} "
+          f"(started {info.get('started')}, finished {info.get('finished')})")
+    cols = ["stage", "kind", "state", "in", "added", "kept", "removed", "tokens", "seconds"]
+    rows = [[("" if v is None or v != v else str(v)) for v in r] for r in frame[cols].itertuples(index=False)]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)] if rows else [len(c) for c in cols]
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+    return EXIT_OK
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from pipeline.demo_corpus import write_demo_corpus
+
+    summary = write_demo_corpus(args.dir, n_docs=args.docs, seed=args.seed)
+    print(json.dumps(summary, indent=2, default=str))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="curate", description="ling-curate: pretraining-data curation")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs and tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_config_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("config", nargs="?", default="pipeline.yaml")
+        p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value")
+        p.add_argument("--executor", choices=["local", "spark"])
+        p.add_argument("--output", help="output directory (overrides `output:`)")
+        p.add_argument("--workers", type=int)
+
+    p = sub.add_parser("run", help="run the pipeline (resumes by default)")
+    add_config_args(p)
+    p.add_argument("--fresh", action="store_true", help="discard earlier results and start over")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="print the resolved config and stage plan")
+    add_config_args(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("status", help="per-stage state and counts of an output directory")
+    p.add_argument("output")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("demo-data", help="write the demo corpus and its ground truth")
+    p.add_argument("dir")
+    p.add_argument("--docs", type=int, default=3000)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

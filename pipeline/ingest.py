@@ -1,0 +1,288 @@
+"""Ingest: read every configured input into document partitions, quarantining what cannot be read.
+
+Each input file becomes one or more Parquet partitions of the document schema
+(`part-<input>-<file>-<chunk>`), so partition names sort in input order and never depend on the
+number of workers. A record that cannot become a document (bad JSON, invalid UTF-8, missing or
+non-string or empty text, bad id) goes to the quarantine with its file, line, field and error: the
+run goes on and nothing is silently lost.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import json
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.config import ConfigError, InputConfig
+from pipeline.ids import derived_doc_id
+from pipeline.io import read_json_or_none, write_json, write_parquet
+from pipeline.schema import DOC_SCHEMA, QUARANTINE_SCHEMA
+
+HF_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file (or HF dataset) of one input, with its position in the global order."""
+
+    input_index: int
+    file_index: int
+    input: InputConfig
+    path: str
+    relpath: str
+
+    @property
+    def prefix(self) -> str:
+        return f"part-{self.input_index:03d}-{self.file_index:05d}"
+
+
+def _glob_root(pattern: str) -> str:
+    """The directory part of a glob before its first wildcard: ids are relative to it."""
+    parts = Path(pattern).parts
+    root: list[str] = []
+    for part in parts:
+        if any(ch in part for ch in "*?["):
+            break
+        root.append(part)
+    path = Path(*root) if root else Path(".")
+    return str(path if path.is_dir() else path.parent)
+
+
+def list_input_files(inputs: list[InputConfig], base_dir: Path | None = None) -> list[InputFile]:
+    """Resolve every input's glob, sorted; raises ConfigError naming the input that matched nothing."""
+    files: list[InputFile] = []
+    problems: list[str] = []
+    for i, inp in enumerate(inputs):
+        pattern = inp.path if base_dir is None or os.path.isabs(inp.path) else str(base_dir / inp.path)
+        if inp.format == "hf":
+            if not os.path.exists(pattern):
+                problems.append(f"inputs[{i}].path: '{inp.path}' does not exist")
+                continue
+            files.append(InputFile(i, 0, inp, pattern, Path(pattern).name))
+            continue
+        matches = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+        if not matches:
+            problems.append(f"inputs[{i}].path: no files match '{inp.path}'")
+            continue
+        root = _glob_root(pattern)
+        for j, path in enumerate(matches):
+            files.append(InputFile(i, j, inp, path, os.path.relpath(path, root)))
+    if problems:
+        raise ConfigError(problems)
+    return files
+
+
+def fingerprint(files: list[InputFile]) -> list[list[Any]]:
+    """What decides ingest's output besides settings: each file's path, size and mtime."""
+    out = []
+    for f in files:
+        st = os.stat(f.path)
+        if os.path.isdir(f.path):  # HF dataset directory: fingerprint its files
+            size = sum(os.path.getsize(p) for p in glob.glob(f"{f.path}/**", recursive=True) if os.path.isfile(p))
+            mtime = max((os.path.getmtime(p) for p in glob.glob(f"{f.path}/**", recursive=True)), default=0)
+            out.append([f.input.name, f.relpath, size, int(mtime * 1e9)])
+        else:
+            out.append([f.input.name, f.relpath, st.st_size, st.st_mtime_ns])
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+class Quarantined(Exception):
+    def __init__(self, field: str | None, error: str):
+        super().__init__(error)
+        self.field = field
+        self.error = error
+
+
+def _check_utf8(value: str, field: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise Quarantined(field, f"unpaired surrogate at character {exc.start}") from None
+    return value
+
+
+def record_to_doc(record: Any, inp: InputConfig, relpath: str, line: int) -> dict[str, Any]:
+    """One parsed record -> a document row; raises Quarantined naming the field at fault."""
+    if not isinstance(record, dict):
+        raise Quarantined(None, f"record is a JSON {type(record).__name__}, not an object")
+    if inp.text_field not in record:
+        raise Quarantined(inp.text_field, "missing text field")
+    text = record[inp.text_field]
+    if not isinstance(text, str):
+        raise Quarantined(inp.text_field, f"text must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise Quarantined(inp.text_field, "empty text")
+    _check_utf8(text, inp.text_field)
+    if inp.id_field:
+        if inp.id_field not in record or record[inp.id_field] is None:
+            raise Quarantined(inp.id_field, "missing id field")
+        raw_id = record[inp.id_field]
+        if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
+            raise Quarantined(inp.id_field, f"id must be a string or integer, got {type(raw_id).__name__}")
+        doc_id = _check_utf8(str(raw_id), inp.id_field)
+        if not doc_id.strip():
+            raise Quarantined(inp.id_field, "empty id")
+    else:
+        doc_id = derived_doc_id(inp.name, relpath, line)
+    url = record.get(inp.url_field) if inp.url_field else None
+    if url is not None and not isinstance(url, str):
+        raise Quarantined(inp.url_field, f"url must be a string, got {type(url).__name__}")
+    if url is not None:
+        _check_utf8(url, inp.url_field or "url")
+    skip = {inp.text_field, inp.id_field, inp.url_field}
+    rest = {k: v for k, v in record.items() if k not in skip}
+    meta = {"file": relpath, "line": line}
+    if rest:
+        meta["fields"] = rest
+    try:
+        meta_json = json.dumps(meta, ensure_ascii=False, default=str)
+        meta_json.encode("utf-8")
+    except UnicodeEncodeError:
+        meta_json = json.dumps(meta, ensure_ascii=True, default=str)
+    except (ValueError, RecursionError) as exc:
+        raise Quarantined(None, f"metadata cannot be stored: {exc}") from None
+    return {"id": doc_id, "text": text, "source": inp.name, "url": url, "meta": meta_json}
+
+
+def _open_lines(path: str, fmt: str) -> Iterator[bytes]:
+    if fmt == "jsonl.gz":
+        fh: Any = gzip.open(path, "rb")
+    elif fmt == "jsonl.zst":
+        import zstandard
+
+        fh = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True))
+    else:
+        fh = open(path, "rb")
+    with fh:
+        yield from fh
+
+
+def read_jsonl(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[str, Any] | None]]:
+    """Yield (line, document, quarantine_row) for every non-blank line of a JSONL file."""
+    line = 0
+    inp = f.input
+    try:
+        for line, raw in enumerate(_open_lines(f.path, inp.format), start=1):
+            if not raw.strip():
+                continue
+            try:
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise Quarantined(None, f"invalid UTF-8 at byte {exc.start}") from None
+                try:
+                    record = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise Quarantined(None, f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+                except RecursionError:
+                    raise Quarantined(None, "invalid JSON: nested too deeply") from None
+                yield line, record_to_doc(record, inp, f.relpath, line), None
+            except Quarantined as q:
+                yield line, None, _qrow(f, line, q, raw)
+    except (OSError, EOFError, zlib.error, ValueError) as exc:
+        # A truncated or corrupt compressed file: what was read is kept, the rest is reported.
+        q = Quarantined(None, f"unreadable after line {line}: {type(exc).__name__}: {exc}")
+        yield line + 1, None, _qrow(f, line + 1, q, b"")
+
+
+def _qrow(f: InputFile, line: int, q: Quarantined, raw: bytes) -> dict[str, Any]:
+    return {"source": f.input.name, "file": f.relpath, "line": line, "field": q.field,
+            "error": q.error, "raw": raw[:65536], "id": None}
+
+
+def _table_batches(f: InputFile) -> Iterator[pa.RecordBatch]:
+    if f.input.format == "parquet":
+        yield from pq.ParquetFile(f.path).iter_batches(batch_size=4096)
+        return
+    import datasets
+
+    if any(os.path.exists(os.path.join(f.path, m)) for m in HF_MARKERS):
+        ds: Any = datasets.load_from_disk(f.path)
+    else:
+        ds = datasets.load_dataset(f.path, split=f.input.split or "train")
+    if isinstance(ds, datasets.DatasetDict):
+        split = f.input.split or ("train" if "train" in ds else sorted(ds)[0])
+        ds = ds[split]
+    yield from ds.with_format("arrow").data.table.to_batches(max_chunksize=4096)
+
+
+def read_table_rows(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[str, Any] | None]]:
+    """Yield (row, document, quarantine_row) for a Parquet file or HF dataset (rows 1-based)."""
+    row = 0
+    try:
+        for batch in _table_batches(f):
+            for record in batch.to_pylist():
+                row += 1
+                try:
+                    yield row, record_to_doc(record, f.input, f.relpath, row), None
+                except Quarantined as q:
+                    raw = json.dumps(record, default=str, ensure_ascii=True).encode()
+                    yield row, None, _qrow(f, row, q, raw)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is reported, not fatal
+        q = Quarantined(None, f"unreadable after row {row}: {type(exc).__name__}: {exc}")
+        yield row + 1, None, _qrow(f, row + 1, q, b"")
+
+
+def ingest_file(task: tuple[InputFile, Path, int, str]) -> dict[str, Any]:
+    """Ingest one input file into `ingest/_raw/` partitions; returns its counts. Resumable per file."""
+    f, stage_dir, partition_rows, stage_hash = task
+    marker = stage_dir / "_files" / f"{f.prefix}.json"
+    done = read_json_or_none(marker)
+    if done and done.get("config_hash") == stage_hash:
+        return done
+    reader = read_table_rows if f.input.format in ("parquet", "hf") else read_jsonl
+    docs: list[dict[str, Any]] = []
+    bad: list[dict[str, Any]] = []
+    parts: list[str] = []
+    by_reason: dict[str, int] = {}
+    records = 0
+
+    def flush() -> None:
+        name = f"{f.prefix}-{len(parts):04d}"
+        write_parquet(pa.Table.from_pylist(docs, schema=DOC_SCHEMA), stage_dir / "_raw" / f"{name}.parquet")
+        parts.append(name)
+        docs.clear()
+
+    for _line, doc, qrow in reader(f):
+        records += 1
+        if doc is not None:
+            docs.append(doc)
+            if len(docs) >= partition_rows:
+                flush()
+        else:
+            assert qrow is not None
+            bad.append(qrow)
+            key = f"quarantine:{_error_kind(qrow['error'])}"
+            by_reason[key] = by_reason.get(key, 0) + 1
+    if docs or not parts:
+        flush()
+    qpath = stage_dir.parent / "quarantine" / f"{f.prefix}.parquet"
+    if bad:
+        write_parquet(pa.Table.from_pylist(bad, schema=QUARANTINE_SCHEMA), qpath)
+    else:
+        qpath.unlink(missing_ok=True)
+    result = {"config_hash": stage_hash, "file": f.path, "records": records, "quarantined": len(bad),
+              "parts": parts, "by_reason": by_reason}
+    write_json(result, marker)
+    return result
+
+
+def _error_kind(error: str) -> str:
+    for prefix, kind in (("invalid UTF-8", "invalid_utf8"), ("invalid JSON", "invalid_json"),
+                         ("missing text", "missing_text"), ("text must be", "non_string_text"),
+                         ("empty text", "empty_text"), ("unreadable", "unreadable_file"),
+                         ("duplicate id", "duplicate_id"), ("unpaired surrogate", "invalid_utf8")):
+        if error.startswith(prefix):
+            return kind
+    return "invalid_record"

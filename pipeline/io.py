@@ -1,0 +1,87 @@
+"""Atomic file writes and small file helpers.
+
+Every file a run produces is written to a temporary name in the same directory, flushed, then
+renamed into place, so a killed run never leaves a half-written file that a later run would trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline import faults
+
+PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "row_group_size": 2048, "write_statistics": True}
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it is fsynced and renamed over `path`."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        faults.before_commit()
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
+    with atomic_path(path) as tmp, open(tmp, mode) as fh:
+        yield fh
+
+
+def write_parquet(table: pa.Table, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, **PARQUET_OPTIONS)
+
+
+def write_json(obj: Any, path: str | Path) -> None:
+    text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+    with atomic_open(path, "w") as fh:
+        fh.write(text)
+
+
+def read_json(path: str | Path) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def read_json_or_none(path: str | Path) -> Any:
+    try:
+        return read_json(path)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def clean_temp_files(directory: str | Path) -> None:
+    """Remove temporaries a killed run left behind (they are never trusted, only clutter)."""
+    d = Path(directory)
+    if d.is_dir():
+        for tmp in d.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)

@@ -1,0 +1,71 @@
+"""Progress display: rich bars on a terminal, plain log lines otherwise (cron, CI, files)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+from pipeline.executors.local import Progress
+
+log = logging.getLogger("curate")
+
+
+class Reporter:
+    def __init__(self, enabled: bool = True, rich_bars: bool | None = None):
+        self.enabled = enabled
+        self.rich_bars = sys.stderr.isatty() if rich_bars is None else rich_bars
+        self._progress: Any = None
+        if enabled and self.rich_bars:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), transient=False)
+
+    def __enter__(self) -> Reporter:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def task(self, label: str) -> Progress:
+        """A callback (done, total) for one unit of work."""
+        if not self.enabled:
+            return lambda done, total: None
+        if self._progress is not None:
+            task_id = self._progress.add_task(label, total=None)
+
+            def update(done: int, total: int) -> None:
+                self._progress.update(task_id, completed=done, total=total)
+
+            return update
+        last = [0.0]
+
+        def log_line(done: int, total: int) -> None:
+            now = time.monotonic()
+            if done == total or now - last[0] > 5:
+                last[0] = now
+                log.info("%s: %d/%d", label, done, total)
+
+        return log_line
+
+    def _say(self, text: str) -> None:
+        if not self.enabled:
+            return
+        if self._progress is not None:
+            self._progress.console.print(text)
+        else:
+            log.info(text)
+
+    def cached(self, name: str, manifest: dict[str, Any]) -> None:
+        c = manifest["counts"]
+        self._say(f"{name}: already done (in {c['in']}, kept {c['kept']}, removed {c['removed']})")
+
+    def done(self, name: str, manifest: dict[str, Any]) -> None:
+        c = manifest["counts"]
+        self._say(f"{name}: in {c['in']}, added {c['added']}, kept {c['kept']}, removed {c['removed']} "
+                  f"in {manifest['seconds']:.1f}s")

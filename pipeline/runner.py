@@ -1,0 +1,301 @@
+"""The runner: plans the stage graph, takes the run lock, skips finished work, writes manifests.
+
+Every stage's identity is a hash chained from its settings and its input stage's hash (ingest's
+from the input files' fingerprint), so changing a stage reruns it and everything after it, and
+nothing else. A stage is finished when its `_manifest.json` carries that hash; partial progress
+inside a stage (per-partition markers) carries it too and is reused on resume.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import functools
+import json
+import logging
+import os
+import platform
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline import __version__
+from pipeline.config import PipelineConfig, StageConfig, config_hash
+from pipeline.executors.local import (
+    LocalExecutor,
+    Progress,
+    StageFailed,
+    get_stage,
+    keep_first_per_key,
+    partition_name,
+    removed_rows,
+)
+from pipeline.ingest import InputFile, fingerprint, ingest_file, list_input_files
+from pipeline.io import clean_temp_files, read_json_or_none, write_json, write_parquet
+from pipeline.progress import Reporter
+from pipeline.schema import QUARANTINE_SCHEMA
+
+log = logging.getLogger("curate")
+
+
+class LockHeld(Exception):
+    """Another run holds the output directory."""
+
+
+@contextmanager
+def run_lock(out: Path) -> Iterator[None]:
+    """An flock on OUT/_lock: released by the kernel if the holder dies, so no stale locks."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "_lock"
+    fh = open(path, "a+")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "unknown process"
+        fh.close()
+        raise LockHeld(f"{out} is in use by another run ({holder}); wait for it or use another --output") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"pid {os.getpid()} on {platform.node()} since {_now()}\n")
+    fh.flush()
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        fh.close()
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class PlannedStage:
+    config: StageConfig
+    input_name: str
+    hash: str
+
+
+@dataclass
+class Plan:
+    files: list[InputFile]
+    ingest_hash: str
+    stages: list[PlannedStage] = field(default_factory=list)
+
+    def describe(self) -> list[dict[str, Any]]:
+        rows = [{"stage": "ingest", "kind": "ingest", "input": f"{len(self.files)} files", "hash": self.ingest_hash}]
+        for s in self.stages:
+            rows.append({"stage": s.config.name, "kind": s.config.kind, "input": s.input_name, "hash": s.hash})
+        return rows
+
+
+def make_plan(cfg: PipelineConfig) -> Plan:
+    """Resolve input files and chain stage hashes. Raises ConfigError for unmatched inputs."""
+    from stages.registry import make_stage
+
+    files = list_input_files(cfg.inputs)
+    ingest_hash = config_hash({"inputs": [i.model_dump(mode="json") for i in cfg.inputs],
+                               "partition_rows": cfg.partition_rows, "files": fingerprint(files),
+                               "version": __version__})
+    plan = Plan(files, ingest_hash)
+    hashes = {"ingest": ingest_hash}
+    previous = "ingest"
+    for stage_cfg in cfg.stages:
+        input_name = stage_cfg.input or previous
+        stage = make_stage(stage_cfg, cfg)
+        h = config_hash({"settings": stage_cfg.model_dump(mode="json"), "input": hashes[input_name],
+                         "seed": cfg.seed, "extra": stage.fingerprint(), "version": __version__})
+        plan.stages.append(PlannedStage(stage_cfg, input_name, h))
+        hashes[stage_cfg.name] = h
+        previous = stage_cfg.name
+    return plan
+
+
+def data_partitions(out: Path, stage: str) -> list[Path]:
+    return sorted((out / stage / "data").glob("part-*.parquet"))
+
+
+class Runner:
+    def __init__(self, cfg: PipelineConfig, reporter: Reporter | None = None):
+        self.cfg = cfg
+        self.out = Path(cfg.output)
+        self.reporter = reporter or Reporter(enabled=False)
+
+    # -- entry point ----------------------------------------------------------------------------
+    def run(self, fresh: bool = False) -> dict[str, Any]:
+        """Run (or resume) the pipeline. Raises ConfigError, LockHeld or StageFailed."""
+        plan = make_plan(self.cfg)
+        with run_lock(self.out):
+            if fresh:
+                for child in self.out.iterdir():
+                    if child.name != "_lock":
+                        shutil.rmtree(child) if child.is_dir() else child.unlink()
+            run_info = self._run_info(plan)
+            write_json(run_info, self.out / "_run.json")
+            executor = self._executor()
+            try:
+                summary = [self._ingest(plan, executor)]
+                for planned in plan.stages:
+                    summary.append(self._stage(planned, executor))
+            except BaseException as exc:
+                run_info.update(status="failed", finished=_now(), error=str(exc))
+                write_json(run_info, self.out / "_run.json")
+                raise
+            finally:
+                executor.close()
+            run_info.update(status="finished", finished=_now(), stages=summary)
+            write_json(run_info, self.out / "_run.json")
+            return run_info
+
+    def _executor(self) -> LocalExecutor:
+        if self.cfg.executor == "spark":
+            from pipeline.executors.spark import SparkExecutor  # type: ignore[import-not-found]
+
+            return SparkExecutor(self.cfg)
+        return LocalExecutor(self.cfg.workers)
+
+    def _run_info(self, plan: Plan) -> dict[str, Any]:
+        versions = {"ling-curate": __version__, "python": platform.python_version(), "pyarrow": pa.__version__}
+        return {"name": self.cfg.name, "config": self.cfg.model_dump(mode="json"),
+                "config_hash": config_hash(self.cfg.model_dump(mode="json")), "plan": plan.describe(),
+                "versions": versions, "executor": self.cfg.executor, "workers": self.cfg.workers,
+                "started": _now(), "finished": None, "status": "running", "argv": sys.argv}
+
+    def _prepare_stage_dir(self, name: str, stage_hash: str, owned: tuple[Path, ...] = ()
+                           ) -> tuple[Path, dict | None]:
+        """Return the stage dir and its finished manifest if still valid; wipe stale partial work
+        (and the other paths the stage owns, like the quarantine for ingest)."""
+        stage_dir = self.out / name
+        manifest = read_json_or_none(stage_dir / "_manifest.json")
+        if manifest and manifest.get("config_hash") == stage_hash:
+            return stage_dir, manifest
+        started = read_json_or_none(stage_dir / "_stage.json")
+        if (started or {}).get("config_hash") != stage_hash:
+            for path in (stage_dir, *owned):
+                shutil.rmtree(path, ignore_errors=True)
+        for sub in ("data", "removed", "_parts", "_files", "_raw"):
+            clean_temp_files(stage_dir / sub)
+        write_json({"config_hash": stage_hash, "started": _now()}, stage_dir / "_stage.json")
+        return stage_dir, None
+
+    def _progress(self, label: str) -> Progress:
+        return self.reporter.task(label)
+
+    def _finish(self, stage_dir: Path, name: str, kind: str, stage_hash: str, counts: dict[str, Any],
+                started: float, input_name: str | None) -> dict[str, Any]:
+        tokens = counts.pop("tokens_kept", None)
+        manifest = {"stage": name, "kind": kind, "config_hash": stage_hash, "input": input_name,
+                    "counts": {k: counts[k] for k in ("in", "kept", "removed", "added", "by_reason")},
+                    "stats": {k: v for k, v in counts.items()
+                              if k not in ("in", "kept", "removed", "added", "by_reason")},
+                    "tokens": tokens, "seconds": round(time.monotonic() - started, 3),
+                    "executor": self.cfg.executor, "finished": _now()}
+        c = manifest["counts"]
+        if c["in"] + c["added"] != c["kept"] + c["removed"]:
+            raise StageFailed(name, AssertionError(f"counts do not balance: {c}"))
+        write_json(manifest, stage_dir / "_manifest.json")
+        self.reporter.done(name, manifest)
+        return {"stage": name, "cached": False, **c}
+
+    # -- ingest ---------------------------------------------------------------------------------
+    def _ingest(self, plan: Plan, executor: LocalExecutor) -> dict[str, Any]:
+        stage_dir, manifest = self._prepare_stage_dir("ingest", plan.ingest_hash, (self.out / "quarantine",))
+        if manifest:
+            self.reporter.cached("ingest", manifest)
+            return {"stage": "ingest", "cached": True, **manifest["counts"]}
+        clean_temp_files(self.out / "quarantine")
+        started = time.monotonic()
+        tasks = [(f, stage_dir, self.cfg.partition_rows, plan.ingest_hash) for f in plan.files]
+        results = executor.map(ingest_file, tasks, self._progress("ingest"))
+        raw_parts = [stage_dir / "_raw" / f"{name}.parquet" for r in results for name in r["parts"]]
+        by_reason: dict[str, int] = {}
+        for r in results:
+            for k, v in r["by_reason"].items():
+                by_reason[k] = by_reason.get(k, 0) + v
+        dup_results = executor.group_by_key(
+            raw_parts, _id_keys, functools.partial(keep_first_per_key, reason_prefix="duplicate_id"),
+            stage_dir / "_work", progress=self._progress("ingest: unique ids"))
+        kept = 0
+        dup_count = 0
+        for i, raw in enumerate(raw_parts):
+            final = stage_dir / "data" / raw.name
+            gone = removed_rows(dup_results, i)
+            n_rows = pq.ParquetFile(raw).metadata.num_rows
+            if gone:
+                table = pq.read_table(raw)
+                mask = pa.array([r not in gone for r in range(table.num_rows)])
+                _quarantine_duplicate_ids(table.filter(pc.invert(mask)), self.out / "quarantine" /
+                                          f"{partition_name(raw)}-duplicate-ids.parquet")
+                write_parquet(table.filter(mask), final)
+                dup_count += len(gone)
+            elif not final.exists():
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.link(raw, final)
+            kept += n_rows - len(gone)
+        if dup_count:
+            by_reason["quarantine:duplicate_id"] = dup_count
+        records = sum(r["records"] for r in results)
+        counts = {"in": records, "kept": kept, "removed": records - kept, "added": 0,
+                  "by_reason": dict(sorted(by_reason.items())), "files": len(plan.files)}
+        summary = self._finish(stage_dir, "ingest", "ingest", plan.ingest_hash, counts, started, None)
+        shutil.rmtree(stage_dir / "_raw", ignore_errors=True)
+        shutil.rmtree(stage_dir / "_work", ignore_errors=True)
+        return summary
+
+    # -- stages ---------------------------------------------------------------------------------
+    def _stage(self, planned: PlannedStage, executor: LocalExecutor) -> dict[str, Any]:
+        from stages.base import StageContext
+
+        cfg = planned.config
+        stage_dir, manifest = self._prepare_stage_dir(cfg.name, planned.hash)
+        if manifest:
+            self.reporter.cached(cfg.name, manifest)
+            return {"stage": cfg.name, "cached": True, **manifest["counts"]}
+        started = time.monotonic()
+        inputs = data_partitions(self.out, planned.input_name)
+        stage = get_stage(cfg, self.cfg, planned.hash)
+        progress = self._progress(cfg.name)
+        if stage.shape == "map":
+            counts = executor.run_map_stage(cfg, self.cfg, planned.hash, inputs, stage_dir, progress)
+        elif stage.shape == "dedup":
+            counts = executor.run_dedup_stage(cfg, self.cfg, planned.hash, inputs, stage_dir, progress)
+        else:
+            ctx = StageContext(cfg, self.cfg, inputs, stage_dir, self.out, executor)
+            ctx.stats["progress"] = progress
+            ctx.stats["stage_hash"] = planned.hash
+            counts = stage.run(ctx)
+        return self._finish(stage_dir, cfg.name, cfg.kind, planned.hash, counts, started, planned.input_name)
+
+
+def _id_keys(path: Path, part: int) -> pa.Table:
+    """Key table for the unique-id check: the first occurrence (partition order, row) keeps the id."""
+    import numpy as np
+
+    ids = pq.read_table(path, columns=["id"]).column("id")
+    n = len(ids)
+    return pa.table({"key": ids, "part": pa.array(np.full(n, part, dtype=np.int32)),
+                     "row": pa.array(np.arange(n, dtype=np.int64)), "id": ids,
+                     "prio_0": pa.array(np.full(n, part, dtype=np.int32)),
+                     "prio_1": pa.array(np.arange(n, dtype=np.int64))})
+
+
+def _quarantine_duplicate_ids(table: pa.Table, path: Path) -> None:
+    rows = []
+    for doc in table.to_pylist():
+        meta = json.loads(doc["meta"] or "{}")
+        rows.append({"source": doc["source"], "file": meta.get("file"), "line": meta.get("line"),
+                     "field": "id", "error": f"duplicate id {doc['id']!r}: an earlier record has it",
+                     "raw": json.dumps(doc, ensure_ascii=True).encode(), "id": doc["id"]})
+    write_parquet(pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA), path)
+

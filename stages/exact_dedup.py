@@ -1,0 +1,73 @@
+"""`exact_dedup`: keep one document per normalized-text hash (and optionally per URL).
+
+Survivor rule: the smallest id, so the result is the same whatever the partitioning or worker
+count. Keys are 128-bit BLAKE2b digests of lower-cased, whitespace-collapsed text (punctuation and
+digits optionally ignored); URLs are compared after host/scheme case, `www.`, fragments and
+trailing slashes are normalized.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import urlsplit, urlunsplit
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.config import StageConfig
+from stages.base import DedupKey, KeyedDedupStage
+
+
+class ExactDedupConfig(StageConfig):
+    text: bool = True
+    url: bool = False
+    lowercase: bool = True
+    ignore_punctuation: bool = False
+    ignore_digits: bool = False
+
+
+def normalized_for_hash(texts: pa.Array, cfg: ExactDedupConfig) -> pa.Array:
+    if cfg.lowercase:
+        texts = pc.utf8_lower(texts)
+    if cfg.ignore_punctuation:
+        texts = pc.replace_substring_regex(texts, r"[\p{P}\p{S}]+", " ")
+    if cfg.ignore_digits:
+        texts = pc.replace_substring_regex(texts, r"\d", "0")
+    texts = pc.replace_substring_regex(texts, r"\s+", " ")
+    return pc.utf8_trim_whitespace(texts)
+
+
+def text_digests(texts: pa.Array) -> pa.Array:
+    """128-bit digests as fixed-size binary (hashlib is C; one call per document)."""
+    out = [hashlib.blake2b(t.encode("utf-8"), digest_size=16).digest() if t is not None else None
+           for t in texts.to_pylist()]
+    return pa.array(out, pa.binary(16))
+
+
+def normalize_url(url: str | None) -> str | None:
+    if not url or not url.strip():
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url.strip()
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    port = parts.port if parts.port not in (None, 80, 443) else None
+    netloc = f"{host}:{port}" if port else host
+    path = parts.path.rstrip("/") or ""
+    return urlunsplit((parts.scheme.lower() or "http", netloc, path, parts.query, ""))
+
+
+class Stage(KeyedDedupStage):
+    Config = ExactDedupConfig
+    config: ExactDedupConfig
+
+    def keys(self, table: pa.Table) -> list[DedupKey]:
+        keys = []
+        if self.config.text:
+            texts = normalized_for_hash(table.column("text").combine_chunks(), self.config)
+            keys.append(DedupKey("exact_dup", text_digests(texts)))
+        if self.config.url:
+            urls = [normalize_url(u) for u in table.column("url").to_pylist()]
+            keys.append(DedupKey("url_dup", pa.array(urls, pa.string())))
+        return keys

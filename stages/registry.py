@@ -1,0 +1,30 @@
+"""Stage kinds by name. Modules are imported lazily so `curate validate` stays fast."""
+
+from __future__ import annotations
+
+import importlib
+
+from pipeline.config import StageConfig
+
+STAGE_MODULES: dict[str, str] = {
+    "normalize": "stages.normalize",
+    "exact_dedup": "stages.exact_dedup",
+    "shard": "stages.shard",
+}
+
+
+def stage_module(kind: str):  # noqa: ANN201 - returns a module
+    name = STAGE_MODULES.get(kind)
+    return importlib.import_module(name) if name else None
+
+
+def stage_config_model(kind: str) -> type[StageConfig] | None:
+    module = stage_module(kind)
+    return module.Stage.Config if module else None
+
+
+def make_stage(config, pipeline):  # noqa: ANN001, ANN201
+    module = stage_module(config.kind)
+    if module is None:
+        raise KeyError(f"unknown stage kind {config.kind!r}")
+    return module.Stage(config, pipeline)

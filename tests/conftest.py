@@ -1,0 +1,117 @@
+"""Shared fixtures: a small corpus in every input format (with planted problems) and CLI helpers."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+WORDS = ("river stone garden window market silver orange planet engine harbor forest letter "
+         "winter summer bridge castle meadow thunder signal pocket lantern mirror candle island "
+         "theory method number pattern record history science travel season village").split()
+
+
+def sentence(rng: random.Random, n: int = 12) -> str:
+    words = [rng.choice(WORDS) for _ in range(n)]
+    return " ".join(words).capitalize() + "."
+
+
+def document(rng: random.Random) -> str:
+    return "\n\n".join(" ".join(sentence(rng) for _ in range(3)) for _ in range(3))
+
+
+def build_corpus(root: Path, n: int = 240, seed: int = 7) -> dict[str, Any]:
+    """Writes inputs in five formats; returns what was planted (ids of dups, malformed lines)."""
+    rng = random.Random(seed)
+    texts = [document(rng) for _ in range(n)]
+    # planted exact duplicates (differ only in case and spacing)
+    for i in range(0, n, 20):
+        texts[i + 1] = "  " + texts[i].upper().replace(" ", "   ") + " "
+    chunks = [texts[i::5] for i in range(5)]
+    (root / "jsonl").mkdir(parents=True)
+    lines = [json.dumps({"text": t, "url": f"https://example.org/a/{i}"}) for i, t in enumerate(chunks[0])]
+    lines += ['{"text": "broken', json.dumps({"text": 42}), json.dumps({"other": "x"}), json.dumps({"text": " \n "})]
+    (root / "jsonl" / "a.jsonl").write_bytes(("\n".join(lines) + "\n").encode() + b'{"text": "caf\xe9"}\n')
+    (root / "gz").mkdir()
+    with gzip.open(root / "gz" / "b.jsonl.gz", "wt", encoding="utf-8") as fh:
+        for i, t in enumerate(chunks[1]):
+            fh.write(json.dumps({"id": f"gz-{i}", "text": t}) + "\n")
+    import zstandard
+
+    (root / "zst").mkdir()
+    payload = "".join(json.dumps({"doc_id": f"z-{i}", "body": t}) + "\n" for i, t in enumerate(chunks[2]))
+    (root / "zst" / "c.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(payload.encode()))
+    (root / "pq").mkdir()
+    pq.write_table(pa.table({"id": [f"pq-{i}" for i in range(len(chunks[3]))], "text": chunks[3]}),
+                   root / "pq" / "d.parquet")
+    import datasets
+
+    datasets.Dataset.from_dict({"id": [f"hf-{i}" for i in range(len(chunks[4]))], "text": chunks[4]}
+                               ).save_to_disk(str(root / "hf"))
+    return {"docs": n, "malformed": 5, "texts": texts}
+
+
+INPUTS = [
+    {"name": "a", "path": "corpus/jsonl/*.jsonl", "format": "jsonl", "url_field": "url"},
+    {"name": "b", "path": "corpus/gz/*.jsonl.gz", "format": "jsonl.gz", "id_field": "id"},
+    {"name": "c", "path": "corpus/zst/*.jsonl.zst", "format": "jsonl.zst", "id_field": "doc_id",
+     "text_field": "body"},
+    {"name": "d", "path": "corpus/pq/*.parquet", "format": "parquet", "id_field": "id"},
+    {"name": "e", "path": "corpus/hf", "format": "hf", "id_field": "id"},
+]
+
+
+def pipeline_config(**overrides: Any) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "name": "test", "output": "out", "workers": 1, "seed": 3, "partition_rows": 16, "inputs": INPUTS,
+        "stages": [{"name": "normalize"}, {"name": "exact_dedup"},
+                   {"name": "shard", "formats": ["parquet", "jsonl.zst"], "max_shard_bytes": 20000}],
+    }
+    cfg.update(overrides)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("corpus_src")
+    build_corpus(root / "corpus")
+    return root
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, corpus_dir: Path) -> Path:
+    """A fresh working directory with the corpus linked in and a pipeline.yaml."""
+    os.symlink(corpus_dir / "corpus", tmp_path / "corpus")
+    write_config(tmp_path / "pipeline.yaml", pipeline_config())
+    return tmp_path
+
+
+def write_config(path: Path, cfg: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def curate(*args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = False,
+           timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd, env=full_env, text=True,
+                          capture_output=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"curate {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def shard_digests(out: Path) -> dict[str, str]:
+    manifest = json.loads((out / "shards" / "manifest.json").read_text())
+    return {s["file"]: s["sha256"] for s in manifest["shards"]}
