@@ -121,6 +121,50 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from filters.fasttext_classifier import TrainParams, read_examples, train_classifier
+    from pipeline.config import ConfigError
+
+    params = TrainParams(lr=args.lr, dim=args.dim, epoch=args.epoch, word_ngrams=args.word_ngrams,
+                         min_count=args.min_count, holdout=args.holdout, balance=not args.no_balance, seed=args.seed)
+    try:
+        if args.kind == "quality" and args.positive:
+            if not args.negative:
+                raise ConfigError(["--positive needs --negative"])
+            examples = read_examples(args.positive, args.text_field, None, args.positive_label)
+            examples += read_examples(args.negative, args.text_field, None, "negative")
+        elif args.input and args.label_field:
+            examples = read_examples(args.input, args.text_field, args.label_field)
+        else:
+            raise ConfigError(["give --positive/--negative (quality) or --input with --label-field"])
+        positive = None
+        if args.kind == "quality":
+            labels = {label for _, label in examples}
+            if args.positive_label not in labels:
+                raise ConfigError([f"positive label '{args.positive_label}' not found among labels {sorted(labels)}; "
+                                   "set --positive-label"])
+            if len(labels) > 2:  # anything not positive is negative for a binary quality model
+                examples = [(t, lab if lab == args.positive_label else "negative") for t, lab in examples]
+            positive = args.positive_label
+        result = train_classifier(examples, args.output, params, positive)
+    except ConfigError as exc:
+        for line in exc.problems:
+            _err(line)
+        return EXIT_CONFIG
+    report = result.report
+    print(f"model: {result.model_path}  ({report['train_examples']} train, {report['holdout_examples']} held out)")
+    hold = report.get("holdout", {})
+    if "f1" in hold:
+        print(f"held-out: precision {hold['precision']:.3f}  recall {hold['recall']:.3f}  f1 {hold['f1']:.3f}  "
+              f"auc {hold['auc']:.3f}")
+    elif "accuracy" in hold:
+        print(f"held-out: accuracy {hold['accuracy']:.3f}  macro-f1 {hold['macro_f1']:.3f}")
+        for label, m in hold["per_class"].items():
+            print(f"  {label:<16} precision {m['precision']:.3f}  recall {m['recall']:.3f}  f1 {m['f1']:.3f}")
+    print(f"report: {result.model_path}.report.json")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="curate", description="ling-curate: pretraining-data curation")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs and tracebacks")
@@ -152,6 +196,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--docs", type=int, default=3000)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_demo_data)
+
+    p = sub.add_parser("train", help="train a fastText quality or domain classifier")
+    p.add_argument("kind", choices=["quality", "domain"])
+    p.add_argument("--positive", help="JSONL of high-quality examples (quality)")
+    p.add_argument("--negative", help="JSONL of other examples (quality)")
+    p.add_argument("--input", help="JSONL with a label field")
+    p.add_argument("--label-field")
+    p.add_argument("--positive-label", default="hq", help="label of the positive class (quality)")
+    p.add_argument("--text-field", default="text")
+    p.add_argument("--output", required=True)
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--dim", type=int, default=100)
+    p.add_argument("--epoch", type=int, default=5)
+    p.add_argument("--word-ngrams", type=int, default=2)
+    p.add_argument("--min-count", type=int, default=1)
+    p.add_argument("--holdout", type=float, default=0.1)
+    p.add_argument("--no-balance", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_train)
     return parser
 
 

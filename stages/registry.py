@@ -10,6 +10,8 @@ STAGE_MODULES: dict[str, str] = {
     "normalize": "stages.normalize",
     "exact_dedup": "stages.exact_dedup",
     "shard": "stages.shard",
+    "quality_classifier": "stages.quality_classifier",
+    "domain_classifier": "stages.domain_classifier",
 }
 
 

@@ -1,0 +1,113 @@
+"""`domain_classifier`: a `domain` label per document from rules first, then a fastText model.
+
+Rules (source defaults, URL host/path patterns) encode what the user knows for sure and so take
+precedence; the model labels the rest. Documents below `min_score` get `other_label`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, field_validator, model_validator
+
+from filters.fasttext_classifier import check_domain_model, file_fingerprint, predict_top, prepare_lines
+from pipeline.config import StageConfig, Strict
+from pipeline.schema import REASON
+from stages.base import MapStage
+
+
+class DomainRule(Strict):
+    domain: str
+    source: str | None = None  # all documents of this input
+    url: str | None = None  # regex searched in the URL (host and path)
+
+    @field_validator("url")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regex: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> DomainRule:
+        if self.source is None and self.url is None:
+            raise ValueError("a rule needs `source` or `url`")
+        return self
+
+
+class DomainClassifierConfig(StageConfig):
+    model: str | None = None
+    rules: list[DomainRule] = Field(default_factory=list)
+    min_score: float = Field(default=0.0, ge=0.0, le=1.0)
+    other_label: str = "other"
+    keep: list[str] | None = None  # remove documents whose domain is not listed
+    max_chars: int = Field(default=20000, ge=100)
+
+    @model_validator(mode="after")
+    def _needs_something(self) -> DomainClassifierConfig:
+        if self.model is None and not self.rules:
+            raise ValueError("set `model`, `rules`, or both")
+        return self
+
+
+class Stage(MapStage):
+    Config = DomainClassifierConfig
+    config: DomainClassifierConfig
+
+    def fingerprint(self) -> dict[str, Any]:
+        if self.config.model is None:
+            return {}
+        check_domain_model(self.config.model)
+        return file_fingerprint(self.config.model)
+
+    def setup(self) -> None:
+        self.model = check_domain_model(self.config.model) if self.config.model else None
+
+    def apply(self, table: pa.Table) -> pa.Table:
+        n = table.num_rows
+        domains: list[str | None] = [None] * n
+        rule_ids: list[int | None] = [None] * n
+        sources = table.column("source").to_pylist()
+        urls = table.column("url").to_pylist() if "url" in table.column_names else [None] * n
+        for r, rule in enumerate(self.config.rules):
+            pattern = re.compile(rule.url) if rule.url else None
+            for i in range(n):
+                if domains[i] is not None:
+                    continue
+                if rule.source is not None and sources[i] != rule.source:
+                    continue
+                if pattern is not None and not (urls[i] and pattern.search(urls[i])):
+                    continue
+                domains[i], rule_ids[i] = rule.domain, r
+        scores = np.where(np.array([d is not None for d in domains], dtype=bool), 1.0, 0.0).astype(np.float32)
+        todo = [i for i in range(n) if domains[i] is None]
+        if todo and self.model is not None:
+            lines = prepare_lines(table.column("text").take(pa.array(todo)), self.config.max_chars)
+            labels, probs = predict_top(self.model, lines)
+            for i, label, prob in zip(todo, labels, probs, strict=True):
+                domains[i] = label if prob >= self.config.min_score else self.config.other_label
+                scores[i] = prob
+        domains = [d if d is not None else self.config.other_label for d in domains]
+        for col in ("domain", "domain_score", "domain_rule"):
+            if col in table.column_names:
+                table = table.drop_columns([col])
+        table = table.append_column("domain", pa.array(domains, pa.string()))
+        table = table.append_column("domain_score", pa.array(scores, pa.float32()))
+        table = table.append_column("domain_rule", pa.array(rule_ids, pa.int32()))
+        if self.config.keep is not None:
+            kept = pc.is_in(table.column("domain"), pa.array(self.config.keep, pa.string()))
+            reason = pc.if_else(kept, pa.scalar(None, pa.string()), pa.scalar("domain:not_kept"))
+        else:
+            reason = pa.nulls(n, pa.string())
+        return table.append_column(REASON, reason)
+
+    def counters(self, result: pa.Table) -> dict[str, int]:
+        counts = pc.value_counts(result.column("domain")).to_pylist()
+        return {f"domain_{c['values']}": int(c["counts"]) for c in counts}

