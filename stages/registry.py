@@ -9,9 +9,14 @@ from pipeline.config import StageConfig
 STAGE_MODULES: dict[str, str] = {
     "normalize": "stages.normalize",
     "exact_dedup": "stages.exact_dedup",
+    "langid": "stages.langid",
+    "heuristics": "stages.heuristics",
+    "pii": "stages.pii",
     "shard": "stages.shard",
     "quality_classifier": "stages.quality_classifier",
     "domain_classifier": "stages.domain_classifier",
+    "tokenize": "stages.tokenize",
+    "mix": "stages.mix",
 }
 
 

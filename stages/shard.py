@@ -19,22 +19,32 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from pipeline.config import StageConfig
 from pipeline.io import atomic_open, sha256_file, write_json, write_parquet
 from stages.base import GlobalStage, StageContext
 
-TextFormat = Literal["parquet", "jsonl.zst"]
+ShardFormat = Literal["parquet", "jsonl.zst", "megatron"]
+TEXT_ONLY_DROP = ("token_ids",)  # token ids go to the Megatron shards, not the text shards
 
 
 class ShardConfig(StageConfig):
-    formats: list[TextFormat] = Field(default_factory=lambda: ["parquet"], min_length=1)
+    formats: list[ShardFormat] = Field(default_factory=lambda: ["parquet"], min_length=1)
     shuffle: bool = True
     max_shard_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)  # UTF-8 bytes of text per shard
     max_shard_docs: int | None = Field(default=None, ge=1)
     columns: list[str] | None = None  # None = every column the documents have
     zstd_level: int = Field(default=3, ge=1, le=22)
+    tokenizer: str | None = None  # needed for `megatron` (vocab size, and ids when no `token_ids` column)
+    eod_token: str | None = None
+    megatron_name: str = Field(default="text", pattern=r"^[A-Za-z0-9_.-]+$")
+
+    @model_validator(mode="after")
+    def _megatron_needs_tokenizer(self) -> ShardConfig:
+        if "megatron" in self.formats and self.tokenizer is None:
+            raise ValueError("the megatron format needs `tokenizer` (a tokenizer directory or tokenizer.json)")
+        return self
 
 
 def shuffle_keys(ids: pa.Array, seed: int) -> np.ndarray:
@@ -44,17 +54,27 @@ def shuffle_keys(ids: pa.Array, seed: int) -> np.ndarray:
     return pd.util.hash_array(objs, hash_key=hash_key, categorize=False) if len(objs) else np.zeros(0, np.uint64)
 
 
+def copy_ids(table: pa.Table) -> pa.Array:
+    """The id, or `id#epoch` for repeated copies, so repeats of a document land apart in the shuffle."""
+    ids = table.column("id").combine_chunks()
+    if "epoch" not in table.column_names:
+        return ids
+    epochs = pc.cast(table.column("epoch"), pa.string())
+    tagged = pc.binary_join_element_wise(ids, epochs, "#")
+    return pc.if_else(pc.equal(table.column("epoch"), 0), ids, tagged)
+
+
 def _sort_keys(task: tuple[int, list[str] | None], path: Path, part: int) -> pa.Table:
     seed, columns = task
     table = pq.read_table(path, columns=columns)
-    keys = shuffle_keys(table.column("id"), seed)
-    return table.append_column("key", pa.array(keys, pa.uint64()))
+    keys = shuffle_keys(copy_ids(table), seed)
+    return table.append_column("key", pa.array(keys, pa.uint64())).append_column("copy_id", copy_ids(table))
 
 
 def _sort_bucket(table: pa.Table) -> pa.Table:
     if table.num_rows == 0:
         return table
-    return table.sort_by([("key", "ascending"), ("id", "ascending")]).drop_columns(["key"])
+    return table.sort_by([("key", "ascending"), ("copy_id", "ascending")]).drop_columns(["key", "copy_id"])
 
 
 def _cut(tables: Iterator[pa.Table], max_bytes: int, max_docs: int | None) -> Iterator[pa.Table]:
@@ -113,35 +133,140 @@ class Stage(GlobalStage):
             if table.num_rows:
                 yield table
 
+    def fingerprint(self) -> dict[str, Any]:
+        if self.config.tokenizer is None:
+            return {}
+        from pipeline.tokenizer import load_tokenizer, tokenizer_fingerprint
+
+        load_tokenizer(self.config.tokenizer, self.config.eod_token)
+        return tokenizer_fingerprint(self.config.tokenizer)
+
     def run(self, ctx: StageContext) -> dict[str, Any]:
         shard_dir = ctx.output_dir / "shards"
-        text_dir = shard_dir / "text"
-        shutil.rmtree(text_dir, ignore_errors=True)
+        for sub in ("text", "megatron"):
+            shutil.rmtree(shard_dir / sub, ignore_errors=True)
+        tok = None
+        if "megatron" in self.config.formats:
+            from pipeline.tokenizer import load_tokenizer
+
+            tok = load_tokenizer(self.config.tokenizer or "", self.config.eod_token)
         shards: list[dict[str, Any]] = []
         by_source: dict[str, int] = {}
-        total_docs = 0
+        by_domain: dict[str, dict[str, int]] = {}
+        total_docs = total_tokens = 0
         schema: pa.Schema | None = None
-        for i, table in enumerate(_cut(self._ordered(ctx), self.config.max_shard_bytes, self.config.max_shard_docs)):
-            if schema is None:
-                schema = table.schema
+        cut = _cut(self._ordered(ctx), self.config.max_shard_bytes, self.config.max_shard_docs)
+        for i, table in enumerate(cut):
+            schema = schema or table.schema
             table = table.cast(schema) if table.schema != schema else table
             total_docs += table.num_rows
-            if "source" in table.column_names:
-                for entry in pc.value_counts(table.column("source")).to_pylist():
-                    by_source[entry["values"]] = by_source.get(entry["values"], 0) + entry["counts"]
+            text_table = table.drop_columns([c for c in TEXT_ONLY_DROP if c in table.column_names])
             text_bytes = int(pc.sum(pc.binary_length(table.column("text").cast(pa.binary()))).as_py() or 0)
             for fmt in self.config.formats:
-                path = text_dir / (f"part-{i:05d}.parquet" if fmt == "parquet" else f"part-{i:05d}.jsonl.zst")
-                if fmt == "parquet":
-                    write_parquet(table, path)
+                if fmt == "megatron":
+                    assert tok is not None
+                    entry, lengths = self._write_megatron(table, tok, shard_dir, i)
+                    total_tokens += entry["tokens"]
                 else:
-                    write_jsonl_zst(table, path, self.config.zstd_level)
-                shards.append({"file": str(path.relative_to(shard_dir)), "format": fmt, "docs": table.num_rows,
-                               "text_bytes": text_bytes, "bytes": path.stat().st_size, "sha256": sha256_file(path)})
+                    name = f"part-{i:05d}.parquet" if fmt == "parquet" else f"part-{i:05d}.jsonl.zst"
+                    path = shard_dir / "text" / name
+                    if fmt == "parquet":
+                        write_parquet(text_table, path)
+                    else:
+                        write_jsonl_zst(text_table, path, self.config.zstd_level)
+                    entry = {"file": str(path.relative_to(shard_dir)), "format": fmt, "docs": table.num_rows,
+                             "text_bytes": text_bytes, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+                shards.append(entry)
+            _tally(table, "source", by_source)
+            _tally_domains(table, by_domain)
         manifest = {"stage": ctx.stage.name, "config_hash": ctx.stats.get("stage_hash"), "seed": ctx.pipeline.seed,
                     "docs": total_docs, "formats": self.config.formats, "shuffle": self.config.shuffle,
                     "by_source": dict(sorted(by_source.items())), "shards": shards}
+        if tok is not None:
+            manifest["tokens"] = total_tokens
+            manifest["tokenizer"] = {"path": str(tok.path), "vocab_size": tok.vocab_size, "eod_id": tok.eod_id}
+        manifest["domains"] = _domain_report(ctx, by_domain)
         write_json(manifest, shard_dir / "manifest.json")
+        write_card(shard_dir, manifest, ctx)
         shutil.rmtree(ctx.stage_dir / "_work", ignore_errors=True)
-        return {"in": total_docs, "kept": total_docs, "removed": 0, "added": 0, "by_reason": {},
-                "shards": len({s["file"].rsplit(".", 2)[0] for s in shards})}
+        counts: dict[str, Any] = {"in": total_docs, "kept": total_docs, "removed": 0, "added": 0, "by_reason": {},
+                                  "shards": len({s["file"].split("/")[-1].split(".")[0] for s in shards})}
+        if tok is not None:
+            counts["tokens_kept"] = total_tokens
+        return counts
+
+    def _write_megatron(self, table: pa.Table, tok: Any, shard_dir: Path, i: int) -> tuple[dict[str, Any], Any]:
+        from pipeline.megatron import dtype_for_vocab, write_indexed_dataset
+
+        if "token_ids" in table.column_names:
+            ids = table.column("token_ids").combine_chunks()
+            flat = ids.flatten().to_numpy()
+            lengths = np.diff(ids.offsets.to_numpy()).astype(np.int64)
+        else:
+            flat, lengths = tok.encode(table.column("text").to_pylist(), append_eod=True)
+        prefix = shard_dir / "megatron" / f"{self.config.megatron_name}_{i}"
+        write_indexed_dataset(prefix, flat, lengths, dtype_for_vocab(tok.vocab_size))
+        entry = {"file": f"megatron/{prefix.name}.bin", "index": f"megatron/{prefix.name}.idx", "format": "megatron",
+                 "docs": table.num_rows, "tokens": int(lengths.sum()),
+                 "sha256": sha256_file(f"{prefix}.bin"), "index_sha256": sha256_file(f"{prefix}.idx")}
+        return entry, lengths
+
+
+def _tally(table: pa.Table, column: str, into: dict[str, int]) -> None:
+    if column in table.column_names:
+        for entry in pc.value_counts(table.column(column)).to_pylist():
+            into[str(entry["values"])] = into.get(str(entry["values"]), 0) + entry["counts"]
+
+
+def _tally_domains(table: pa.Table, into: dict[str, dict[str, int]]) -> None:
+    if "domain" not in table.column_names:
+        return
+    domains = table.column("domain").to_pylist()
+    tokens = table.column("n_tokens").to_pylist() if "n_tokens" in table.column_names else [0] * len(domains)
+    for d, t in zip(domains, tokens, strict=True):
+        slot = into.setdefault(str(d), {"docs": 0, "tokens": 0})
+        slot["docs"] += 1
+        slot["tokens"] += int(t or 0)
+
+
+def _domain_report(ctx: StageContext, realized: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """Per domain: what is in the shards, plus the mix stage's availability, target and epochs."""
+    from pipeline.io import read_json_or_none
+
+    mix: dict[str, Any] = {}
+    for stage in ctx.pipeline.stages:
+        if stage.kind == "mix":
+            manifest = read_json_or_none(ctx.output_dir / stage.name / "_manifest.json") or {}
+            mix = manifest.get("stats", {}).get("domains", {})
+    out = {}
+    for d in sorted(set(realized) | set(mix)):
+        row = {"docs": realized.get(d, {}).get("docs", 0), "tokens": realized.get(d, {}).get("tokens", 0)}
+        row.update({k: v for k, v in mix.get(d, {}).items()})
+        out[d] = row
+    return out
+
+
+def write_card(shard_dir: Path, manifest: dict[str, Any], ctx: StageContext) -> None:
+    """A short dataset card: counts, tokens per domain, the config hash, how to load."""
+    from pipeline.io import atomic_open, read_json_or_none
+
+    run = read_json_or_none(ctx.output_dir / "_run.json") or {}
+    lines = [f"# {ctx.pipeline.name}: training shards", "",
+             f"- documents: {manifest['docs']}",
+             f"- config hash: {run.get('config_hash', '?')} (stage hash {manifest['config_hash']})",
+             f"- seed: {manifest['seed']}; formats: {', '.join(manifest['formats'])}"]
+    if "tokens" in manifest:
+        tk = manifest["tokenizer"]
+        lines.append(f"- tokens: {manifest['tokens']} (vocab {tk['vocab_size']}, end-of-document id {tk['eod_id']})")
+    if manifest["domains"]:
+        lines += ["", "| domain | docs | tokens | target | epochs |", "|---|---|---|---|---|"]
+        for d, row in manifest["domains"].items():
+            lines.append(f"| {d} | {row['docs']} | {row['tokens']} | {row.get('target_tokens', '')} | "
+                         f"{row.get('epochs', '')} |")
+    lines += ["", "## Loading", "", "```python", "import datasets, glob, pandas as pd",
+              'ds = datasets.load_dataset("parquet", data_files=sorted(glob.glob("text/*.parquet")), split="train")',
+              'df = pd.read_parquet("text")',
+              "# Megatron: --data-path megatron/<name>_<i> (each .bin/.idx pair is one indexed dataset)",
+              "```", ""]
+    with atomic_open(shard_dir / "README.md", "w") as fh:
+        fh.write("\n".join(lines))

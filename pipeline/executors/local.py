@@ -99,11 +99,15 @@ def count_split(kept: pa.Table, removed: pa.Table) -> dict[str, Any]:
         "added": 0,
         "by_reason": by_reason,
         "chars_kept": int(pc.sum(pc.utf8_length(kept.column("text"))).as_py() or 0) if kept.num_rows else 0,
+        **({"tokens_kept": int(pc.sum(kept.column("n_tokens")).as_py() or 0)} if "n_tokens" in kept.column_names
+           else {}),
     }
 
 
-def write_split(table: pa.Table, stage_dir: Path, name: str, stage_hash: str, extra: dict[str, Any]) -> dict:
-    """Write kept/removed files for one partition, then its completion marker (last, atomically)."""
+def write_split(table: pa.Table, stage_dir: Path, name: str, stage_hash: str, extra: dict[str, Any],
+                added: int = 0) -> dict:
+    """Write kept/removed files for one partition, then its completion marker (last, atomically).
+    `added` says how many kept rows are new (not in the stage's input), e.g. repeated or synthetic."""
     kept, removed = split_by_reason(table)
     write_parquet(kept, stage_dir / "data" / f"{name}.parquet")
     removed_path = stage_dir / "removed" / f"{name}.parquet"
@@ -112,6 +116,8 @@ def write_split(table: pa.Table, stage_dir: Path, name: str, stage_hash: str, ex
     else:
         removed_path.unlink(missing_ok=True)
     counts = count_split(kept, removed)
+    counts["in"] -= added
+    counts["added"] = added
     counts.update(extra)
     write_json({"config_hash": stage_hash, "counts": counts}, stage_dir / "_parts" / f"{name}.json")
     return counts
