@@ -36,6 +36,7 @@ $(DEMO_DIR)/truth.jsonl: | $(VENV)/.installed
 run: $(VENV)/.installed $(DEMO_DIR)/truth.jsonl
 	$(BIN)/curate run pipeline.yaml
 	$(BIN)/curate status out/demo
+	$(BIN)/curate report out/demo
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q

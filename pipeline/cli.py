@@ -113,6 +113,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipeline.report import write_report
+
+    if not Path(args.output).is_dir():
+        _err(f"{args.output}: no such run output directory")
+        return EXIT_CONFIG
+    print(f"report: {write_report(args.output)}")
+    return EXIT_OK
+
+
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from pipeline.demo_corpus import write_demo_corpus
 
@@ -191,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
+    p = sub.add_parser("report", help="write OUT/report.html")
+    p.add_argument("output")
+    p.set_defaults(func=cmd_report)
+
     p = sub.add_parser("demo-data", help="write the demo corpus and its ground truth")
     p.add_argument("dir")
     p.add_argument("--docs", type=int, default=3000)
@@ -227,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
+    except Exception as exc:  # noqa: BLE001 - one clear line, the traceback only on request
+        _err(f"error: {type(exc).__name__}: {exc}" + ("" if args.verbose else " (run with -v for the traceback)"))
+        if args.verbose:
+            traceback.print_exc()
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -20,6 +20,14 @@ import pyarrow.parquet as pq
 
 from pipeline import faults
 
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_current_umask()  # what open() would give; mkstemp alone gives 0600
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "row_group_size": 2048, "write_statistics": True}
 
 
@@ -35,6 +43,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, FILE_MODE)
         faults.before_commit()
         os.replace(tmp, final)
     except BaseException:

@@ -72,5 +72,119 @@ class RunView:
     def quarantine(self, limit: int | None = None) -> pd.DataFrame:
         return self._read(self.path / "quarantine", None, limit)
 
+    # -- tracing one document -----------------------------------------------------------------
+    def _find(self, directory: Path, doc_id: str) -> pd.DataFrame:
+        files = sorted(directory.glob("*.parquet")) if directory.is_dir() else []
+        if not files:
+            return pd.DataFrame()
+        dataset = pads.dataset([str(f) for f in files], format="parquet")
+        return dataset.to_table(filter=pads.field("id") == doc_id).to_pandas()
+
+    def explain(self, doc_id: str) -> pd.DataFrame:
+        """The path of one document through the stages: per stage the decision, reason and signals."""
+        rows: list[dict[str, Any]] = []
+        for name in self.stage_names():
+            kept = self._find(self.path / name / "data", doc_id)
+            removed = self._find(self.path / name / "removed", doc_id)
+            if kept.empty and removed.empty:
+                if name == self.stage_names()[-1] and (self.path / "shards" / "text").is_dir():
+                    kept = self._find(self.path / "shards" / "text", doc_id)
+                if kept.empty:
+                    continue
+            frame = removed if kept.empty else kept
+            row = frame.iloc[0]
+            signals = {k: _plain(v) for k, v in row.items()
+                       if k not in ("id", "text", "meta", "reason", "token_ids", "source", "url")}
+            rows.append({"stage": name, "decision": "removed" if kept.empty else "kept",
+                         "reason": row.get("reason") if kept.empty else None,
+                         "copies": len(frame), "signals": signals})
+            if kept.empty:
+                break
+        if not rows:
+            quarantined = self._find(self.path / "quarantine", doc_id)
+            for _, q in quarantined.iterrows():
+                rows.append({"stage": "ingest", "decision": "quarantined", "reason": q["error"], "copies": 0,
+                             "signals": {"file": q["file"], "line": q["line"], "field": q["field"]}})
+        return pd.DataFrame(rows, columns=["stage", "decision", "reason", "copies", "signals"])
+
+    # -- reading side by side -----------------------------------------------------------------
+    def sample(self, stage: str, reason: str | None = None, n: int = 5, seed: int = 0,
+               chars: int = 400) -> pd.DataFrame:
+        """`n` removed documents (optionally of one reason) beside `n` kept ones, for reading."""
+        removed = self.removed(stage, columns=None, reason=reason)
+        kept = self.docs(stage, columns=["id", "text"], limit=max(n * 20, 100))
+        pick_r = removed.sample(min(n, len(removed)), random_state=seed) if len(removed) else removed
+        pick_k = kept.sample(min(n, len(kept)), random_state=seed) if len(kept) else kept
+        rows = [{"side": "removed", "id": r["id"], "reason": r["reason"], "text": str(r["text"])[:chars]}
+                for _, r in pick_r.iterrows()]
+        rows += [{"side": "kept", "id": r["id"], "reason": None, "text": str(r["text"])[:chars]}
+                 for _, r in pick_k.iterrows()]
+        return pd.DataFrame(rows, columns=["side", "id", "reason", "text"])
+
+    # -- plots ----------------------------------------------------------------------------------
+    def plot_funnel(self) -> Any:
+        """Documents (and tokens where known) kept after each stage."""
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        stats = self.stats()
+        stats = stats[stats["state"] == "done"]
+        fig, ax = plt.subplots(figsize=(8, 3.5))
+        ax.bar(stats["stage"], stats["kept"], color="#4c72b0", label="kept")
+        ax.bar(stats["stage"], stats["removed"], bottom=stats["kept"], color="#dd8452", label="removed")
+        ax.set_ylabel("documents")
+        ax.set_title("Documents per stage")
+        ax.legend()
+        ax.tick_params(axis="x", rotation=30)
+        fig.tight_layout()
+        return fig
+
+    def score_frame(self, column: str, by: str | None = None) -> tuple[pd.DataFrame, str | None]:
+        """Values of a signal column over kept and removed documents of the stage that made it."""
+        for name in self.stage_names():
+            data = self.path / name / "data"
+            files = sorted(data.glob("*.parquet"))
+            if files and column in pads.dataset([str(f) for f in files]).schema.names:
+                cols = [column] + ([by] if by and by != "decision" else [])
+                kept = self._read(data, cols, None).assign(decision="kept")
+                removed_dir = self.path / name / "removed"
+                removed = self._read(removed_dir, cols, None).assign(decision="removed") \
+                    if any(removed_dir.glob("*.parquet")) else kept.iloc[0:0]
+                return pd.concat([kept, removed], ignore_index=True), name
+        return pd.DataFrame(columns=[column]), None
+
+    def plot_scores(self, column: str = "quality_score", by: str | None = None, bins: int = 40) -> Any:
+        """Histogram of a score column (split by `by`), with the stage's threshold marked when known."""
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        frame, stage = self.score_frame(column, by)
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        if frame.empty:
+            ax.set_title(f"{column}: no data")
+            return fig
+        groups = frame.groupby(by) if by else [(None, frame)]
+        for label, group in groups:
+            ax.hist(pd.to_numeric(group[column], errors="coerce").dropna(), bins=bins, alpha=0.6,
+                    label=str(label) if label is not None else column)
+        threshold = ((self.manifest(stage) or {}).get("stats") or {}).get("threshold") if stage else None
+        if isinstance(threshold, int | float):
+            ax.axvline(threshold, color="red", linestyle="--", label=f"threshold {threshold:.3g}")
+        ax.set_title(f"{column} ({stage})")
+        ax.legend()
+        fig.tight_layout()
+        return fig
+
     def __repr__(self) -> str:
         return f"RunView({str(self.path)!r}, stages={self.stage_names()})"
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays -> plain Python, for readable `explain` output."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value

@@ -12,8 +12,8 @@ import pytest
 from stages.mix import MixConfig, domain_weights, plan_targets
 from tests.conftest import curate, pipeline_config, write_config
 
-DOMAIN_RULES = [{"source": "a", "domain": "web"}, {"source": "b", "domain": "web"},
-                {"source": "c", "domain": "forum"}, {"source": "d", "domain": "wiki"}, {"source": "e", "domain": "math"}]
+DOMAIN_RULES = [{"source": "a", "domain": "web"}, {"source": "b", "domain": "web"}, {"source": "c", "domain": "forum"},
+                {"source": "d", "domain": "wiki"}, {"source": "e", "domain": "math"}]
 
 
 @pytest.fixture(scope="session")

@@ -57,8 +57,9 @@ def test_url_normalization() -> None:
 
 
 def test_keep_first_per_key_prefers_priority_then_id() -> None:
-    table = pa.table({"key": pa.array([b"k", b"k", b"k", b"j"], pa.binary()), "part": pa.array([0, 0, 1, 1], pa.int32()),
-                      "row": pa.array([0, 1, 0, 1], pa.int64()), "id": ["c", "a", "b", "z"],
+    table = pa.table({"key": pa.array([b"k", b"k", b"k", b"j"], pa.binary()),
+                      "part": pa.array([0, 0, 1, 1], pa.int32()), "row": pa.array([0, 1, 0, 1], pa.int64()),
+                      "id": ["c", "a", "b", "z"],
                       "prio_0": pa.array([0, 1, 0, 0], pa.int64())})
     out = keep_first_per_key(table, "dup").to_pylist()
     # group "k": lowest priority wins (c and b), then the smaller id (b); "j" is alone

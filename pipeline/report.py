@@ -1,0 +1,177 @@
+"""`curate report OUT`: one self-contained HTML page about a run.
+
+Everything the page shows comes from the manifests and the stage outputs (numbers) and matplotlib
+(figures, embedded as base64 PNG), so it opens offline and can be mailed around. Numbers carry
+`data-*` attributes so tests (and scripts) can read them back.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.io import atomic_open, read_json_or_none
+from pipeline.run_view import RunView
+
+SCORE_COLUMNS = ("quality_score", "lang_score", "domain_score", "gopher_mean_word_length", "fineweb_line_punct_ratio")
+CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left}h2{border-bottom:1px solid #ddd;margin-top:2em}
+pre{white-space:pre-wrap;background:#f8f8f8;padding:6px;max-height:9em;overflow:auto;font-size:12px}
+img{max-width:100%}.muted{color:#777}"""
+
+
+def _figure_png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return f'<img alt="figure" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def _esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _funnel(view: RunView) -> str:
+    stats = view.stats()
+    rows = []
+    for _, r in stats.iterrows():
+        cells = "".join(f'<td data-stage="{_esc(r["stage"])}" data-field="{f}">{_esc(_num(r[f]))}</td>'
+                        for f in ("in", "added", "kept", "removed", "tokens", "seconds"))
+        rows.append(f'<tr><td class="l">{_esc(r["stage"])}</td><td class="l">{_esc(r["kind"])}</td>'
+                    f'<td class="l">{_esc(r["state"])}</td>{cells}</tr>')
+    head = "".join(f"<th>{h}</th>" for h in ("in", "added", "kept", "removed", "tokens", "seconds"))
+    table = (f'<table id="funnel"><tr><th class="l">stage</th><th class="l">kind</th><th class="l">state</th>'
+             f'{head}</tr>{"".join(rows)}</table>')
+    return f"<h2>Funnel</h2>{table}{_figure_png(view.plot_funnel())}"
+
+
+def _num(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _reasons(view: RunView, examples: int = 2) -> str:
+    parts = ['<h2>Removals by reason</h2><table id="reasons"><tr><th class="l">stage</th><th class="l">reason</th>'
+             "<th>documents</th></tr>"]
+    blocks = []
+    for name in view.stage_names():
+        manifest = view.manifest(name) or {}
+        for reason, count in (manifest.get("counts", {}).get("by_reason") or {}).items():
+            parts.append(f'<tr><td class="l">{_esc(name)}</td><td class="l">{_esc(reason)}</td>'
+                         f'<td data-stage="{_esc(name)}" data-reason="{_esc(reason)}">{count}</td></tr>')
+            if reason.startswith("quarantine:"):
+                continue
+            sample = view.removed(name, columns=["id", "text", "reason"], reason=reason, limit=examples)
+            for _, row in sample.iterrows():
+                blocks.append(f'<p class="muted">{_esc(name)} · {_esc(row["reason"])} · {_esc(row["id"])}</p>'
+                              f"<pre>{_esc(str(row['text'])[:600])}</pre>")
+    parts.append("</table>")
+    if blocks:
+        parts.append("<h3>Examples</h3>" + "".join(blocks))
+    return "".join(parts)
+
+
+def _scores(view: RunView) -> str:
+    figures = []
+    for column in SCORE_COLUMNS:
+        frame, stage = view.score_frame(column)
+        if stage is None or frame.empty:
+            continue
+        figures.append(f'<div data-score="{column}">{_figure_png(view.plot_scores(column, by="decision"))}</div>')
+    return "<h2>Score distributions</h2>" + ("".join(figures) or '<p class="muted">no score columns</p>')
+
+
+def _mix(view: RunView) -> str:
+    out = []
+    final = _final_frame(view)
+    for column in ("lang", "domain", "source"):
+        if column in final.columns:
+            counts = final[column].value_counts().sort_index()
+            rows = "".join(f'<tr><td class="l">{_esc(k)}</td><td data-mix="{column}" data-key="{_esc(k)}">{v}</td></tr>'
+                           for k, v in counts.items())
+            out.append(f'<h3>{column}</h3><table id="mix-{column}"><tr><th class="l">{column}</th><th>documents</th>'
+                       f"</tr>{rows}</table>")
+    shards = read_json_or_none(view.path / "shards" / "manifest.json") or {}
+    domains = shards.get("domains") or {}
+    if domains:
+        rows = "".join(
+            f'<tr><td class="l">{_esc(d)}</td>'
+            + "".join(f'<td data-domain="{_esc(d)}" data-field="{f}">{_esc(_num(r.get(f)))}</td>'
+                      for f in ("available_tokens", "target_tokens", "realized_tokens", "epochs", "docs"))
+            + f'<td class="l">{_esc(r.get("note") or "")}</td></tr>' for d, r in domains.items())
+        out.append('<h3>Token budget per domain</h3><table id="budget"><tr><th class="l">domain</th>'
+                   "<th>available</th><th>target</th><th>realized</th><th>epochs</th><th>docs</th>"
+                   f'<th class="l">note</th></tr>{rows}</table>')
+        out.append(_figure_png(_budget_figure(domains)))
+    return "<h2>Language, domain and token mix</h2>" + ("".join(out) or '<p class="muted">no mix information</p>')
+
+
+def _budget_figure(domains: dict[str, Any]) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    names = list(domains)
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    xs = range(len(names))
+    ax.bar([x - 0.2 for x in xs], [domains[d].get("target_tokens") or 0 for d in names], width=0.4, label="target")
+    ax.bar([x + 0.2 for x in xs], [domains[d].get("tokens") or 0 for d in names], width=0.4, label="realized")
+    ax.set_xticks(list(xs), names, rotation=30)
+    ax.set_ylabel("tokens")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def _final_frame(view: RunView) -> pd.DataFrame:
+    cols = ["lang", "domain", "source"]
+    files = sorted((view.path / "shards" / "text").glob("*.parquet"))
+    if not files:
+        return pd.DataFrame()
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(files[0]).names
+    return view._read(view.path / "shards" / "text", [c for c in cols if c in names], None)
+
+
+def _synth(view: RunView) -> str:
+    rows = []
+    for name in view.stage_names():
+        manifest = view.manifest(name) or {}
+        if manifest.get("kind") != "synth":
+            continue
+        stats = manifest.get("stats", {})
+        for key in ("prompts", "cache_hits", "generated", "failed", "generated_tokens", "tokens_per_s"):
+            rows.append(f'<tr><td class="l">{_esc(name)}</td><td class="l">{key}</td>'
+                        f'<td data-synth="{key}">{_esc(stats.get(key))}</td></tr>')
+        for cause, n in (stats.get("failures_by_cause") or {}).items():
+            rows.append(f'<tr><td class="l">{_esc(name)}</td><td class="l">failed: {_esc(cause)}</td>'
+                        f"<td>{n}</td></tr>")
+    body = f'<table id="synth">{"".join(rows)}</table>' if rows else '<p class="muted">no synth stage</p>'
+    return "<h2>Synthetic data</h2>" + body
+
+
+def write_report(out: str | Path) -> Path:
+    view = RunView(out)
+    info = view.run_info
+    title = f"ling-curate report: {_esc(info.get('name', Path(out).name))}"
+    header = (f"<h1>{title}</h1><p>status <b>{_esc(info.get('status'))}</b> · started {_esc(info.get('started'))} · "
+              f"finished {_esc(info.get('finished'))} · executor {_esc(info.get('executor'))} · "
+              f"config hash <code>{_esc(info.get('config_hash'))}</code></p>")
+    body = "".join([header, _funnel(view), _reasons(view), _scores(view), _mix(view), _synth(view)])
+    page = f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{CSS}</style></head>" \
+           f"<body>{body}</body></html>"
+    path = Path(out) / "report.html"
+    with atomic_open(path, "w") as fh:
+        fh.write(page)
+    return path
