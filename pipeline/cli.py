@@ -17,9 +17,19 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
 log = logging.getLogger("curate")
 
 
-def _setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log shippers (`--log-format json`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
+                           "logger": record.name, "message": record.getMessage()}, ensure_ascii=False)
+
+
+def _setup_logging(verbose: bool = False, fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True)
 
 
 def _err(message: str) -> None:
@@ -47,8 +57,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         cfg = _load(args)
-        with Reporter(enabled=True) as reporter:
-            Runner(cfg, reporter).run(fresh=args.fresh)
+        with Reporter(enabled=True, rich_bars=False if args.log_format == "json" else None) as reporter:
+            if args.incremental:
+                from pipeline.incremental import run_incremental
+
+                if args.fresh:
+                    raise ConfigError(["--fresh and --incremental exclude each other"])
+                result = run_incremental(cfg, reporter)
+                if result["status"] == "nothing new":
+                    print("nothing new to process")
+                    return EXIT_OK
+            else:
+                Runner(cfg, reporter).run(fresh=args.fresh)
     except ConfigError as exc:
         for line in exc.problems:
             _err(line)
@@ -89,6 +109,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from pipeline.io import read_json_or_none
     from pipeline.run_view import RunView
 
     try:
@@ -96,6 +117,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         _err(str(exc))
         return EXIT_CONFIG
+    generations = read_json_or_none(Path(args.output) / "generations.json")
+    if generations:
+        return _status_generations(Path(args.output), generations, args.json)
     frame = view.stats()
     info = view.run_info
     if args.json:
@@ -110,6 +134,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
     for r in rows:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+    return EXIT_OK
+
+
+def _status_generations(root: Path, registry: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(registry, indent=2, default=str))
+        return EXIT_OK
+    print(f"{len(registry['generations'])} generation(s), {registry.get('total_docs_out', 0)} documents in shards")
+    print(f"{'gen':<5} {'status':<10} {'files':>5} {'docs in':>8} {'docs out':>9} {'tokens':>9}  finished")
+    for g in registry["generations"]:
+        print(f"{g['generation']:<5} {g['status']:<10} {len(g['files']):>5} {g.get('docs_in') or '':>8} "
+              f"{g.get('docs_out') or '':>9} {g.get('tokens') or '':>9}  {g.get('finished') or ''}")
     return EXIT_OK
 
 
@@ -178,6 +214,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="curate", description="ling-curate: pretraining-data curation")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs and tracebacks")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text", help="log line format")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add_config_args(p: argparse.ArgumentParser) -> None:
@@ -190,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the pipeline (resumes by default)")
     add_config_args(p)
     p.add_argument("--fresh", action="store_true", help="discard earlier results and start over")
+    p.add_argument("--incremental", action="store_true",
+                   help="process only input files not seen by earlier runs, as a new generation")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="print the resolved config and stage plan")
@@ -235,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.verbose)
+    _setup_logging(args.verbose, args.log_format)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

@@ -135,13 +135,13 @@ def _budget_figure(domains: dict[str, Any]) -> Any:
 
 def _final_frame(view: RunView) -> pd.DataFrame:
     cols = ["lang", "domain", "source"]
-    files = sorted((view.path / "shards" / "text").glob("*.parquet"))
+    files = sorted((view.path / "shards" / "text" / "parquet").glob("*.parquet"))
     if not files:
         return pd.DataFrame()
     import pyarrow.parquet as pq
 
     names = pq.read_schema(files[0]).names
-    return view._read(view.path / "shards" / "text", [c for c in cols if c in names], None)
+    return view._read(view.path / "shards" / "text" / "parquet", [c for c in cols if c in names], None)
 
 
 def _synth(view: RunView) -> str:

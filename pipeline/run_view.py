@@ -56,8 +56,8 @@ class RunView:
 
     def docs(self, stage: str, columns: list[str] | None = None, limit: int | None = None) -> pd.DataFrame:
         """Documents kept after `stage` (for the shard stage: the text shards, in shard order)."""
-        if not (self.path / stage / "data").is_dir() and (self.path / "shards" / "text").is_dir():
-            return self._read(self.path / "shards" / "text", columns, limit)
+        if not (self.path / stage / "data").is_dir() and (self.path / "shards" / "text" / "parquet").is_dir():
+            return self._read(self.path / "shards" / "text" / "parquet", columns, limit)
         return self._read(self.path / stage / "data", columns, limit)
 
     def removed(self, stage: str, columns: list[str] | None = None, limit: int | None = None,
@@ -87,8 +87,8 @@ class RunView:
             kept = self._find(self.path / name / "data", doc_id)
             removed = self._find(self.path / name / "removed", doc_id)
             if kept.empty and removed.empty:
-                if name == self.stage_names()[-1] and (self.path / "shards" / "text").is_dir():
-                    kept = self._find(self.path / "shards" / "text", doc_id)
+                if name == self.stage_names()[-1] and (self.path / "shards" / "text" / "parquet").is_dir():
+                    kept = self._find(self.path / "shards" / "text" / "parquet", doc_id)
                 if kept.empty:
                     continue
             frame = removed if kept.empty else kept

@@ -100,11 +100,11 @@ class Plan:
         return rows
 
 
-def make_plan(cfg: PipelineConfig) -> Plan:
-    """Resolve input files and chain stage hashes. Raises ConfigError for unmatched inputs."""
+def make_plan(cfg: PipelineConfig, files: list[InputFile] | None = None) -> Plan:
+    """Resolve input files (unless given) and chain stage hashes. Raises ConfigError for unmatched inputs."""
     from stages.registry import make_stage
 
-    files = list_input_files(cfg.inputs)
+    files = list_input_files(cfg.inputs) if files is None else files
     ingest_hash = config_hash({"inputs": [i.model_dump(mode="json") for i in cfg.inputs],
                                "partition_rows": cfg.partition_rows, "files": fingerprint(files),
                                "version": __version__})
@@ -127,15 +127,16 @@ def data_partitions(out: Path, stage: str) -> list[Path]:
 
 
 class Runner:
-    def __init__(self, cfg: PipelineConfig, reporter: Reporter | None = None):
+    def __init__(self, cfg: PipelineConfig, reporter: Reporter | None = None, files: list[InputFile] | None = None):
         self.cfg = cfg
         self.out = Path(cfg.output)
         self.reporter = reporter or Reporter(enabled=False)
+        self.files = files
 
     # -- entry point ----------------------------------------------------------------------------
     def run(self, fresh: bool = False) -> dict[str, Any]:
         """Run (or resume) the pipeline. Raises ConfigError, LockHeld or StageFailed."""
-        plan = make_plan(self.cfg)
+        plan = make_plan(self.cfg, self.files)
         with run_lock(self.out):
             if fresh:
                 for child in self.out.iterdir():

@@ -76,6 +76,11 @@ class KeyedDedupStage(Stage):
         """Columns sorted ascending before `id` to choose a survivor (default: id alone)."""
         return pa.table({})
 
+    def index_dir(self) -> Path | None:
+        """Where keys of earlier runs' kept documents live (incremental runs); None = no index."""
+        index = getattr(self.config, "index", None)
+        return Path(index) if index else None
+
 
 @dataclass
 class StageContext:

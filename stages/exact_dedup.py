@@ -24,6 +24,7 @@ class ExactDedupConfig(StageConfig):
     lowercase: bool = True
     ignore_punctuation: bool = False
     ignore_digits: bool = False
+    index: str | None = None  # keys of kept documents are kept here; later runs dedup against them
 
 
 def normalized_for_hash(texts: pa.Array, cfg: ExactDedupConfig) -> pa.Array:

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from pydantic import Field, model_validator
 
 from pipeline.config import StageConfig
-from pipeline.io import atomic_open, sha256_file, write_json, write_parquet
+from pipeline.io import PARQUET_OPTIONS, atomic_open, sha256_file, write_json, write_parquet
 from stages.base import GlobalStage, StageContext
 
 ShardFormat = Literal["parquet", "jsonl.zst", "megatron"]
@@ -96,6 +96,15 @@ def _cut(tables: Iterator[pa.Table], max_bytes: int, max_docs: int | None) -> It
         yield pa.concat_tables(pending)
 
 
+def canonical_chunks(table: pa.Table) -> pa.Table:
+    """One Arrow chunk per Parquet row group. The Parquet writer cuts pages at chunk boundaries, so
+    without this a shard's bytes would depend on how the sort happened to slice its rows."""
+    step = PARQUET_OPTIONS["row_group_size"]
+    if table.num_rows <= step:
+        return table.combine_chunks()
+    return pa.concat_tables([table.slice(i, step).combine_chunks() for i in range(0, table.num_rows, step)])
+
+
 def write_jsonl_zst(table: pa.Table, path: Path, level: int) -> None:
     import zstandard
 
@@ -145,40 +154,57 @@ class Stage(GlobalStage):
         shard_dir = ctx.output_dir / "shards"
         for sub in ("text", "megatron"):
             shutil.rmtree(shard_dir / sub, ignore_errors=True)
-        tok = None
-        if "megatron" in self.config.formats:
-            from pipeline.tokenizer import load_tokenizer
-
-            tok = load_tokenizer(self.config.tokenizer or "", self.config.eod_token)
+        tok = self.tokenizer()
         shards: list[dict[str, Any]] = []
         by_source: dict[str, int] = {}
         by_domain: dict[str, dict[str, int]] = {}
-        total_docs = total_tokens = 0
+        total_docs = 0
         schema: pa.Schema | None = None
         cut = _cut(self._ordered(ctx), self.config.max_shard_bytes, self.config.max_shard_docs)
         for i, table in enumerate(cut):
             schema = schema or table.schema
             table = table.cast(schema) if table.schema != schema else table
             total_docs += table.num_rows
-            text_table = table.drop_columns([c for c in TEXT_ONLY_DROP if c in table.column_names])
-            text_bytes = int(pc.sum(pc.binary_length(table.column("text").cast(pa.binary()))).as_py() or 0)
-            for fmt in self.config.formats:
-                if fmt == "megatron":
-                    assert tok is not None
-                    entry, lengths = self._write_megatron(table, tok, shard_dir, i)
-                    total_tokens += entry["tokens"]
-                else:
-                    name = f"part-{i:05d}.parquet" if fmt == "parquet" else f"part-{i:05d}.jsonl.zst"
-                    path = shard_dir / "text" / name
-                    if fmt == "parquet":
-                        write_parquet(text_table, path)
-                    else:
-                        write_jsonl_zst(text_table, path, self.config.zstd_level)
-                    entry = {"file": str(path.relative_to(shard_dir)), "format": fmt, "docs": table.num_rows,
-                             "text_bytes": text_bytes, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
-                shards.append(entry)
+            shards += self.write_shard(table, i, shard_dir, tok)
             _tally(table, "source", by_source)
             _tally_domains(table, by_domain)
+        return self.finish(ctx, shards, by_source, by_domain, total_docs, tok)
+
+    def tokenizer(self) -> Any:
+        """The tokenizer the megatron format needs (None without it)."""
+        if "megatron" not in self.config.formats:
+            return None
+        from pipeline.tokenizer import load_tokenizer
+
+        return load_tokenizer(self.config.tokenizer or "", self.config.eod_token)
+
+    def write_shard(self, table: pa.Table, i: int, shard_dir: Path, tok: Any) -> list[dict[str, Any]]:
+        """Write shard `i` (its documents in shard order) in every format; return its manifest entries.
+        Both executors call this, so a shard's bytes depend only on its rows."""
+        text_table = canonical_chunks(table.drop_columns([c for c in TEXT_ONLY_DROP if c in table.column_names]))
+        text_bytes = int(pc.sum(pc.binary_length(table.column("text").cast(pa.binary()))).as_py() or 0)
+        entries = []
+        for fmt in self.config.formats:
+            if fmt == "megatron":
+                assert tok is not None
+                entry, _ = self._write_megatron(table, tok, shard_dir, i)
+            else:
+                path = shard_dir / "text" / (f"parquet/part-{i:05d}.parquet" if fmt == "parquet"
+                                             else f"jsonl/part-{i:05d}.jsonl.zst")
+                if fmt == "parquet":
+                    write_parquet(text_table, path)
+                else:
+                    write_jsonl_zst(text_table, path, self.config.zstd_level)
+                entry = {"file": str(path.relative_to(shard_dir)), "format": fmt, "docs": table.num_rows,
+                         "text_bytes": text_bytes, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+            entries.append(entry)
+        return entries
+
+    def finish(self, ctx: StageContext, shards: list[dict[str, Any]], by_source: dict[str, int],
+               by_domain: dict[str, dict[str, int]], total_docs: int, tok: Any) -> dict[str, Any]:
+        """Write the shard manifest and card once every shard is written; return the stage counts."""
+        shard_dir = ctx.output_dir / "shards"
+        total_tokens = sum(s["tokens"] for s in shards if s["format"] == "megatron")
         manifest = {"stage": ctx.stage.name, "config_hash": ctx.stats.get("stage_hash"), "seed": ctx.pipeline.seed,
                     "docs": total_docs, "formats": self.config.formats, "shuffle": self.config.shuffle,
                     "by_source": dict(sorted(by_source.items())), "shards": shards}
@@ -263,9 +289,10 @@ def write_card(shard_dir: Path, manifest: dict[str, Any], ctx: StageContext) -> 
         for d, row in manifest["domains"].items():
             lines.append(f"| {d} | {row['docs']} | {row['tokens']} | {row.get('target_tokens', '')} | "
                          f"{row.get('epochs', '')} |")
-    lines += ["", "## Loading", "", "```python", "import datasets, glob, pandas as pd",
-              'ds = datasets.load_dataset("parquet", data_files=sorted(glob.glob("text/*.parquet")), split="train")',
-              'df = pd.read_parquet("text")',
+    lines += ["", "## Loading", "", "```python", "import datasets, glob, pandas as pd  # run in the shards/ directory",
+              'files = sorted(glob.glob("text/parquet/*.parquet"))',
+              'ds = datasets.load_dataset("parquet", data_files=files, split="train")',
+              'df = pd.read_parquet("text/parquet")',
               "# Megatron: --data-path megatron/<name>_<i> (each .bin/.idx pair is one indexed dataset)",
               "```", ""]
     with atomic_open(shard_dir / "README.md", "w") as fh:

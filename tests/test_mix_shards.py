@@ -121,12 +121,13 @@ def test_shards_identical_for_1_and_2_workers_and_loadable(workdir: Path, tokeni
     curate("run", "--output", "o1", "--workers", "1", cwd=workdir, check=True)
     curate("run", "--output", "o2", "--workers", "2", "--set", "partition_rows=29", cwd=workdir, check=True)
     for sub in ("text", "megatron"):
-        files1 = sorted((workdir / "o1" / "shards" / sub).iterdir())
-        files2 = sorted((workdir / "o2" / "shards" / sub).iterdir())
+        files1 = sorted(p for p in (workdir / "o1" / "shards" / sub).rglob("*") if p.is_file())
+        files2 = sorted(p for p in (workdir / "o2" / "shards" / sub).rglob("*") if p.is_file())
+        assert files1
         assert [f.name for f in files1] == [f.name for f in files2]
         for f1, f2 in zip(files1, files2, strict=True):
             assert f1.read_bytes() == f2.read_bytes(), f1.name
-    files = sorted(str(p) for p in (workdir / "o1" / "shards" / "text").glob("*.parquet"))
+    files = sorted(str(p) for p in (workdir / "o1" / "shards" / "text" / "parquet").glob("*.parquet"))
     ds = datasets.load_dataset("parquet", data_files=files, split="train")
     manifest = json.loads((workdir / "o1" / "shards" / "manifest.json").read_text())
     assert len(ds) == manifest["docs"]

@@ -35,7 +35,7 @@ def test_accounting_every_id_exactly_once(workdir: Path) -> None:
     assert manifests["exact_dedup"]["counts"]["by_reason"] == {"exact_dup": 12}
     ingested = _ids(out / "ingest" / "data")
     assert len(ingested) == len(set(ingested)) == 240
-    final = _ids(out / "shards" / "text")
+    final = _ids(out / "shards" / "text" / "parquet")
     removed = [i for s in stages[1:] for i in _ids(out / s / "removed")]
     assert sorted(final + removed) == sorted(ingested)
     assert len(set(final) & set(removed)) == 0
@@ -80,7 +80,7 @@ def test_sigkill_anywhere_then_resume_gives_identical_shards(workdir: Path, kill
     assert killed.returncode == -9
     curate("run", cwd=workdir, check=True)
     assert shard_digests(workdir / "out") == shard_digests(reference)
-    final = _ids(workdir / "out" / "shards" / "text")
+    final = _ids(workdir / "out" / "shards" / "text" / "parquet")
     assert len(final) == len(set(final)) == 228
     assert not list((workdir / "out").rglob("*.tmp"))
 
@@ -139,4 +139,4 @@ def test_stage_input_reads_an_earlier_stage(workdir: Path) -> None:
     cfg["stages"][2]["input"] = "normalize"  # shard the normalized docs, skipping dedup's output
     write_config(workdir / "pipeline.yaml", cfg)
     curate("run", cwd=workdir, check=True)
-    assert len(_ids(workdir / "out" / "shards" / "text")) == 240
+    assert len(_ids(workdir / "out" / "shards" / "text" / "parquet")) == 240

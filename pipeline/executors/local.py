@@ -152,10 +152,17 @@ def _map_partition(task: tuple[StageConfig, PipelineConfig, str, Path, Path]) ->
 
 
 def _dedup_keys(
-    task: tuple[StageConfig, PipelineConfig, str, int, list[str]], path: Path, part: int
+    task: tuple[StageConfig, PipelineConfig, str, int, list[str], int], path: Path, part: int
 ) -> pa.Table:
-    """Key table of one partition for key number `key_index`, minus rows earlier keys removed."""
-    config, pipeline, stage_hash, key_index, earlier = task
+    """Key table of one partition for key number `key_index`, minus rows earlier keys removed.
+    Paths past the stage's inputs are index files of earlier runs: their rows always survive."""
+    config, pipeline, stage_hash, key_index, earlier, n_inputs = task
+    if part >= n_inputs:
+        index = pq.read_table(path, columns=["key", "id"])
+        n = index.num_rows
+        return pa.table({"key": index.column("key"), "part": pa.array(np.full(n, -1, dtype=np.int32)),
+                         "row": pa.array(np.full(n, -1, dtype=np.int64)), "id": index.column("id"),
+                         "prio_0": pa.array(np.zeros(n, dtype=np.int8))})
     stage = get_stage(config, pipeline, stage_hash)
     table = pq.read_table(path)
     key = stage.keys(table)[key_index]
@@ -165,8 +172,9 @@ def _dedup_keys(
         "part": pa.array(np.full(table.num_rows, part, dtype=np.int32)),
         "row": pa.array(np.arange(table.num_rows, dtype=np.int64)),
         "id": table.column("id"),
+        "prio_0": pa.array(np.ones(table.num_rows, dtype=np.int8)),
     }
-    for i, name in enumerate(prio.column_names):
+    for i, name in enumerate(prio.column_names, start=1):
         cols[f"prio_{i}"] = prio.column(name)
     keys = pa.table(cols)
     mask = pc.is_valid(keys.column("key"))
@@ -175,6 +183,22 @@ def _dedup_keys(
         if gone:
             mask = pc.and_(mask, pc.invert(pc.is_in(keys.column("row"), pa.array(sorted(gone), pa.int64()))))
     return keys.filter(mask)
+
+
+def index_files(index_dir: Path | None, key_index: int, stage_hash: str) -> list[Path]:
+    """Key files of earlier runs' kept documents, excluding this stage run's own generation."""
+    if index_dir is None:
+        return []
+    files = sorted((index_dir / f"key{key_index}").glob("gen-*.parquet"))
+    return [f for f in files if f.name != f"gen-{stage_hash}.parquet"]
+
+
+def _index_keys(task: tuple[StageConfig, PipelineConfig, str, int], path: Path) -> pa.Table:
+    config, pipeline, stage_hash, key_index = task
+    stage = get_stage(config, pipeline, stage_hash)
+    table = pq.read_table(path)
+    key = stage.keys(table)[key_index]
+    return pa.table({"key": key.values, "id": table.column("id")}).filter(pc.is_valid(key.values))
 
 
 def keep_first_per_key(table: pa.Table, reason_prefix: str) -> pa.Table:
@@ -254,7 +278,7 @@ def _group_reduce(task: tuple[Callable[[pa.Table], pa.Table], Path, int]) -> str
     if out.exists():
         return str(out)
     files = sorted((workdir / "map" / f"b{bucket:05d}").glob("p*.parquet"))
-    table = pa.concat_tables([pq.read_table(f) for f in files]) if files else None
+    table = pa.concat_tables([pq.read_table(f) for f in files], promote_options="default") if files else None
     result = reduce_fn(table) if table is not None else reduce_fn(pa.table({}))
     write_parquet(result, out)
     return str(out)
@@ -374,16 +398,32 @@ class LocalExecutor:
         all_done = all(part_done(stage_dir, partition_name(p), stage_hash) is not None for p in inputs)
         key_names = [k.name for k in stage.keys(sample)] if sample is not None and not all_done else []
         results: list[str] = []
+        index_dir = stage.index_dir()
         for k, name in enumerate(key_names):
-            key_fn = functools.partial(_dedup_keys, (config, pipeline, stage_hash, k, list(results)))
+            extra = index_files(index_dir, k, stage_hash)
+            key_fn = functools.partial(_dedup_keys, (config, pipeline, stage_hash, k, list(results), len(inputs)))
             reduce_fn = functools.partial(keep_first_per_key, reason_prefix=name)
-            results += self.group_by_key(inputs, key_fn, reduce_fn, stage_dir / "_work" / f"key{k}",
+            results += self.group_by_key([*inputs, *extra], key_fn, reduce_fn, stage_dir / "_work" / f"key{k}",
                                          progress=progress)
         todo = [(i, p) for i, p in enumerate(inputs) if part_done(stage_dir, partition_name(p), stage_hash) is None]
         self.map(_dedup_apply, [(stage_hash, results, p, stage_dir, i) for i, p in todo], progress)
         counts = merge_counts(part_done(stage_dir, partition_name(p), stage_hash) or {} for p in inputs)
+        if index_dir is not None:
+            self._append_index(config, pipeline, stage_hash, stage, index_dir, stage_dir)
         shutil.rmtree(stage_dir / "_work", ignore_errors=True)
         return counts
+
+    def _append_index(self, config: StageConfig, pipeline: PipelineConfig, stage_hash: str, stage: Any,
+                      index_dir: Path, stage_dir: Path) -> None:
+        """Add the keys of this run's kept documents as a new index generation (named by stage hash,
+        so a resumed run rewrites the same file and never matches against itself)."""
+        kept = sorted((stage_dir / "data").glob("part-*.parquet"))
+        sample = pq.read_table(kept[0]).slice(0, 0) if kept else None
+        if sample is None:
+            return
+        for k in range(len(stage.keys(sample))):
+            tables = self.map(functools.partial(_index_keys, (config, pipeline, stage_hash, k)), kept)
+            write_parquet(pa.concat_tables(tables), index_dir / f"key{k}" / f"gen-{stage_hash}.parquet")
 
 
 def cpu_count() -> int:
