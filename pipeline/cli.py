@@ -150,12 +150,21 @@ def _status_generations(root: Path, registry: dict[str, Any], as_json: bool) -> 
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from pipeline.io import read_json_or_none
     from pipeline.report import write_report
 
-    if not Path(args.output).is_dir():
+    out = Path(args.output)
+    if not out.is_dir():
         _err(f"{args.output}: no such run output directory")
         return EXIT_CONFIG
-    print(f"report: {write_report(args.output)}")
+    registry = read_json_or_none(out / "generations.json")
+    if registry:  # an incremental root: report the latest finished generation
+        finished = [g for g in registry["generations"] if g.get("status") == "finished"]
+        if not finished:
+            _err(f"{out}: no finished generation yet")
+            return EXIT_FAILED
+        out = out / finished[-1]["dir"]
+    print(f"report: {write_report(out)}")
     return EXIT_OK
 
 
