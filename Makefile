@@ -7,7 +7,7 @@ PIP := $(BIN)/python -m pip
 DEMO_DIR := data/demo
 DEMO_DOCS ?= 3000
 
-.PHONY: run test lint bench clean install install-dev
+.PHONY: run test lint bench clean install install-dev demo-models
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +30,21 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+MODELS := .cache/models
+
 $(DEMO_DIR)/truth.jsonl: | $(VENV)/.installed
 	$(BIN)/curate demo-data $(DEMO_DIR) --docs $(DEMO_DOCS)
 
-run: $(VENV)/.installed $(DEMO_DIR)/truth.jsonl
+# The demo's classifiers are trained on labelled sets drawn apart from the corpus (demo-data writes them).
+$(MODELS)/quality.bin: $(DEMO_DIR)/truth.jsonl
+	$(BIN)/curate train quality --input $(DEMO_DIR)/labels/quality.jsonl --label-field label --output $@
+
+$(MODELS)/domain.bin: $(DEMO_DIR)/truth.jsonl
+	$(BIN)/curate train domain --input $(DEMO_DIR)/labels/domain.jsonl --label-field label --output $@
+
+demo-models: $(MODELS)/quality.bin $(MODELS)/domain.bin
+
+run: $(VENV)/.installed $(DEMO_DIR)/truth.jsonl demo-models
 	$(BIN)/curate run pipeline.yaml
 	$(BIN)/curate status out/demo
 	$(BIN)/curate report out/demo

@@ -172,6 +172,10 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     from pipeline.demo_corpus import write_demo_corpus
 
     summary = write_demo_corpus(args.dir, n_docs=args.docs, seed=args.seed)
+    if args.label_docs:
+        from pipeline.demo_labels import write_training_sets
+
+        summary["training_sets"] = write_training_sets(Path(args.dir) / "labels", args.label_docs, args.seed)
     print(json.dumps(summary, indent=2, default=str))
     return EXIT_OK
 
@@ -180,7 +184,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from filters.fasttext_classifier import TrainParams, read_examples, train_classifier
     from pipeline.config import ConfigError
 
-    params = TrainParams(lr=args.lr, dim=args.dim, epoch=args.epoch, word_ngrams=args.word_ngrams,
+    # quality: the DCLM recipe (5 epochs); domain: several classes from few examples need more passes
+    epoch = args.epoch if args.epoch is not None else (5 if args.kind == "quality" else 20)
+    params = TrainParams(lr=args.lr, dim=args.dim, epoch=epoch, word_ngrams=args.word_ngrams,
                          min_count=args.min_count, holdout=args.holdout, balance=not args.no_balance, seed=args.seed)
     try:
         if args.kind == "quality" and args.positive:
@@ -257,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir")
     p.add_argument("--docs", type=int, default=3000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--label-docs", type=int, default=2000,
+                   help="documents per labelled training set (labels/quality.jsonl, labels/domain.jsonl); 0 = none")
     p.set_defaults(func=cmd_demo_data)
 
     p = sub.add_parser("train", help="train a fastText quality or domain classifier")
@@ -270,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--dim", type=int, default=100)
-    p.add_argument("--epoch", type=int, default=5)
+    p.add_argument("--epoch", type=int, default=None, help="default: 5 for quality (DCLM), 20 for domain")
     p.add_argument("--word-ngrams", type=int, default=2)
     p.add_argument("--min-count", type=int, default=1)
     p.add_argument("--holdout", type=float, default=0.1)
