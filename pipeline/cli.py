@@ -184,9 +184,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from filters.fasttext_classifier import TrainParams, read_examples, train_classifier
     from pipeline.config import ConfigError
 
-    # quality: the DCLM recipe (5 epochs); domain: several classes from few examples need more passes
+    # quality: the DCLM recipe (lr 0.1, 5 epochs); domain: several classes from a few thousand examples
+    # need a faster, longer schedule (lr 0.5, 20 epochs) or fastText stays undertrained
     epoch = args.epoch if args.epoch is not None else (5 if args.kind == "quality" else 20)
-    params = TrainParams(lr=args.lr, dim=args.dim, epoch=epoch, word_ngrams=args.word_ngrams,
+    lr = args.lr if args.lr is not None else (0.1 if args.kind == "quality" else 0.5)
+    params = TrainParams(lr=lr, dim=args.dim, epoch=epoch, word_ngrams=args.word_ngrams,
                          min_count=args.min_count, holdout=args.holdout, balance=not args.no_balance, seed=args.seed)
     try:
         if args.kind == "quality" and args.positive:
@@ -276,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--positive-label", default="hq", help="label of the positive class (quality)")
     p.add_argument("--text-field", default="text")
     p.add_argument("--output", required=True)
-    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--lr", type=float, default=None, help="default: 0.1 for quality (DCLM), 0.5 for domain")
     p.add_argument("--dim", type=int, default=100)
     p.add_argument("--epoch", type=int, default=None, help="default: 5 for quality (DCLM), 20 for domain")
     p.add_argument("--word-ngrams", type=int, default=2)

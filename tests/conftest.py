@@ -115,3 +115,27 @@ def curate(*args: str, cwd: Path, env: dict[str, str] | None = None, check: bool
 def shard_digests(out: Path) -> dict[str, str]:
     manifest = json.loads((out / "shards" / "manifest.json").read_text())
     return {s["file"]: s["sha256"] for s in manifest["shards"]}
+
+
+DEMO_INPUTS = [
+    {"name": "web", "path": "demo/web/*.jsonl.gz", "format": "jsonl.gz", "url_field": "url"},
+    {"name": "forum", "path": "demo/forum/*.jsonl.zst", "format": "jsonl.zst", "id_field": "doc_id",
+     "text_field": "body", "url_field": "link"},
+    {"name": "encyclopedia", "path": "demo/encyclopedia/*.parquet", "format": "parquet", "id_field": "id",
+     "url_field": "url"},
+    {"name": "code", "path": "demo/code/*.jsonl", "format": "jsonl", "id_field": "id", "url_field": "url"},
+    {"name": "math", "path": "demo/math", "format": "hf", "id_field": "id"},
+]
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small demo corpus (1,500 documents) with its labelled training sets, built once per session.
+    Its inputs are `DEMO_INPUTS`, relative to the returned directory."""
+    from pipeline.demo_corpus import write_demo_corpus
+    from pipeline.demo_labels import write_training_sets
+
+    root = tmp_path_factory.mktemp("demo_root")
+    write_demo_corpus(root / "demo", n_docs=1500, seed=0)
+    write_training_sets(root / "demo" / "labels", n=1200, seed=0)
+    return root
