@@ -228,6 +228,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tiny_model(args: argparse.Namespace) -> int:
+    from synth.tiny_model import build_tiny_model
+
+    path = build_tiny_model(args.dir, seed=args.seed)
+    print(f"tiny BailingMoeForCausalLM checkpoint: {path}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="curate", description="ling-curate: pretraining-data curation")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs and tracebacks")
@@ -268,6 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-docs", type=int, default=2000,
                    help="documents per labelled training set (labels/quality.jsonl, labels/domain.jsonl); 0 = none")
     p.set_defaults(func=cmd_demo_data)
+
+    p = sub.add_parser("tiny-model", help="build a tiny random-weight BailingMoeForCausalLM checkpoint for tests")
+    p.add_argument("dir")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_tiny_model)
 
     p = sub.add_parser("train", help="train a fastText quality or domain classifier")
     p.add_argument("kind", choices=["quality", "domain"])
