@@ -1,0 +1,134 @@
+"""Gopher repetition rules (Rae et al. 2021, table A1): boilerplate and generated spam repeat.
+
+Definitions (the paper leaves some open; these are ours, stated so numbers can be compared):
+* lines are non-empty stripped lines; paragraphs are split on two or more newlines; an element is a
+  duplicate when an equal one came earlier in the document; duplicate characters are the lengths of
+  those later copies, over the document's characters (`len(text)`);
+* n-gram statistics use word n-grams and count word characters (spaces and punctuation excluded);
+  the top n-gram's share is its occurrences x its characters (0 if no n-gram repeats); duplicated
+  n-grams cover every word of each later occurrence of a repeated n-gram, each word counted once.
+
+Repeated n-grams are found for the whole batch at once with hash-table passes over 64-bit n-gram keys.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from filters.base import FilterSettings, Measurement, above, ratio
+from filters.text import TextBatch, dup_flags, first_seen, key_counts, per_doc
+
+NAME = "gopher_repetition"
+TOP_NS = (2, 3, 4)
+DUP_NS = (5, 6, 7, 8, 9, 10)
+
+
+class Settings(FilterSettings):
+    max_dup_line_ratio: float | None = 0.30
+    max_dup_line_char_ratio: float | None = 0.20
+    max_dup_para_ratio: float | None = 0.30
+    max_dup_para_char_ratio: float | None = 0.20
+    max_top_2gram_ratio: float | None = 0.20
+    max_top_3gram_ratio: float | None = 0.18
+    max_top_4gram_ratio: float | None = 0.16
+    max_dup_5gram_ratio: float | None = 0.15
+    max_dup_6gram_ratio: float | None = 0.14
+    max_dup_7gram_ratio: float | None = 0.13
+    max_dup_8gram_ratio: float | None = 0.12
+    max_dup_9gram_ratio: float | None = 0.11
+    max_dup_10gram_ratio: float | None = 0.10
+
+
+SIGNALS: dict[str, pa.DataType] = {
+    "gopher_dup_line_ratio": pa.float64(),
+    "gopher_dup_line_char_ratio": pa.float64(),
+    "gopher_dup_para_ratio": pa.float64(),
+    "gopher_dup_para_char_ratio": pa.float64(),
+    **{f"gopher_top_{n}gram_ratio": pa.float64() for n in TOP_NS},
+    **{f"gopher_dup_{n}gram_ratio": pa.float64() for n in DUP_NS},
+}
+RULES = ("dup_line_ratio", "dup_line_char_ratio", "dup_para_ratio", "dup_para_char_ratio",
+         *(f"top_{n}gram" for n in TOP_NS), *(f"dup_{n}gram" for n in DUP_NS))
+
+
+def _window_chars(batch: TextBatch, pos: np.ndarray, n: int) -> np.ndarray:
+    cum = np.concatenate([[0], np.cumsum(batch.word_chars)])
+    return cum[pos + n] - cum[pos]
+
+
+def _top_ratio(batch: TextBatch, pos: np.ndarray, keys: np.ndarray, n: int) -> np.ndarray:
+    """Per document: characters covered by the most frequent (repeated) n-gram, over word characters."""
+    out = np.zeros(batch.n)
+    if len(keys) == 0:
+        return out
+    count = key_counts(keys)
+    doc = batch.word_doc[pos]
+    top = np.zeros(batch.n, np.int64)
+    np.maximum.at(top, doc, count)
+    # among the n-grams with the top count, the one covering most characters
+    cover = np.where(count == top[doc], count * _window_chars(batch, pos, n), 0)
+    best = np.zeros(batch.n, np.int64)
+    np.maximum.at(best, doc, cover)
+    return ratio(best, batch.doc_word_chars)
+
+
+def _dup_ratio(batch: TextBatch, pos: np.ndarray, keys: np.ndarray, n: int) -> np.ndarray:
+    """Per document: word characters inside later occurrences of repeated n-grams, over word characters."""
+    repeat = pos[first_seen(keys)]
+    w = len(batch.word_ids)
+    edges = np.bincount(repeat, minlength=w + 1)[: w + 1] - np.bincount(repeat + n, minlength=w + 1)[: w + 1]
+    covered = np.cumsum(edges)[:w] > 0
+    return ratio(per_doc(batch.word_doc, batch.n, batch.word_chars * covered), batch.doc_word_chars)
+
+
+def ngram_ratios(batch: TextBatch) -> dict[str, np.ndarray]:
+    """Top n-gram shares (n = 2..4) and duplicated n-gram shares (n = 5..10) for a batch.
+
+    Only repeated n-grams matter, and an (n+1)-gram can repeat only where its leading n-gram
+    does, so each step looks at the previous step's repeated positions only (few, in clean text).
+    """
+    out: dict[str, np.ndarray] = {}
+    candidates: np.ndarray | None = None  # per word position: the n-gram starting here repeats
+    for n in range(2, max(DUP_NS) + 1):
+        pos, keys = batch.ngrams(n)
+        if candidates is not None:
+            keep = candidates[pos]
+            pos, keys = pos[keep], keys[keep]
+        repeated = pd.Series(keys, copy=False).duplicated(keep=False).to_numpy()
+        pos, keys = pos[repeated], keys[repeated]
+        candidates = np.zeros(len(batch.word_ids), bool)
+        candidates[pos] = True
+        if n in TOP_NS:
+            out[f"gopher_top_{n}gram_ratio"] = _top_ratio(batch, pos, keys, n)
+        if n in DUP_NS:
+            out[f"gopher_dup_{n}gram_ratio"] = _dup_ratio(batch, pos, keys, n)
+    return out
+
+
+def measure(batch: TextBatch, s: Settings) -> Measurement:
+    n = batch.n
+    line_dup = batch.line_dup
+    para_dup = dup_flags(batch.paragraphs, batch.paragraph_doc)
+    para_chars = pc.utf8_length(batch.paragraphs).to_numpy().astype(np.int64)
+    n_paras = per_doc(batch.paragraph_doc, n)
+    signals: dict[str, np.ndarray] = {
+        "gopher_dup_line_ratio": ratio(per_doc(batch.line_doc, n, line_dup), batch.n_lines),
+        "gopher_dup_line_char_ratio": ratio(per_doc(batch.line_doc, n, batch.line_chars * line_dup), batch.doc_chars),
+        "gopher_dup_para_ratio": ratio(per_doc(batch.paragraph_doc, n, para_dup), n_paras),
+        "gopher_dup_para_char_ratio": ratio(per_doc(batch.paragraph_doc, n, para_chars * para_dup), batch.doc_chars),
+    }
+    signals.update(ngram_ratios(batch))
+    fails = {
+        "dup_line_ratio": above(signals["gopher_dup_line_ratio"], s.max_dup_line_ratio),
+        "dup_line_char_ratio": above(signals["gopher_dup_line_char_ratio"], s.max_dup_line_char_ratio),
+        "dup_para_ratio": above(signals["gopher_dup_para_ratio"], s.max_dup_para_ratio),
+        "dup_para_char_ratio": above(signals["gopher_dup_para_char_ratio"], s.max_dup_para_char_ratio),
+    }
+    for k in TOP_NS:
+        fails[f"top_{k}gram"] = above(signals[f"gopher_top_{k}gram_ratio"], getattr(s, f"max_top_{k}gram_ratio"))
+    for k in DUP_NS:
+        fails[f"dup_{k}gram"] = above(signals[f"gopher_dup_{k}gram_ratio"], getattr(s, f"max_dup_{k}gram_ratio"))
+    return Measurement(signals, fails)

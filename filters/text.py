@@ -1,0 +1,247 @@
+"""`TextBatch`: one batch of documents split into lines and words once, shared by every filter.
+
+Everything is flat Arrow/numpy arrays with a document index per element, so per-document statistics
+are `np.bincount` reductions and the splitting itself is RE2 over the whole batch. Words are runs of
+letters, digits and marks (symbols and punctuation are not words, as Gopher defines them). Han and
+kana characters count one word each, unless the batch uses the jieba segmenter (Chinese profile).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+WORD_SPLIT = r"[^\p{L}\p{N}\p{M}]+"
+NUMBER_SEP = r"(\p{N})[.,](\p{N})"
+CJK_CHAR = r"[\p{Han}\p{Hiragana}\p{Katakana}]"
+SEGMENTERS = ("regex", "jieba")
+
+
+def as_string_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    if pa.types.is_large_string(values.type) or pa.types.is_null(values.type):
+        values = values.cast(pa.string())
+    return pc.fill_null(values, "")
+
+
+def per_doc(index: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Sum of `weights` (or count) per document index."""
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+    return np.bincount(index, weights=weights, minlength=n)[:n]
+
+
+def first_seen(keys: np.ndarray) -> np.ndarray:
+    """True where an equal key appeared earlier (hash table, O(n): faster than sorting)."""
+    return pd.Series(keys, copy=False).duplicated(keep="first").to_numpy()
+
+
+def key_counts(keys: np.ndarray) -> np.ndarray:
+    """For each element, how many elements share its key."""
+    codes, _ = pd.factorize(keys)
+    return np.bincount(codes)[codes]
+
+
+def dup_flags(values: pa.Array, groups: np.ndarray) -> np.ndarray:
+    """True where an equal value appeared earlier in the same group (document)."""
+    if len(values) == 0:
+        return np.zeros(0, bool)
+    ids = pc.dictionary_encode(values).indices.to_numpy().astype(np.int64, copy=False)
+    return first_seen(groups.astype(np.int64) * (int(ids.max()) + 1) + ids)
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finalizer: spreads small integer ids over 64 bits before polynomial hashing."""
+    x = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+class TextBatch:
+    """Documents of one batch with lazily computed lines, paragraphs and words (all flat arrays)."""
+
+    def __init__(self, texts: pa.Array | pa.ChunkedArray, segmenter: str = "regex"):
+        if segmenter not in SEGMENTERS:
+            raise ValueError(f"unknown segmenter {segmenter!r}; expected one of {SEGMENTERS}")
+        self.texts = as_string_array(texts)
+        self.n = len(self.texts)
+        self.segmenter = segmenter
+        self._ngram_state: tuple[int, np.ndarray] = (0, np.zeros(0, np.uint64))
+
+    # -- documents ------------------------------------------------------------------------------
+    @cached_property
+    def doc_chars(self) -> np.ndarray:
+        return pc.utf8_length(self.texts).to_numpy().astype(np.int64, copy=False)
+
+    def count(self, pattern: str, regex: bool = True) -> np.ndarray:
+        """Occurrences of a pattern per document (non-overlapping)."""
+        fn = pc.count_substring_regex if regex else pc.count_substring
+        return fn(self.texts, pattern).to_numpy().astype(np.int64, copy=False)
+
+    def contains(self, pattern: str) -> np.ndarray:
+        return pc.match_substring_regex(self.texts, pattern).to_numpy(zero_copy_only=False)
+
+    # -- lines: split on "\n", stripped, empty ones dropped ---------------------------------------
+    @cached_property
+    def _line_parts(self) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+        raw = pc.split_pattern(self.texts, "\n")
+        flat = pc.list_flatten(raw)
+        parent = pc.list_parent_indices(raw).to_numpy().astype(np.int64, copy=False)
+        stripped = pc.utf8_trim_whitespace(flat)
+        nonempty = pc.greater(pc.utf8_length(stripped), 0).to_numpy(zero_copy_only=False)
+        # paragraph number: blank raw lines seen so far (only differences within a document matter)
+        para = np.cumsum(~nonempty)
+        return stripped.filter(pa.array(nonempty)), parent[nonempty], para[nonempty]
+
+    @property
+    def lines(self) -> pa.Array:
+        return self._line_parts[0]
+
+    @property
+    def line_doc(self) -> np.ndarray:
+        return self._line_parts[1]
+
+    @property
+    def line_para(self) -> np.ndarray:
+        return self._line_parts[2]
+
+    @cached_property
+    def line_chars(self) -> np.ndarray:
+        return pc.utf8_length(self.lines).to_numpy().astype(np.int64, copy=False)
+
+    @cached_property
+    def n_lines(self) -> np.ndarray:
+        return per_doc(self.line_doc, self.n).astype(np.int64)
+
+    @cached_property
+    def line_dup(self) -> np.ndarray:
+        return dup_flags(self.lines, self.line_doc)
+
+    def line_ends_with(self, endings: list[str], exclude_ellipsis: bool = False) -> np.ndarray:
+        """Per line: ends with one of `endings` (and, optionally, not with an ellipsis)."""
+        if not endings or len(self.lines) == 0:
+            return np.zeros(len(self.lines), bool)
+        alternatives = "|".join(_re2_escape(e) for e in endings)
+        ends = pc.match_substring_regex(self.lines, f"(?:{alternatives})$").to_numpy(zero_copy_only=False)
+        if exclude_ellipsis:
+            ends &= ~pc.match_substring_regex(self.lines, r"(?:\.\.\.|…)$").to_numpy(zero_copy_only=False)
+        return ends
+
+    # -- paragraphs: split on two or more newlines ----------------------------------------------
+    @cached_property
+    def _paragraph_parts(self) -> tuple[pa.Array, np.ndarray]:
+        raw = pc.split_pattern_regex(self.texts, r"\n\s*\n")
+        flat = pc.utf8_trim_whitespace(pc.list_flatten(raw))
+        parent = pc.list_parent_indices(raw).to_numpy().astype(np.int64, copy=False)
+        nonempty = pc.greater(pc.utf8_length(flat), 0)
+        return flat.filter(nonempty), parent[nonempty.to_numpy(zero_copy_only=False)]
+
+    @property
+    def paragraphs(self) -> pa.Array:
+        return self._paragraph_parts[0]
+
+    @property
+    def paragraph_doc(self) -> np.ndarray:
+        return self._paragraph_parts[1]
+
+    # -- words ----------------------------------------------------------------------------------
+    @cached_property
+    def _word_parts(self) -> tuple[pa.Array, np.ndarray]:
+        lines = self.lines
+        if len(lines) and self.segmenter == "jieba":
+            has_han = pc.match_substring_regex(lines, r"\p{Han}").to_numpy(zero_copy_only=False)
+            if has_han.any():
+                from filters.cjk import segment_lines
+
+                values = lines.to_pylist()
+                idx = np.flatnonzero(has_han)
+                for i, seg in zip(idx, segment_lines([values[i] for i in idx]), strict=True):
+                    values[i] = seg
+                lines = pa.array(values, pa.string())
+        elif len(lines) and pc.any(pc.match_substring_regex(lines, CJK_CHAR)).as_py():
+            lines = pc.replace_substring_regex(lines, CJK_CHAR, r" \0 ")
+        # a number with decimal or thousands separators is one word ("75.25", "1,000"), as tokenizers see it
+        lines = pc.replace_substring_regex(lines, NUMBER_SEP, r"\1\2")
+        split = pc.split_pattern_regex(lines, WORD_SPLIT)
+        flat = pc.list_flatten(split)
+        parent = pc.list_parent_indices(split).to_numpy().astype(np.int64, copy=False)
+        keep = pc.greater(pc.utf8_length(flat), 0)
+        return flat.filter(keep), parent[keep.to_numpy(zero_copy_only=False)]
+
+    @property
+    def words(self) -> pa.Array:
+        return self._word_parts[0]
+
+    @property
+    def word_line(self) -> np.ndarray:
+        return self._word_parts[1]
+
+    @cached_property
+    def word_doc(self) -> np.ndarray:
+        return self.line_doc[self.word_line]
+
+    @cached_property
+    def word_chars(self) -> np.ndarray:
+        return pc.utf8_length(self.words).to_numpy().astype(np.int64, copy=False)
+
+    @cached_property
+    def n_words(self) -> np.ndarray:
+        return per_doc(self.word_doc, self.n).astype(np.int64)
+
+    @cached_property
+    def doc_word_chars(self) -> np.ndarray:
+        return per_doc(self.word_doc, self.n, self.word_chars)
+
+    @cached_property
+    def line_words(self) -> np.ndarray:
+        return per_doc(self.word_line, len(self.lines)).astype(np.int64)
+
+    @cached_property
+    def word_ids(self) -> np.ndarray:
+        if len(self.words) == 0:
+            return np.zeros(0, np.int64)
+        return pc.dictionary_encode(self.words).indices.to_numpy().astype(np.int64, copy=False)
+
+    def ngrams(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(start positions, 64-bit keys) of every word n-gram that lies inside one document.
+
+        Keys are polynomial hashes seeded with the document index, so equal keys mean the same
+        n-gram in the same document (up to 2^-64 collisions). Asking for n = 2, 3, ... in turn
+        extends the previous hashes by one word each time.
+        """
+        w = len(self.word_ids)
+        m = w - n + 1
+        if m <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.uint64)
+        ids = self._mixed_ids
+        prime = np.uint64(0x100000001B3)
+        last_n, h = self._ngram_state
+        if last_n == 0 or last_n >= n:
+            last_n, h = 0, self._doc_seed
+        with np.errstate(over="ignore"):
+            for j in range(last_n, n):
+                h = h[: w - j] * prime + ids[j:]
+        self._ngram_state = (n, h)
+        doc = self.word_doc
+        pos = np.flatnonzero(doc[:m] == doc[n - 1:])
+        return pos, h[pos]
+
+    @cached_property
+    def _mixed_ids(self) -> np.ndarray:
+        return _mix64(self.word_ids)
+
+    @cached_property
+    def _doc_seed(self) -> np.ndarray:
+        return _mix64(self.word_doc.astype(np.uint64) + np.uint64(1 << 40))
+
+
+def _re2_escape(text: str) -> str:
+    """Escape a literal for RE2 (same metacharacters as Python's `re`)."""
+    return re.escape(text)

@@ -1,0 +1,256 @@
+"""`heuristics`: Gopher quality/repetition, C4 and FineWeb rules as signals, then decisions.
+
+Every statistic a selected filter computes becomes a column (`gopher_word_count`, `c4_sentences`,
+`fineweb_line_punct_ratio`, ...), so thresholds can be studied and changed without re-measuring.
+A document fails with the first failing rule of the first failing filter, in the order of
+`filters` and of each filter's `RULES` (`gopher_quality:mean_word_length`); `tag_only` writes the
+signals and removes nothing (and rewrites nothing).
+
+Scope: `sources`/`skip_sources` and `langs`/`skip_langs` choose the documents the filters apply to
+(e.g. `skip_sources: [code]`: code has braces and short lines by nature). Out-of-scope documents are
+kept untouched with null signals (null = not measured); if an earlier heuristics stage wrote the
+same columns, their values are kept for those rows, so two stages with different scopes compose.
+
+Languages: the language is the `lang` column (the langid stage) or, without one, a cheap script
+check (Han without kana = zh). Each language may have a profile: settings layered as published
+defaults < this stage's settings < built-in language defaults (Chinese: jieba words, a Chinese
+stop-word list, full-width terminal punctuation; see `filters/cjk.py`) < `lang_overrides`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, field_validator
+
+from filters import c4, fineweb, gopher_quality, gopher_repetition
+from filters.base import FilterSettings, first_failure, merged, partial_model
+from filters.cjk import BUILTIN_LANG_DEFAULTS, LANG_ALIASES, guess_cjk_lang
+from filters.text import TextBatch, as_string_array
+from pipeline.config import StageConfig, Strict
+from pipeline.schema import REASON
+from stages.base import MapStage
+
+FILTERS: dict[str, ModuleType] = {m.NAME: m for m in (gopher_quality, gopher_repetition, c4, fineweb)}
+FilterName = Literal["gopher_quality", "gopher_repetition", "c4", "fineweb"]
+Segmenter = Literal["regex", "jieba"]
+PROFILE_COLUMN = "heuristics_profile"
+DEFAULT_PROFILE = "default"
+
+GopherQualitySettings = gopher_quality.Settings
+GopherRepetitionSettings = gopher_repetition.Settings
+C4Settings = c4.Settings
+FineWebSettings = fineweb.Settings
+GopherQualityOverride = partial_model(gopher_quality.Settings)
+GopherRepetitionOverride = partial_model(gopher_repetition.Settings)
+C4Override = partial_model(c4.Settings)
+FineWebOverride = partial_model(fineweb.Settings)
+
+
+class LangOverride(Strict):
+    """Per-language changes: only the keys given replace the stage's (and built-in) settings."""
+
+    segmenter: Segmenter | None = None
+    gopher_quality: GopherQualityOverride | None = None  # type: ignore[valid-type]
+    gopher_repetition: GopherRepetitionOverride | None = None  # type: ignore[valid-type]
+    c4: C4Override | None = None  # type: ignore[valid-type]
+    fineweb: FineWebOverride | None = None  # type: ignore[valid-type]
+
+
+class HeuristicsConfig(StageConfig):
+    filters: list[FilterName] = ["gopher_quality", "gopher_repetition", "c4", "fineweb"]
+    tag_only: bool = False
+    gopher_quality: GopherQualitySettings = Field(default_factory=GopherQualitySettings)
+    gopher_repetition: GopherRepetitionSettings = Field(default_factory=GopherRepetitionSettings)
+    c4: C4Settings = Field(default_factory=C4Settings)
+    fineweb: FineWebSettings = Field(default_factory=FineWebSettings)
+    segmenter: Segmenter = "regex"  # for documents without a language profile
+    sources: list[str] | None = None  # apply only to these sources (default: all)
+    skip_sources: list[str] = []
+    langs: list[str] | None = None  # apply only to these languages (default: all)
+    skip_langs: list[str] = []
+    lang_overrides: dict[str, LangOverride] = {}
+    builtin_lang_defaults: bool = True  # built-in zh profile (filters/cjk.py)
+    detect_script: bool = True  # without a `lang` column, tell zh/ja/ko apart by script
+
+    @field_validator("filters")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each filter may be listed once")
+        return value
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Resolved settings for one language (or the default)."""
+
+    segmenter: str
+    settings: dict[str, FilterSettings]
+
+
+def signal_schema(filters: list[str]) -> dict[str, pa.DataType]:
+    out: dict[str, pa.DataType] = {}
+    for name in filters:
+        out.update(FILTERS[name].SIGNALS)
+    return out
+
+
+def build_profiles(cfg: HeuristicsConfig) -> dict[str, Profile]:
+    base = {name: getattr(cfg, name) for name in FILTERS}
+    profiles = {DEFAULT_PROFILE: Profile(cfg.segmenter, base)}
+    langs = set(cfg.lang_overrides) | (set(BUILTIN_LANG_DEFAULTS) if cfg.builtin_lang_defaults else set())
+    for lang in sorted(langs):
+        builtin: dict[str, Any] = BUILTIN_LANG_DEFAULTS.get(lang, {}) if cfg.builtin_lang_defaults else {}
+        user = cfg.lang_overrides.get(lang)
+        segmenter = (user.segmenter if user else None) or builtin.get("segmenter") or cfg.segmenter
+        settings = {name: merged(base[name], builtin.get(name), getattr(user, name) if user else None)
+                    for name in FILTERS}
+        profiles[lang] = Profile(segmenter, settings)  # type: ignore[arg-type]
+    return profiles
+
+
+def run_filters(texts: pa.Array, profile: Profile, filters: list[str], rewrite: bool = True
+                ) -> tuple[dict[str, np.ndarray], np.ndarray, pa.Array | None]:
+    """Apply `filters` in order to one batch: (signals, reasons, rewritten texts or None).
+
+    A filter that rewrites text (c4 with `rewrite`) hands its text to the filters after it.
+    """
+    batch = TextBatch(texts, profile.segmenter)
+    signals: dict[str, np.ndarray] = {}
+    reasons = np.full(batch.n, None, dtype=object)
+    new_texts = None
+    for name in filters:
+        module = FILTERS[name]
+        result = module.measure(batch, profile.settings[name])
+        signals.update(result.signals)
+        rule = first_failure(result.fails, batch.n)
+        failed = (rule != None) & (reasons == None)  # noqa: E711 - elementwise on object arrays
+        reasons[failed] = [f"{name}:{r}" for r in rule[failed]]
+        if result.texts is not None and rewrite:
+            new_texts = result.texts
+            batch = TextBatch(new_texts, profile.segmenter)
+    return signals, reasons, new_texts
+
+
+class Stage(MapStage):
+    Config = HeuristicsConfig
+    config: HeuristicsConfig
+
+    def __init__(self, config: HeuristicsConfig, pipeline: Any):
+        super().__init__(config, pipeline)
+        self.profiles = build_profiles(config)
+        self.schema = signal_schema(config.filters)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """jieba's version decides Chinese word boundaries, so it is part of what decides the output."""
+        if not any(p.segmenter == "jieba" for p in self.profiles.values()):
+            return {}
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return {"jieba": version("jieba")}
+        except PackageNotFoundError:
+            return {"jieba": None}
+
+    def setup(self) -> None:
+        if any(p.segmenter == "jieba" for p in self.profiles.values()):
+            from filters.cjk import jieba_tokenizer
+
+            jieba_tokenizer()  # build jieba's dictionary once per worker, not inside a batch
+
+    def languages(self, table: pa.Table, texts: pa.Array) -> np.ndarray:
+        """Per document: the `lang` column, or else the script guess (object array, None = unknown)."""
+        n = table.num_rows
+        langs = np.full(n, None, dtype=object)
+        if "lang" in table.column_names:
+            langs[:] = table.column("lang").to_pylist()
+        missing = np.array([v is None for v in langs], bool)
+        if self.config.detect_script and missing.any():
+            idx = np.flatnonzero(missing)
+            langs[idx] = guess_cjk_lang(texts.take(pa.array(idx)))
+        return langs
+
+    def scope(self, table: pa.Table, langs: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        keep = np.ones(table.num_rows, bool)
+        if cfg.sources is not None or cfg.skip_sources:
+            sources = table.column("source")
+            if cfg.sources is not None:
+                keep &= pc.fill_null(pc.is_in(sources, pa.array(cfg.sources, pa.string())), False).to_numpy(
+                    zero_copy_only=False)
+            if cfg.skip_sources:
+                keep &= ~pc.fill_null(pc.is_in(sources, pa.array(cfg.skip_sources, pa.string())), False).to_numpy(
+                    zero_copy_only=False)
+        if cfg.langs is not None:
+            keep &= np.array([lang in cfg.langs for lang in langs], bool)
+        if cfg.skip_langs:
+            keep &= np.array([lang not in cfg.skip_langs for lang in langs], bool)
+        return keep
+
+    def profile_key(self, lang: str | None) -> str:
+        if lang in self.profiles:
+            return lang  # type: ignore[return-value]
+        alias = LANG_ALIASES.get(lang) if lang else None
+        return alias if alias in self.profiles else DEFAULT_PROFILE  # type: ignore[return-value]
+
+    def apply(self, table: pa.Table) -> pa.Table:
+        n = table.num_rows
+        texts = as_string_array(table.column("text"))
+        langs = self.languages(table, texts)
+        in_scope = self.scope(table, langs)
+        keys = np.array([self.profile_key(lang) for lang in langs], dtype=object)
+        keys[~in_scope] = None
+        values = {name: np.zeros(n, dtype=t.to_pandas_dtype()) for name, t in self.schema.items()}
+        reasons = np.full(n, None, dtype=object)
+        text_take = np.arange(n)
+        rewritten: list[pa.Array] = [texts]
+        offset = n
+        for key in sorted({k for k in keys if k is not None}):
+            idx = np.flatnonzero(keys == key)
+            signals, group_reasons, new_texts = run_filters(
+                texts.take(pa.array(idx)), self.profiles[key], self.config.filters, rewrite=not self.config.tag_only)
+            for name, arr in signals.items():
+                values[name][idx] = arr
+            reasons[idx] = group_reasons
+            if new_texts is not None:
+                rewritten.append(new_texts)
+                text_take[idx] = offset + np.arange(len(idx))
+                offset += len(idx)
+        out = table
+        if len(rewritten) > 1:
+            new_text = pa.concat_arrays(rewritten).take(pa.array(text_take)).cast(table.schema.field("text").type)
+            out = out.set_column(out.schema.get_field_index("text"), table.schema.field("text"), new_text)
+        mask = ~in_scope
+        for name, dtype in self.schema.items():
+            out = _put_column(out, name, pa.array(values[name], dtype, mask=mask), in_scope)
+        out = _put_column(out, PROFILE_COLUMN, pa.array(keys, pa.string()), in_scope)
+        if self.config.tag_only:
+            reasons[:] = None
+        out = out.drop_columns([REASON]) if REASON in out.column_names else out
+        return out.append_column(REASON, pa.array(reasons, pa.string()))
+
+    def counters(self, result: pa.Table) -> dict[str, int]:
+        profiles = result.column(PROFILE_COLUMN)
+        out = {"heuristics_skipped": int(profiles.null_count)}
+        for item in pc.value_counts(profiles.drop_null()).to_pylist():
+            out[f"heuristics_profile_{item['values']}"] = int(item["counts"])
+        if "c4_lines_removed" in result.column_names:
+            out["c4_lines_removed"] = int(pc.sum(result.column("c4_lines_removed")).as_py() or 0)
+        return out
+
+
+def _put_column(table: pa.Table, name: str, values: pa.Array, in_scope: np.ndarray) -> pa.Table:
+    """Add or replace a column; where a column already exists, out-of-scope rows keep their value."""
+    if name not in table.column_names:
+        return table.append_column(name, values)
+    i = table.schema.get_field_index(name)
+    old = table.column(name).combine_chunks()
+    if old.type != values.type:
+        old = old.cast(values.type)
+    return table.set_column(i, name, pc.if_else(pa.array(in_scope), values, old))
