@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
 
 InputFormat = Literal["jsonl", "jsonl.gz", "jsonl.zst", "parquet", "hf"]
 
@@ -24,6 +24,11 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]):
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+def local_path(value: str) -> str:
+    """`file:///data/x` -> `/data/x`: the runner and workers address local or shared-mount paths."""
+    return value[len("file://"):] if value.startswith("file://") else value
 
 
 class Strict(BaseModel):
@@ -40,6 +45,11 @@ class InputConfig(Strict):
     id_field: str | None = None
     url_field: str | None = None
     split: str | None = None  # for `hf` inputs loaded with load_dataset / DatasetDict
+
+    @field_validator("path")
+    @classmethod
+    def _file_uri(cls, value: str) -> str:
+        return local_path(value)
 
 
 class StageConfig(Strict):
@@ -69,9 +79,18 @@ class PipelineConfig(Strict):
     workers: int = Field(default=2, ge=1, le=1024)
     seed: int = 0
     partition_rows: int = Field(default=2000, ge=1)
+    verify_checksums: bool = True  # re-hash finished stages' outputs before reusing them
     inputs: list[InputConfig] = Field(min_length=1)
-    stages: list[StageConfig] = Field(default_factory=list)
+    stages: list[SerializeAsAny[StageConfig]] = Field(default_factory=list)  # dump each kind's own fields
     spark: SparkConfig = Field(default_factory=SparkConfig)
+
+    @field_validator("output")
+    @classmethod
+    def _output_path(cls, value: str) -> str:
+        value = local_path(value)
+        if "://" in value:
+            raise ValueError("only local paths and file:// URIs are supported (on a cluster, a shared mount)")
+        return value
 
     def stage(self, name: str) -> StageConfig:
         for stage in self.stages:

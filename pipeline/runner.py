@@ -40,7 +40,7 @@ from pipeline.executors.local import (
     removed_rows,
 )
 from pipeline.ingest import InputFile, fingerprint, ingest_file, list_input_files
-from pipeline.io import clean_temp_files, read_json_or_none, write_json, write_parquet
+from pipeline.io import clean_temp_files, read_json_or_none, sha256_file, write_json, write_parquet
 from pipeline.progress import Reporter
 from pipeline.schema import QUARANTINE_SCHEMA
 
@@ -180,7 +180,16 @@ class Runner:
         stage_dir = self.out / name
         manifest = read_json_or_none(stage_dir / "_manifest.json")
         if manifest and manifest.get("config_hash") == stage_hash:
-            return stage_dir, manifest
+            damaged = self._damaged_files(manifest)
+            if not damaged:
+                return stage_dir, manifest
+            for rel in damaged:
+                log.warning("%s: %s is missing or corrupt (checksum mismatch); recomputing it", name, rel)
+                (self.out / rel).unlink(missing_ok=True)
+                (stage_dir / "_parts" / f"{Path(rel).name.removesuffix('.parquet')}.json").unlink(missing_ok=True)
+            if name == "ingest":
+                shutil.rmtree(stage_dir / "_files", ignore_errors=True)
+            (stage_dir / "_manifest.json").unlink()
         started = read_json_or_none(stage_dir / "_stage.json")
         if (started or {}).get("config_hash") != stage_hash:
             for path in (stage_dir, *owned):
@@ -189,6 +198,28 @@ class Runner:
             clean_temp_files(stage_dir / sub)
         write_json({"config_hash": stage_hash, "started": _now()}, stage_dir / "_stage.json")
         return stage_dir, None
+
+    def _damaged_files(self, manifest: dict[str, Any]) -> list[str]:
+        """Output files of a finished stage whose sha256 no longer matches its manifest."""
+        if not self.cfg.verify_checksums:
+            return []
+        damaged = []
+        for rel, digest in sorted((manifest.get("files") or {}).items()):
+            path = self.out / rel
+            if not path.is_file() or sha256_file(path) != digest:
+                damaged.append(rel)
+        return damaged
+
+    def _output_files(self, stage_dir: Path, kind: str) -> dict[str, str]:
+        """sha256 of everything a stage wrote that later stages or users read."""
+        roots = [stage_dir / "data", stage_dir / "removed"]
+        if kind == "shard":
+            roots.append(self.out / "shards")
+        if kind == "ingest":
+            roots.append(self.out / "quarantine")
+        files = sorted(p for root in roots if root.is_dir() for p in root.rglob("*")
+                       if p.is_file() and not p.name.startswith("."))
+        return {str(p.relative_to(self.out)): sha256_file(p) for p in files}
 
     def _progress(self, label: str) -> Progress:
         return self.reporter.task(label)
@@ -201,7 +232,8 @@ class Runner:
                     "stats": {k: v for k, v in counts.items()
                               if k not in ("in", "kept", "removed", "added", "by_reason")},
                     "tokens": tokens, "seconds": round(time.monotonic() - started, 3),
-                    "executor": self.cfg.executor, "finished": _now()}
+                    "executor": self.cfg.executor, "finished": _now(),
+                    "files": self._output_files(stage_dir, kind)}
         c = manifest["counts"]
         if c["in"] + c["added"] != c["kept"] + c["removed"]:
             raise StageFailed(name, AssertionError(f"counts do not balance: {c}"))
@@ -275,7 +307,8 @@ class Runner:
             ctx = StageContext(cfg, self.cfg, inputs, stage_dir, self.out, executor)
             ctx.stats["progress"] = progress
             ctx.stats["stage_hash"] = planned.hash
-            counts = stage.run(ctx)
+            run_global = getattr(executor, "run_global_stage", None)  # Spark: DataFrame versions of some stages
+            counts = run_global(stage, ctx) if run_global else stage.run(ctx)
         return self._finish(stage_dir, cfg.name, cfg.kind, planned.hash, counts, started, planned.input_name)
 
 
