@@ -1,0 +1,104 @@
+"""End-to-end throughput of the CPU pipeline, per stage, and how it scales with input size.
+
+Builds demo corpora of N, 4N and 16N documents, runs the demo pipeline's CPU stages (no synth, no
+classifiers to train) with the local executor, and prints per stage docs/s and MB/s, the end-to-end
+rate, peak RSS, and the time ratios between sizes (linear growth gives 4 and 16).
+
+    python bench/pipeline.py [--docs 2000] [--scales 1,4,16] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+STAGES = [
+    {"name": "normalize"},
+    {"name": "langid", "keep": ["en", "zh"], "skip_sources": ["code"]},
+    {"name": "exact_dedup"},
+    {"name": "heuristics", "filters": ["gopher_quality", "gopher_repetition", "c4", "fineweb"],
+     "skip_sources": ["code"]},
+    {"name": "pii"},
+    {"name": "shard", "formats": ["parquet", "jsonl.zst"]},
+]
+
+
+def corpus(root: Path, n: int) -> Path:
+    from pipeline.demo_corpus import write_demo_corpus
+
+    path = root / f"demo-{n}"
+    if not (path / "truth.jsonl").exists():
+        write_demo_corpus(path, n_docs=n, seed=0)
+    return path
+
+
+def run_once(data: Path, out: Path, workers: int) -> dict:
+    import shutil
+
+    from pipeline.config import validate
+    from pipeline.runner import Runner
+
+    inputs = [
+        {"name": "web", "path": f"{data}/web/*.jsonl.gz", "format": "jsonl.gz", "url_field": "url"},
+        {"name": "forum", "path": f"{data}/forum/*.jsonl.zst", "format": "jsonl.zst", "id_field": "doc_id",
+         "text_field": "body", "url_field": "link"},
+        {"name": "encyclopedia", "path": f"{data}/encyclopedia/*.parquet", "format": "parquet", "id_field": "id"},
+        {"name": "code", "path": f"{data}/code/*.jsonl", "format": "jsonl", "id_field": "id"},
+        {"name": "math", "path": f"{data}/math", "format": "hf", "id_field": "id"},
+    ]
+    shutil.rmtree(out, ignore_errors=True)
+    cfg = validate({"name": "bench", "output": str(out), "workers": workers, "partition_rows": 2000,
+                    "inputs": inputs, "stages": STAGES})
+    started = time.monotonic()
+    Runner(cfg).run()
+    total = time.monotonic() - started
+    stages = {}
+    for name in ["ingest"] + [s["name"] for s in STAGES]:
+        manifest = json.loads((out / name / "_manifest.json").read_text())
+        stages[name] = {"docs_in": manifest["counts"]["in"], "seconds": manifest["seconds"]}
+    mb = sum(p.stat().st_size for p in data.rglob("*") if p.is_file() and p.name != "truth.jsonl") / 1e6
+    return {"seconds": total, "input_mb": mb, "stages": stages}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=2000)
+    parser.add_argument("--scales", default="1,4,16")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--work", default=str(REPO / ".cache" / "bench"))
+    args = parser.parse_args()
+    work = Path(args.work)
+    rows = []
+    for scale in [int(s) for s in args.scales.split(",")]:
+        n = args.docs * scale
+        data = corpus(work, n)
+        result = run_once(data, work / f"out-pipeline-{n}", args.workers)
+        docs_in = result["stages"]["ingest"]["docs_in"]
+        print(f"{n} docs ({result['input_mb']:.1f} MB compressed input): {result['seconds']:.1f} s, "
+              f"{docs_in / result['seconds']:.0f} docs/s end to end")
+        for name, st in result["stages"].items():
+            rate = st["docs_in"] / st["seconds"] if st["seconds"] else float("inf")
+            print(f"  {name:<12} {st['seconds']:7.2f} s  {rate:9.0f} docs/s")
+        rows.append({"docs": n, "seconds": round(result["seconds"], 2), "docs_per_s": round(docs_in / result["seconds"], 1),
+                     "per_stage_s": {k: v["seconds"] for k, v in result["stages"].items()}})
+    base = rows[0]["seconds"]
+    for row in rows:
+        row["time_ratio_vs_smallest"] = round(row["seconds"] / base, 2)
+        row["size_ratio_vs_smallest"] = row["docs"] // rows[0]["docs"]
+    peak_mb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    print("scaling (size ratio -> time ratio): " + ", ".join(
+        f"{r['size_ratio_vs_smallest']}x -> {r['time_ratio_vs_smallest']}x" for r in rows))
+    print(json.dumps({"bench": "pipeline", "docs_per_s": rows[-1]["docs_per_s"], "peak_rss_mb": round(peak_mb, 1),
+                      "workers": args.workers, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
