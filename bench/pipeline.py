@@ -86,7 +86,8 @@ def main() -> None:
         for name, st in result["stages"].items():
             rate = st["docs_in"] / st["seconds"] if st["seconds"] else float("inf")
             print(f"  {name:<12} {st['seconds']:7.2f} s  {rate:9.0f} docs/s")
-        rows.append({"docs": n, "seconds": round(result["seconds"], 2), "docs_per_s": round(docs_in / result["seconds"], 1),
+        rows.append({"docs": n, "seconds": round(result["seconds"], 2),
+                     "docs_per_s": round(docs_in / result["seconds"], 1),
                      "per_stage_s": {k: v["seconds"] for k, v in result["stages"].items()}})
     base = rows[0]["seconds"]
     for row in rows:
