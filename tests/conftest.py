@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 import os
@@ -74,7 +75,7 @@ INPUTS = [
 
 def pipeline_config(**overrides: Any) -> dict[str, Any]:
     cfg: dict[str, Any] = {
-        "name": "test", "output": "out", "workers": 1, "seed": 3, "partition_rows": 16, "inputs": INPUTS,
+        "name": "test", "output": "out", "workers": 1, "seed": 3, "partition_rows": 16, "inputs": copy.deepcopy(INPUTS),
         "stages": [{"name": "normalize"}, {"name": "exact_dedup"},
                    {"name": "shard", "formats": ["parquet", "jsonl.zst"], "max_shard_bytes": 20000}],
     }
