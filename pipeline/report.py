@@ -116,9 +116,6 @@ def _mix(view: RunView) -> str:
 
 
 def _budget_figure(domains: dict[str, Any]) -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     names = list(domains)
@@ -162,6 +159,10 @@ def _synth(view: RunView) -> str:
 
 
 def write_report(out: str | Path) -> Path:
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+        matplotlib.use("Agg")  # no display needed (cron, CI)
     view = RunView(out)
     info = view.run_info
     title = f"ling-curate report: {_esc(info.get('name', Path(out).name))}"

@@ -124,9 +124,6 @@ class RunView:
     # -- plots ----------------------------------------------------------------------------------
     def plot_funnel(self) -> Any:
         """Documents (and tokens where known) kept after each stage."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
 
         stats = self.stats()
@@ -157,9 +154,6 @@ class RunView:
 
     def plot_scores(self, column: str = "quality_score", by: str | None = None, bins: int = 40) -> Any:
         """Histogram of a score column (split by `by`), with the stage's threshold marked when known."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
 
         frame, stage = self.score_frame(column, by)
