@@ -1,0 +1,88 @@
+"""`make bench`: run every benchmark at a size that finishes in minutes on 2 cores, collect the JSON
+object each prints as its last line, and write the results table into BENCHMARKS.md (between the
+`<!-- bench:begin -->` / `<!-- bench:end -->` markers, so the prose around it stays)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# script -> arguments for the quick suite (the scripts' own defaults are the larger runs)
+QUICK: dict[str, list[str]] = {
+    "pipeline.py": ["--docs", "2000", "--scales", "1,4,16"],
+    "heuristics.py": ["--docs", "20000"],
+    "near_dedup.py": ["--sizes", "10000,40000"],
+    "compare_datatrove.py": ["--sizes", "10000"],
+    "spark.py": ["--docs", "2000"],
+    "synth.py": [],
+}
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def run(script: str, args: list[str]) -> dict:
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / script), *args], cwd=REPO, text=True,
+                          capture_output=True, timeout=1800)
+    seconds = time.monotonic() - started
+    lines = [line for line in proc.stdout.strip().splitlines() if line.strip()]
+    try:
+        result = json.loads(lines[-1]) if lines else {}
+    except json.JSONDecodeError:
+        result = {}
+    sys.stdout.write(proc.stdout)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-3000:])
+    return {"script": script, "command": " ".join(["python", f"bench/{script}", *args]), "exit": proc.returncode,
+            "seconds": round(seconds, 1), "result": result}
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(rows: list[dict]) -> str:
+    out = [f"Run {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')} on {platform.machine()}, "
+           f"{os.cpu_count()} cores, Python {platform.python_version()} (`make bench`).", "",
+           "| benchmark | command | docs/s | peak RSS MB | ratios | wall s |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        r = row["result"]
+        ratios = ", ".join(f"{k.removeprefix('ratio_vs_')} {_fmt(v)}" for k, v in r.items()
+                           if k.startswith("ratio_vs_"))
+        status = "" if row["exit"] == 0 else f" (exit {row['exit']})"
+        out.append(f"| {row['script']}{status} | `{row['command']}` | {_fmt(r.get('docs_per_s', ''))} | "
+                   f"{_fmt(r.get('peak_rss_mb', ''))} | {ratios} | {row['seconds']} |")
+    scaling = next((row["result"].get("rows") for row in rows if row["script"] == "pipeline.py"), None)
+    if scaling:
+        out += ["", "Scaling of the CPU pipeline (bench/pipeline.py):", "",
+                "| documents | seconds | docs/s | size × | time × |", "|---|---|---|---|---|"]
+        for s in scaling:
+            out.append(f"| {s['docs']:,} | {s['seconds']} | {_fmt(s['docs_per_s'])} | {s['size_ratio_vs_smallest']} | "
+                       f"{s['time_ratio_vs_smallest']} |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    only = sys.argv[1:]
+    rows = [run(script, args) for script, args in QUICK.items()
+            if (REPO / "bench" / script).exists() and (not only or script in only)]
+    path = REPO / "BENCHMARKS.md"
+    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    path.write_text(f"{head}{BEGIN}\n{table(rows)}\n{END}{tail}")
+    print(json.dumps({"bench": "all", "scripts": {r["script"]: r["exit"] for r in rows}}))
+
+
+if __name__ == "__main__":
+    main()
