@@ -93,12 +93,24 @@ def main() -> None:
     for row in rows:
         row["time_ratio_vs_smallest"] = round(row["seconds"] / base, 2)
         row["size_ratio_vs_smallest"] = row["docs"] // rows[0]["docs"]
+    # time = fixed + per_doc * docs: the fixed part is process start-up and model loading per worker
+    import numpy as np
+
+    docs = np.array([r["docs"] for r in rows], dtype=float)
+    secs = np.array([r["seconds"] for r in rows], dtype=float)
+    fit = None
+    if len(rows) >= 2:
+        slope, intercept = np.polyfit(docs, secs, 1)
+        predicted = intercept + slope * docs
+        r2 = 1 - float(((secs - predicted) ** 2).sum() / max(((secs - secs.mean()) ** 2).sum(), 1e-12))
+        fit = {"fixed_s": round(float(intercept), 2), "ms_per_doc": round(float(slope) * 1000, 3), "r2": round(r2, 4)}
+        print(f"linear fit: {fit['fixed_s']} s fixed + {fit['ms_per_doc']} ms/doc (R^2 {fit['r2']})")
     peak_mb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
     print("scaling (size ratio -> time ratio): " + ", ".join(
         f"{r['size_ratio_vs_smallest']}x -> {r['time_ratio_vs_smallest']}x" for r in rows))
     print(json.dumps({"bench": "pipeline", "docs_per_s": rows[-1]["docs_per_s"], "peak_rss_mb": round(peak_mb, 1),
-                      "workers": args.workers, "rows": rows}))
+                      "workers": args.workers, "linear_fit": fit, "rows": rows}))
 
 
 if __name__ == "__main__":

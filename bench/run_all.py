@@ -16,7 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # script -> arguments for the quick suite (the scripts' own defaults are the larger runs)
 QUICK: dict[str, list[str]] = {
-    "pipeline.py": ["--docs", "2000", "--scales", "1,4,16"],
+    "pipeline.py": ["--docs", "4000", "--scales", "1,4,16"],
     "heuristics.py": ["--docs", "20000"],
     "near_dedup.py": ["--sizes", "10000,40000"],
     "compare_datatrove.py": ["--sizes", "10000"],
@@ -69,6 +69,10 @@ def table(rows: list[dict]) -> str:
         for s in scaling:
             out.append(f"| {s['docs']:,} | {s['seconds']} | {_fmt(s['docs_per_s'])} | {s['size_ratio_vs_smallest']} | "
                        f"{s['time_ratio_vs_smallest']} |")
+        fit = next(row["result"].get("linear_fit") for row in rows if row["script"] == "pipeline.py")
+        if fit:
+            out += ["", f"Linear fit: {fit['fixed_s']} s fixed (worker start-up, model loading) + "
+                        f"{fit['ms_per_doc']} ms per document, R² {fit['r2']}."]
     return "\n".join(out)
 
 
