@@ -9,6 +9,7 @@ from pipeline.config import StageConfig
 STAGE_MODULES: dict[str, str] = {
     "normalize": "stages.normalize",
     "exact_dedup": "stages.exact_dedup",
+    "near_dedup": "stages.near_dedup",
     "langid": "stages.langid",
     "heuristics": "stages.heuristics",
     "pii": "stages.pii",
@@ -17,6 +18,7 @@ STAGE_MODULES: dict[str, str] = {
     "domain_classifier": "stages.domain_classifier",
     "tokenize": "stages.tokenize",
     "mix": "stages.mix",
+    "synth": "stages.synth",
 }
 
 

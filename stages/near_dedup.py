@@ -1,0 +1,716 @@
+"""`near_dedup`: MinHash-LSH near-duplicate removal with exact Jaccard verification.
+
+Steps, each through the executor's disk-backed `group_by_key`, so memory is bounded by one
+partition or one bucket, never by the corpus:
+
+1. signatures (map over partitions): normalize, shingle, MinHash, band keys. Side outputs per
+   partition: a small `meta` file (id, length, survivor-rule columns) and, with `verify`, each
+   document's shingle-hash set written straight into node buckets (`sets/bNNNNN/`).
+   Band rows (key, node, order) are grouped by band key; each bucket yields candidate edges,
+   every member linked to its `window` predecessors (so degrees stay bounded).
+2. verification (`verify: true`): two bucket joins on integer node ids: edges keyed by `u` pick
+   up u's set, then keyed by `v` meet v's set; the exact Jaccard of each distinct pair is computed
+   in one vectorized sort per bucket, and only pairs >= threshold are kept.
+3. components: union-find over dense int ids (global row numbers), a few bytes per document.
+4. survivors: members of each component are grouped by component; the best by the survivor rule
+   (default quality_score desc, length desc, id asc) stays, the rest get `near_dup:of=<id>`.
+5. apply per partition: columns `dup_cluster` (survivor id; null for singletons) and `dup_of`.
+
+Every ordering decision uses document content or ids (band keys, a hash of the id, the survivor
+rule), never partition numbers, so results are identical for any partitioning and worker count.
+
+A persistent `index` directory keeps band keys and signatures of kept documents as append-only
+generations; later runs join them as extra nodes that always survive, so new documents that match
+earlier ones are removed as `near_dup:of=<earlier id>`. Index matches are verified against the
+stored signatures (estimated Jaccard), since the earlier text is not kept.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import Field, field_validator, model_validator
+
+from filters.lsh_graph import UnionFind, unique_edges, window_edges
+from filters.minhash import (
+    MinHashParams,
+    band_keys,
+    estimated_jaccard,
+    exact_jaccard,
+    hash_strings,
+    lsh_choices,
+    minhash_signatures,
+    mix64,
+    optimal_bands,
+    shingle_sets,
+)
+from pipeline.config import StageConfig
+from pipeline.executors.local import StageFailed, merge_counts, part_done, partition_name, write_split
+from pipeline.io import read_json_or_none, write_json, write_parquet
+from pipeline.schema import REASON
+from stages.base import GlobalStage, StageContext
+
+INDEX_FORMAT = 1
+_RULE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(asc|desc)?\s*$")
+
+
+class NearDedupConfig(StageConfig):
+    threshold: float = Field(default=0.8, gt=0.0, lt=1.0)  # Jaccard similarity that counts as a duplicate
+    num_perm: int | None = Field(default=None, ge=1, le=4096)  # default 112 (= 14 bands × 8 rows)
+    bands: int | None = Field(default=None, ge=1)
+    rows: int | None = Field(default=None, ge=1)
+    fp_weight: float = Field(default=0.5, ge=0.0)  # weights when bands/rows are derived from threshold
+    fn_weight: float = Field(default=0.5, ge=0.0)
+    shingle: Literal["word", "char", "auto"] = "auto"  # auto: characters for Han/kana-dominant documents
+    ngram: int = Field(default=5, ge=1, le=64)  # words per shingle
+    char_ngram: int = Field(default=5, ge=1, le=64)  # characters per shingle for CJK text
+    cjk_ratio: float = Field(default=0.3, ge=0.0, le=1.0)  # share of Han/kana letters that makes a doc CJK
+    verify: bool = True  # exact Jaccard of candidate pairs (drops LSH false positives)
+    survivor: list[str] = Field(default_factory=lambda: ["quality_score desc", "length desc", "id asc"],
+                                min_length=1)
+    window: int = Field(default=4, ge=1, le=64)  # edges per member of an LSH bucket (bounds degrees)
+    index: str | None = None  # directory of band keys of documents kept by earlier runs
+
+    @field_validator("survivor")
+    @classmethod
+    def _rules(cls, value: list[str]) -> list[str]:
+        for rule in value:
+            if not _RULE.match(rule):
+                raise ValueError(f"'{rule}': expected '<column> asc|desc'")
+        return value
+
+    @model_validator(mode="after")
+    def _lsh(self) -> NearDedupConfig:
+        if self.bands is not None and self.rows is not None:
+            if self.num_perm is not None and self.bands * self.rows > self.num_perm:
+                raise ValueError(f"bands × rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        elif (self.bands or self.rows or 0) > (self.num_perm or 112):
+            raise ValueError("bands/rows exceed num_perm")
+        return self
+
+    def lsh(self) -> tuple[int, int, int]:
+        """(num_perm, bands, rows): explicit values, else 112 = 14 × 8, else derived from threshold."""
+        if self.bands is not None and self.rows is not None:
+            return self.num_perm or self.bands * self.rows, self.bands, self.rows
+        if self.num_perm is None and self.bands is None and self.rows is None:
+            return 112, 14, 8
+        perms = self.num_perm or 112
+        if self.bands is not None:
+            return perms, self.bands, _best_other(self.threshold, perms, self.bands, self, fixed="bands")
+        if self.rows is not None:
+            return perms, _best_other(self.threshold, perms, self.rows, self, fixed="rows"), self.rows
+        b, r = optimal_bands(self.threshold, perms, self.fp_weight, self.fn_weight)
+        return perms, b, r
+
+    def rules(self) -> list[tuple[str, bool]]:
+        out = []
+        for rule in self.survivor:
+            m = _RULE.match(rule)
+            assert m is not None
+            out.append((m.group(1), (m.group(2) or "asc") == "desc"))
+        return out
+
+
+def _best_other(threshold: float, perms: int, fixed_value: int, cfg: NearDedupConfig, fixed: str) -> int:
+    """The free one of bands/rows that minimizes the weighted error when the other is fixed."""
+    choices = lsh_choices(threshold, perms, cfg.fp_weight, cfg.fn_weight)
+    for _, b, r, _, _ in choices:
+        if (b if fixed == "bands" else r) == fixed_value:
+            return r if fixed == "bands" else b
+    raise ValueError(f"{fixed} = {fixed_value} does not fit in {perms} permutations")
+
+
+# ----------------------------------------------------------------------------------------------
+# Everything a worker needs, picklable.
+
+
+@dataclass(frozen=True)
+class Plan:
+    work: Path
+    params: MinHashParams
+    shingle: str
+    ngram: int
+    char_ngram: int
+    cjk_ratio: float
+    verify: bool
+    threshold: float
+    window: int
+    n_inputs: int  # input partitions; group-by parts >= n_inputs are index files
+    base: tuple[int, ...]  # first node id of each input partition
+    n_docs: int  # nodes >= n_docs are index documents
+    index_base: tuple[int, ...]  # first node id of each index file
+    set_buckets: int
+    rank: tuple[tuple[str, bool, str], ...]  # (column, descending, arrow type) of the survivor rule
+    keep_index_rows: bool  # write band keys + signatures of kept documents for the index
+
+    def set_dir(self, bucket: int) -> Path:
+        return self.work / "sets" / f"b{bucket:05d}"
+
+
+def _buckets(nodes: np.ndarray, n_buckets: int) -> np.ndarray:
+    keys = mix64(nodes.astype(np.uint64))
+    return ((keys >> np.uint64(32)) * np.uint64(n_buckets)) >> np.uint64(32)
+
+
+def _fsb(arr: np.ndarray) -> pa.Array:
+    """(n, k) numpy array -> fixed-size binary column (compact storage for keys and signatures)."""
+    arr = np.ascontiguousarray(arr)
+    width = arr.shape[1] * arr.itemsize
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), len(arr), [None, pa.py_buffer(arr.tobytes())])
+
+
+def _from_fsb(col: pa.Array | pa.ChunkedArray, dtype: type, k: int) -> np.ndarray:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks else pa.array([], col.type)
+    width = col.type.byte_width
+    if len(col) == 0:
+        return np.zeros((0, k), dtype=dtype)
+    raw = np.frombuffer(col.buffers()[1], dtype=np.uint8)[col.offset * width:(col.offset + len(col)) * width]
+    return raw.view(dtype).reshape(len(col), k)
+
+
+def _csr(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """A list<uint32> column as (values, offsets)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks else pa.array([], pa.list_(pa.uint32()))
+    lengths = pc.list_value_length(col).to_numpy(zero_copy_only=False).astype(np.int64)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    values = pc.list_flatten(col).to_numpy(zero_copy_only=False).astype(np.uint32, copy=False)
+    return values, offsets
+
+
+def _write_work(table: pa.Table, path: Path) -> None:
+    """Scratch files under `_work`: atomic rename (a killed run never sees half a file) but no fsync
+    and no compression (hash sets are random bytes; zstd only burns CPU on them)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp, compression="none", row_group_size=1 << 16)
+    os.replace(tmp, path)
+
+
+def _list_column(values: np.ndarray, offsets: np.ndarray) -> pa.Array:
+    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values, pa.uint32()))
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. signatures -> band rows; band buckets -> candidate edges
+
+_BAND_SCHEMA = pa.schema([("key", pa.uint64()), ("node", pa.int64()), ("order", pa.uint64())])
+_EDGE_SCHEMA = pa.schema([("u", pa.int64()), ("v", pa.int64())])
+
+
+def _band_rows(keys: np.ndarray, nodes: np.ndarray, order: np.ndarray) -> pa.Table:
+    bands = keys.shape[1]
+    return pa.table({"key": keys.ravel(), "node": np.repeat(nodes, bands), "order": np.repeat(order, bands)},
+                    schema=_BAND_SCHEMA)
+
+
+def _signature_rows(plan: Plan, path: Path, part: int) -> pa.Table:
+    if part >= plan.n_inputs:
+        return _index_rows(plan, path, part - plan.n_inputs)
+    schema = pq.read_schema(path)
+    rank_cols = [c for c, _, _ in plan.rank if c not in ("length", "id") and c in schema.names]
+    table = pq.read_table(path, columns=["id", "text", *rank_cols])
+    ids = table.column("id").combine_chunks()
+    sets = shingle_sets(table.column("text"), plan.params.seed, plan.shingle, plan.ngram,  # type: ignore[arg-type]
+                        plan.char_ngram, plan.cjk_ratio)
+    sig = minhash_signatures(sets, plan.params)
+    keys = band_keys(sig, plan.params)
+    nodes = plan.base[part] + np.arange(table.num_rows, dtype=np.int64)
+    order = hash_strings(ids, plan.params.seed, "order")
+    sizes = sets.sizes
+    nonempty = sizes > 0
+
+    meta: dict[str, Any] = {"id": ids, "length": pc.utf8_length(table.column("text")).cast(pa.int64()),
+                            "shingles": pa.array(sizes), "cjk": pa.array(sets.cjk)}
+    for col, _, typ in plan.rank:
+        if col in ("length", "id"):
+            continue
+        meta[f"rank_{col}"] = (table.column(col).cast(pa.type_for_alias(typ)) if col in rank_cols
+                               else pa.nulls(table.num_rows, pa.type_for_alias(typ)))
+    if plan.keep_index_rows:
+        meta["bands"] = _fsb(keys)
+        meta["sig"] = _fsb(sig)
+    _write_work(pa.table(meta), plan.work / "meta" / f"p{part:06d}.parquet")
+
+    if plan.verify:
+        idx = np.flatnonzero(nonempty)
+        buckets = _buckets(nodes[idx], plan.set_buckets)
+        lists = _list_column(sets.values, sets.offsets)
+        cols: dict[str, Any] = {"node": pa.array(nodes), "set": lists}
+        if plan.keep_index_rows:
+            cols["sig"] = _fsb(sig)
+        full = pa.table(cols)
+        for b in np.unique(buckets):
+            chosen = idx[buckets == b]
+            _write_work(full.take(pa.array(chosen)), plan.set_dir(int(b)) / f"p{part:06d}.parquet")
+    return _band_rows(keys[nonempty], nodes[nonempty], order[nonempty])
+
+
+def _index_rows(plan: Plan, path: Path, j: int) -> pa.Table:
+    """Band rows of one index file (documents kept by earlier runs); signatures go to set buckets."""
+    p = plan.params
+    table = pq.read_table(path, columns=["id", "bands", "sig"])
+    keys = _from_fsb(table.column("bands"), np.uint64, p.bands)
+    nodes = plan.index_base[j] + np.arange(table.num_rows, dtype=np.int64)
+    order = hash_strings(table.column("id").combine_chunks(), p.seed, "order")
+    if plan.verify and table.num_rows:
+        buckets = _buckets(nodes, plan.set_buckets)
+        sigs = pa.table({"node": nodes, "sig": table.column("sig")})
+        for b in np.unique(buckets):
+            _write_work(sigs.filter(pa.array(buckets == b)), plan.set_dir(int(b)) / f"x{j:06d}.parquet")
+    return _band_rows(keys, nodes, order)
+
+
+def _band_edges(plan: Plan, table: pa.Table) -> pa.Table:
+    """One band bucket -> distinct candidate edges among documents sharing a band key."""
+    if table.num_rows < 2:
+        return _EDGE_SCHEMA.empty_table()
+    keys = table.column("key").to_numpy()
+    order = table.column("order").to_numpy()
+    nodes = table.column("node").to_numpy()
+    perm = np.lexsort((nodes, order, keys))
+    u, v = window_edges(keys[perm], nodes[perm], plan.window)
+    keep = u < plan.n_docs  # an edge between two index documents changes nothing
+    u, v = unique_edges(u[keep], v[keep])
+    return pa.table({"u": u, "v": v}, schema=_EDGE_SCHEMA)
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. verification: edges meet u's set, then v's set
+
+
+def _edges_by_u(path: Path, part: int) -> pa.Table:
+    t = pq.read_table(path)
+    u = t.column("u").to_numpy()
+    return pa.table({"key": mix64(u.astype(np.uint64)), "u": u, "v": t.column("v").to_numpy()})
+
+
+def _load_sets(plan: Plan, nodes: np.ndarray, prefix: str, columns: list[str]) -> pa.Table:
+    """Rows of the set buckets holding `nodes`, sorted by node (only the needed nodes kept)."""
+    tables = []
+    for b in np.unique(_buckets(nodes, plan.set_buckets)):
+        for f in sorted(plan.set_dir(int(b)).glob(f"{prefix}*.parquet")):
+            t = pq.read_table(f, columns=["node", *columns])
+            tables.append(t.filter(pc.is_in(t.column("node"), pa.array(nodes))))
+    if not tables:
+        return pa.table({"node": pa.array([], pa.int64())})
+    t = pa.concat_tables(tables)
+    return t.sort_by("node")
+
+
+def _lookup(table: pa.Table, nodes: np.ndarray) -> np.ndarray:
+    have = table.column("node").to_numpy()
+    pos = np.searchsorted(have, nodes)
+    if len(have) == 0 or (pos >= len(have)).any() or (have[np.minimum(pos, len(have) - 1)] != nodes).any():
+        raise RuntimeError("near_dedup: a candidate's shingle set is missing from the work directory")
+    return pos
+
+
+def _attach_u(plan: Plan, table: pa.Table) -> pa.Table:
+    cols = ["set", "sig"] if plan.keep_index_rows else ["set"]
+    if table.num_rows == 0:
+        fields = [("key", pa.uint64()), ("u", pa.int64()), ("v", pa.int64()), ("set", pa.list_(pa.uint32()))]
+        if plan.keep_index_rows:
+            fields.append(("sig", pa.binary(4 * plan.params.num_perm)))
+        return pa.schema(fields).empty_table()
+    u, v = unique_edges(table.column("u").to_numpy(), table.column("v").to_numpy())
+    sets = _load_sets(plan, np.unique(u), "p", cols)
+    pos = pa.array(_lookup(sets, u))
+    out = {"key": mix64(v.astype(np.uint64)), "u": u, "v": v}
+    for c in cols:
+        out[c] = sets.column(c).take(pos)
+    return pa.table(out)
+
+
+_VERIFIED_SCHEMA = pa.schema([("u", pa.int64()), ("v", pa.int64()), ("jaccard", pa.float32()),
+                              ("keep", pa.bool_())])
+
+
+def _verify(plan: Plan, table: pa.Table) -> pa.Table:
+    """Exact Jaccard (estimated from signatures for index documents) of every candidate pair."""
+    if table.num_rows == 0:
+        return _VERIFIED_SCHEMA.empty_table()
+    u, v = table.column("u").to_numpy(), table.column("v").to_numpy()
+    jac = np.zeros(len(u), dtype=np.float64)
+    new = v < plan.n_docs
+    if new.any():
+        sets = _load_sets(plan, np.unique(v[new]), "p", ["set"])
+        pos = pa.array(_lookup(sets, v[new]))
+        a_vals, a_off = _csr(table.column("set").filter(pa.array(new)))
+        b_vals, b_off = _csr(sets.column("set").take(pos))
+        jac[new] = exact_jaccard(a_vals, a_off, b_vals, b_off)
+    if (~new).any():
+        old = ~new
+        sigs = _load_sets(plan, np.unique(v[old]), "x", ["sig"])
+        pos = pa.array(_lookup(sigs, v[old]))
+        k = plan.params.num_perm
+        sig_u = _from_fsb(table.column("sig").filter(pa.array(old)), np.uint32, k)
+        sig_v = _from_fsb(sigs.column("sig").take(pos), np.uint32, k)
+        jac[old] = estimated_jaccard(sig_u, sig_v)
+    return pa.table({"u": u, "v": v, "jaccard": jac.astype(np.float32), "keep": jac >= plan.threshold},
+                    schema=_VERIFIED_SCHEMA)
+
+
+# ----------------------------------------------------------------------------------------------
+# 4. survivors per component
+
+
+def _cluster_schema(plan: Plan) -> pa.Schema:
+    fields = [("key", pa.uint64()), ("root", pa.int64()), ("part", pa.int32()), ("row", pa.int64()),
+              ("id", pa.string()), ("is_index", pa.bool_())]
+    fields += [(f"rank_{c}", pa.type_for_alias(t)) for c, _, t in plan.rank if c != "id"]
+    return pa.schema(fields)
+
+
+def _cluster_rows(plan: Plan, path: Path, part: int) -> pa.Table:
+    """Members of non-singleton components, with what the survivor rule needs."""
+    roots = np.load(plan.work / "roots.npy", mmap_mode="r")
+    in_cluster = np.load(plan.work / "in_cluster.npy", mmap_mode="r")
+    schema = _cluster_schema(plan)
+    if part >= plan.n_inputs:
+        j = part - plan.n_inputs
+        ids = pq.read_table(path, columns=["id"]).column("id")
+        start = plan.index_base[j]
+        sel = np.flatnonzero(in_cluster[start:start + len(ids)])
+        nodes = start + sel
+        cols: dict[str, Any] = {"id": ids.take(pa.array(sel)), "is_index": pa.array(np.ones(len(sel), bool))}
+        for f in schema:
+            if f.name.startswith("rank_"):
+                cols[f.name] = pa.nulls(len(sel), f.type)
+        cols["part"] = pa.array(np.full(len(sel), -1, np.int32))
+        cols["row"] = pa.array(sel.astype(np.int64))
+    else:
+        meta = pq.read_table(plan.work / "meta" / f"p{part:06d}.parquet")
+        start = plan.base[part]
+        sel = np.flatnonzero(in_cluster[start:start + meta.num_rows])
+        nodes = start + sel
+        meta = meta.take(pa.array(sel))
+        cols = {"id": meta.column("id"), "is_index": pa.array(np.zeros(len(sel), bool))}
+        for f in schema:
+            if f.name.startswith("rank_"):
+                cols[f.name] = meta.column("length" if f.name == "rank_length" else f.name)
+        cols["part"] = pa.array(np.full(len(sel), part, np.int32))
+        cols["row"] = pa.array(sel.astype(np.int64))
+    root = np.asarray(roots[nodes], dtype=np.int64)
+    cols["root"] = pa.array(root)
+    cols["key"] = pa.array(mix64(root.astype(np.uint64)))
+    return pa.table({f.name: cols[f.name] for f in schema}, schema=schema)
+
+
+_SURVIVOR_SCHEMA = pa.schema([("part", pa.int32()), ("row", pa.int64()), ("cluster", pa.string()),
+                              ("dup", pa.bool_())])
+
+
+def _pick_survivors(plan: Plan, table: pa.Table) -> pa.Table:
+    """Per component: index documents first (never removed again), then the survivor rule, then id."""
+    if table.num_rows == 0:
+        return _SURVIVOR_SCHEMA.empty_table()
+    order: list[tuple[str, str, str]] = [("root", "ascending", "at_end"), ("is_index", "descending", "at_end")]
+    for col, desc, _ in plan.rank:
+        name = "id" if col == "id" else f"rank_{col}"
+        order.append((name, "descending" if desc else "ascending", "at_end"))
+    order.append(("id", "ascending", "at_end"))
+    t = table.sort_by(order)
+    roots = t.column("root").to_numpy()
+    first = np.ones(len(roots), dtype=bool)
+    first[1:] = roots[1:] != roots[:-1]
+    head = np.flatnonzero(first)[np.cumsum(first) - 1]
+    cluster = t.column("id").take(pa.array(head))
+    out = pa.table({"part": t.column("part"), "row": t.column("row"), "cluster": cluster,
+                    "dup": pa.array(~first)}, schema=_SURVIVOR_SCHEMA)
+    out = out.filter(pc.greater_equal(out.column("part"), 0))
+    return out.sort_by([("part", "ascending"), ("row", "ascending")])
+
+
+# ----------------------------------------------------------------------------------------------
+# 5. apply per partition
+
+
+def _apply(task: tuple[Plan, str, list[str], Path, Path, int]) -> dict[str, Any]:
+    plan, stage_hash, results, in_path, stage_dir, part = task
+    table = pq.read_table(in_path)
+    n = table.num_rows
+    cluster: list[str | None] = [None] * n
+    dup = np.zeros(n, dtype=bool)
+    for path in results:
+        t = pq.read_table(path, filters=[("part", "=", part)], columns=["row", "cluster", "dup"])
+        for row, c, d in zip(t.column("row").to_pylist(), t.column("cluster").to_pylist(),
+                             t.column("dup").to_pylist(), strict=True):
+            cluster[row] = c
+            dup[row] = d
+    cluster_arr = pa.array(cluster, pa.string())
+    dup_of = pc.if_else(pa.array(dup), cluster_arr, pa.scalar(None, pa.string()))
+    reason = pc.binary_join_element_wise(pa.scalar("near_dup:of="), dup_of, "")
+    for name, col in (("dup_cluster", cluster_arr), ("dup_of", dup_of), (REASON, reason)):
+        if name in table.column_names:
+            table = table.set_column(table.column_names.index(name), name, col)
+        else:
+            table = table.append_column(name, col)
+    meta = pq.read_table(plan.work / "meta" / f"p{part:06d}.parquet")
+    sizes = meta.column("shingles").to_numpy()
+    if plan.keep_index_rows:
+        kept = np.flatnonzero(~dup & (sizes > 0))
+        write_parquet(meta.select(["id", "bands", "sig"]).take(pa.array(kept)),
+                      plan.work / "index_rows" / f"p{part:06d}.parquet")
+    extra = {"cjk_docs": int(meta.column("cjk").to_numpy(zero_copy_only=False).sum()),
+             "empty_shingle_docs": int((sizes == 0).sum()), "clustered_docs": int(pc.sum(
+                 pc.is_valid(cluster_arr)).as_py() or 0)}
+    return write_split(table, stage_dir, partition_name(in_path), stage_hash, extra)
+
+
+# ----------------------------------------------------------------------------------------------
+# persistent index
+
+
+class IndexStore:
+    """Append-only generations under one directory, one per (output directory, stage): a rerun of the
+    same output replaces its own generation instead of matching itself."""
+
+    def __init__(self, root: str | Path, params: dict[str, Any], run_key: str):
+        self.root = Path(root)
+        self.params = params
+        self.run_key = run_key
+
+    def generations(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        gens = [p for p in self.root.glob("gen-*") if p.is_dir() and (p / "_gen.json").exists()]
+        return sorted(gens, key=lambda p: p.name)
+
+    def others(self) -> list[Path]:
+        """Generations written by other runs (what this run deduplicates against)."""
+        return [g for g in self.generations() if not g.name.endswith(f"-{self.run_key}")]
+
+    def files(self) -> list[Path]:
+        return [f for g in self.others() for f in sorted(g.glob("part-*.parquet"))]
+
+    def check(self) -> None:
+        found = read_json_or_none(self.root / "_params.json")
+        if found is not None and found != self.params:
+            diff = {k: (found.get(k), v) for k, v in self.params.items() if found.get(k) != v}
+            raise ValueError(f"index {self.root} was built with other hashing settings (index vs now: {diff}); "
+                             "use another index path or the same settings")
+
+    def current(self, stage_hash: str) -> Path | None:
+        for g in self.generations():
+            if g.name.endswith(f"-{self.run_key}") and (read_json_or_none(g / "_gen.json") or {}).get(
+                    "stage_hash") == stage_hash:
+                return g
+        return None
+
+    def write(self, files: list[Path], stage_hash: str, docs: int) -> Path:
+        """Commit a generation atomically: files are linked into a temporary directory, renamed."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not (self.root / "_params.json").exists():
+            write_json(self.params, self.root / "_params.json")
+        tmp = self.root / f".tmp-{self.run_key}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        for i, f in enumerate(files):
+            try:
+                os.link(f, tmp / f"part-{i:06d}.parquet")
+            except OSError:  # index on another filesystem
+                shutil.copyfile(f, tmp / f"part-{i:06d}.parquet")
+        write_json({"stage_hash": stage_hash, "docs": docs, "format": INDEX_FORMAT}, tmp / "_gen.json")
+        stale = [g for g in self.generations() if g.name.endswith(f"-{self.run_key}")]
+        seq = max((int(g.name.split("-")[1]) for g in self.generations()), default=0) + 1
+        while True:
+            final = self.root / f"gen-{seq:06d}-{self.run_key}"
+            try:
+                os.rename(tmp, final)
+                break
+            except OSError:
+                if not final.exists():
+                    raise
+                seq += 1
+        for g in stale:
+            shutil.rmtree(g, ignore_errors=True)
+        return final
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+class Stage(GlobalStage):
+    Config = NearDedupConfig
+    config: NearDedupConfig
+
+    def _params(self) -> MinHashParams:
+        perms, b, r = self.config.lsh()
+        return MinHashParams(perms, b, r, self.pipeline.seed)
+
+    def _index(self) -> IndexStore | None:
+        if not self.config.index:
+            return None
+        c, p = self.config, self._params()
+        params = {"format": INDEX_FORMAT, "num_perm": p.num_perm, "bands": p.bands, "rows": p.rows, "seed": p.seed,
+                  "shingle": c.shingle, "ngram": c.ngram, "char_ngram": c.char_ngram, "cjk_ratio": c.cjk_ratio}
+        where = f"{Path(self.pipeline.output).resolve()}\0{c.name}"
+        return IndexStore(c.index, params, hashlib.blake2b(where.encode(), digest_size=6).hexdigest())
+
+    def fingerprint(self) -> dict[str, Any]:
+        index = self._index()
+        return {"index": [g.name for g in index.others()]} if index else {}
+
+    def _rank(self, inputs: list[Path]) -> tuple[tuple[str, bool, str], ...]:
+        """Survivor-rule columns that exist (plus length and id), each with one Arrow type."""
+        types: dict[str, pa.DataType] = {}
+        for p in inputs:
+            for f in pq.read_schema(p):
+                types.setdefault(f.name, f.type)
+        out = []
+        for col, desc in self.config.rules():
+            if col == "length":
+                out.append((col, desc, "int64"))
+            elif col == "id":
+                out.append((col, desc, "string"))
+            elif col in types:
+                t = types[col]
+                numeric = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+                out.append((col, desc, "double" if numeric else "string"))
+        return tuple(out)
+
+    def run(self, ctx: StageContext) -> dict[str, Any]:
+        try:
+            return self._run(ctx)
+        except StageFailed:
+            raise
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise StageFailed(ctx.stage.name, exc) from exc
+
+    def _run(self, ctx: StageContext) -> dict[str, Any]:
+        stage_hash = str(ctx.stats.get("stage_hash"))
+        progress = ctx.stats.get("progress")
+        work = ctx.stage_dir / "_work"
+        inputs = list(ctx.inputs)
+        params = self._params()
+        index = self._index()
+        stats: dict[str, Any] = {"num_perm": params.num_perm, "bands": params.bands, "rows": params.rows}
+        all_done = all(part_done(ctx.stage_dir, partition_name(p), stage_hash) is not None for p in inputs)
+        if index is not None:
+            index.check()
+        if not all_done:
+            stats.update(self._dedup(ctx, inputs, params, index, work, stage_hash, progress))
+        counts = merge_counts(part_done(ctx.stage_dir, partition_name(p), stage_hash) or {} for p in inputs)
+        if index is not None and index.current(stage_hash) is None:
+            files = sorted((work / "index_rows").glob("p*.parquet"))
+            if len(files) != len(inputs):
+                raise RuntimeError("near_dedup: index rows are missing; rerun with --fresh")
+            gen = index.write(files, stage_hash, counts["kept"])
+            stats["index_generation"] = gen.name
+        shutil.rmtree(work, ignore_errors=True)
+        counts.update({k: v for k, v in stats.items() if k not in counts})
+        return counts
+
+    def _dedup(self, ctx: StageContext, inputs: list[Path], params: MinHashParams, index: IndexStore | None,
+               work: Path, stage_hash: str, progress: Any) -> dict[str, Any]:
+        cfg = self.config
+        ex = ctx.executor
+        rows = [pq.ParquetFile(p).metadata.num_rows for p in inputs]
+        base = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
+        n_docs = int(base[-1])
+        index_files = index.files() if index else []
+        index_rows = [pq.ParquetFile(p).metadata.num_rows for p in index_files]
+        index_base = n_docs + np.concatenate([[0], np.cumsum(index_rows)]).astype(np.int64)
+        n_nodes = int(index_base[-1])
+        text_bytes = _text_bytes(inputs)
+        # buckets sized so one bucket's sets / band rows stay around 32-64 MB in memory
+        set_buckets = int(max(2 * ex.workers, text_bytes // (32 << 20) + 1))
+        band_buckets = int(max(2 * ex.workers, n_nodes * params.bands * 24 // (64 << 20) + 1))
+        plan = Plan(work=work, params=params, shingle=cfg.shingle, ngram=cfg.ngram, char_ngram=cfg.char_ngram,
+                    cjk_ratio=cfg.cjk_ratio, verify=cfg.verify, threshold=cfg.threshold, window=cfg.window,
+                    n_inputs=len(inputs), base=tuple(int(x) for x in base[:-1]), n_docs=n_docs,
+                    index_base=tuple(int(x) for x in index_base[:-1]), set_buckets=set_buckets,
+                    rank=self._rank(inputs), keep_index_rows=index is not None)
+        sources = inputs + index_files
+        clock = _Clock()
+        edge_files = ex.group_by_key(sources, functools.partial(_signature_rows, plan),
+                                     functools.partial(_band_edges, plan), work / "bands", n_buckets=band_buckets,
+                                     partitioner="range", progress=progress)
+        candidates = sum(pq.ParquetFile(f).metadata.num_rows for f in edge_files)
+        stats: dict[str, Any] = {"index_docs": n_nodes - n_docs}
+        clock.lap("signatures")
+        if cfg.verify:
+            joined = ex.group_by_key(edge_files, _edges_by_u, functools.partial(_attach_u, plan), work / "join_u",
+                                     n_buckets=set_buckets, partitioner="range", progress=progress)
+            edge_files = ex.group_by_key(joined, _read, functools.partial(_verify, plan), work / "join_v",
+                                         n_buckets=set_buckets, partitioner="range", progress=progress)
+            clock.lap("verify")
+        find = getattr(ex, "components", None) or union_find_components  # Spark: on DataFrames
+        roots, in_cluster, pairs, verified = find(edge_files, n_nodes, cfg.verify)
+        np.save(work / "roots.npy", roots)
+        np.save(work / "in_cluster.npy", in_cluster)
+        stats.update(candidate_edges=candidates, candidate_pairs=pairs, verified_pairs=verified,
+                     clusters=int(np.count_nonzero((roots == np.arange(n_nodes)) & in_cluster)))
+        del roots, in_cluster
+        clock.lap("components")
+        survivors = ex.group_by_key(sources, functools.partial(_cluster_rows, plan),
+                                    functools.partial(_pick_survivors, plan), work / "clusters",
+                                    n_buckets=set_buckets, partitioner="range", progress=progress)
+        clock.lap("survivors")
+        todo = [(i, p) for i, p in enumerate(inputs) if part_done(ctx.stage_dir, partition_name(p), stage_hash) is None]
+        ex.map(_apply, [(plan, stage_hash, survivors, p, ctx.stage_dir, i) for i, p in todo], progress)
+        clock.lap("apply")
+        stats.update(clock.laps)
+        return stats
+
+
+def union_find_components(edge_files: list[str], n_nodes: int, verify: bool
+                          ) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Components of the (verified) candidate edges: each node's root (its component's smallest
+    node), whether it is in a component of two or more, candidate pairs, verified pairs.
+    An executor may offer the same as `components` (the Spark executor does, on DataFrames)."""
+    uf = UnionFind(n_nodes)
+    pairs = verified = 0
+    for f in edge_files:
+        t = pq.read_table(f)
+        pairs += t.num_rows
+        if verify:
+            t = t.filter(t.column("keep"))
+        verified += t.num_rows
+        uf.union(t.column("u").to_numpy(), t.column("v").to_numpy())
+    return uf.roots(), uf.in_cluster(), pairs, verified
+
+
+class _Clock:
+    """Seconds per step, reported in the manifest's stats (where the time goes, at a glance)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.laps[f"seconds_{name}"] = round(now - self._last, 3)
+        self._last = now
+
+
+def _read(path: Path, part: int) -> pa.Table:
+    return pq.read_table(path)
+
+
+def _text_bytes(inputs: list[Path]) -> int:
+    """Uncompressed size of the text column, from Parquet metadata (no data read)."""
+    total = 0
+    for p in inputs:
+        md = pq.ParquetFile(p).metadata
+        names = [md.schema.column(i).name for i in range(md.num_columns)]
+        if "text" not in names:
+            continue
+        col = names.index("text")
+        total += sum(md.row_group(g).column(col).total_uncompressed_size for g in range(md.num_row_groups))
+    return total
