@@ -233,6 +233,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_dedup_params(args: argparse.Namespace) -> int:
+    from filters.minhash import dedup_params_report
+
+    if not 0.0 < args.threshold < 1.0 or args.num_perm < 2:
+        _err("--threshold must be in (0, 1) and --num-perm at least 2")
+        return EXIT_CONFIG
+    print(dedup_params_report(args.threshold, args.num_perm))
+    return EXIT_OK
+
+
 def cmd_tiny_model(args: argparse.Namespace) -> int:
     from synth.tiny_model import build_tiny_model
 
@@ -281,6 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-docs", type=int, default=2000,
                    help="documents per labelled training set (labels/quality.jsonl, labels/domain.jsonl); 0 = none")
     p.set_defaults(func=cmd_demo_data)
+
+    p = sub.add_parser("dedup-params", help="MinHash-LSH band/row choices for a similarity threshold")
+    p.add_argument("--threshold", type=float, required=True)
+    p.add_argument("--num-perm", type=int, default=112)
+    p.set_defaults(func=cmd_dedup_params)
 
     p = sub.add_parser("tiny-model", help="build a tiny random-weight BailingMoeForCausalLM checkpoint for tests")
     p.add_argument("dir")

@@ -1,0 +1,25 @@
+"""Small CLI commands: dedup-params, tiny-model argument checks, report on a missing directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import curate
+
+
+def test_dedup_params_prints_the_s_curve_choices(tmp_path: Path) -> None:
+    proc = curate("dedup-params", "--threshold", "0.8", "--num-perm", "112", cwd=tmp_path, check=True)
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("MinHash LSH for Jaccard threshold 0.8")
+    best = lines[lines.index("best choices:") + 2].split()
+    bands, rows = int(best[0]), int(best[1])
+    assert bands * rows <= 112
+    p = 1 - (1 - 0.9 ** rows) ** bands
+    assert abs(float(best[-1]) - p) < 1e-3  # the P(s=0.90) column is the S-curve
+    bad = curate("dedup-params", "--threshold", "1.5", cwd=tmp_path)
+    assert bad.returncode == 2
+
+
+def test_report_on_missing_dir_exits_2(tmp_path: Path) -> None:
+    proc = curate("report", "nowhere", cwd=tmp_path)
+    assert proc.returncode == 2 and "no such run output directory" in proc.stderr
