@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 QUICK: dict[str, list[str]] = {
     "pipeline.py": ["--docs", "4000", "--scales", "1,4,16"],
     "heuristics.py": ["--docs", "20000"],
+    "shards.py": ["--docs", "4000"],
     "near_dedup.py": ["--sizes", "10000,40000"],
     "compare_datatrove.py": ["--sizes", "10000"],
     "spark.py": ["--docs", "2000"],
