@@ -628,8 +628,11 @@ class Stage(GlobalStage):
         index_base = n_docs + np.concatenate([[0], np.cumsum(index_rows)]).astype(np.int64)
         n_nodes = int(index_base[-1])
         text_bytes = _text_bytes(inputs)
-        # buckets sized so one bucket's sets / band rows stay around 32-64 MB in memory
-        set_buckets = int(max(2 * ex.workers, text_bytes // (32 << 20) + 1))
+        # Bucket counts: each (partition, bucket) pair is a small file, and opening files, not
+        # memory, is what dominates at scale. A verify reduce filters each set file down to the
+        # candidates as it reads, so its memory stays far below a bucket's ~256 MB of sets; band
+        # rows are ~24 bytes per band per document and are held whole (~64 MB per bucket).
+        set_buckets = int(max(2 * ex.workers, text_bytes // (256 << 20) + 1))
         band_buckets = int(max(2 * ex.workers, n_nodes * params.bands * 24 // (64 << 20) + 1))
         plan = Plan(work=work, params=params, shingle=cfg.shingle, ngram=cfg.ngram, char_ngram=cfg.char_ngram,
                     cjk_ratio=cfg.cjk_ratio, verify=cfg.verify, threshold=cfg.threshold, window=cfg.window,
@@ -656,11 +659,13 @@ class Stage(GlobalStage):
         np.save(work / "in_cluster.npy", in_cluster)
         stats.update(candidate_edges=candidates, candidate_pairs=pairs, verified_pairs=verified,
                      clusters=int(np.count_nonzero((roots == np.arange(n_nodes)) & in_cluster)))
+        clustered = int(np.count_nonzero(in_cluster))
         del roots, in_cluster
         clock.lap("components")
+        cluster_buckets = int(max(2 * ex.workers, clustered * 100 // (64 << 20) + 1))  # ~100 bytes per member
         survivors = ex.group_by_key(sources, functools.partial(_cluster_rows, plan),
                                     functools.partial(_pick_survivors, plan), work / "clusters",
-                                    n_buckets=set_buckets, partitioner="range", progress=progress)
+                                    n_buckets=cluster_buckets, partitioner="range", progress=progress)
         clock.lap("survivors")
         todo = [(i, p) for i, p in enumerate(inputs) if part_done(ctx.stage_dir, partition_name(p), stage_hash) is None]
         ex.map(_apply, [(plan, stage_hash, survivors, p, ctx.stage_dir, i) for i, p in todo], progress)

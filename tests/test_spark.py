@@ -1,0 +1,398 @@
+"""The Spark executor gives the local executor's outputs: kept ids and removal reasons per stage,
+manifest counts, and byte-identical text and Megatron shards; a SIGKILLed Spark run resumes from its
+finished stages; connected components match union-find; the generic primitives keep their contracts.
+
+Skipped without pyspark or Java, except under CI=true, where that is a failure. One SparkSession
+(`local[2]`) serves the whole test session; only the run that gets killed starts its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import REPO, write_config
+
+CI = os.environ.get("CI") == "true"
+try:
+    import pyspark  # noqa: F401
+except ImportError:
+    if CI:
+        raise
+    pytest.skip("pyspark is not installed (pip install -e '.[spark]')", allow_module_level=True)
+
+# Small data, short-lived JVMs: the C1 JIT alone and a serial GC halve warm-up on two shared cores.
+TEST_CONF = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2", "spark.ui.enabled": "false",
+             "spark.log.level": "ERROR", "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
+DEMO_INPUTS = [
+    {"name": "web", "path": "web/*.jsonl.gz", "format": "jsonl.gz", "url_field": "url"},
+    {"name": "forum", "path": "forum/*.jsonl.zst", "format": "jsonl.zst", "id_field": "doc_id", "text_field": "body",
+     "url_field": "link"},
+    {"name": "encyclopedia", "path": "encyclopedia/*.parquet", "format": "parquet", "id_field": "id",
+     "url_field": "url"},
+    {"name": "code", "path": "code/*.jsonl", "format": "jsonl", "id_field": "id", "url_field": "url"},
+    {"name": "math", "path": "math", "format": "hf", "id_field": "id"},
+]
+DOMAINS = [{"source": "web", "domain": "web"}, {"source": "forum", "domain": "web"},
+           {"source": "encyclopedia", "domain": "wiki"}, {"source": "code", "domain": "code"},
+           {"source": "math", "domain": "math"}]
+
+
+@pytest.fixture(scope="session")
+def spark() -> Any:
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        if CI:
+            pytest.fail("no Java runtime for Spark")
+        pytest.skip("no Java runtime for Spark")
+    from pyspark import cloudpickle
+
+    from pipeline.config import SparkConfig
+    from pipeline.executors.spark import get_session
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import test modules
+    session, owned = get_session(SparkConfig(master="local[2]", conf=TEST_CONF))
+    yield session
+    if owned:
+        session.stop()
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pipeline.demo_corpus import write_demo_corpus
+
+    root = tmp_path_factory.mktemp("spark_demo") / "demo"
+    write_demo_corpus(root, 300, seed=3)
+    return root
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory: pytest.TempPathFactory, demo: Path) -> dict[str, str]:
+    """A tiny byte-level BPE tokenizer and a fastText quality model, both trained on the demo truth."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from filters.fasttext_classifier import TrainParams, train_classifier
+    from pipeline.demo_corpus import load_truth
+
+    out = tmp_path_factory.mktemp("spark_models")
+    truth = [t for t in load_truth(demo) if not t.get("malformed")]
+    texts = [f"{t['source']} {t['domain']} {t['subtype']} {t['lang']}" for t in truth]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts * 3, trainer)
+    tok.save(str(out / "tokenizer.json"))
+    (out / "tokenizer_config.json").write_text(json.dumps({"eos_token": "<|endoftext|>"}))
+    rng = random.Random(0)
+    good = "the study explains how results were measured and why the method works in practice".split()
+    bad = "buy cheap click now free offer best price deal win bonus casino".split()
+    examples = [(" ".join(rng.choice(good if i % 2 else bad) for _ in range(40)), "hq" if i % 2 else "lq")
+                for i in range(300)]
+    train_classifier(examples, out / "quality.bin", TrainParams(dim=16, epoch=3), "hq")
+    return {"tokenizer": str(out), "quality": str(out / "quality.bin")}
+
+
+def full_config(demo: Path, models: dict[str, str], output: Path, executor: str) -> dict[str, Any]:
+    inputs = [{**i, "path": str(demo / i["path"])} for i in DEMO_INPUTS]
+    stages = [
+        {"name": "normalize"},
+        {"name": "langid", "keep": ["en", "zh"]},
+        {"name": "exact_dedup", "url": True},
+        {"name": "heuristics", "filters": ["gopher_repetition", "c4"]},
+        {"name": "domain", "kind": "domain_classifier", "rules": DOMAINS},
+        {"name": "near_dedup", "threshold": 0.8},
+        {"name": "tokenize", "tokenizer": models["tokenizer"]},
+        {"name": "quality", "kind": "quality_classifier", "model": models["quality"], "keep_top": 0.9, "buckets": 4},
+        {"name": "mix", "weights": {"web": 0.4, "wiki": 0.3, "code": 0.2, "math": 0.1}, "budget_tokens": 120_000},
+        {"name": "shard", "formats": ["parquet", "jsonl.zst", "megatron"], "tokenizer": models["tokenizer"],
+         "max_shard_bytes": 60_000},
+    ]
+    return {"name": "spark-test", "output": str(output), "executor": executor, "workers": 1, "seed": 5,
+            "partition_rows": 100, "inputs": inputs, "stages": stages,
+            "spark": {"master": "local[2]", "conf": TEST_CONF}}
+
+
+def run_in_process(cfg: dict[str, Any]) -> dict[str, Any]:
+    from pipeline.config import validate
+    from pipeline.runner import Runner
+
+    return Runner(validate(cfg)).run()
+
+
+def stage_names(cfg: dict[str, Any]) -> list[str]:
+    return ["ingest", *[s["name"] for s in cfg["stages"]]]
+
+
+def outcome(out: Path, stage: str) -> dict[str, Any]:
+    """What a stage decided: kept ids (with copies), removed id -> reason, and its manifest counts."""
+    def rows(sub: str, cols: list[str]) -> list[dict[str, Any]]:
+        files = sorted((out / stage / sub).glob("part-*.parquet"))
+        return [r for f in files for r in pq.read_table(f, columns=cols).to_pylist()]
+
+    manifest = json.loads((out / stage / "_manifest.json").read_text())
+    return {"kept": sorted(r["id"] for r in rows("data", ["id"])),
+            "removed": sorted((r["id"], r["reason"]) for r in rows("removed", ["id", "reason"])),
+            "counts": manifest["counts"], "tokens": manifest["tokens"], "executor": manifest["executor"],
+            "files": sorted(p.name for p in (out / stage / "data").glob("part-*.parquet"))}
+
+
+def shard_files(out: Path) -> dict[str, bytes]:
+    root = out / "shards"
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != "README.md"}
+
+
+def curate_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def kill_mid_stage(cwd: Path, config: Path, out: Path, victim: str) -> dict[str, Any]:
+    """Start `curate run`, SIGKILL it once `victim` has been running for a moment; report what was done."""
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", str(config)], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=curate_env())
+    deadline = time.monotonic() + 400
+    try:
+        while not (out / victim / "_stage.json").exists():
+            if proc.poll() is not None:
+                raise AssertionError(f"the run ended before {victim}: {proc.communicate()[1][-3000:]}")
+            assert time.monotonic() < deadline, f"the run never reached {victim}"
+            time.sleep(0.05)
+        time.sleep(1.0)  # inside the stage: its Spark jobs are running
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+    started = [s.name for s in out.iterdir() if (s / "_stage.json").exists()]
+    done = [s for s in started if (out / s / "_manifest.json").exists()]
+    return {"returncode": proc.returncode, "stderr": err, "started": started, "done": done}
+
+
+@pytest.fixture(scope="module")
+def both_runs(tmp_path_factory: pytest.TempPathFactory, demo: Path, models: dict[str, str], spark: Any
+              ) -> dict[str, Any]:
+    """The full pipeline with the local executor, and with Spark: `curate run` SIGKILLed in the middle
+    of near_dedup, then resumed (in this process, on the test session's Spark). Every stage is
+    computed by Spark once: those before the kill by the killed process, the rest by the resume."""
+    root = tmp_path_factory.mktemp("spark_vs_local")
+    run_in_process(full_config(demo, models, root / "local", "local"))
+    cfg = full_config(demo, models, root / "spark", "spark")
+    config = write_config(root / "spark.yaml", cfg)
+    killed = kill_mid_stage(root, config, root / "spark", "near_dedup")
+    resumed = run_in_process(cfg)
+    return {"local": root / "local", "spark": root / "spark", "cfg": cfg, "killed": killed, "resumed": resumed}
+
+
+# ----------------------------------------------------------------------------------------------
+# the same outputs
+
+
+def test_every_stage_decides_the_same(both_runs: dict[str, Any]) -> None:
+    removed_total = 0
+    for stage in stage_names(both_runs["cfg"]):
+        local, spark = outcome(both_runs["local"], stage), outcome(both_runs["spark"], stage)
+        assert spark["executor"] == "spark" and local["executor"] == "local"
+        for key in ("kept", "removed", "counts", "tokens", "files"):
+            assert spark[key] == local[key], f"{stage}: {key} differs"
+        removed_total += len(local["removed"])
+    assert removed_total > 40  # the planted problems were found (dups, languages, quality, mix)
+    by_stage = {s: outcome(both_runs["local"], s)["counts"]["by_reason"] for s in stage_names(both_runs["cfg"])}
+    assert by_stage["exact_dedup"].get("exact_dup") and by_stage["near_dedup"].get("near_dup")
+    assert by_stage["quality"].get("quality:not_top") and by_stage["mix"].get("mix:not_selected")
+
+
+def test_shards_are_byte_identical(both_runs: dict[str, Any]) -> None:
+    local, spark = shard_files(both_runs["local"]), shard_files(both_runs["spark"])
+    assert sorted(local) == sorted(spark)
+    assert sum(1 for f in local if f.startswith("text/parquet/")) >= 3
+    assert any(f.endswith(".bin") for f in local) and any(f.endswith(".jsonl.zst") for f in local)
+    for name in local:
+        assert spark[name] == local[name], name
+
+
+def test_global_statistics_match(both_runs: dict[str, Any]) -> None:
+    def stats(out: Path, stage: str) -> dict[str, Any]:
+        return json.loads((out / stage / "_manifest.json").read_text())["stats"]
+
+    local, spark = stats(both_runs["local"], "mix"), stats(both_runs["spark"], "mix")
+    assert spark["domains"] == local["domains"] and spark["realized_tokens"] == local["realized_tokens"]
+    local, spark = stats(both_runs["local"], "quality"), stats(both_runs["spark"], "quality")
+    assert spark["threshold"] == local["threshold"]
+    assert spark["bucket_boundaries"] == local["bucket_boundaries"]
+    assert spark["score_mean"] == pytest.approx(local["score_mean"], rel=1e-5)
+
+
+def test_later_stages_run_locally_on_spark_outputs(both_runs: dict[str, Any], tmp_path: Path) -> None:
+    """A Spark run's finished stages are reused by the local executor (and give the same shards)."""
+    out = tmp_path / "mixed"
+    shutil.copytree(both_runs["spark"], out)
+    for stage in ("mix", "shard", "shards"):
+        shutil.rmtree(out / stage)
+    cfg = {**both_runs["cfg"], "output": str(out), "executor": "local"}
+    summary = run_in_process(cfg)
+    cached = {s["stage"] for s in summary["stages"] if s.get("cached")}
+    assert cached == set(stage_names(cfg)) - {"mix", "shard"}
+    assert shard_files(out) == shard_files(both_runs["local"])
+
+
+# ----------------------------------------------------------------------------------------------
+# a killed Spark run resumes
+
+
+def test_sigkill_mid_stage_then_resume(both_runs: dict[str, Any]) -> None:
+    killed, resumed, out = both_runs["killed"], both_runs["resumed"], both_runs["spark"]
+    assert killed["returncode"] == -signal.SIGKILL
+    assert "ingest" in killed["done"] and "shard" not in killed["done"]
+    assert set(killed["started"]) - set(killed["done"]), "the kill did not land inside a stage"
+    cached = {s["stage"] for s in resumed["stages"] if s.get("cached")}
+    assert cached == set(killed["done"])  # finished stages are reused, the rest is computed
+    assert resumed["status"] == "finished"
+    assert not list(out.rglob("*.tmp")) and not (out / "_lock").exists()
+    # and the shards are the local run's: test_shards_are_byte_identical
+
+
+# ----------------------------------------------------------------------------------------------
+# pieces
+
+
+def test_connected_components_match_union_find(spark: Any) -> None:
+    from filters.lsh_graph import UnionFind
+    from pipeline.executors.spark_graph import connected_components
+
+    rng = random.Random(11)
+    n = 3000
+    label = list(range(n))
+    rng.shuffle(label)  # node ids unrelated to graph position
+    edges = [(label[i], label[i + 1]) for i in range(260)]  # a chain of 261 nodes
+    edges += [(label[300], label[i]) for i in range(301, 900)]  # a star of 600 nodes
+    edges += [(label[900 + i], label[900 + (i * 7919) % 400]) for i in range(400)]  # a permuted cycle mess
+    edges += [(label[rng.randrange(1400, n)], label[rng.randrange(1400, n)]) for _ in range(700)]
+    edges += [(label[2], label[2]), (label[1], label[0])]  # a self-loop and a repeated edge
+    df = spark.createDataFrame(edges, "u long, v long")
+    got = dict(connected_components(df).collect())
+    uf = UnionFind(n)
+    u, v = np.array(edges, dtype=np.int64).T
+    uf.union(u, v)
+    roots, members = uf.roots(), uf.in_cluster()
+    assert got == {i: int(roots[i]) for i in range(n) if members[i]}
+    assert got[label[260]] == min(label[:261]) and got[label[899]] == min(label[300:900])
+
+
+def test_cut_matches_the_local_shard_cut() -> None:
+    from pipeline.executors.spark_stages import shard_starts
+    from stages.shard import _cut
+
+    rng = np.random.default_rng(4)
+    for max_bytes, max_docs in ((50, None), (1, None), (400, 3), (10**9, 7), (120, 1)):
+        lengths = rng.integers(0, 90, size=int(rng.integers(1, 300)))
+        tables = [pa.table({"text": ["x" * int(n) for n in lengths[i:i + 17]],
+                            "i": np.arange(i, min(i + 17, len(lengths)))}) for i in range(0, len(lengths), 17)]
+        expected = [int(t.column("i")[0].as_py()) for t in _cut(iter(tables), max_bytes, max_docs)]
+        assert shard_starts(lengths, max_bytes, max_docs).tolist() == expected
+
+
+def test_map_and_group_by_key_keep_the_local_contract(spark: Any, tmp_path: Path) -> None:
+    import functools
+
+    from pipeline.config import validate
+    from pipeline.executors.local import LocalExecutor
+    from pipeline.executors.spark import SparkExecutor
+
+    parts = []
+    for i in range(5):
+        ids = [f"d{i}-{j}" for j in range(30 + i)]
+        keys = np.array([(j * 2654435761 + i) % 97 for j in range(len(ids))], dtype=np.uint64) << np.uint64(57)
+        p = tmp_path / f"part-{i}.parquet"
+        pq.write_table(pa.table({"id": ids, "key": keys}), p)
+        parts.append(p)
+    cfg = validate({"output": str(tmp_path / "o"), "executor": "spark", "inputs": [{"name": "x", "path": "x"}]})
+    ex = SparkExecutor(cfg)
+    assert ex.map(_square, list(range(7))) == [i * i for i in range(7)]
+    for partitioner in ("hash", "range"):
+        key_fn = functools.partial(_keys, partitioner)
+        ours = ex.group_by_key(parts, key_fn, _reduce, tmp_path / f"s-{partitioner}", n_buckets=6,
+                               partitioner=partitioner)
+        theirs = LocalExecutor(1).group_by_key(parts, key_fn, _reduce, tmp_path / f"l-{partitioner}", n_buckets=6,
+                                               partitioner=partitioner)
+        assert [pq.read_table(p).to_pylist() for p in ours] == [pq.read_table(p).to_pylist() for p in theirs]
+    with pytest.raises(Exception, match="ValueError: bad item 3"):
+        ex.map(_fail_on_3, [1, 2, 3])
+    ex.close()
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _fail_on_3(x: int) -> int:
+    if x == 3:
+        raise ValueError(f"bad item {x}")
+    return x
+
+
+def _keys(partitioner: str, path: Path, part: int) -> pa.Table:
+    t = pq.read_table(path)
+    key = t.column("key") if partitioner == "range" else t.column("key").cast(pa.string())
+    return pa.table({"key": key, "id": t.column("id"), "part": pa.array([part] * t.num_rows, pa.int32())})
+
+
+def _reduce(table: pa.Table) -> pa.Table:
+    """Order-sensitive on purpose: the bucket's rows in arrival order, with their position."""
+    if table.num_rows == 0:
+        return pa.table({"id": pa.array([], pa.string()), "pos": pa.array([], pa.int64())})
+    return pa.table({"id": table.column("id"), "pos": pa.array(np.arange(table.num_rows))})
+
+
+def test_map_stage_dataframe_is_the_stage_function(spark: Any, both_runs: dict[str, Any]) -> None:
+    """The DataFrame form of a row-wise stage returns exactly what `stage.apply` returns."""
+    from pipeline.config import validate
+    from pipeline.executors.local import get_stage
+    from pipeline.executors.spark import SparkExecutor
+
+    cfg = validate(both_runs["cfg"])
+    inputs = sorted((both_runs["spark"] / "exact_dedup" / "data").glob("part-*.parquet"))[:2]
+    stage_cfg = cfg.stage("heuristics")
+    ex = SparkExecutor(cfg)
+    df = ex.map_stage_dataframe(ex.read_documents(inputs), stage_cfg, cfg, "h", inputs)
+    got = {r["id"]: {k: v for k, v in r.asDict().items() if not k.startswith("_")} for r in df.collect()}
+    stage = get_stage(stage_cfg, cfg, "h")
+    want = {r["id"]: r for p in inputs for r in stage.apply(pq.read_table(p)).to_pylist()}
+    assert got == want
+    assert any(r["reason"] for r in want.values()) and len(want) > 30
+
+
+def test_input_order_shards_and_file_uris(spark: Any, both_runs: dict[str, Any], tmp_path: Path) -> None:
+    """`shuffle: false` keeps the input order, `columns` selects; `file://` URIs for inputs and output.
+    Both runs continue from the finished stages of the runs above (only the changed shard stage runs)."""
+    outs = {}
+    for executor in ("local", "spark"):
+        outs[executor] = tmp_path / executor
+        shutil.copytree(both_runs[executor], outs[executor], ignore=shutil.ignore_patterns("shards", "shard"))
+        cfg = json.loads(json.dumps(both_runs["cfg"]))
+        cfg.update(output=f"file://{outs[executor]}", executor=executor)
+        for i in cfg["inputs"]:
+            i["path"] = f"file://{i['path']}"
+        cfg["stages"][-1] = {"name": "shard", "formats": ["parquet", "jsonl.zst"], "shuffle": False,
+                             "columns": ["text", "source"], "max_shard_docs": 40}
+        summary = run_in_process(cfg)
+        assert [s["stage"] for s in summary["stages"] if not s.get("cached")] == ["shard"]
+    local, spark_files = shard_files(outs["local"]), shard_files(outs["spark"])
+    assert len([f for f in local if f.startswith("text/")]) == 2 * 3  # 103 documents, 40 per shard, two formats
+    assert spark_files == local
+    first = pq.read_table(outs["spark"] / "shards" / "text" / "parquet" / "part-00000.parquet")
+    assert first.column_names == ["id", "text", "source"]
+    mixed = sorted((outs["spark"] / "mix" / "data").glob("*.parquet"))
+    expected = [i for f in mixed for i in pq.read_table(f, columns=["id"]).column("id").to_pylist()][:40]
+    assert first.column("id").to_pylist() == expected
