@@ -48,7 +48,8 @@ $(MODELS)/quality.bin: $(DEMO_DIR)/truth.jsonl
 $(MODELS)/domain.bin: $(DEMO_DIR)/truth.jsonl
 	$(BIN)/curate train domain --input $(DEMO_DIR)/labels/domain.jsonl --label-field label --output $@
 
-.cache/tiny-moe/config.json: | $(VENV)/.installed
+.cache/tiny-moe/config.json: synth/tiny_model.py | $(VENV)/.installed
+	rm -rf .cache/tiny-moe
 	$(BIN)/curate tiny-model .cache/tiny-moe
 
 demo-models: $(MODELS)/quality.bin $(MODELS)/domain.bin .cache/tiny-moe/config.json

@@ -148,12 +148,14 @@ def _synth(view: RunView) -> str:
         if manifest.get("kind") != "synth":
             continue
         stats = manifest.get("stats", {})
-        for key in ("prompts", "cache_hits", "generated", "failed", "generated_tokens", "tokens_per_s"):
+        for key in ("prompts", "cache_hits", "generated", "failed", "dropped", "synthetic_docs", "generated_tokens",
+                    "tokens_per_s"):
             rows.append(f'<tr><td class="l">{_esc(name)}</td><td class="l">{key}</td>'
                         f'<td data-synth="{key}">{_esc(stats.get(key))}</td></tr>')
-        for cause, n in (stats.get("failures_by_cause") or {}).items():
-            rows.append(f'<tr><td class="l">{_esc(name)}</td><td class="l">failed: {_esc(cause)}</td>'
-                        f"<td>{n}</td></tr>")
+        for label, causes in (("failed", stats.get("failures_by_cause")), ("dropped", stats.get("dropped_by_cause"))):
+            for cause, n in (causes or {}).items():
+                rows.append(f'<tr><td class="l">{_esc(name)}</td><td class="l">{label}: {_esc(cause)}</td>'
+                            f"<td>{n}</td></tr>")
     body = f'<table id="synth">{"".join(rows)}</table>' if rows else '<p class="muted">no synth stage</p>'
     return "<h2>Synthetic data</h2>" + body
 

@@ -140,7 +140,7 @@ class Runner:
         with run_lock(self.out):
             if fresh:
                 for child in self.out.iterdir():
-                    if child.name != "_lock":
+                    if child.name not in ("_lock", "_cache"):  # the response cache outlives --fresh
                         shutil.rmtree(child) if child.is_dir() else child.unlink()
             run_info = self._run_info(plan)
             write_json(run_info, self.out / "_run.json")

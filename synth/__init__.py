@@ -1,5 +1,12 @@
-"""Synthetic data generation: engines (``engine_vllm``, ``engine_http``) behind one contract
-(``engines``), a response cache (``cache``) and the tiny test model builder (``tiny_model``).
+"""Synthetic data generation, used by the ``synth`` stage (``stages/synth.py``).
 
-Nothing here imports vLLM, torch or httpx at package import time.
+* ``engines``: the contract (requests, sampling, per-row results); ``engine_vllm`` (offline ``vllm.LLM``) and
+  ``engine_http`` (OpenAI-compatible servers) implement it.
+* ``cache``: the SQLite response cache that makes reruns free and crashes resumable.
+* ``recipes`` (+ ``recipes/*.yaml`` and templates): what each task selects, its budgets and sampling;
+  ``filter_expr`` (safe selection expressions), ``chunking`` (token-budgeted chunks), ``postprocess``
+  (clean-up steps), ``tokenizer`` (token counts and chat templates without loading a model).
+* ``tiny_model``: the tiny random-weight Ling (BailingMoe) checkpoint for tests and the CPU demo.
+
+Nothing here imports vLLM, torch, transformers or httpx at package import time.
 """

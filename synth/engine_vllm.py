@@ -42,6 +42,8 @@ class VLLMEngine:
 
     All knobs pass straight to ``vllm.LLM``; ``llm_kwargs`` carries any other ``EngineArgs`` field.
     ``kv_cache_gb`` sets the KV cache size explicitly (on CPU this replaces ``VLLM_CPU_KVCACHE_SPACE``).
+    ``dtype="auto"`` and ``enforce_eager=None`` pick per platform: the checkpoint's dtype and CUDA graphs on
+    GPUs, float32 and eager mode on vLLM's CPU build (see ``_cpu_workarounds``), so one config serves both.
     """
 
     def __init__(
@@ -60,7 +62,7 @@ class VLLMEngine:
         seed: int = 0,
         trust_remote_code: bool = False,
         enable_prefix_caching: bool = True,
-        enforce_eager: bool = False,
+        enforce_eager: bool | None = None,
         kv_cache_gb: float | None = None,
         model_id: str | None = None,
         llm_kwargs: dict[str, Any] | None = None,
@@ -228,7 +230,8 @@ class VLLMEngine:
 
 
 def _cpu_workarounds(kwargs: dict[str, Any]) -> None:
-    """On vLLM's CPU build: a small default KV cache, and chunked prefill off unless the caller decided.
+    """On vLLM's CPU build: float32 for ``dtype="auto"``, eager mode unless the caller decided, a small
+    default KV cache, and chunked prefill off unless the caller decided.
 
     Why: when a seeded request's prefill is split over steps, the model runner rewinds the request's
     torch generator with ``set_offset``, which CPU generators do not support ("CPU Generator does not use
@@ -243,6 +246,9 @@ def _cpu_workarounds(kwargs: dict[str, Any]) -> None:
         on_cpu = False
     if not on_cpu:
         return
+    if kwargs.get("dtype", "auto") == "auto":
+        kwargs["dtype"] = "float32"  # bf16 kernels are slow or missing on CPUs without AVX512-BF16
+    kwargs.setdefault("enforce_eager", True)  # torch.compile takes minutes on a few cores, for little gain
     if "kv_cache_memory_bytes" not in kwargs and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
         # vLLM would otherwise take gpu_memory_utilization (0.9) of the NUMA node's RAM.
         kwargs["kv_cache_memory_bytes"] = CPU_DEFAULT_KV_CACHE_GB << 30

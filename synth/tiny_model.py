@@ -51,6 +51,8 @@ TINY_SHAPE: dict[str, Any] = {
     "max_position_embeddings": 2048,
 }
 TOKENIZER_VOCAB = 2048
+EOS_CARRIER = 4.0  # constant on hidden dimension 0 of every token embedding (see _random_weights)
+EOS_BIAS = 1.3  # weight of that dimension in the EOS row of lm_head
 
 CONFIGURATION_SOURCE = '''\
 """BailingMoe (Ling) configuration, written by ling-curate's tiny-model builder.
@@ -398,6 +400,11 @@ def _random_weights(cfg: dict[str, Any], seed: int) -> dict[str, Any]:
             w.update(mlp(f"{p}.mlp.shared_experts", cfg["moe_intermediate_size"] * cfg["num_shared_experts"]))
     w["model.norm.weight"] = norm(h)
     w["lm_head.weight"] = lin(v, h) * 3.0
+    # Text that ends: every embedding carries a constant on hidden dimension 0 and the EOS row of the head
+    # reads it, so EOS gets a steady logit bonus. Sampled at T=0.5/top-p 0.9 about 9 in 10 outputs then stop
+    # on their own (median ~100 tokens) instead of all running to max_tokens, like a real model's would.
+    w["model.word_embeddings.weight"][:, 0] = EOS_CARRIER
+    w["lm_head.weight"][cfg["eos_token_id"], 0] = EOS_BIAS
     return w
 
 

@@ -1,0 +1,221 @@
+"""Throughput of the synth stage against bare ``vllm.LLM.generate`` and against the ``http`` engine.
+
+On the demo corpus (``pipeline.demo_corpus``), the synth stage runs in this process (ingest -> synth, fresh
+response cache) with two Nemotron-CC recipes. Its generated tokens per second of stage time (selection,
+chunking, prompts, cache, generation, clean-up and writing; the model load excluded) are compared with:
+
+* bare ``LLM.generate`` on exactly the prompts and sampling parameters the stage sent, in one call, on the
+  same ``vllm.LLM`` object (same process, same engine settings, prefix cache reset before each run);
+* ``HTTPEngine`` on the same requests against a local OpenAI-compatible vLLM server started here with the
+  same settings (``python -m vllm.entrypoints.openai.api_server``).
+
+Ratios above 1 mean the stage is faster. With the tiny random model on a CPU, generation is cheap, so the
+stage's fixed costs show more than they would with a real model on GPUs.
+
+    python bench/synth.py [--docs 400] [--per-recipe 24] [--max-tokens 96] [--model DIR] [--repeat 1]
+
+The last line printed is one JSON object with every figure (``docs_per_s``: synthetic documents per second
+of stage time; ``peak_rss_mb``: this process, vLLM's engine-core process not included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+MAX_MODEL_LEN = 2048
+INPUTS = [
+    {"name": "web", "path": "web/*.jsonl.gz", "format": "jsonl.gz", "url_field": "url"},
+    {"name": "forum", "path": "forum/*.jsonl.zst", "format": "jsonl.zst", "id_field": "doc_id", "text_field": "body",
+     "url_field": "link"},
+    {"name": "encyclopedia", "path": "encyclopedia/*.parquet", "format": "parquet", "id_field": "id",
+     "url_field": "url"},
+]  # fmt: skip
+
+
+class Recorder:
+    """The stage's engine, recording every request it is sent (the bare and HTTP runs replay them)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.requests: list[Any] = []
+
+    @property
+    def last_stats(self) -> dict[str, Any]:
+        return self.inner.last_stats
+
+    def generate(self, requests: Sequence[Any]) -> list[Any]:
+        self.requests.extend(requests)
+        return self.inner.generate(requests)
+
+    def close(self) -> None:
+        pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(model: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
+           "--served-model-name", "bench", "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
+           "--max-model-len", str(MAX_MODEL_LEN), "--enforce-eager", "--trust-remote-code", "--seed", "0",
+           "--no-enable-chunked-prefill", "--disable-log-stats"]  # fmt: skip
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
+    with log.open("wb") as fh:
+        return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float = 600) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"vLLM server exited {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("vLLM server not healthy in time")
+
+
+def stage_config(root: Path, model: Path, out: Path, per_recipe: int, max_tokens: int) -> dict[str, Any]:
+    common = {"max_output_tokens": max_tokens, "min_output_tokens": 1, "drop_truncated": False}
+    recipes = [{"recipe": "wiki_rephrase", "select": "source in ['web', 'forum']", **common},
+               {"recipe": "diverse_qa", "select": "source == 'encyclopedia'", "max_input_tokens": 700, **common,
+                "min_output_tokens": 1}]  # fmt: skip
+    inputs = [{**i, "path": str(root / i["path"])} for i in INPUTS]
+    synth = {"name": "synth", "model": str(model), "trust_remote_code": True, "max_model_len": MAX_MODEL_LEN,
+             "recipes": recipes, "max_docs_per_recipe": per_recipe, "cache": str(out / "cache.sqlite")}
+    return {"name": "bench-synth", "output": str(out), "workers": 1, "seed": 0, "partition_rows": 500,
+            "inputs": inputs, "stages": [synth]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--docs", type=int, default=400, help="demo corpus size")
+    ap.add_argument("--per-recipe", type=int, default=24, help="max_docs_per_recipe")
+    ap.add_argument("--max-tokens", type=int, default=96, help="max_output_tokens of both recipes")
+    ap.add_argument("--model", help="checkpoint dir (default: the tiny model, built in a temp dir)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each contender; the best is kept")
+    args = ap.parse_args(argv)
+
+    from vllm import SamplingParams
+
+    import stages.synth
+    from pipeline.config import validate
+    from pipeline.demo_corpus import write_demo_corpus
+    from pipeline.runner import Runner
+    from synth.engine_http import HTTPEngine
+    from synth.engine_vllm import VLLMEngine
+    from synth.tiny_model import build_tiny_model
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-synth-"))
+    write_demo_corpus(tmp / "demo", n_docs=args.docs, seed=0)
+    model = Path(args.model) if args.model else build_tiny_model(tmp / "tiny-moe")
+    port = free_port()
+    server_log = tmp / "server.log"
+    server = start_server(model, port, server_log)  # loads while the in-process engine loads
+    try:
+        t0 = time.perf_counter()
+        engine = VLLMEngine(model, max_model_len=MAX_MODEL_LEN, trust_remote_code=True, kv_cache_gb=1, seed=0)
+        print(f"in-process engine loaded in {time.perf_counter() - t0:.1f} s")
+        llm = engine._llm
+
+        stage_runs = []
+        recorder = Recorder(engine)
+        for i in range(args.repeat):
+            recorder.requests = []
+            stages.synth.ENGINE_OVERRIDE = recorder
+            llm.reset_prefix_cache()
+            cfg = stage_config(tmp / "demo", model, tmp / f"out{i}", args.per_recipe, args.max_tokens)
+            Runner(validate(cfg)).run()
+            manifest = json.loads((tmp / f"out{i}" / "synth" / "_manifest.json").read_text())
+            stats = manifest["stats"]
+            stage_s = manifest["seconds"] - stats["load_seconds"]  # the whole stage but the model load
+            stage_runs.append((stats["generated_tokens"] / stage_s, stage_s, stats))
+        stage_tok_s, stage_s, stats = max(stage_runs, key=lambda r: r[0])
+        reqs = list(recorder.requests)
+        print(f"synth stage: {stats['prompts']} prompts, {stats['generated_tokens']} tokens generated in "
+              f"{stage_s:.2f} s of stage time = {stage_tok_s:.0f} tok/s (engine time only: "
+              f"{stats['tokens_per_s']:.0f} tok/s); {stats['synthetic_docs']} documents")  # fmt: skip
+
+        params = [SamplingParams(temperature=r.params.temperature, top_p=r.params.top_p,
+                                 max_tokens=r.params.max_tokens, seed=r.params.seed) for r in reqs]  # fmt: skip
+        bare_runs = []
+        for _ in range(args.repeat):
+            llm.reset_prefix_cache()
+            t0 = time.perf_counter()
+            outs = llm.generate([r.prompt for r in reqs], params, use_tqdm=False)
+            secs = time.perf_counter() - t0
+            toks = sum(len(o.outputs[0].token_ids) for o in outs)
+            bare_runs.append((toks / secs, secs, toks))
+        bare_tok_s, bare_s, bare_toks = max(bare_runs)
+        print(f"bare LLM.generate: {bare_toks} tokens in {bare_s:.2f} s = {bare_tok_s:.0f} tok/s")
+        engine.close()
+
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(server, url, server_log)
+        http_runs = []
+        with HTTPEngine(url, "bench", concurrency=64) as http:
+            http.generate(reqs[:4])  # warm-up
+            for _ in range(args.repeat):
+                t0 = time.perf_counter()
+                res = http.generate(reqs)
+                secs = time.perf_counter() - t0
+                toks = sum(r.completion_tokens for r in res if r.ok)
+                http_runs.append((toks / secs, secs, toks, sum(not r.ok for r in res)))
+        http_tok_s, http_s, http_toks, http_failed = max(http_runs)
+        print(f"http engine (64 concurrent, local vllm server): {http_toks} tokens in {http_s:.2f} s = "
+              f"{http_tok_s:.0f} tok/s ({http_failed} failed)")
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, 9)
+
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # this process (not vLLM's workers)
+    figures = {
+        "docs_per_s": round(stats["synthetic_docs"] / stage_s, 2),  # synthetic documents per second of stage
+        "peak_rss_mb": round(peak_rss_mb, 1),
+        "stage_tokens_per_s": round(stage_tok_s, 1),
+        "stage_engine_tokens_per_s": stats["tokens_per_s"],
+        "bare_llm_tokens_per_s": round(bare_tok_s, 1),
+        "http_tokens_per_s": round(http_tok_s, 1),
+        "ratio_vs_bare_llm": round(stage_tok_s / bare_tok_s, 3),
+        "ratio_vs_http": round(stage_tok_s / http_tok_s, 3),
+        "prompts": stats["prompts"],
+        "generated_tokens": stats["generated_tokens"],
+        "max_tokens": args.max_tokens,
+        "docs": args.docs,
+    }
+    print(f"ratios: stage / bare LLM.generate = {figures['ratio_vs_bare_llm']}, "
+          f"stage / http engine = {figures['ratio_vs_http']}")
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
