@@ -26,20 +26,12 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
+from pipeline.demo_corpus import demo_inputs  # noqa: E402
+
 SPACY_REFERENCE_DOCS_PER_S = 140.0  # REFERENCE.md: ~130-150 documents per CPU-second per filter
-INPUTS = [
-    {"name": "web", "path": "web/*.jsonl.gz", "format": "jsonl.gz", "url_field": "url"},
-    {"name": "forum", "path": "forum/*.jsonl.zst", "format": "jsonl.zst", "id_field": "doc_id", "text_field": "body",
-     "url_field": "link"},
-    {"name": "encyclopedia", "path": "encyclopedia/*.parquet", "format": "parquet", "id_field": "id",
-     "url_field": "url"},
-    {"name": "code", "path": "code/*.jsonl", "format": "jsonl", "id_field": "id", "url_field": "url"},
-    {"name": "math", "path": "math", "format": "hf", "id_field": "id"},
-]
 
 
 def peak_rss_mb() -> float:
@@ -67,7 +59,7 @@ def load(root: Path) -> pa.Table:
     from stages.normalize import NormalizeConfig, normalize_texts
 
     docs = []
-    for f in list_input_files([InputConfig(**{**i, "path": str(root / i["path"])}) for i in INPUTS]):
+    for f in list_input_files([InputConfig(**i) for i in demo_inputs(root)]):
         reader = read_jsonl if f.input.format.startswith("jsonl") else read_table_rows
         docs += [doc for _, doc, _ in reader(f) if doc is not None]
     t = pa.Table.from_pylist(docs)

@@ -35,22 +35,14 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 import yaml  # noqa: E402
 
+from pipeline.demo_corpus import demo_inputs  # noqa: E402
+
 CACHE = REPO / ".cache" / "bench-near-dedup"
-INPUTS = [
-    {"name": "web", "path": "web/*.jsonl.gz", "format": "jsonl.gz", "url_field": "url"},
-    {"name": "forum", "path": "forum/*.jsonl.zst", "format": "jsonl.zst", "id_field": "doc_id", "text_field": "body",
-     "url_field": "link"},
-    {"name": "encyclopedia", "path": "encyclopedia/*.parquet", "format": "parquet", "id_field": "id",
-     "url_field": "url"},
-    {"name": "code", "path": "code/*.jsonl", "format": "jsonl", "id_field": "id", "url_field": "url"},
-    {"name": "math", "path": "math", "format": "hf", "id_field": "id"},
-]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -152,7 +144,7 @@ def ingested(n_docs: int, workers: int, seed: int = 0) -> Path:
     run_dir = CACHE / f"run-{n_docs}-{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = {"name": "bench", "output": "out", "workers": workers, "seed": 0, "partition_rows": 2000,
-           "inputs": [{**i, "path": str(root / i["path"])} for i in INPUTS], "stages": []}
+           "inputs": demo_inputs(root), "stages": []}
     (run_dir / "ingest.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     if not (run_dir / "out" / "ingest" / "_manifest.json").exists():
         r = run_measured([sys.executable, "-m", "pipeline", "run", "ingest.yaml"], run_dir)

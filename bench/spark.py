@@ -28,19 +28,11 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-
 import yaml  # noqa: E402
 
+from pipeline.demo_corpus import demo_inputs  # noqa: E402
+
 CACHE = REPO / ".cache" / "bench-spark"
-INPUTS = [
-    {"name": "web", "path": "web/*.jsonl.gz", "format": "jsonl.gz", "url_field": "url"},
-    {"name": "forum", "path": "forum/*.jsonl.zst", "format": "jsonl.zst", "id_field": "doc_id", "text_field": "body",
-     "url_field": "link"},
-    {"name": "encyclopedia", "path": "encyclopedia/*.parquet", "format": "parquet", "id_field": "id",
-     "url_field": "url"},
-    {"name": "code", "path": "code/*.jsonl", "format": "jsonl", "id_field": "id", "url_field": "url"},
-    {"name": "math", "path": "math", "format": "hf", "id_field": "id"},
-]
 DOMAINS = [{"source": "web", "domain": "web"}, {"source": "forum", "domain": "web"},
            {"source": "encyclopedia", "domain": "wiki"}, {"source": "code", "domain": "code"},
            {"source": "math", "domain": "math"}]
@@ -91,7 +83,7 @@ def config(data: Path, models: dict[str, str], output: Path, executor: str, part
          "max_shard_bytes": 1_000_000},
     ]
     return {"name": "bench-spark", "output": str(output), "executor": executor, "workers": 2, "seed": 0,
-            "partition_rows": partition_rows, "inputs": [{**i, "path": str(data / i["path"])} for i in INPUTS],
+            "partition_rows": partition_rows, "inputs": demo_inputs(data),
             "stages": stages, "spark": {"master": "local[2]", "conf": {"spark.sql.shuffle.partitions": "8",
                                                                        "spark.ui.enabled": "false"}}}
 

@@ -631,3 +631,20 @@ def load_truth(out_dir: str | Path) -> list[dict[str, Any]]:
     """truth.jsonl of a demo corpus as a list of dicts (small corpora; stream the file for big ones)."""
     with open(Path(out_dir) / "truth.jsonl", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh]
+
+
+def demo_inputs(root: str | Path | None = None) -> list[dict[str, Any]]:
+    """The corpus's `inputs:` entries (as pipeline.yaml reads them), paths under `root` if given."""
+    entries = [
+        {"name": "web", "path": "web/*.jsonl.gz", "format": "jsonl.gz", "url_field": "url"},
+        {"name": "forum", "path": "forum/*.jsonl.zst", "format": "jsonl.zst", "id_field": "doc_id",
+         "text_field": "body", "url_field": "link"},
+        {"name": "encyclopedia", "path": "encyclopedia/*.parquet", "format": "parquet", "id_field": "id",
+         "url_field": "url"},
+        {"name": "code", "path": "code/*.jsonl", "format": "jsonl", "id_field": "id", "url_field": "url"},
+        {"name": "math", "path": "math", "format": "hf", "id_field": "id"},
+    ]
+    if root is not None:
+        for entry in entries:
+            entry["path"] = str(Path(root) / entry["path"])
+    return entries

@@ -17,6 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from pipeline.demo_corpus import demo_inputs
+
 REPO = Path(__file__).resolve().parents[1]
 WORDS = ("river stone garden window market silver orange planet engine harbor forest letter "
          "winter summer bridge castle meadow thunder signal pocket lantern mirror candle island "
@@ -118,15 +120,7 @@ def shard_digests(out: Path) -> dict[str, str]:
     return {s["file"]: s["sha256"] for s in manifest["shards"]}
 
 
-DEMO_INPUTS = [
-    {"name": "web", "path": "demo/web/*.jsonl.gz", "format": "jsonl.gz", "url_field": "url"},
-    {"name": "forum", "path": "demo/forum/*.jsonl.zst", "format": "jsonl.zst", "id_field": "doc_id",
-     "text_field": "body", "url_field": "link"},
-    {"name": "encyclopedia", "path": "demo/encyclopedia/*.parquet", "format": "parquet", "id_field": "id",
-     "url_field": "url"},
-    {"name": "code", "path": "demo/code/*.jsonl", "format": "jsonl", "id_field": "id", "url_field": "url"},
-    {"name": "math", "path": "demo/math", "format": "hf", "id_field": "id"},
-]
+DEMO_INPUTS = demo_inputs("demo")  # the demo corpus as `demo_root` lays it out
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.demo_corpus import demo_inputs
 from tests.conftest import REPO, write_config
 
 CI = os.environ.get("CI") == "true"
@@ -37,15 +38,6 @@ except ImportError:
 # Small data, short-lived JVMs: the C1 JIT alone and a serial GC halve warm-up on two shared cores.
 TEST_CONF = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2", "spark.ui.enabled": "false",
              "spark.log.level": "ERROR", "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
-DEMO_INPUTS = [
-    {"name": "web", "path": "web/*.jsonl.gz", "format": "jsonl.gz", "url_field": "url"},
-    {"name": "forum", "path": "forum/*.jsonl.zst", "format": "jsonl.zst", "id_field": "doc_id", "text_field": "body",
-     "url_field": "link"},
-    {"name": "encyclopedia", "path": "encyclopedia/*.parquet", "format": "parquet", "id_field": "id",
-     "url_field": "url"},
-    {"name": "code", "path": "code/*.jsonl", "format": "jsonl", "id_field": "id", "url_field": "url"},
-    {"name": "math", "path": "math", "format": "hf", "id_field": "id"},
-]
 DOMAINS = [{"source": "web", "domain": "web"}, {"source": "forum", "domain": "web"},
            {"source": "encyclopedia", "domain": "wiki"}, {"source": "code", "domain": "code"},
            {"source": "math", "domain": "math"}]
@@ -107,7 +99,7 @@ def models(tmp_path_factory: pytest.TempPathFactory, demo: Path) -> dict[str, st
 
 
 def full_config(demo: Path, models: dict[str, str], output: Path, executor: str) -> dict[str, Any]:
-    inputs = [{**i, "path": str(demo / i["path"])} for i in DEMO_INPUTS]
+    inputs = demo_inputs(demo)
     stages = [
         {"name": "normalize"},
         {"name": "langid", "keep": ["en", "zh"]},

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import ConfigError, validate
+from pipeline.demo_corpus import demo_inputs
 from stages.heuristics import HeuristicsConfig, Stage
 from tests.conftest import curate, write_config
 
@@ -221,15 +222,6 @@ def test_curate_run_with_langid_and_heuristics(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------
-DEMO_INPUTS = [  # the demo corpus's layout, as pipeline.yaml reads it
-    {"name": "web", "path": "web/*.jsonl.gz", "format": "jsonl.gz", "url_field": "url"},
-    {"name": "forum", "path": "forum/*.jsonl.zst", "format": "jsonl.zst", "id_field": "doc_id", "text_field": "body",
-     "url_field": "link"},
-    {"name": "encyclopedia", "path": "encyclopedia/*.parquet", "format": "parquet", "id_field": "id",
-     "url_field": "url"},
-    {"name": "code", "path": "code/*.jsonl", "format": "jsonl", "id_field": "id", "url_field": "url"},
-    {"name": "math", "path": "math", "format": "hf", "id_field": "id"},
-]
 
 
 def load_demo_docs(root: Path) -> pa.Table:
@@ -238,7 +230,7 @@ def load_demo_docs(root: Path) -> pa.Table:
     from pipeline.ingest import list_input_files, read_jsonl, read_table_rows
     from stages.normalize import NormalizeConfig, normalize_texts
 
-    inputs = [InputConfig(**{**i, "path": str(root / i["path"])}) for i in DEMO_INPUTS]
+    inputs = [InputConfig(**i) for i in demo_inputs(root)]
     docs = []
     for f in list_input_files(inputs):
         reader = read_jsonl if f.input.format.startswith("jsonl") else read_table_rows
