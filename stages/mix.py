@@ -136,6 +136,42 @@ def _select_partition(task: tuple[str, Path, Path, str, int, dict[str, tuple[int
     write_split(out.append_column(REASON, reasons), stage_dir, partition_name(in_path), stage_hash, {}, added=added)
 
 
+def select_and_count(ctx: StageContext, cfg: MixConfig, available: dict[str, int], docs: dict[str, int],
+                     weights: dict[str, float], targets: dict[str, float], budget: int,
+                     full_epochs: dict[str, int], partial: dict[str, tuple[int, int | None, int]]) -> dict[str, Any]:
+    """The part of the mix every executor shares once the partial-epoch cuts are known: the per-domain
+    report, the shortfall, the per-partition selection, and the manifest counts.
+    `partial[d]` is (documents taken, last key taken, tokens taken) of domain d's partial epoch."""
+    stage_hash = ctx.stats["stage_hash"]
+    plan: dict[str, tuple[int, int | None]] = {}
+    report: dict[str, dict[str, Any]] = {}
+    for d in available:
+        target, avail, full = targets[d], available[d], full_epochs[d]
+        _n_take, cut, taken_tokens = partial.get(d, (0, None, 0))
+        plan[d] = (full, cut)
+        realized = full * avail + taken_tokens
+        note = None
+        if weights[d] > 0 and target + 1e-6 < budget * weights[d]:
+            note = f"capped at max_epochs={cfg.max_epochs_by.get(d, cfg.max_epochs)}"
+        report[d] = {"available_tokens": avail, "available_docs": docs[d], "weight": round(weights[d], 6),
+                     "target_tokens": round(target, 1), "realized_tokens": realized,
+                     "epochs": round(realized / avail, 4) if avail else 0.0, "note": note}
+    planned_total = sum(targets.values())
+    shortfall = None
+    if planned_total + 1e-6 < budget:
+        shortfall = (f"budget {budget} tokens not reachable: {planned_total:.0f} available within the epoch caps "
+                     f"({sum(available.values())} tokens × max_epochs)")
+    todo = [p for p in ctx.inputs if part_done(ctx.stage_dir, partition_name(p), stage_hash) is None]
+    ctx.executor.map(_select_partition, [(stage_hash, p, ctx.stage_dir, cfg.by, ctx.pipeline.seed, plan)
+                                         for p in todo], ctx.stats.get("progress"))
+    counts = merge_counts(part_done(ctx.stage_dir, partition_name(p), stage_hash) or {} for p in ctx.inputs)
+    counts["budget_tokens"] = budget
+    counts["realized_tokens"] = sum(r["realized_tokens"] for r in report.values())
+    counts["domains"] = report
+    counts["shortfall"] = shortfall
+    return counts
+
+
 class Stage(GlobalStage):
     Config = MixConfig
     config: MixConfig
@@ -146,7 +182,6 @@ class Stage(GlobalStage):
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         cfg = self.config
-        stage_hash = ctx.stats["stage_hash"]
         seed = ctx.pipeline.seed
         missing = [c for c in (cfg.by, "n_tokens") if ctx.inputs and c not in pq.read_schema(ctx.inputs[0]).names]
         if missing:
@@ -164,37 +199,17 @@ class Stage(GlobalStage):
         budget = cfg.budget_tokens if cfg.budget_tokens is not None else total_available
         caps = {d: available[d] * cfg.max_epochs_by.get(d, cfg.max_epochs) for d in available}
         targets = plan_targets(available, weights, budget, caps)
-        plan: dict[str, tuple[int, int | None]] = {}
-        report: dict[str, dict[str, Any]] = {}
+        full_epochs: dict[str, int] = {}
+        partial: dict[str, tuple[int, int | None, int]] = {}
         for d in available:
             target, avail = targets[d], available[d]
-            full = int(math.floor(target / avail)) if avail else 0
-            rest = target - full * avail
+            full_epochs[d] = int(math.floor(target / avail)) if avail else 0
+            rest = target - full_epochs[d] * avail
             mask = domains == d
             order = np.argsort(keys[mask], kind="stable")
             sorted_keys, sorted_tokens = keys[mask][order], tokens[mask][order]
             before = np.cumsum(sorted_tokens) - sorted_tokens
             n_take = int(np.sum(before < rest)) if rest > 0 else 0
             cut = int(sorted_keys[n_take - 1]) if n_take else None
-            plan[d] = (full, cut)
-            realized = full * avail + int(sorted_tokens[:n_take].sum())
-            note = None
-            if weights[d] > 0 and target + 1e-6 < budget * weights[d]:
-                note = f"capped at max_epochs={cfg.max_epochs_by.get(d, cfg.max_epochs)}"
-            report[d] = {"available_tokens": avail, "available_docs": docs[d], "weight": round(weights[d], 6),
-                         "target_tokens": round(target, 1), "realized_tokens": realized,
-                         "epochs": round(realized / avail, 4) if avail else 0.0, "note": note}
-        planned_total = sum(targets.values())
-        shortfall = None
-        if planned_total + 1e-6 < budget:
-            shortfall = (f"budget {budget} tokens not reachable: {planned_total:.0f} available within the epoch caps "
-                         f"({total_available} tokens × max_epochs)")
-        todo = [p for p in ctx.inputs if part_done(ctx.stage_dir, partition_name(p), stage_hash) is None]
-        ctx.executor.map(_select_partition, [(stage_hash, p, ctx.stage_dir, cfg.by, seed, plan) for p in todo],
-                         ctx.stats.get("progress"))
-        counts = merge_counts(part_done(ctx.stage_dir, partition_name(p), stage_hash) or {} for p in ctx.inputs)
-        counts["budget_tokens"] = budget
-        counts["realized_tokens"] = sum(r["realized_tokens"] for r in report.values())
-        counts["domains"] = report
-        counts["shortfall"] = shortfall
-        return counts
+            partial[d] = (n_take, cut, int(sorted_tokens[:n_take].sum()))
+        return select_and_count(ctx, cfg, available, docs, weights, targets, budget, full_epochs, partial)

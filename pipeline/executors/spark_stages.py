@@ -318,10 +318,9 @@ def run_mix(ex: SparkExecutor, stage: GlobalStage, ctx: StageContext) -> dict[st
     from pyspark.sql import functions as F
 
     from pipeline.config import ConfigError
-    from stages.mix import _select_partition, domain_weights, plan_targets
+    from stages.mix import domain_weights, plan_targets, select_and_count
 
     cfg = stage.config  # type: ignore[attr-defined]
-    stage_hash = ctx.stats["stage_hash"]
     seed = ctx.pipeline.seed
     inputs = list(ctx.inputs)
     missing = [c for c in (cfg.by, "n_tokens") if inputs and c not in pq.read_schema(inputs[0]).names]
@@ -357,33 +356,7 @@ def run_mix(ex: SparkExecutor, stage: GlobalStage, ctx: StageContext) -> dict[st
     cuts = _partial_epochs(ex, keyed, {d: r for d, r in rests.items() if r > 0}, ctx.stage.name)
     if keyed is not None:
         keyed.unpersist()
-    plan: dict[str, tuple[int, int | None]] = {}
-    report: dict[str, dict[str, Any]] = {}
-    for d in available:
-        target, avail, full = targets[d], available[d], full_epochs[d]
-        n_take, cut, taken_tokens = cuts.get(d, (0, None, 0))
-        plan[d] = (full, cut)
-        realized = full * avail + taken_tokens
-        note = None
-        if weights[d] > 0 and target + 1e-6 < budget * weights[d]:
-            note = f"capped at max_epochs={cfg.max_epochs_by.get(d, cfg.max_epochs)}"
-        report[d] = {"available_tokens": avail, "available_docs": docs[d], "weight": round(weights[d], 6),
-                     "target_tokens": round(target, 1), "realized_tokens": realized,
-                     "epochs": round(realized / avail, 4) if avail else 0.0, "note": note}
-    planned_total = sum(targets.values())
-    shortfall = None
-    if planned_total + 1e-6 < budget:
-        shortfall = (f"budget {budget} tokens not reachable: {planned_total:.0f} available within the epoch caps "
-                     f"({total_available} tokens × max_epochs)")
-    todo = [p for p in inputs if part_done(ctx.stage_dir, partition_name(p), stage_hash) is None]
-    ex.map(_select_partition, [(stage_hash, p, ctx.stage_dir, cfg.by, seed, plan) for p in todo],
-           ctx.stats.get("progress"))
-    counts = merge_counts(part_done(ctx.stage_dir, partition_name(p), stage_hash) or {} for p in inputs)
-    counts["budget_tokens"] = budget
-    counts["realized_tokens"] = sum(r["realized_tokens"] for r in report.values())
-    counts["domains"] = report
-    counts["shortfall"] = shortfall
-    return counts
+    return select_and_count(ctx, cfg, available, docs, weights, targets, budget, full_epochs, cuts)
 
 
 def _partial_epochs(ex: SparkExecutor, keyed: DataFrame | None, rests: dict[str, float],
