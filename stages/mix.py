@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -136,6 +137,28 @@ def _select_partition(task: tuple[str, Path, Path, str, int, dict[str, tuple[int
     write_split(out.append_column(REASON, reasons), stage_dir, partition_name(in_path), stage_hash, {}, added=added)
 
 
+@dataclass
+class MixPlan:
+    """Targets per domain from tokens available: weights, budget, whole epochs and the remainder
+    each domain must take from a partial epoch. Executors differ only in how they find that cut."""
+
+    weights: dict[str, float]
+    budget: int
+    targets: dict[str, float]
+    full_epochs: dict[str, int]
+    rests: dict[str, float]
+
+
+def plan_mix(cfg: MixConfig, available: dict[str, int]) -> MixPlan:
+    weights = domain_weights(cfg, available)
+    budget = cfg.budget_tokens if cfg.budget_tokens is not None else sum(available.values())
+    caps = {d: available[d] * cfg.max_epochs_by.get(d, cfg.max_epochs) for d in available}
+    targets = plan_targets(available, weights, budget, caps)
+    full = {d: int(math.floor(targets[d] / available[d])) if available[d] else 0 for d in available}
+    rests = {d: targets[d] - full[d] * available[d] for d in available}
+    return MixPlan(weights, budget, targets, full, rests)
+
+
 def select_and_count(ctx: StageContext, cfg: MixConfig, available: dict[str, int], docs: dict[str, int],
                      weights: dict[str, float], targets: dict[str, float], budget: int,
                      full_epochs: dict[str, int], partial: dict[str, tuple[int, int | None, int]]) -> dict[str, Any]:
@@ -194,17 +217,10 @@ class Stage(GlobalStage):
         tokens = allkeys.column("n_tokens").to_numpy(zero_copy_only=False).astype(np.int64)
         available = {d: int(tokens[domains == d].sum()) for d in sorted(set(domains.tolist()))}
         docs = {d: int((domains == d).sum()) for d in available}
-        weights = domain_weights(cfg, available)
-        total_available = sum(available.values())
-        budget = cfg.budget_tokens if cfg.budget_tokens is not None else total_available
-        caps = {d: available[d] * cfg.max_epochs_by.get(d, cfg.max_epochs) for d in available}
-        targets = plan_targets(available, weights, budget, caps)
-        full_epochs: dict[str, int] = {}
+        plan = plan_mix(cfg, available)
         partial: dict[str, tuple[int, int | None, int]] = {}
         for d in available:
-            target, avail = targets[d], available[d]
-            full_epochs[d] = int(math.floor(target / avail)) if avail else 0
-            rest = target - full_epochs[d] * avail
+            rest = plan.rests[d]
             mask = domains == d
             order = np.argsort(keys[mask], kind="stable")
             sorted_keys, sorted_tokens = keys[mask][order], tokens[mask][order]
@@ -212,4 +228,5 @@ class Stage(GlobalStage):
             n_take = int(np.sum(before < rest)) if rest > 0 else 0
             cut = int(sorted_keys[n_take - 1]) if n_take else None
             partial[d] = (n_take, cut, int(sorted_tokens[:n_take].sum()))
-        return select_and_count(ctx, cfg, available, docs, weights, targets, budget, full_epochs, partial)
+        return select_and_count(ctx, cfg, available, docs, plan.weights, plan.targets, plan.budget,
+                                plan.full_epochs, partial)

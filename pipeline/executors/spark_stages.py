@@ -318,7 +318,7 @@ def run_mix(ex: SparkExecutor, stage: GlobalStage, ctx: StageContext) -> dict[st
     from pyspark.sql import functions as F
 
     from pipeline.config import ConfigError
-    from stages.mix import domain_weights, plan_targets, select_and_count
+    from stages.mix import plan_mix, select_and_count
 
     cfg = stage.config  # type: ignore[attr-defined]
     seed = ctx.pipeline.seed
@@ -342,21 +342,12 @@ def run_mix(ex: SparkExecutor, stage: GlobalStage, ctx: StageContext) -> dict[st
                 available[r["domain"]] = int(r["t"] or 0)
                 docs[r["domain"]] = int(r["n"])
     available = dict(sorted(available.items()))
-    weights = domain_weights(cfg, available)
-    total_available = sum(available.values())
-    budget = cfg.budget_tokens if cfg.budget_tokens is not None else total_available
-    caps = {d: available[d] * cfg.max_epochs_by.get(d, cfg.max_epochs) for d in available}
-    targets = plan_targets(available, weights, budget, caps)
-    full_epochs: dict[str, int] = {}
-    rests: dict[str, float] = {}
-    for d in available:
-        target, avail = targets[d], available[d]
-        full_epochs[d] = int(math.floor(target / avail)) if avail else 0
-        rests[d] = target - full_epochs[d] * avail
-    cuts = _partial_epochs(ex, keyed, {d: r for d, r in rests.items() if r > 0}, ctx.stage.name)
+    plan = plan_mix(cfg, available)
+    cuts = _partial_epochs(ex, keyed, {d: r for d, r in plan.rests.items() if r > 0}, ctx.stage.name)
     if keyed is not None:
         keyed.unpersist()
-    return select_and_count(ctx, cfg, available, docs, weights, targets, budget, full_epochs, cuts)
+    return select_and_count(ctx, cfg, available, docs, plan.weights, plan.targets, plan.budget,
+                            plan.full_epochs, cuts)
 
 
 def _partial_epochs(ex: SparkExecutor, keyed: DataFrame | None, rests: dict[str, float],
