@@ -39,6 +39,59 @@ def corpus(root: Path, n: int) -> Path:
     return path
 
 
+class RssSampler:
+    """Peak resident memory of this process and all its workers while each stage runs, sampled every
+    50 ms (a stage is 'running' from its `_stage.json` until its `_manifest.json` appears)."""
+
+    def __init__(self, out: Path, names: list[str]):
+        import threading
+
+        self.out, self.names, self.peak = out, names, {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _current(self) -> str | None:
+        for name in self.names:
+            if not (self.out / name / "_manifest.json").exists():
+                return name if (self.out / name / "_stage.json").exists() else None
+        return None
+
+    def _loop(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(0.05):
+            stage = self._current()
+            if stage is None:
+                continue
+            rss = 0
+            for proc in [me, *me.children(recursive=True)]:
+                try:
+                    rss += proc.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak[stage] = max(self.peak.get(stage, 0.0), rss / 2**20)
+
+
+def text_mb(data_dir: Path) -> float:
+    """UTF-8 megabytes of `text` in a stage's kept documents (the next stage's input)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    total = 0
+    for f in sorted(data_dir.glob("part-*.parquet")):
+        total += int(pc.sum(pc.binary_length(pq.read_table(f, columns=["text"]).column("text"))).as_py() or 0)
+    return total / 1e6
+
+
 def run_once(data: Path, out: Path, workers: int) -> dict:
     import shutil
 
@@ -56,14 +109,21 @@ def run_once(data: Path, out: Path, workers: int) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     cfg = validate({"name": "bench", "output": str(out), "workers": workers, "partition_rows": 2000,
                     "inputs": inputs, "stages": STAGES})
+    names = ["ingest"] + [s["name"] for s in STAGES]
+    sampler = RssSampler(out, names)
     started = time.monotonic()
-    Runner(cfg).run()
+    with sampler:
+        Runner(cfg).run()
     total = time.monotonic() - started
-    stages = {}
-    for name in ["ingest"] + [s["name"] for s in STAGES]:
-        manifest = json.loads((out / name / "_manifest.json").read_text())
-        stages[name] = {"docs_in": manifest["counts"]["in"], "seconds": manifest["seconds"]}
     mb = sum(p.stat().st_size for p in data.rglob("*") if p.is_file() and p.name != "truth.jsonl") / 1e6
+    stages = {}
+    previous = None
+    for name in names:
+        manifest = json.loads((out / name / "_manifest.json").read_text())
+        stages[name] = {"docs_in": manifest["counts"]["in"], "seconds": manifest["seconds"],
+                        "mb_in": text_mb(out / previous / "data") if previous else mb,  # ingest: files read
+                        "peak_rss_mb": round(sampler.peak.get(name, 0.0), 1)}
+        previous = name
     return {"seconds": total, "input_mb": mb, "stages": stages}
 
 
@@ -83,12 +143,19 @@ def main() -> None:
         docs_in = result["stages"]["ingest"]["docs_in"]
         print(f"{n} docs ({result['input_mb']:.1f} MB compressed input): {result['seconds']:.1f} s, "
               f"{docs_in / result['seconds']:.0f} docs/s end to end")
+        per_stage = {}
         for name, st in result["stages"].items():
             rate = st["docs_in"] / st["seconds"] if st["seconds"] else float("inf")
-            print(f"  {name:<12} {st['seconds']:7.2f} s  {rate:9.0f} docs/s")
+            mb_s = st["mb_in"] / st["seconds"] if st["mb_in"] is not None and st["seconds"] else None
+            per_stage[name] = {"seconds": st["seconds"], "docs_per_s": round(rate, 1),
+                               "mb_per_s": round(mb_s, 2) if mb_s is not None else None,
+                               "peak_rss_mb": st["peak_rss_mb"]}
+            print(f"  {name:<12} {st['seconds']:7.2f} s  {rate:9.0f} docs/s  "
+                  f"{'' if mb_s is None else f'{mb_s:6.2f} MB/s'}  peak RSS {st['peak_rss_mb']:.0f} MB")
         rows.append({"docs": n, "seconds": round(result["seconds"], 2),
                      "docs_per_s": round(docs_in / result["seconds"], 1),
-                     "per_stage_s": {k: v["seconds"] for k, v in result["stages"].items()}})
+                     "per_stage_s": {k: v["seconds"] for k, v in result["stages"].items()},
+                     "per_stage": per_stage})
     base = rows[0]["seconds"]
     for row in rows:
         row["time_ratio_vs_smallest"] = round(row["seconds"] / base, 2)

@@ -64,6 +64,14 @@ def table(rows: list[dict]) -> str:
         out.append(f"| {row['script']}{status} | `{row['command']}` | {_fmt(r.get('docs_per_s', ''))} | "
                    f"{_fmt(r.get('peak_rss_mb', ''))} | {ratios} | {row['seconds']} |")
     scaling = next((row["result"].get("rows") for row in rows if row["script"] == "pipeline.py"), None)
+    if scaling and scaling[-1].get("per_stage"):
+        out += ["", f"Per stage, CPU pipeline at {scaling[-1]['docs']:,} documents (bench/pipeline.py; MB/s is "
+                    "UTF-8 text in (ingest: compressed input files); peak RSS sums the driver and its 2 "
+                    "workers, sampled every 50 ms):", "",
+                "| stage | seconds | docs/s | MB/s | peak RSS MB |", "|---|---|---|---|---|"]
+        for name, st in scaling[-1]["per_stage"].items():
+            out.append(f"| {name} | {st['seconds']} | {_fmt(st['docs_per_s'])} | "
+                       f"{'' if st['mb_per_s'] is None else _fmt(st['mb_per_s'])} | {_fmt(st['peak_rss_mb'])} |")
     if scaling:
         out += ["", "Scaling of the CPU pipeline (bench/pipeline.py):", "",
                 "| documents | seconds | docs/s | size × | time × |", "|---|---|---|---|---|"]

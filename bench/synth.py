@@ -107,7 +107,7 @@ def stage_config(root: Path, model: Path, out: Path, per_recipe: int, max_tokens
                 "min_output_tokens": 1}]  # fmt: skip
     inputs = [{**i, "path": str(root / i["path"])} for i in INPUTS]
     synth = {"name": "synth", "model": str(model), "trust_remote_code": True, "max_model_len": MAX_MODEL_LEN,
-             "recipes": recipes, "max_docs_per_recipe": per_recipe, "cache": str(out / "cache.sqlite")}
+             "recipes": recipes, "max_docs_per_recipe": per_recipe, "cache": "cache.sqlite"}
     return {"name": "bench-synth", "output": str(out), "workers": 1, "seed": 0, "partition_rows": 500,
             "inputs": inputs, "stages": [synth]}
 

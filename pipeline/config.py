@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
@@ -55,6 +55,9 @@ class InputConfig(Strict):
 class StageConfig(Strict):
     """Settings every stage has. Stage kinds subclass this with their own fields."""
 
+    # fields naming a place the stage writes to: relative to OUT and kept inside it (pipeline/paths.py)
+    write_paths: ClassVar[tuple[str, ...]] = ()
+
     name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     kind: str = ""
     input: str | None = None  # read this earlier stage's output instead of the previous one's
@@ -83,13 +86,30 @@ class PipelineConfig(Strict):
     inputs: list[InputConfig] = Field(min_length=1)
     stages: list[SerializeAsAny[StageConfig]] = Field(default_factory=list)  # dump each kind's own fields
     spark: SparkConfig = Field(default_factory=SparkConfig)
+    # directories outside `output` that stages' write paths (index, cache) may point into; see pipeline/paths.py
+    allow_write_outside_output: list[str] = Field(default_factory=list)
 
     @field_validator("output")
     @classmethod
     def _output_path(cls, value: str) -> str:
         value = local_path(value)
         if "://" in value:
-            raise ValueError("only local paths and file:// URIs are supported (on a cluster, a shared mount)")
+            from pipeline.storage import check_uri
+
+            check_uri(value)
+        return value
+
+    @field_validator("allow_write_outside_output")
+    @classmethod
+    def _allowed_dirs(cls, value: list[str]) -> list[str]:
+        from pipeline.paths import is_root
+
+        value = [local_path(v) for v in value]
+        for v in value:
+            if not v.strip():
+                raise ValueError("an empty path is not a directory")
+            if is_root(v):
+                raise ValueError(f"'{v}' is a root directory: list the directories to write into")
         return value
 
     def stage(self, name: str) -> StageConfig:
@@ -182,8 +202,21 @@ def load_raw(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _write_root(top: dict[str, Any]) -> PipelineConfig | None:
+    """Only `output` and `allow_write_outside_output`, each validated, so that write paths are checked (and
+    reported with the rest) when other top-level keys are invalid; None when these two are invalid too."""
+    root = PipelineConfig.model_construct()
+    try:
+        root.output = top.get("output")  # type: ignore[assignment]
+        root.allow_write_outside_output = top.get("allow_write_outside_output") or []
+    except ValidationError:
+        return None
+    return root
+
+
 def validate(data: dict[str, Any]) -> PipelineConfig:
     """Validate raw config data, each stage against its kind's model. Raises ConfigError."""
+    from pipeline.paths import write_path_problems
     from stages.registry import stage_config_model
 
     problems: list[str] = []
@@ -194,6 +227,7 @@ def validate(data: dict[str, Any]) -> PipelineConfig:
     except ValidationError as err:
         problems.extend(_problems(err))
         cfg = None
+    write_root = cfg or _write_root(top)
     stages: list[StageConfig] = []
     if not isinstance(raw_stages, list):
         problems.append("stages: must be a list")
@@ -221,6 +255,8 @@ def validate(data: dict[str, Any]) -> PipelineConfig:
             problems.append(f"stages[{i}].name: duplicate stage name '{stage.name}'")
         if stage.input is not None and stage.input not in seen and stage.input != "ingest":
             problems.append(f"stages[{i}].input: '{stage.input}' is not an earlier stage")
+        if write_root is not None:
+            problems.extend(write_path_problems(write_root, stage, i))
         seen.add(stage.name)
         stages.append(stage)
     if problems or cfg is None:

@@ -14,19 +14,22 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from pipeline import storage
 from pipeline.config import PipelineConfig
 from pipeline.ingest import InputFile, list_input_files
 from pipeline.io import read_json_or_none, write_json
+from pipeline.paths import resolve_write_path
 from pipeline.progress import Reporter
 from pipeline.runner import Runner, _now, run_lock
 
 log = logging.getLogger("curate")
 INDEXED_KINDS = ("exact_dedup", "near_dedup")
+STATE_DIR = "_state"  # under the root OUT: the dedup indexes every generation shares
 
 
 def content_hash(path: str) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with storage.location(path).open("rb") as fh:
         while block := fh.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
@@ -34,7 +37,7 @@ def content_hash(path: str) -> str:
 
 def file_identity(f: InputFile) -> dict[str, Any]:
     """What makes an input file 'the same file': path, size and content hash (directories: by file)."""
-    p = Path(f.path)
+    p = storage.location(f.path)
     if p.is_dir():
         parts = sorted(x for x in p.rglob("*") if x.is_file())
         digest = hashlib.sha256()
@@ -50,20 +53,29 @@ def _key(identity: dict[str, Any]) -> tuple[str, str, int, str]:
     return identity["input"], identity["path"], identity["size"], identity["sha256"]
 
 
-def generation_config(cfg: PipelineConfig, gen_dir: Path, state_dir: Path) -> PipelineConfig:
-    """The pipeline config of one generation: its own output dir, dedup indexes shared across runs."""
+def generation_config(cfg: PipelineConfig, gen_dir: Path) -> PipelineConfig:
+    """The pipeline config of one generation: its own output dir, dedup indexes shared across runs.
+
+    Write paths (`index`, `cache`) stay relative to the root OUT, not the generation's dir, so every
+    generation shares them: they are resolved here (and checked, pipeline/paths.py) against the root,
+    which the generation may then write into."""
     gen = cfg.model_copy(deep=True)
     gen.output = str(gen_dir)
-    for stage in gen.stages:
+    gen.allow_write_outside_output = [*cfg.allow_write_outside_output, cfg.output]
+    for i, stage in enumerate(gen.stages):
         if stage.kind in INDEXED_KINDS and hasattr(stage, "index") and stage.index is None:
-            stage.index = str(state_dir / f"{stage.name}_index")
+            stage.index = f"{STATE_DIR}/{stage.name}_index"
+        for field in stage.write_paths:
+            value = getattr(stage, field)
+            if value:
+                setattr(stage, field, resolve_write_path(cfg.output, value, cfg.allow_write_outside_output,
+                                                         f"stages[{i}].{field}"))
     return gen
 
 
 def run_incremental(cfg: PipelineConfig, reporter: Reporter | None = None) -> dict[str, Any]:
     """Run one generation over the unseen input files; returns a summary (status 'nothing new' or 'finished')."""
-    root = Path(cfg.output)
-    state_dir = root / "_state"
+    root = storage.location(cfg.output)
     files = list_input_files(cfg.inputs)
     with run_lock(root):
         registry: dict[str, Any] = read_json_or_none(root / "generations.json") or {"generations": []}
@@ -85,7 +97,7 @@ def run_incremental(cfg: PipelineConfig, reporter: Reporter | None = None) -> di
             registry["generations"].append(entry)
             write_json(registry, root / "generations.json")
         gen_dir = root / entry["dir"]
-        gen_cfg = generation_config(cfg, gen_dir, state_dir)
+        gen_cfg = generation_config(cfg, gen_dir)
         info = Runner(gen_cfg, reporter, files=chosen).run()
         shards = read_json_or_none(gen_dir / "shards" / "manifest.json") or {}
         entry.update(status="finished", finished=_now(), docs_in=info["stages"][0]["in"],

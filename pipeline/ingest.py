@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import glob
 import gzip
+import hashlib
 import io
 import json
 import os
+import posixpath
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline import storage
 from pipeline.config import ConfigError, InputConfig
 from pipeline.ids import derived_doc_id
 from pipeline.io import read_json_or_none, write_json, write_parquet
@@ -58,11 +61,39 @@ def _glob_root(pattern: str) -> str:
     return str(path if path.is_dir() else path.parent)
 
 
+def _remote_matches(pattern: str, hf: bool) -> tuple[list[str], str]:
+    """Files matching a remote glob (as URIs, sorted) and the glob's root, via fsspec."""
+    loc = storage.location(pattern)
+    fs, scheme = loc.fs, loc.protocol  # type: ignore[attr-defined]
+    path = loc.path  # type: ignore[attr-defined]
+    if hf:
+        return ([f"{scheme}://{path}"] if fs.exists(path) else []), posixpath.dirname(path)
+    keys = sorted(k for k in fs.glob(path) if fs.isfile(k)) if any(c in path for c in "*?[") else (
+        [path] if fs.isfile(path) else sorted(fs.find(path)))
+    parts = path.split("/")
+    root_parts = []
+    for part in parts:
+        if any(ch in part for ch in "*?["):
+            break
+        root_parts.append(part)
+    root = "/".join(root_parts)
+    if keys == [root]:
+        root = posixpath.dirname(root)
+    return [f"{scheme}://{k}" for k in keys], root
+
+
 def list_input_files(inputs: list[InputConfig], base_dir: Path | None = None) -> list[InputFile]:
     """Resolve every input's glob, sorted; raises ConfigError naming the input that matched nothing."""
     files: list[InputFile] = []
     problems: list[str] = []
     for i, inp in enumerate(inputs):
+        if storage.is_remote_uri(inp.path):
+            matches, root = _remote_matches(inp.path, inp.format == "hf")
+            if not matches:
+                problems.append(f"inputs[{i}].path: no files match '{inp.path}'")
+            for j, uri in enumerate(matches):
+                files.append(InputFile(i, j, inp, uri, posixpath.relpath(uri.split("://", 1)[1], root)))
+            continue
         pattern = inp.path if base_dir is None or os.path.isabs(inp.path) else str(base_dir / inp.path)
         if inp.format == "hf":
             if not os.path.exists(pattern):
@@ -86,6 +117,9 @@ def fingerprint(files: list[InputFile]) -> list[list[Any]]:
     """What decides ingest's output besides settings: each file's path, size and mtime."""
     out = []
     for f in files:
+        if storage.is_remote_uri(f.path):
+            out.append([f.input.name, f.relpath, *_remote_identity(f.path)])
+            continue
         st = os.stat(f.path)
         if os.path.isdir(f.path):  # HF dataset directory: fingerprint its files
             size = sum(os.path.getsize(p) for p in glob.glob(f"{f.path}/**", recursive=True) if os.path.isfile(p))
@@ -155,7 +189,28 @@ def record_to_doc(record: Any, inp: InputConfig, relpath: str, line: int) -> dic
     return {"id": doc_id, "text": text, "source": inp.name, "url": url, "meta": meta_json}
 
 
+def _remote_identity(uri: str) -> list[Any]:
+    """Total size and a change token (ETag / mtime) of a remote file or dataset directory."""
+    loc = storage.location(uri)
+    fs = loc.fs  # type: ignore[attr-defined]
+    infos = [fs.info(loc.path)] if fs.isfile(loc.path) else list(fs.find(loc.path, detail=True).values())  # type: ignore[attr-defined]
+    size = sum(int(i.get("size") or 0) for i in infos)
+    tokens = sorted(str(i.get("ETag") or i.get("etag") or i.get("mtime") or i.get("LastModified") or "") for i in infos)
+    return [size, hashlib.sha256("\0".join(tokens).encode()).hexdigest()[:16]]
+
+
 def _open_lines(path: str, fmt: str) -> Iterator[bytes]:
+    if storage.is_remote_uri(path):
+        raw: Any = storage.location(path).open("rb")
+        if fmt == "jsonl.gz":
+            raw = gzip.GzipFile(fileobj=raw, mode="rb")
+        elif fmt == "jsonl.zst":
+            import zstandard
+
+            raw = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
+        with raw:
+            yield from raw
+        return
     if fmt == "jsonl.gz":
         fh: Any = gzip.open(path, "rb")
     elif fmt == "jsonl.zst":
@@ -207,7 +262,9 @@ def _table_batches(f: InputFile) -> Iterator[pa.RecordBatch]:
         return
     import datasets
 
-    if any(os.path.exists(os.path.join(f.path, m)) for m in HF_MARKERS):
+    if storage.is_remote_uri(f.path):
+        ds: Any = datasets.load_from_disk(f.path)  # a saved dataset on the store (fsspec)
+    elif any(os.path.exists(os.path.join(f.path, m)) for m in HF_MARKERS):
         ds: Any = datasets.load_from_disk(f.path)
     else:
         ds = datasets.load_dataset(f.path, split=f.input.split or "train")

@@ -18,7 +18,7 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import faults
+from pipeline import faults, storage
 
 
 def _current_umask() -> int:
@@ -33,8 +33,16 @@ PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "row_group_size": 2048
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it is fsynced and renamed over `path`."""
-    final = Path(path)
+    """Yield a temporary path beside `path`; on success it is fsynced and renamed over `path`.
+    For a remote `path` the temporary file is local and is uploaded whole (see storage.upload)."""
+    final = storage.location(path)
+    if not storage.is_local(final):
+        with tempfile.TemporaryDirectory(prefix="curate-") as tmp_dir:
+            tmp = Path(tmp_dir) / final.name
+            yield tmp
+            faults.before_commit(final)
+            storage.upload(tmp, final)
+        return
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
@@ -44,7 +52,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp, FILE_MODE)
-        faults.before_commit()
+        faults.before_commit(final)
         os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -69,7 +77,7 @@ def write_json(obj: Any, path: str | Path) -> None:
 
 
 def read_json(path: str | Path) -> Any:
-    with open(path, encoding="utf-8") as fh:
+    with storage.location(path).open(encoding="utf-8") as fh:
         return json.load(fh)
 
 
@@ -82,7 +90,7 @@ def read_json_or_none(path: str | Path) -> Any:
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with storage.location(path).open("rb") as fh:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
@@ -90,7 +98,7 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def clean_temp_files(directory: str | Path) -> None:
     """Remove temporaries a killed run left behind (they are never trusted, only clutter)."""
-    d = Path(directory)
+    d = storage.location(directory)
     if d.is_dir():
         for tmp in d.glob(".*.tmp"):
             tmp.unlink(missing_ok=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import storage
 from pipeline.io import atomic_open
 
 MAGIC = b"MMIDIDX\x00\x00"
@@ -27,7 +28,7 @@ def dtype_for_vocab(vocab_size: int) -> type:
 
 def write_indexed_dataset(prefix: str | Path, tokens: np.ndarray, lengths: np.ndarray, dtype: type) -> None:
     """Write `prefix.bin` then `prefix.idx` (the index last: its presence marks a complete pair)."""
-    prefix = Path(prefix)
+    prefix = storage.location(prefix)
     data = np.asarray(tokens).astype(dtype, copy=False)
     lengths = np.asarray(lengths, dtype=np.int64)
     if int(lengths.sum()) != len(data):
@@ -37,9 +38,9 @@ def write_indexed_dataset(prefix: str | Path, tokens: np.ndarray, lengths: np.nd
     if len(lengths) > 1:
         pointers[1:] = np.cumsum(lengths[:-1]) * itemsize
     n = len(lengths)
-    with atomic_open(Path(f"{prefix}.bin"), "wb") as fh:
+    with atomic_open(storage.location(f"{prefix}.bin"), "wb") as fh:
         fh.write(data.tobytes(order="C"))
-    with atomic_open(Path(f"{prefix}.idx"), "wb") as fh:
+    with atomic_open(storage.location(f"{prefix}.idx"), "wb") as fh:
         fh.write(MAGIC)
         fh.write(struct.pack("<Q", VERSION))
         fh.write(struct.pack("<B", DTYPE_CODES[dtype]))

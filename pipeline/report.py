@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline import storage
 from pipeline.io import atomic_open, read_json_or_none
 from pipeline.run_view import RunView
 
@@ -137,7 +138,9 @@ def _final_frame(view: RunView) -> pd.DataFrame:
         return pd.DataFrame()
     import pyarrow.parquet as pq
 
-    names = pq.read_schema(files[0]).names
+    from pipeline.storage import arrow
+
+    names = pq.read_schema(arrow(files[0])).names
     return view._read(view.path / "shards" / "text" / "parquet", [c for c in cols if c in names], None)
 
 
@@ -174,7 +177,7 @@ def write_report(out: str | Path) -> Path:
     body = "".join([header, _funnel(view), _reasons(view), _scores(view), _mix(view), _synth(view)])
     page = f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{CSS}</style></head>" \
            f"<body>{body}</body></html>"
-    path = Path(out) / "report.html"
+    path = storage.location(out) / "report.html"
     with atomic_open(path, "w") as fh:
         fh.write(page)
     return path

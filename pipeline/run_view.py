@@ -12,12 +12,13 @@ from typing import Any
 import pandas as pd
 import pyarrow.dataset as pads
 
+from pipeline import storage
 from pipeline.io import read_json_or_none
 
 
 class RunView:
     def __init__(self, path: str | Path):
-        self.path = Path(path)
+        self.path = storage.location(path)
         if not self.path.is_dir():
             raise FileNotFoundError(f"{self.path}: no such run output directory")
         self.run_info: dict[str, Any] = read_json_or_none(self.path / "_run.json") or {}
@@ -47,7 +48,8 @@ class RunView:
         files = sorted(directory.glob("*.parquet")) if directory.is_dir() else []
         if not files:
             return pd.DataFrame(columns=columns or [])
-        dataset = pads.dataset([str(f) for f in files], format="parquet")
+        filesystem, paths = storage.arrow_files(files)
+        dataset = pads.dataset(paths, format="parquet", filesystem=filesystem)
         if limit is not None:
             table = dataset.head(limit, columns=columns)
         else:
@@ -77,7 +79,8 @@ class RunView:
         files = sorted(directory.glob("*.parquet")) if directory.is_dir() else []
         if not files:
             return pd.DataFrame()
-        dataset = pads.dataset([str(f) for f in files], format="parquet")
+        filesystem, paths = storage.arrow_files(files)
+        dataset = pads.dataset(paths, format="parquet", filesystem=filesystem)
         return dataset.to_table(filter=pads.field("id") == doc_id).to_pandas()
 
     def explain(self, doc_id: str) -> pd.DataFrame:
@@ -143,7 +146,8 @@ class RunView:
         for name in self.stage_names():
             data = self.path / name / "data"
             files = sorted(data.glob("*.parquet"))
-            if files and column in pads.dataset([str(f) for f in files]).schema.names:
+            filesystem, paths = storage.arrow_files(files)
+            if files and column in pads.dataset(paths, filesystem=filesystem).schema.names:
                 cols = [column] + ([by] if by and by != "decision" else [])
                 kept = self._read(data, cols, None).assign(decision="kept")
                 removed_dir = self.path / name / "removed"

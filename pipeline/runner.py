@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import platform
-import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import __version__
+from pipeline import __version__, storage
 from pipeline.config import PipelineConfig, StageConfig, config_hash
 from pipeline.executors.local import (
     LocalExecutor,
@@ -43,8 +42,10 @@ from pipeline.ingest import InputFile, fingerprint, ingest_file, list_input_file
 from pipeline.io import clean_temp_files, read_json_or_none, sha256_file, write_json, write_parquet
 from pipeline.progress import Reporter
 from pipeline.schema import QUARANTINE_SCHEMA
+from pipeline.storage import arrow
 
 log = logging.getLogger("curate")
+SCRATCH_DIRS = ("_work", "_scored")  # a stage's resumable intermediates, removed after its manifest
 
 
 class LockHeld(Exception):
@@ -53,7 +54,14 @@ class LockHeld(Exception):
 
 @contextmanager
 def run_lock(out: Path) -> Iterator[None]:
-    """An flock on OUT/_lock: released by the kernel if the holder dies, so no stale locks."""
+    """An flock on OUT/_lock: released by the kernel if the holder dies, so no stale locks.
+    A remote OUT (s3://, hdfs://) has no flock: it gets a lease (pipeline/lease.py)."""
+    if not storage.is_local(out):
+        from pipeline.lease import lease_lock
+
+        with lease_lock(out / "_lock", LockHeld):
+            yield
+        return
     out.mkdir(parents=True, exist_ok=True)
     path = out / "_lock"
     fh = open(path, "a+")
@@ -129,7 +137,7 @@ def data_partitions(out: Path, stage: str) -> list[Path]:
 class Runner:
     def __init__(self, cfg: PipelineConfig, reporter: Reporter | None = None, files: list[InputFile] | None = None):
         self.cfg = cfg
-        self.out = Path(cfg.output)
+        self.out = storage.location(cfg.output)
         self.reporter = reporter or Reporter(enabled=False)
         self.files = files
 
@@ -141,7 +149,8 @@ class Runner:
             if fresh:
                 for child in self.out.iterdir():
                     if child.name not in ("_lock", "_cache"):  # the response cache outlives --fresh
-                        shutil.rmtree(child) if child.is_dir() else child.unlink()
+                        storage.remove(child)
+            clean_temp_files(self.out)  # e.g. a `_run.json` a killed run was writing
             run_info = self._run_info(plan)
             write_json(run_info, self.out / "_run.json")
             executor = self._executor()
@@ -188,12 +197,13 @@ class Runner:
                 (self.out / rel).unlink(missing_ok=True)
                 (stage_dir / "_parts" / f"{Path(rel).name.removesuffix('.parquet')}.json").unlink(missing_ok=True)
             if name == "ingest":
-                shutil.rmtree(stage_dir / "_files", ignore_errors=True)
+                storage.rmtree(stage_dir / "_files")
             (stage_dir / "_manifest.json").unlink()
         started = read_json_or_none(stage_dir / "_stage.json")
         if (started or {}).get("config_hash") != stage_hash:
             for path in (stage_dir, *owned):
-                shutil.rmtree(path, ignore_errors=True)
+                storage.rmtree(path)
+        clean_temp_files(stage_dir)  # e.g. a `_manifest.json` the killed run was writing
         for sub in ("data", "removed", "_parts", "_files", "_raw"):
             clean_temp_files(stage_dir / sub)
         write_json({"config_hash": stage_hash, "started": _now()}, stage_dir / "_stage.json")
@@ -264,17 +274,18 @@ class Runner:
         for i, raw in enumerate(raw_parts):
             final = stage_dir / "data" / raw.name
             gone = removed_rows(dup_results, i)
-            n_rows = pq.ParquetFile(raw).metadata.num_rows
-            if gone:
-                table = pq.read_table(raw)
+            n_rows = pq.ParquetFile(arrow(raw)).metadata.num_rows
+            quarantined = self.out / "quarantine" / f"{partition_name(raw)}-duplicate-ids.parquet"
+            if gone and not (final.exists() and quarantined.exists()):  # both there: a killed run wrote them
+                table = pq.read_table(arrow(raw))
                 mask = pa.array([r not in gone for r in range(table.num_rows)])
-                _quarantine_duplicate_ids(table.filter(pc.invert(mask)), self.out / "quarantine" /
-                                          f"{partition_name(raw)}-duplicate-ids.parquet")
+                _quarantine_duplicate_ids(table.filter(pc.invert(mask)), quarantined)
                 write_parquet(table.filter(mask), final)
+            if gone:
                 dup_count += len(gone)
             elif not final.exists():
                 final.parent.mkdir(parents=True, exist_ok=True)
-                os.link(raw, final)
+                storage.link_or_copy(raw, final)
             kept += n_rows - len(gone)
         if dup_count:
             by_reason["quarantine:duplicate_id"] = dup_count
@@ -282,8 +293,8 @@ class Runner:
         counts = {"in": records, "kept": kept, "removed": records - kept, "added": 0,
                   "by_reason": dict(sorted(by_reason.items())), "files": len(plan.files)}
         summary = self._finish(stage_dir, "ingest", "ingest", plan.ingest_hash, counts, started, None)
-        shutil.rmtree(stage_dir / "_raw", ignore_errors=True)
-        shutil.rmtree(stage_dir / "_work", ignore_errors=True)
+        storage.rmtree(stage_dir / "_raw")
+        storage.rmtree(stage_dir / "_work")
         return summary
 
     # -- stages ---------------------------------------------------------------------------------
@@ -309,14 +320,19 @@ class Runner:
             ctx.stats["stage_hash"] = planned.hash
             run_global = getattr(executor, "run_global_stage", None)  # Spark: DataFrame versions of some stages
             counts = run_global(stage, ctx) if run_global else stage.run(ctx)
-        return self._finish(stage_dir, cfg.name, cfg.kind, planned.hash, counts, started, planned.input_name)
+        summary = self._finish(stage_dir, cfg.name, cfg.kind, planned.hash, counts, started, planned.input_name)
+        # Scratch goes only once the manifest is written: a run killed before that (e.g. while `_finish`
+        # hashes every output) resumes from it instead of redoing the stage's costliest work.
+        for scratch in SCRATCH_DIRS:
+            storage.rmtree(stage_dir / scratch)
+        return summary
 
 
 def _id_keys(path: Path, part: int) -> pa.Table:
     """Key table for the unique-id check: the first occurrence (partition order, row) keeps the id."""
     import numpy as np
 
-    ids = pq.read_table(path, columns=["id"]).column("id")
+    ids = pq.read_table(arrow(path), columns=["id"]).column("id")
     n = len(ids)
     return pa.table({"key": ids, "part": pa.array(np.full(n, part, dtype=np.int32)),
                      "row": pa.array(np.arange(n, dtype=np.int64)), "id": ids,

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
+from pipeline import storage
 from pipeline.config import PipelineConfig, StageConfig
+from pipeline.paths import stage_write_path
 
 if TYPE_CHECKING:
     from pipeline.executors.local import LocalExecutor
@@ -78,8 +80,8 @@ class KeyedDedupStage(Stage):
 
     def index_dir(self) -> Path | None:
         """Where keys of earlier runs' kept documents live (incremental runs); None = no index."""
-        index = getattr(self.config, "index", None)
-        return Path(index) if index else None
+        index = stage_write_path(self.pipeline, self.config, "index") if hasattr(self.config, "index") else None
+        return storage.location(index) if index else None
 
 
 @dataclass

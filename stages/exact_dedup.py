@@ -9,6 +9,7 @@ trailing slashes are normalized.
 from __future__ import annotations
 
 import hashlib
+from typing import ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
@@ -19,12 +20,14 @@ from stages.base import DedupKey, KeyedDedupStage
 
 
 class ExactDedupConfig(StageConfig):
+    write_paths: ClassVar[tuple[str, ...]] = ("index",)
+
     text: bool = True
     url: bool = False
     lowercase: bool = True
     ignore_punctuation: bool = False
     ignore_digits: bool = False
-    index: str | None = None  # keys of kept documents are kept here; later runs dedup against them
+    index: str | None = None  # keys of kept documents (dir, relative to OUT); later runs dedup against them
 
 
 def normalized_for_hash(texts: pa.Array, cfg: ExactDedupConfig) -> pa.Array:

@@ -27,6 +27,7 @@ from pydantic import Field, model_validator
 from pipeline.config import ConfigError, StageConfig
 from pipeline.executors.local import merge_counts, part_done, partition_name, write_split
 from pipeline.schema import REASON
+from pipeline.storage import arrow
 from stages.base import GlobalStage, StageContext
 from stages.shard import shuffle_keys
 
@@ -107,7 +108,7 @@ def plan_targets(available: dict[str, int], weights: dict[str, float], budget: i
 
 
 def _domain_keys(path: Path, by: str, seed: int) -> pa.Table:
-    table = pq.read_table(path, columns=["id", by, "n_tokens"])
+    table = pq.read_table(arrow(path), columns=["id", by, "n_tokens"])
     keys = shuffle_keys(table.column("id"), seed)
     return pa.table({"domain": pc.cast(table.column(by), pa.string()), "key": pa.array(keys, pa.uint64()),
                      "n_tokens": table.column("n_tokens")})
@@ -115,7 +116,7 @@ def _domain_keys(path: Path, by: str, seed: int) -> pa.Table:
 
 def _select_partition(task: tuple[str, Path, Path, str, int, dict[str, tuple[int, int | None]]]) -> None:
     stage_hash, in_path, stage_dir, by, seed, plan = task
-    table = pq.read_table(in_path)
+    table = pq.read_table(arrow(in_path))
     keys = shuffle_keys(table.column("id"), seed)
     domains = pc.cast(table.column(by), pa.string()).to_pylist()
     copies = np.zeros(table.num_rows, dtype=np.int64)
@@ -206,7 +207,8 @@ class Stage(GlobalStage):
     def run(self, ctx: StageContext) -> dict[str, Any]:
         cfg = self.config
         seed = ctx.pipeline.seed
-        missing = [c for c in (cfg.by, "n_tokens") if ctx.inputs and c not in pq.read_schema(ctx.inputs[0]).names]
+        names = pq.read_schema(arrow(ctx.inputs[0])).names if ctx.inputs else []
+        missing = [c for c in (cfg.by, "n_tokens") if ctx.inputs and c not in names]
         if missing:
             raise ConfigError([f"stages.{ctx.stage.name}: input documents have no column {missing[0]!r} "
                                f"(add a {'tokenize' if missing[0] == 'n_tokens' else 'classifier'} stage before)"])

@@ -35,7 +35,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -56,10 +56,13 @@ from filters.minhash import (
     optimal_bands,
     shingle_sets,
 )
+from pipeline import storage
 from pipeline.config import StageConfig
 from pipeline.executors.local import StageFailed, merge_counts, part_done, partition_name, write_split
 from pipeline.io import read_json_or_none, write_json, write_parquet
+from pipeline.paths import stage_write_path
 from pipeline.schema import REASON
+from pipeline.storage import arrow
 from stages.base import GlobalStage, StageContext
 
 INDEX_FORMAT = 1
@@ -67,6 +70,8 @@ _RULE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(asc|desc)?\s*$")
 
 
 class NearDedupConfig(StageConfig):
+    write_paths: ClassVar[tuple[str, ...]] = ("index",)
+
     threshold: float = Field(default=0.8, gt=0.0, lt=1.0)  # Jaccard similarity that counts as a duplicate
     num_perm: int | None = Field(default=None, ge=1, le=4096)  # default 112 (= 14 bands × 8 rows)
     bands: int | None = Field(default=None, ge=1)
@@ -81,7 +86,7 @@ class NearDedupConfig(StageConfig):
     survivor: list[str] = Field(default_factory=lambda: ["quality_score desc", "length desc", "id asc"],
                                 min_length=1)
     window: int = Field(default=4, ge=1, le=64)  # edges per member of an LSH bucket (bounds degrees)
-    index: str | None = None  # directory of band keys of documents kept by earlier runs
+    index: str | None = None  # directory (relative to OUT) of band keys of documents kept by earlier runs
 
     @field_validator("survivor")
     @classmethod
@@ -196,6 +201,9 @@ def _write_work(table: pa.Table, path: Path) -> None:
     """Scratch files under `_work`: atomic rename (a killed run never sees half a file) but no fsync
     and no compression (hash sets are random bytes; zstd only burns CPU on them)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not storage.is_local(path):  # an object store shows an upload whole or not at all
+        pq.write_table(table, arrow(path), compression="none", row_group_size=1 << 16)
+        return
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     pq.write_table(table, tmp, compression="none", row_group_size=1 << 16)
     os.replace(tmp, path)
@@ -221,9 +229,9 @@ def _band_rows(keys: np.ndarray, nodes: np.ndarray, order: np.ndarray) -> pa.Tab
 def _signature_rows(plan: Plan, path: Path, part: int) -> pa.Table:
     if part >= plan.n_inputs:
         return _index_rows(plan, path, part - plan.n_inputs)
-    schema = pq.read_schema(path)
+    schema = pq.read_schema(arrow(path))
     rank_cols = [c for c, _, _ in plan.rank if c not in ("length", "id") and c in schema.names]
-    table = pq.read_table(path, columns=["id", "text", *rank_cols])
+    table = pq.read_table(arrow(path), columns=["id", "text", *rank_cols])
     ids = table.column("id").combine_chunks()
     sets = shingle_sets(table.column("text"), plan.params.seed, plan.shingle, plan.ngram,  # type: ignore[arg-type]
                         plan.char_ngram, plan.cjk_ratio)
@@ -263,7 +271,7 @@ def _signature_rows(plan: Plan, path: Path, part: int) -> pa.Table:
 def _index_rows(plan: Plan, path: Path, j: int) -> pa.Table:
     """Band rows of one index file (documents kept by earlier runs); signatures go to set buckets."""
     p = plan.params
-    table = pq.read_table(path, columns=["id", "bands", "sig"])
+    table = pq.read_table(arrow(path), columns=["id", "bands", "sig"])
     keys = _from_fsb(table.column("bands"), np.uint64, p.bands)
     nodes = plan.index_base[j] + np.arange(table.num_rows, dtype=np.int64)
     order = hash_strings(table.column("id").combine_chunks(), p.seed, "order")
@@ -294,7 +302,7 @@ def _band_edges(plan: Plan, table: pa.Table) -> pa.Table:
 
 
 def _edges_by_u(path: Path, part: int) -> pa.Table:
-    t = pq.read_table(path)
+    t = pq.read_table(arrow(path))
     u = t.column("u").to_numpy()
     return pa.table({"key": mix64(u.astype(np.uint64)), "u": u, "v": t.column("v").to_numpy()})
 
@@ -304,7 +312,7 @@ def _load_sets(plan: Plan, nodes: np.ndarray, prefix: str, columns: list[str]) -
     tables = []
     for b in np.unique(_buckets(nodes, plan.set_buckets)):
         for f in sorted(plan.set_dir(int(b)).glob(f"{prefix}*.parquet")):
-            t = pq.read_table(f, columns=["node", *columns])
+            t = pq.read_table(arrow(f), columns=["node", *columns])
             tables.append(t.filter(pc.is_in(t.column("node"), pa.array(nodes))))
     if not tables:
         return pa.table({"node": pa.array([], pa.int64())})
@@ -378,12 +386,12 @@ def _cluster_schema(plan: Plan) -> pa.Schema:
 
 def _cluster_rows(plan: Plan, path: Path, part: int) -> pa.Table:
     """Members of non-singleton components, with what the survivor rule needs."""
-    roots = np.load(plan.work / "roots.npy", mmap_mode="r")
-    in_cluster = np.load(plan.work / "in_cluster.npy", mmap_mode="r")
+    roots = storage.load_array(plan.work / "roots.npy")
+    in_cluster = storage.load_array(plan.work / "in_cluster.npy")
     schema = _cluster_schema(plan)
     if part >= plan.n_inputs:
         j = part - plan.n_inputs
-        ids = pq.read_table(path, columns=["id"]).column("id")
+        ids = pq.read_table(arrow(path), columns=["id"]).column("id")
         start = plan.index_base[j]
         sel = np.flatnonzero(in_cluster[start:start + len(ids)])
         nodes = start + sel
@@ -394,7 +402,7 @@ def _cluster_rows(plan: Plan, path: Path, part: int) -> pa.Table:
         cols["part"] = pa.array(np.full(len(sel), -1, np.int32))
         cols["row"] = pa.array(sel.astype(np.int64))
     else:
-        meta = pq.read_table(plan.work / "meta" / f"p{part:06d}.parquet")
+        meta = pq.read_table(arrow(plan.work / "meta" / f"p{part:06d}.parquet"))
         start = plan.base[part]
         sel = np.flatnonzero(in_cluster[start:start + meta.num_rows])
         nodes = start + sel
@@ -442,12 +450,12 @@ def _pick_survivors(plan: Plan, table: pa.Table) -> pa.Table:
 
 def _apply(task: tuple[Plan, str, list[str], Path, Path, int]) -> dict[str, Any]:
     plan, stage_hash, results, in_path, stage_dir, part = task
-    table = pq.read_table(in_path)
+    table = pq.read_table(arrow(in_path))
     n = table.num_rows
     cluster: list[str | None] = [None] * n
     dup = np.zeros(n, dtype=bool)
     for path in results:
-        t = pq.read_table(path, filters=[("part", "=", part)], columns=["row", "cluster", "dup"])
+        t = pq.read_table(arrow(path), filters=[("part", "=", part)], columns=["row", "cluster", "dup"])
         for row, c, d in zip(t.column("row").to_pylist(), t.column("cluster").to_pylist(),
                              t.column("dup").to_pylist(), strict=True):
             cluster[row] = c
@@ -460,7 +468,7 @@ def _apply(task: tuple[Plan, str, list[str], Path, Path, int]) -> dict[str, Any]
             table = table.set_column(table.column_names.index(name), name, col)
         else:
             table = table.append_column(name, col)
-    meta = pq.read_table(plan.work / "meta" / f"p{part:06d}.parquet")
+    meta = pq.read_table(arrow(plan.work / "meta" / f"p{part:06d}.parquet"))
     sizes = meta.column("shingles").to_numpy()
     if plan.keep_index_rows:
         kept = np.flatnonzero(~dup & (sizes > 0))
@@ -481,7 +489,7 @@ class IndexStore:
     same output replaces its own generation instead of matching itself."""
 
     def __init__(self, root: str | Path, params: dict[str, Any], run_key: str):
-        self.root = Path(root)
+        self.root = storage.location(root)
         self.params = params
         self.run_key = run_key
 
@@ -517,6 +525,18 @@ class IndexStore:
         self.root.mkdir(parents=True, exist_ok=True)
         if not (self.root / "_params.json").exists():
             write_json(self.params, self.root / "_params.json")
+        stale = [g for g in self.generations() if g.name.endswith(f"-{self.run_key}")]
+        seq = max((int(g.name.split("-")[1]) for g in self.generations()), default=0) + 1
+        if not storage.is_local(self.root):
+            # no directory rename on object stores: a generation counts once its _gen.json exists
+            final = self.root / f"gen-{seq:06d}-{self.run_key}"
+            storage.rmtree(final)
+            for i, f in enumerate(files):
+                storage.link_or_copy(f, final / f"part-{i:06d}.parquet")
+            write_json({"stage_hash": stage_hash, "docs": docs, "format": INDEX_FORMAT}, final / "_gen.json")
+            for g in stale:
+                storage.rmtree(g)
+            return final
         tmp = self.root / f".tmp-{self.run_key}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
@@ -526,8 +546,6 @@ class IndexStore:
             except OSError:  # index on another filesystem
                 shutil.copyfile(f, tmp / f"part-{i:06d}.parquet")
         write_json({"stage_hash": stage_hash, "docs": docs, "format": INDEX_FORMAT}, tmp / "_gen.json")
-        stale = [g for g in self.generations() if g.name.endswith(f"-{self.run_key}")]
-        seq = max((int(g.name.split("-")[1]) for g in self.generations()), default=0) + 1
         while True:
             final = self.root / f"gen-{seq:06d}-{self.run_key}"
             try:
@@ -554,13 +572,15 @@ class Stage(GlobalStage):
         return MinHashParams(perms, b, r, self.pipeline.seed)
 
     def _index(self) -> IndexStore | None:
-        if not self.config.index:
+        root = stage_write_path(self.pipeline, self.config, "index")  # relative to OUT, kept inside it
+        if root is None:
             return None
         c, p = self.config, self._params()
         params = {"format": INDEX_FORMAT, "num_perm": p.num_perm, "bands": p.bands, "rows": p.rows, "seed": p.seed,
                   "shingle": c.shingle, "ngram": c.ngram, "char_ngram": c.char_ngram, "cjk_ratio": c.cjk_ratio}
-        where = f"{Path(self.pipeline.output).resolve()}\0{c.name}"
-        return IndexStore(c.index, params, hashlib.blake2b(where.encode(), digest_size=6).hexdigest())
+        out = storage.location(self.pipeline.output)
+        where = f"{out.resolve() if storage.is_local(out) else out}\0{c.name}"
+        return IndexStore(root, params, hashlib.blake2b(where.encode(), digest_size=6).hexdigest())
 
     def fingerprint(self) -> dict[str, Any]:
         index = self._index()
@@ -570,7 +590,7 @@ class Stage(GlobalStage):
         """Survivor-rule columns that exist (plus length and id), each with one Arrow type."""
         types: dict[str, pa.DataType] = {}
         for p in inputs:
-            for f in pq.read_schema(p):
+            for f in pq.read_schema(arrow(p)):
                 types.setdefault(f.name, f.type)
         out = []
         for col, desc in self.config.rules():
@@ -605,14 +625,18 @@ class Stage(GlobalStage):
             index.check()
         if not all_done:
             stats.update(self._dedup(ctx, inputs, params, index, work, stage_hash, progress))
+        else:  # resuming a run killed after its last partition: report what that run found
+            stats.update(read_json_or_none(work / "stats.json") or {})
         counts = merge_counts(part_done(ctx.stage_dir, partition_name(p), stage_hash) or {} for p in inputs)
-        if index is not None and index.current(stage_hash) is None:
+        current = index.current(stage_hash) if index is not None else None
+        if index is not None and current is None:
             files = sorted((work / "index_rows").glob("p*.parquet"))
             if len(files) != len(inputs):
                 raise RuntimeError("near_dedup: index rows are missing; rerun with --fresh")
             gen = index.write(files, stage_hash, counts["kept"])
             stats["index_generation"] = gen.name
-        shutil.rmtree(work, ignore_errors=True)
+        elif current is not None:  # written by a run killed before its manifest
+            stats["index_generation"] = current.name
         counts.update({k: v for k, v in stats.items() if k not in counts})
         return counts
 
@@ -620,11 +644,11 @@ class Stage(GlobalStage):
                work: Path, stage_hash: str, progress: Any) -> dict[str, Any]:
         cfg = self.config
         ex = ctx.executor
-        rows = [pq.ParquetFile(p).metadata.num_rows for p in inputs]
+        rows = [pq.ParquetFile(arrow(p)).metadata.num_rows for p in inputs]
         base = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
         n_docs = int(base[-1])
         index_files = index.files() if index else []
-        index_rows = [pq.ParquetFile(p).metadata.num_rows for p in index_files]
+        index_rows = [pq.ParquetFile(arrow(p)).metadata.num_rows for p in index_files]
         index_base = n_docs + np.concatenate([[0], np.cumsum(index_rows)]).astype(np.int64)
         n_nodes = int(index_base[-1])
         text_bytes = _text_bytes(inputs)
@@ -644,7 +668,7 @@ class Stage(GlobalStage):
         edge_files = ex.group_by_key(sources, functools.partial(_signature_rows, plan),
                                      functools.partial(_band_edges, plan), work / "bands", n_buckets=band_buckets,
                                      partitioner="range", progress=progress)
-        candidates = sum(pq.ParquetFile(f).metadata.num_rows for f in edge_files)
+        candidates = sum(pq.ParquetFile(arrow(f)).metadata.num_rows for f in edge_files)
         stats: dict[str, Any] = {"index_docs": n_nodes - n_docs}
         clock.lap("signatures")
         if cfg.verify:
@@ -655,8 +679,8 @@ class Stage(GlobalStage):
             clock.lap("verify")
         find = getattr(ex, "components", None) or union_find_components  # Spark: on DataFrames
         roots, in_cluster, pairs, verified = find(edge_files, n_nodes, cfg.verify)
-        np.save(work / "roots.npy", roots)
-        np.save(work / "in_cluster.npy", in_cluster)
+        storage.save_array(work / "roots.npy", roots)
+        storage.save_array(work / "in_cluster.npy", in_cluster)
         stats.update(candidate_edges=candidates, candidate_pairs=pairs, verified_pairs=verified,
                      clusters=int(np.count_nonzero((roots == np.arange(n_nodes)) & in_cluster)))
         clustered = int(np.count_nonzero(in_cluster))
@@ -667,6 +691,7 @@ class Stage(GlobalStage):
                                     functools.partial(_pick_survivors, plan), work / "clusters",
                                     n_buckets=cluster_buckets, partitioner="range", progress=progress)
         clock.lap("survivors")
+        write_json({**stats, **clock.laps}, work / "stats.json")  # `_work` stays until the manifest is written
         todo = [(i, p) for i, p in enumerate(inputs) if part_done(ctx.stage_dir, partition_name(p), stage_hash) is None]
         ex.map(_apply, [(plan, stage_hash, survivors, p, ctx.stage_dir, i) for i, p in todo], progress)
         clock.lap("apply")
@@ -682,7 +707,7 @@ def union_find_components(edge_files: list[str], n_nodes: int, verify: bool
     uf = UnionFind(n_nodes)
     pairs = verified = 0
     for f in edge_files:
-        t = pq.read_table(f)
+        t = pq.read_table(arrow(f))
         pairs += t.num_rows
         if verify:
             t = t.filter(t.column("keep"))
@@ -705,14 +730,14 @@ class _Clock:
 
 
 def _read(path: Path, part: int) -> pa.Table:
-    return pq.read_table(path)
+    return pq.read_table(arrow(path))
 
 
 def _text_bytes(inputs: list[Path]) -> int:
     """Uncompressed size of the text column, from Parquet metadata (no data read)."""
     total = 0
     for p in inputs:
-        md = pq.ParquetFile(p).metadata
+        md = pq.ParquetFile(arrow(p)).metadata
         names = [md.schema.column(i).name for i in range(md.num_columns)]
         if "text" not in names:
             continue

@@ -9,7 +9,6 @@ passes; scores are kept on disk between them so a resumed run does not score aga
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from pipeline.config import StageConfig
 from pipeline.executors.local import get_stage, merge_counts, part_done, partition_name, write_split
 from pipeline.io import write_parquet
 from pipeline.schema import REASON
+from pipeline.storage import arrow
 from stages.base import GlobalStage, StageContext
 
 
@@ -79,7 +79,7 @@ def _score_partition(task: tuple[StageConfig, Any, str, Path, Path]) -> None:
     if out_path.exists():
         return
     stage = get_stage(config, pipeline, stage_hash)
-    table = pq.read_table(in_path)
+    table = pq.read_table(arrow(in_path))
     if "quality_score" in table.column_names:
         table = table.drop_columns(["quality_score"])
     scores = stage.score(table)
@@ -88,7 +88,7 @@ def _score_partition(task: tuple[StageConfig, Any, str, Path, Path]) -> None:
 
 def _decide_partition(task: tuple[StageConfig, str, Path, Path, float | None, list[float] | None]) -> None:
     config, stage_hash, scored_path, stage_dir, threshold, cuts = task
-    table = pq.read_table(scored_path)
+    table = pq.read_table(arrow(scored_path))
     scores = table.column("quality_score").to_numpy(zero_copy_only=False)
     if cuts is not None:
         table = table.append_column("quality_bucket", pa.array(assign_buckets(scores, cuts), pa.int16()))
@@ -124,7 +124,7 @@ class Stage(GlobalStage):
                          ctx.stats.get("progress"))
         all_scores, all_weights = [], []
         for path in scored:
-            t = pq.read_table(path) if self.config.buckets else pq.read_table(path, columns=["quality_score"])
+            t = pq.read_table(arrow(path), columns=None if self.config.buckets else ["quality_score"])
             all_scores.append(t.column("quality_score").to_numpy(zero_copy_only=False))
             if self.config.buckets:
                 all_weights.append(_weights(t))
@@ -143,5 +143,4 @@ class Stage(GlobalStage):
         counts["score_mean"] = float(scores.mean()) if len(scores) else None
         if cuts is not None:
             counts["bucket_boundaries"] = cuts
-        shutil.rmtree(scored_dir, ignore_errors=True)
-        return counts
+        return counts  # the runner removes `_scored` once the manifest is written

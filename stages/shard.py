@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -21,8 +20,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field, model_validator
 
+from pipeline import storage
 from pipeline.config import StageConfig
-from pipeline.io import PARQUET_OPTIONS, atomic_open, sha256_file, write_json, write_parquet
+from pipeline.io import PARQUET_OPTIONS, atomic_open, clean_temp_files, sha256_file, write_json, write_parquet
+from pipeline.storage import arrow
 from stages.base import GlobalStage, StageContext
 
 ShardFormat = Literal["parquet", "jsonl.zst", "megatron"]
@@ -66,7 +67,7 @@ def copy_ids(table: pa.Table) -> pa.Array:
 
 def _sort_keys(task: tuple[int, list[str] | None], path: Path, part: int) -> pa.Table:
     seed, columns = task
-    table = pq.read_table(path, columns=columns)
+    table = pq.read_table(arrow(path), columns=columns)
     keys = shuffle_keys(copy_ids(table), seed)
     return table.append_column("key", pa.array(keys, pa.uint64())).append_column("copy_id", copy_ids(table))
 
@@ -127,18 +128,18 @@ class Stage(GlobalStage):
             cols = ["id", *cols]
         if not self.config.shuffle:
             for path in ctx.inputs:
-                yield pq.read_table(path, columns=cols)
+                yield pq.read_table(arrow(path), columns=cols)
             return
         import functools
 
-        total = sum(pq.ParquetFile(p).metadata.serialized_size + p.stat().st_size for p in ctx.inputs)
+        total = sum(pq.ParquetFile(arrow(p)).metadata.serialized_size + p.stat().st_size for p in ctx.inputs)
         n_buckets = max(8, total // (64 * 1024 * 1024) + 1)
         results = ctx.executor.group_by_key(
             ctx.inputs, functools.partial(_sort_keys, (ctx.pipeline.seed, cols)), _sort_bucket,
             ctx.stage_dir / "_work", n_buckets=int(n_buckets), partitioner="range",
             progress=ctx.stats.get("progress"))
         for path in results:
-            table = pq.read_table(path)
+            table = pq.read_table(arrow(path))
             if table.num_rows:
                 yield table
 
@@ -153,7 +154,7 @@ class Stage(GlobalStage):
     def run(self, ctx: StageContext) -> dict[str, Any]:
         shard_dir = ctx.output_dir / "shards"
         for sub in ("text", "megatron"):
-            shutil.rmtree(shard_dir / sub, ignore_errors=True)
+            storage.rmtree(shard_dir / sub)
         tok = self.tokenizer()
         shards: list[dict[str, Any]] = []
         by_source: dict[str, int] = {}
@@ -212,9 +213,9 @@ class Stage(GlobalStage):
             manifest["tokens"] = total_tokens
             manifest["tokenizer"] = {"path": str(tok.path), "vocab_size": tok.vocab_size, "eod_id": tok.eod_id}
         manifest["domains"] = _domain_report(ctx, by_domain)
+        clean_temp_files(shard_dir)  # a manifest or card a killed run was writing
         write_json(manifest, shard_dir / "manifest.json")
-        write_card(shard_dir, manifest, ctx)
-        shutil.rmtree(ctx.stage_dir / "_work", ignore_errors=True)
+        write_card(shard_dir, manifest, ctx)  # the runner removes `_work` once the stage's manifest is written
         counts: dict[str, Any] = {"in": total_docs, "kept": total_docs, "removed": 0, "added": 0, "by_reason": {},
                                   "shards": len({s["file"].split("/")[-1].split(".")[0] for s in shards})}
         if tok is not None:

@@ -26,21 +26,25 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field, field_validator, model_validator
 
+from pipeline import storage
 from pipeline.config import ConfigError, StageConfig
 from pipeline.executors.local import StageFailed, merge_counts, part_done, partition_name, write_split
 from pipeline.io import read_json_or_none, write_json, write_parquet
+from pipeline.paths import stage_write_path
 from pipeline.schema import REASON
+from pipeline.storage import arrow
 from stages.base import GlobalStage, StageContext
 from synth.chunking import Chunk, chunk_text
 from synth.engines import GenRequest, GenResult, Sampling
@@ -77,6 +81,8 @@ JOINED = -1  # chunk number of a document made of all its chunks' outputs
 class SynthConfig(StageConfig):
     """Settings of the synth stage; engine settings pass straight through to the engine."""
 
+    write_paths: ClassVar[tuple[str, ...]] = ("cache",)
+
     engine: Literal["vllm", "http"] = "vllm"
     model: str | None = None  # checkpoint dir or hub id (vllm); served model name (http, else discovered)
     model_id: str | None = None  # provenance/cache identity; default: name@fingerprint of a local checkpoint
@@ -99,13 +105,19 @@ class SynthConfig(StageConfig):
     base_urls: list[str] = Field(default_factory=list)
     api_key_env: str | None = None
     concurrency: int = Field(default=16, ge=1)
-    timeout: float = Field(default=600.0, gt=0.0)
+    timeout: float = Field(default=600.0, gt=0.0)  # one HTTP attempt
+    # connection errors, timeouts, 429 and 5xx are retried with capped exponential backoff for up to
+    # retry_max_s per request and of server outage (long enough for a server restart); then the run stops
+    # and a rerun resumes from the response cache
+    retry_max_s: float = Field(default=600.0, ge=0.0)
+    retry_backoff_s: float = Field(default=0.5, ge=0.0)  # first delay, doubled on each retry ...
+    retry_backoff_max_s: float = Field(default=30.0, ge=0.0)  # ... up to this (jittered)
     # the run
     seed: int | None = None  # default: the pipeline's seed
     chunk_size: int = Field(default=2048, ge=1)  # requests per engine call = per cache commit
     wave_requests: int = Field(default=200_000, ge=1)  # requests built and held in memory at once
     max_docs_per_recipe: int | None = Field(default=None, ge=0)  # demo speed: a deterministic sample
-    cache: str | None = None  # response cache file; default OUT/_cache/synth.sqlite
+    cache: str | None = None  # response cache file, relative to OUT; default _cache/synth.sqlite
     inherit: list[str] = Field(default_factory=lambda: ["lang"])  # parent columns copied to synthetic docs
     max_failed_fraction: float = Field(default=0.5, ge=0.0, le=1.0)  # more failed generations fail the stage
 
@@ -126,11 +138,13 @@ class SynthConfig(StageConfig):
             raise ValueError("engine http needs base_urls: one or more OpenAI-compatible servers")
         return self
 
-    def engine_kwargs(self, seed: int, model_id: str) -> dict[str, Any]:
+    def engine_kwargs(self, seed: int, model_id: str | None) -> dict[str, Any]:
         """Keyword arguments of the chosen engine's constructor."""
         if self.engine == "http":
             return {"base_urls": self.base_urls, "model": self.model, "api_key_env": self.api_key_env,
-                    "concurrency": self.concurrency, "timeout_s": self.timeout, "model_id": model_id}
+                    "concurrency": self.concurrency, "timeout_s": self.timeout, "retry_max_s": self.retry_max_s,
+                    "backoff_s": self.retry_backoff_s, "backoff_max_s": self.retry_backoff_max_s,
+                    "model_id": model_id}
         return {"model": self.model, "tokenizer": self.tokenizer, "dtype": self.dtype,
                 "max_model_len": self.max_model_len, "max_num_seqs": self.max_num_seqs,
                 "max_num_batched_tokens": self.max_num_batched_tokens,
@@ -147,16 +161,30 @@ class SynthConfig(StageConfig):
 ENGINE_OVERRIDE: Any = None
 
 
-class LazyEngine:
-    """The configured engine, loaded only when a request misses the cache."""
+class ServerUnavailable(RuntimeError):
+    """The engine's servers stayed unreachable longer than ``retry_max_s``: not a row's fault, so the run
+    stops (a rerun resumes from the cache) instead of recording every row as failed."""
 
-    def __init__(self, cfg: SynthConfig, seed: int, model_id: str | None) -> None:
+
+class LazyEngine:
+    """The configured engine, loaded only when a request misses the cache.
+
+    When a batch comes back with rows that failed because the servers were unavailable (cause
+    ``unavailable``), the batch is still returned (so the cache commits what it finished) and the next
+    call, or `raise_if_unavailable`, raises `ServerUnavailable`.
+    """
+
+    def __init__(self, cfg: SynthConfig, seed: int, model_id: str | None,
+                 factory: Callable[..., Any] | None = None) -> None:
         self.cfg, self.seed = cfg, seed
         self._model_id = model_id
+        self._factory = factory  # (kind, **engine kwargs) -> engine; default synth.engines.make_engine
         self._engine: Any = None
         self.was_loaded = False
         self.load_seconds = 0.0
         self.generate_seconds = 0.0
+        self.retries = 0
+        self.unavailable: str | None = None  # the error of a row that failed for want of a server
 
     @property
     def loaded(self) -> bool:
@@ -171,7 +199,14 @@ class LazyEngine:
                 from synth.engines import make_engine
 
                 log.info("loading %s engine for %s", self.cfg.engine, self.cfg.model or self.cfg.base_urls)
-                self._engine = make_engine(self.cfg.engine, **self.cfg.engine_kwargs(self.seed, self.model_id))
+                from synth.engine_http import ServerUnavailableError
+
+                factory = self._factory or make_engine
+                # _model_id, not model_id: for an http server without a configured name, the engine finds it
+                try:
+                    self._engine = factory(self.cfg.engine, **self.cfg.engine_kwargs(self.seed, self._model_id))
+                except ServerUnavailableError as e:  # an http server's model name could not be read
+                    raise ServerUnavailable(str(e)) from None
             self.load_seconds = time.perf_counter() - t0
             self.was_loaded = True
         return self._engine
@@ -187,12 +222,22 @@ class LazyEngine:
         return getattr(self._engine, "last_stats", {}) if self._engine is not None else {}
 
     def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
+        self.raise_if_unavailable()
         engine = self._get()
         t0 = time.perf_counter()
         try:
-            return engine.generate(requests)
+            results = engine.generate(requests)
         finally:
             self.generate_seconds += time.perf_counter() - t0
+        self.retries += int((getattr(engine, "last_stats", None) or {}).get("retries") or 0)
+        down = [r for r in results if not r.ok and failure_cause(r.error) == "unavailable"]
+        if down:
+            self.unavailable = f"{len(down)} of {len(results)} requests not served: {down[0].error}"
+        return results
+
+    def raise_if_unavailable(self) -> None:
+        if self.unavailable is not None:
+            raise ServerUnavailable(f"{self.unavailable}; finished responses are cached: rerun to resume")
 
     def close(self) -> None:
         if self._engine is not None and self._engine is not ENGINE_OVERRIDE:
@@ -201,6 +246,16 @@ class LazyEngine:
 
 
 # -- helpers ----------------------------------------------------------------------------------------------
+
+
+def cache_file(configured: str | None, output_dir: Path) -> Path:
+    """Where the response cache lives: SQLite needs a local disk, so a run writing to a remote store
+    keeps it under CURATE_CACHE_DIR (default ~/.cache/ling-curate), one file per output URI."""
+    where = storage.location(configured) if configured else output_dir / "_cache" / "synth.sqlite"
+    if storage.is_local(where):
+        return where
+    root = Path(os.environ.get("CURATE_CACHE_DIR") or Path.home() / ".cache" / "ling-curate")
+    return root / "synth" / f"{hashlib.sha256(str(where).encode()).hexdigest()[:16]}.sqlite"
 
 
 def request_seed(seed: int, parent_id: str, chunk: int, recipe: str) -> int:
@@ -221,6 +276,8 @@ def failure_cause(error: str | None) -> str:
         return "prompt_too_long"
     if "empty prompt" in e:
         return "empty_prompt"
+    if e.startswith("server unavailable"):
+        return "unavailable"
     if "engine died" in e or "replica died" in e:
         return "engine_dead"
     if "gave up after" in e:
@@ -250,7 +307,7 @@ def with_provenance(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 def _passthrough(task: tuple[str, Path, Path, pa.Schema]) -> None:
     stage_hash, in_path, stage_dir, schema = task
-    table = with_provenance(pq.read_table(in_path), schema)
+    table = with_provenance(pq.read_table(arrow(in_path)), schema)
     table = table.append_column(REASON, pa.nulls(table.num_rows, pa.string()))
     write_split(table, stage_dir, partition_name(in_path), stage_hash, {})
 
@@ -307,13 +364,14 @@ class Stage(GlobalStage):
         return self.config.model  # http: the served name (None: asked from the server when needed)
 
     # -- run ------------------------------------------------------------------------------------------
-    def run(self, ctx: StageContext) -> dict[str, Any]:
+    def run(self, ctx: StageContext, engine_factory: Callable[..., Any] | None = None) -> dict[str, Any]:
+        """``engine_factory``: how an executor has the engine made (Spark: requests sent from its tasks)."""
         cfg = self.config
         stage_hash = ctx.stats["stage_hash"]
         progress = ctx.stats.get("progress")
         seed = cfg.seed if cfg.seed is not None else ctx.pipeline.seed
         recipes = self._recipes()
-        in_schema = pq.read_schema(ctx.inputs[0]) if ctx.inputs else None
+        in_schema = pq.read_schema(arrow(ctx.inputs[0])) if ctx.inputs else None
         if in_schema is not None:
             self._check_columns(recipes, in_schema, ctx.stage.name)
         schema = output_schema(in_schema) if in_schema is not None else None
@@ -326,7 +384,7 @@ class Stage(GlobalStage):
                                  "dropped_by_cause": {}, "synthetic_docs": 0}  # fmt: skip
         per_recipe = {r.name: RecipeStats() for r in recipes}
         synth_parts: list[str] = []
-        engine = LazyEngine(cfg, seed, self._model_identity())
+        engine = LazyEngine(cfg, seed, self._model_identity(), engine_factory)
         cache = None
         tok = None
         t_start = time.perf_counter()
@@ -340,7 +398,8 @@ class Stage(GlobalStage):
 
                 tok = PromptTokenizer(cfg.tokenizer or cfg.model, trust_remote_code=cfg.trust_remote_code,
                                       prompt_format=cfg.prompt_format)  # fmt: skip
-                cache = ResponseCache(Path(cfg.cache) if cfg.cache else ctx.output_dir / "_cache" / "synth.sqlite")
+                where = stage_write_path(ctx.pipeline, cfg, "cache")
+                cache = ResponseCache(cache_file(where, ctx.output_dir))
                 budgets = self._budgets(recipes, tok)
                 for wave, works in enumerate(self._waves(ctx.inputs, recipes, selection, tok, budgets, seed)):
                     synth_parts += self._wave(ctx, wave, works, engine, cache, tok, schema, stats, per_recipe,
@@ -357,6 +416,7 @@ class Stage(GlobalStage):
         stats["generation_seconds"] = round(gen_s, 3)
         stats["load_seconds"] = round(engine.load_seconds, 3)
         stats["engine_loaded"] = engine.was_loaded
+        stats["engine_retries"] = engine.retries
         stats["synth_seconds"] = round(time.perf_counter() - t_start, 3)  # selection to written outputs
         stats["per_recipe"] = {k: vars(v) for k, v in per_recipe.items()}
         stats["engine"] = cfg.engine
@@ -384,7 +444,7 @@ class Stage(GlobalStage):
         cols = list(dict.fromkeys(["id", *(c for r in recipes if r.select for c in r.select.columns)]))
         picked: dict[str, list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]] = {r.name: [] for r in recipes}
         for part, path in enumerate(inputs):
-            table = pq.read_table(path, columns=cols)
+            table = pq.read_table(arrow(path), columns=cols)
             ids = table.column("id")
             capped = self.config.max_docs_per_recipe is not None
             keys = shuffle_keys(ids, seed) if capped else np.zeros(table.num_rows, np.uint64)
@@ -435,9 +495,9 @@ class Stage(GlobalStage):
             wanted = {r.name: selection.get(r.name, {}).get(part) for r in recipes}
             if not any(v is not None and len(v) for v in wanted.values()):
                 continue
-            names = pq.read_schema(path).names
+            names = pq.read_schema(arrow(path)).names
             cols = list(dict.fromkeys(["id", "text", *(c for c in (*TEMPLATE_COLUMNS, *cfg.inherit) if c in names)]))
-            table = pq.read_table(path, columns=cols)
+            table = pq.read_table(arrow(path), columns=cols)
             for r in recipes:
                 rows = wanted[r.name]
                 if rows is None or not len(rows):
@@ -481,8 +541,12 @@ class Stage(GlobalStage):
                 recipe_of.append(w.recipe.name)
         from synth.cache import generate_cached
 
-        run = generate_cached(engine, requests, cache, recipe_of, chunk_size=self.config.chunk_size,
-                              model=engine._model_id, progress=progress)  # fmt: skip
+        try:
+            run = generate_cached(engine, requests, cache, recipe_of, chunk_size=self.config.chunk_size,
+                                  model=engine._model_id, progress=progress)  # fmt: skip
+            engine.raise_if_unavailable()
+        except ServerUnavailable as e:
+            raise StageFailed(ctx.stage.name, e) from None
         model = engine.model_id  # known without loading unless an http server had to be asked
         wave_stats: dict[str, Any] = {"prompts": len(requests), "cache_hits": run.hits, "generated": 0,
                                       "failed": 0, "generated_tokens": 0, "failures_by_cause": {}, "dropped": 0,

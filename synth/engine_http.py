@@ -7,6 +7,15 @@ retry moves to the next URL, so one server restarting does not stall the job. Co
 timeouts, 429 and 5xx are retried with exponential backoff (honouring ``Retry-After``); other 4xx are
 final. Every request yields a result: a batch is never lost.
 
+Surviving a server restart: retries are bounded by time, not by a count, because what matters is how long
+a server may be away (a restart loading a large checkpoint takes minutes). Each request retries for up to
+``retry_max_s`` (default 10 minutes) with capped exponential backoff and jitter. The engine also keeps an
+outage clock: the time since the first retryable failure with no answer from any server since (reset by
+any answer, even a 4xx). When the outage outlasts ``retry_max_s``, every request of the batch still waiting
+fails at once with an error starting "server unavailable:" and naming the URLs (instead of each queued
+request waiting out its own budget, which would take hours for a large batch). The synth stage then stops
+the run after committing what was finished, and a rerun resumes from its response cache.
+
 The API key is read from the environment variable named by ``api_key_env`` and never logged or repr'd.
 """
 
@@ -28,11 +37,17 @@ log = logging.getLogger(__name__)
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 
+class ServerUnavailableError(RuntimeError):
+    """No server answered within ``retry_max_s`` where there is no row to fail (reading the model name)."""
+
+
 class HTTPEngine:
     """Engine over one or several OpenAI-compatible completion servers.
 
     ``model`` is the served model name; when None it is read from ``/v1/models`` of the first server.
-    ``timeout_s`` bounds one HTTP attempt; ``max_retries`` counts retries after the first attempt.
+    ``timeout_s`` bounds one HTTP attempt. Retryable failures are retried with backoff ``backoff_s * 2**n``
+    (capped at ``backoff_max_s``, jittered) for up to ``retry_max_s`` seconds per request and of server
+    outage; ``max_retries`` optionally also caps the number of retries per request (None: time only).
     ``extra_body`` is merged into every request body (e.g. ``{"repetition_penalty": 1.05}``).
     """
 
@@ -45,7 +60,8 @@ class HTTPEngine:
         concurrency: int = 16,
         timeout_s: float = 600.0,
         connect_timeout_s: float = 10.0,
-        max_retries: int = 6,
+        max_retries: int | None = None,
+        retry_max_s: float = 600.0,
         backoff_s: float = 0.5,
         backoff_max_s: float = 30.0,
         extra_body: dict[str, Any] | None = None,
@@ -58,9 +74,10 @@ class HTTPEngine:
             raise ValueError("HTTPEngine needs at least one base URL")
         self.base_urls = [_normalize_url(u) for u in urls]
         self.concurrency = max(1, int(concurrency))
-        self.max_retries = max(0, int(max_retries))
-        self.backoff_s = backoff_s
-        self.backoff_max_s = backoff_max_s
+        self.max_retries = None if max_retries is None else max(0, int(max_retries))
+        self.retry_max_s = max(0.0, float(retry_max_s))
+        self.backoff_s = max(0.0, float(backoff_s))
+        self.backoff_max_s = max(0.0, float(backoff_max_s))
         self.extra_body = dict(extra_body or {})
         headers = {"Content-Type": "application/json"}
         if api_key_env:
@@ -75,6 +92,10 @@ class HTTPEngine:
         )
         self._rr = 0
         self._rr_lock = threading.Lock()
+        self._retries = 0
+        self._down_since: float | None = None  # first retryable failure with no server answer since
+        self._outage: str | None = None  # set once the outage outlasted retry_max_s (for the current batch)
+        self._wake = threading.Event()  # set with _outage: requests sleeping in a backoff give up at once
         self.model = model or self._discover_model()
         self.model_id = model_id or self.model
         self.last_stats: dict[str, Any] = {}
@@ -87,7 +108,11 @@ class HTTPEngine:
         """One result per request, in order; duplicates are sent once; rows fail individually."""
         t0 = time.perf_counter()
         unique, mapping = dedupe_requests(requests)
-        self._retries = 0
+        with self._rr_lock:  # each batch starts with a clean slate: it probes the servers again
+            self._retries = 0
+            self._down_since = None
+            self._outage = None
+            self._wake.clear()
         with ThreadPoolExecutor(max_workers=min(self.concurrency, max(1, len(unique)))) as pool:
             unique_results = list(pool.map(self._one_safe, unique))
         results = [unique_results[j].with_id(r.id) for r, j in zip(requests, mapping, strict=True)]
@@ -96,6 +121,7 @@ class HTTPEngine:
             "unique": len(unique),
             "failed": sum(not r.ok for r in unique_results),
             "retries": self._retries,
+            "unavailable": self._outage,
             "prompt_tokens": sum(r.prompt_tokens for r in unique_results),
             "completion_tokens": sum(r.completion_tokens for r in unique_results),
             "seconds": time.perf_counter() - t0,
@@ -139,8 +165,11 @@ class HTTPEngine:
             **self.extra_body,
         }
         start = self._next_url_index()
-        last_error = "no attempt made"
-        for attempt in range(self.max_retries + 1):
+        first_failure: float | None = None
+        attempt = 0
+        while True:
+            if self._outage is not None:  # another request found the servers gone for too long
+                return GenResult.failure(req.id, self._outage)
             url = self.base_urls[(start + attempt) % len(self.base_urls)]
             retry_after: float | None = None
             try:
@@ -149,27 +178,64 @@ class HTTPEngine:
                 last_error = f"{type(e).__name__}: {e} ({url})"
             else:
                 if resp.status_code == 200:
+                    self._answered()
                     return _parse_completion(req.id, resp)
                 last_error = f"HTTP {resp.status_code} from {url}: {_error_message(resp)}"
                 if resp.status_code not in RETRY_STATUS:
+                    self._answered()
                     return GenResult.failure(req.id, last_error)
                 retry_after = _retry_after(resp)
-            if attempt < self.max_retries:
-                with self._rr_lock:
-                    self._retries += 1
-                delay = min(self.backoff_max_s, self.backoff_s * 2**attempt) * (0.5 + random.random() / 2)
-                if retry_after is not None:
-                    delay = min(self.backoff_max_s, max(delay, retry_after))
-                log.info("retrying %s in %.2fs after: %s", req.id, delay, last_error)
-                time.sleep(delay)
-        return GenResult.failure(req.id, f"gave up after {self.max_retries + 1} attempts: {last_error}")
+            now = time.monotonic()
+            if first_failure is None:
+                first_failure = now
+            down_for = self._failed(now)
+            if down_for >= self.retry_max_s:
+                return GenResult.failure(req.id, self._declare_outage(down_for, last_error))
+            waited = now - first_failure
+            if waited >= self.retry_max_s or (self.max_retries is not None and attempt >= self.max_retries):
+                return GenResult.failure(
+                    req.id, f"gave up after {attempt + 1} attempts in {waited:.0f} s: {last_error}"
+                )
+            delay = min(self.backoff_max_s, self.backoff_s * 2 ** min(attempt, 30)) * (0.5 + random.random() / 2)
+            if retry_after is not None:
+                delay = min(self.backoff_max_s, max(delay, retry_after))
+            delay = min(delay, self.retry_max_s - down_for)  # one last attempt when the budget runs out
+            with self._rr_lock:
+                self._retries += 1
+            log.info("retrying %s in %.2fs after: %s", req.id, delay, last_error)
+            self._wake.wait(max(0.0, delay))
+            attempt += 1
+
+    def _answered(self) -> None:
+        """A server answered: whatever failed before, the servers are not down."""
+        with self._rr_lock:
+            self._down_since = None
+
+    def _failed(self, now: float) -> float:
+        """Record a retryable failure; seconds since the servers stopped answering."""
+        with self._rr_lock:
+            if self._down_since is None:
+                self._down_since = now
+            return now - self._down_since
+
+    def _declare_outage(self, down_for: float, last_error: str) -> str:
+        with self._rr_lock:
+            if self._outage is None:
+                urls = ", ".join(self.base_urls)
+                self._outage = (f"server unavailable: no answer from {urls} for {down_for:.0f} s "
+                                f"(retry_max_s={self.retry_max_s:g}); last error: {last_error}")  # fmt: skip
+                log.warning("%s", self._outage)
+                self._wake.set()
+            return self._outage
 
     def _discover_model(self) -> str:
         """Served model name from ``/v1/models`` (retrying while the server comes up)."""
         import httpx
 
         last = ""
-        for attempt in range(self.max_retries + 1):
+        deadline = time.monotonic() + self.retry_max_s
+        attempt = 0
+        while True:
             url = self.base_urls[attempt % len(self.base_urls)]
             try:
                 resp = self._client.get(f"{url}/v1/models")
@@ -182,8 +248,15 @@ class HTTPEngine:
                     last = f"HTTP {resp.status_code}"
             except httpx.TransportError as e:
                 last = f"{type(e).__name__}: {e}"
-            time.sleep(min(self.backoff_max_s, self.backoff_s * 2**attempt))
-        raise RuntimeError(f"could not read the served model name from {self.base_urls}: {last}")
+            left = deadline - time.monotonic()
+            if left <= 0 or (self.max_retries is not None and attempt >= self.max_retries):
+                break
+            time.sleep(min(left, self.backoff_max_s, self.backoff_s * 2 ** min(attempt, 30)))
+            attempt += 1
+        raise ServerUnavailableError(
+            f"server unavailable: could not read the served model name from "
+            f"{', '.join(self.base_urls)} (retry_max_s={self.retry_max_s:g}): {last}"
+        )
 
 
 def _normalize_url(u: str) -> str:

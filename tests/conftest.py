@@ -115,6 +115,21 @@ def curate(*args: str, cwd: Path, env: dict[str, str] | None = None, check: bool
     return proc
 
 
+def build_tokenizer(out: Path) -> Path:
+    """A tiny byte-level BPE tokenizer (vocab 400, EOD `<|endoftext|>`) trained on WORDS, saved in `out`."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([" ".join(WORDS)] * 20, trainer)
+    tok.save(str(out / "tokenizer.json"))
+    (out / "tokenizer_config.json").write_text(json.dumps({"eos_token": "<|endoftext|>"}))
+    return out
+
+
 def shard_digests(out: Path) -> dict[str, str]:
     manifest = json.loads((out / "shards" / "manifest.json").read_text())
     return {s["file"]: s["sha256"] for s in manifest["shards"]}

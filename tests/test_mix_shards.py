@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from stages.mix import MixConfig, domain_weights, plan_targets
-from tests.conftest import curate, pipeline_config, write_config
+from tests.conftest import build_tokenizer, curate, pipeline_config, write_config
 
 DOMAIN_RULES = [{"source": "a", "domain": "web"}, {"source": "b", "domain": "web"}, {"source": "c", "domain": "forum"},
                 {"source": "d", "domain": "wiki"}, {"source": "e", "domain": "math"}]
@@ -18,20 +18,7 @@ DOMAIN_RULES = [{"source": "a", "domain": "web"}, {"source": "b", "domain": "web
 
 @pytest.fixture(scope="session")
 def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    from tests.conftest import WORDS
-
-    out = tmp_path_factory.mktemp("tok")
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator([" ".join(WORDS)] * 20, trainer)
-    tok.save(str(out / "tokenizer.json"))
-    (out / "tokenizer_config.json").write_text(json.dumps({"eos_token": "<|endoftext|>"}))
-    return out
+    return build_tokenizer(tmp_path_factory.mktemp("tok"))
 
 
 def mix_config(tokenizer: Path, **mix: object) -> dict:

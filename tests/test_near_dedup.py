@@ -161,6 +161,7 @@ def _run_here(cwd: Path, config: dict[str, Any], fresh: bool = False) -> None:
     config = {**config, "output": str(cwd / config["output"])}
     config["inputs"] = [{**i, "path": str(cwd / i["path"])} for i in config["inputs"]]
     config["stages"] = [{**s, "index": str(cwd / s["index"])} if s.get("index") else s for s in config["stages"]]
+    config["allow_write_outside_output"] = [str(cwd / d) for d in config.get("allow_write_outside_output", [])]
     Runner(validate(config)).run(fresh=fresh)
 
 
@@ -175,7 +176,8 @@ def test_survivor_rule_and_persistent_index(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     pq.write_table(pa.table({"id": [f"a{i:02d}" for i in range(30)], "text": a_texts}), tmp_path / "a" / "a.parquet")
     inputs_a = [{"name": "a", "path": "a/*.parquet", "format": "parquet", "id_field": "id"}]
-    _run_here(tmp_path, _config("out_a", inputs_a, partition_rows=7, index="idx"))
+    shared = {"allow_write_outside_output": ["idx"]}  # one index for two corpora, outside both outputs: opt in
+    _run_here(tmp_path, {**_config("out_a", inputs_a, partition_rows=7, index="idx"), **shared})
     docs_a = _docs(tmp_path / "out_a")
     assert docs_a["a01"]["reason"] == "near_dup:of=a00" and docs_a["a00"]["reason"] is None
     assert docs_a["a02"]["reason"] == "near_dup:of=a03"
@@ -190,7 +192,7 @@ def test_survivor_rule_and_persistent_index(tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in b_rows))
     inputs_b = [{"name": "b", "path": "b/*.jsonl", "format": "jsonl", "id_field": "id"}]
-    config_b = _config("out_b", inputs_b, partition_rows=9, index="idx")
+    config_b = {**_config("out_b", inputs_b, partition_rows=9, index="idx"), **shared}
     _run_here(tmp_path, config_b)
     docs_b = _docs(tmp_path / "out_b")
     for i in range(8):

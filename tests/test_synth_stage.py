@@ -187,7 +187,7 @@ def test_output_does_not_depend_on_partitioning_and_caps_are_deterministic(
     require("transformers")
     run(workdir, synth_pipeline(tiny_model_dir))
     a = synthetic(workdir / "out").select(["id", "text", "parent_id"])
-    cfg = synth_pipeline(tiny_model_dir, cache=str(workdir / "other.sqlite"))
+    cfg = synth_pipeline(tiny_model_dir, cache="other.sqlite")
     cfg.update(partition_rows=50, output="out2")
     run(workdir, cfg)
     b = synthetic(workdir / "out2").select(["id", "text", "parent_id"])
@@ -261,12 +261,12 @@ def test_waves_bound_memory_and_a_crash_resumes_at_the_unfinished_wave(
 ) -> None:
     require("transformers")
     scripted.fail_every = 0
-    cfg = synth_pipeline(tiny_model_dir, wave_requests=40, chunk_size=8, cache=str(workdir / "c1.sqlite"))
+    cfg = synth_pipeline(tiny_model_dir, wave_requests=40, chunk_size=8, cache="c1.sqlite")
     whole = run(workdir, {**cfg, "output": "whole"})["stats"]
     assert len(list((workdir / "whole" / "synth" / "_synth").glob("wave-*.json"))) >= 3
     scripted.calls.clear()
     scripted.crash_on_call = 12  # dies in a later wave, after earlier waves were written
-    cfg2 = synth_pipeline(tiny_model_dir, wave_requests=40, chunk_size=8, cache=str(workdir / "c2.sqlite"))
+    cfg2 = synth_pipeline(tiny_model_dir, wave_requests=40, chunk_size=8, cache="c2.sqlite")
     with pytest.raises(KeyboardInterrupt):
         run(workdir, cfg2)
     finished = len(list((workdir / "out" / "synth" / "_synth").glob("wave-*.json")))

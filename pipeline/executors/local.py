@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
-import shutil
+import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -23,9 +24,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline import storage
 from pipeline.config import PipelineConfig, StageConfig
 from pipeline.io import clean_temp_files, read_json_or_none, write_json, write_parquet
 from pipeline.schema import REASON, reason_key
+from pipeline.storage import arrow
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -66,8 +69,9 @@ def _call(fn: Callable[[Any], Any], item: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------
-def partition_name(path: Path) -> str:
-    return path.name.removesuffix(".parquet")
+def partition_name(path: str | Path) -> str:
+    """`.../part-00003.parquet` -> `part-00003` (a local path, a URI or a remote path object)."""
+    return str(path).rsplit("/", 1)[-1].removesuffix(".parquet")
 
 
 def hash_keys(values: pa.Array) -> np.ndarray:
@@ -147,7 +151,7 @@ def merge_counts(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
 def _map_partition(task: tuple[StageConfig, PipelineConfig, str, Path, Path]) -> dict[str, Any]:
     config, pipeline, stage_hash, in_path, stage_dir = task
     stage = get_stage(config, pipeline, stage_hash)
-    result = stage.apply(pq.read_table(in_path))
+    result = stage.apply(pq.read_table(arrow(in_path)))
     return write_split(result, stage_dir, partition_name(in_path), stage_hash, stage.counters(result))
 
 
@@ -158,13 +162,13 @@ def _dedup_keys(
     Paths past the stage's inputs are index files of earlier runs: their rows always survive."""
     config, pipeline, stage_hash, key_index, earlier, n_inputs = task
     if part >= n_inputs:
-        index = pq.read_table(path, columns=["key", "id"])
+        index = pq.read_table(arrow(path), columns=["key", "id"])
         n = index.num_rows
         return pa.table({"key": index.column("key"), "part": pa.array(np.full(n, -1, dtype=np.int32)),
                          "row": pa.array(np.full(n, -1, dtype=np.int64)), "id": index.column("id"),
                          "prio_0": pa.array(np.zeros(n, dtype=np.int8))})
     stage = get_stage(config, pipeline, stage_hash)
-    table = pq.read_table(path)
+    table = pq.read_table(arrow(path))
     key = stage.keys(table)[key_index]
     prio = stage.priority(table)
     cols: dict[str, Any] = {
@@ -196,7 +200,7 @@ def index_files(index_dir: Path | None, key_index: int, stage_hash: str) -> list
 def _index_keys(task: tuple[StageConfig, PipelineConfig, str, int], path: Path) -> pa.Table:
     config, pipeline, stage_hash, key_index = task
     stage = get_stage(config, pipeline, stage_hash)
-    table = pq.read_table(path)
+    table = pq.read_table(arrow(path))
     key = stage.keys(table)[key_index]
     return pa.table({"key": key.values, "id": table.column("id")}).filter(pc.is_valid(key.values))
 
@@ -231,7 +235,7 @@ def removed_rows(result_paths: Sequence[str], part: int) -> dict[int, str]:
     """row -> reason for one partition, read from group-by results (filter pushed into Parquet)."""
     out: dict[int, str] = {}
     for path in result_paths:
-        t = pq.read_table(path, filters=[("part", "=", part)], columns=["row", REASON])
+        t = pq.read_table(arrow(path), filters=[("part", "=", part)], columns=["row", REASON])
         for row, reason in zip(t.column("row").to_pylist(), t.column(REASON).to_pylist(), strict=True):
             out.setdefault(row, reason)
     return out
@@ -239,7 +243,7 @@ def removed_rows(result_paths: Sequence[str], part: int) -> dict[int, str]:
 
 def _dedup_apply(task: tuple[str, list[str], Path, Path, int]) -> dict[str, Any]:
     stage_hash, results, in_path, stage_dir, part = task
-    table = pq.read_table(in_path)
+    table = pq.read_table(arrow(in_path))
     gone = removed_rows(results, part)
     reasons = [gone.get(i) for i in range(table.num_rows)]
     table = table.append_column(REASON, pa.array(reasons, pa.string()))
@@ -278,10 +282,23 @@ def _group_reduce(task: tuple[Callable[[pa.Table], pa.Table], Path, int]) -> str
     if out.exists():
         return str(out)
     files = sorted((workdir / "map" / f"b{bucket:05d}").glob("p*.parquet"))
-    table = pa.concat_tables([pq.read_table(f) for f in files], promote_options="default") if files else None
+    table = pa.concat_tables([pq.read_table(arrow(f)) for f in files], promote_options="default") if files else None
     result = reduce_fn(table) if table is not None else reduce_fn(pa.table({}))
     write_parquet(result, out)
     return str(out)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool initializer: end this worker once the run that spawned it is gone. A run killed outright
+    (SIGKILL, OOM killer) cannot shut its pool down, and its idle workers would otherwise wait on the
+    task queue forever, holding their memory (loaded models) and the run's stdout and stderr."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 class LocalExecutor:
@@ -307,7 +324,8 @@ class LocalExecutor:
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             ctx = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
+                                             initializer=_exit_with_parent, initargs=(os.getpid(),))
         return self._pool
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], progress: Progress | None = None) -> list[Any]:
@@ -358,7 +376,7 @@ class LocalExecutor:
         workdir.mkdir(parents=True, exist_ok=True)
         params = read_json_or_none(workdir / "_params.json")
         if params != {"n_buckets": n_buckets, "partitioner": partitioner, "parts": len(partitions)}:
-            shutil.rmtree(workdir)
+            storage.rmtree(workdir)
             write_json({"n_buckets": n_buckets, "partitioner": partitioner, "parts": len(partitions)},
                        workdir / "_params.json")
         for sub in (workdir / "map").glob("b*"):
@@ -394,7 +412,7 @@ class LocalExecutor:
         from stages.registry import make_stage
 
         stage = make_stage(config, pipeline)
-        sample = pq.read_table(inputs[0]).slice(0, 0) if inputs else None
+        sample = pq.read_table(arrow(inputs[0])).slice(0, 0) if inputs else None
         all_done = all(part_done(stage_dir, partition_name(p), stage_hash) is not None for p in inputs)
         key_names = [k.name for k in stage.keys(sample)] if sample is not None and not all_done else []
         results: list[str] = []
@@ -410,7 +428,7 @@ class LocalExecutor:
         counts = merge_counts(part_done(stage_dir, partition_name(p), stage_hash) or {} for p in inputs)
         if index_dir is not None:
             self._append_index(config, pipeline, stage_hash, stage, index_dir, stage_dir)
-        shutil.rmtree(stage_dir / "_work", ignore_errors=True)
+        storage.rmtree(stage_dir / "_work")
         return counts
 
     def _append_index(self, config: StageConfig, pipeline: PipelineConfig, stage_hash: str, stage: Any,
@@ -418,7 +436,7 @@ class LocalExecutor:
         """Add the keys of this run's kept documents as a new index generation (named by stage hash,
         so a resumed run rewrites the same file and never matches against itself)."""
         kept = sorted((stage_dir / "data").glob("part-*.parquet"))
-        sample = pq.read_table(kept[0]).slice(0, 0) if kept else None
+        sample = pq.read_table(arrow(kept[0])).slice(0, 0) if kept else None
         if sample is None:
             return
         for k in range(len(stage.keys(sample))):

@@ -10,7 +10,8 @@ executors agree row for row and shard byte for byte:
 * keyed dedup: key rows come from `stage.keys` in `mapInArrow`; the survivor of each key is chosen
   by a window over `(priority..., id)`, exactly the local `keep_first_per_key` rule;
 * global stages: shard, mix and quality_classifier have DataFrame implementations
-  (`spark_stages.py`); any other `GlobalStage` runs through the generic primitives `map` and
+  (`spark_stages.py`), synth sends its generation requests from Spark tasks (`spark_synth.py`);
+  any other `GlobalStage` runs through the generic primitives `map` and
   `group_by_key` below, which keep the local executor's contracts;
 * near-dup graphs: `spark_graph.connected_components` (large-star/small-star on DataFrames).
 
@@ -26,7 +27,6 @@ import io
 import logging
 import os
 import re
-import shutil
 import sys
 import threading
 import time
@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline import storage
 from pipeline.config import PipelineConfig, SparkConfig, StageConfig
 from pipeline.executors.local import (
     Progress,
@@ -88,9 +89,10 @@ SQL_DEFAULTS: dict[str, str] = {
 def to_uri(path: str | Path) -> str:
     """The URI Spark reads a local (or shared-mount) path by; remote URIs pass through unchanged."""
     text = str(path)
-    if "://" in text:
-        return text
-    return Path(text).resolve().as_uri()
+    if storage.is_remote_uri(text):  # Hadoop's S3 connector is s3a://; other schemes are Hadoop's own
+        scheme, rest = text.split("://", 1)
+        return f"{'s3a' if storage.scheme_of(text) == 's3' else scheme}://{rest}"
+    return Path(text.removeprefix("file://")).resolve().as_uri()
 
 
 def uri_key(uri: str) -> str:
@@ -155,7 +157,7 @@ def file_infos(paths: Sequence[Path]) -> dict[str, FileInfo]:
     """Footer facts per input file, keyed by `uri_key` (read on the driver: metadata only)."""
     out: dict[str, FileInfo] = {}
     for i, p in enumerate(paths):
-        pf = pq.ParquetFile(p)
+        pf = pq.ParquetFile(storage.arrow(p))
         out[uri_key(to_uri(p))] = FileInfo(str(p), i, pf.metadata.num_rows, pf.schema_arrow)
     return out
 
@@ -201,6 +203,21 @@ def files_in(batches: Iterator[pa.RecordBatch], files: dict[str, FileInfo],
         yield info, docs, table.select(list(extra))
 
 
+def _read_files_task(out: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Worker side of `SparkExecutor._read_with_arrow`: each file's rows in order, cast to `out`."""
+    docs = pa.schema([f for f in out if f.name not in (FILE, ROW)])
+    for batch in batches:
+        for uri in batch.column("uri").to_pylist():
+            row = 0
+            for rb in pq.ParquetFile(storage.arrow(storage.location(uri))).iter_batches(batch_size=8192):
+                n = rb.num_rows
+                table = pa.Table.from_batches([rb]).select(docs.names).cast(docs)
+                table = table.append_column(FILE, pa.array([uri] * n, pa.string()))
+                table = table.append_column(ROW, pa.array(np.arange(row, row + n, dtype=np.int64)))
+                row += n
+                yield from table.to_batches()
+
+
 def _empty_partition(info: FileInfo) -> pa.Table:
     return info.schema.empty_table()
 
@@ -230,7 +247,7 @@ def _map_task(job: StageJob, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.R
     stage = get_stage(job.config, job.pipeline, job.stage_hash)
     for info, table, _ in files_in(batches, job.files):
         result = stage.apply(table)
-        write_split(result, job.stage_dir, partition_name(Path(info.path)), job.stage_hash, stage.counters(result))
+        write_split(result, job.stage_dir, partition_name(info.path), job.stage_hash, stage.counters(result))
         yield _done(info)
 
 
@@ -272,7 +289,7 @@ def _dedup_write_task(job: StageJob, batches: Iterator[pa.RecordBatch]) -> Itera
     """The local `_dedup_apply`: each file's rows in order, with the removal reasons the group-by chose."""
     for info, table, extra in files_in(batches, job.files, (REASON,)):
         table = table.append_column(REASON, extra.column(REASON).cast(pa.string()))
-        write_split(table, job.stage_dir, partition_name(Path(info.path)), job.stage_hash, {})
+        write_split(table, job.stage_dir, partition_name(info.path), job.stage_hash, {})
         yield _done(info)
 
 
@@ -305,7 +322,7 @@ def _group_map_task(key_fn: Callable[[Path, int], pa.Table], n_buckets: int, par
     """The local `_group_map`, emitting each bucket's slice as one Arrow IPC chunk instead of a file."""
     for batch in batches:
         for part, path in zip(batch.column("part").to_pylist(), batch.column("path").to_pylist(), strict=True):
-            table = key_fn(Path(path), part)
+            table = key_fn(storage.location(path), part)
             if table.num_rows == 0:
                 continue
             if partitioner == "range":
@@ -479,15 +496,30 @@ class SparkExecutor:
     # -- reading --------------------------------------------------------------------------------
     def read_parquet(self, paths: Sequence[Path]) -> DataFrame:
         """Parquet files with the first file's schema given to Spark (no schema-inference job)."""
-        return self.spark.read.schema(spark_schema(pq.read_schema(paths[0]))).parquet(*[to_uri(p) for p in paths])
+        schema = pq.read_schema(storage.arrow(paths[0]))
+        if not all(storage.is_local(storage.location(p)) for p in paths):
+            return self._read_with_arrow(paths, schema).drop(FILE, ROW)
+        return self.spark.read.schema(spark_schema(schema)).parquet(*[to_uri(p) for p in paths])
 
     def read_documents(self, paths: Sequence[Path], columns: Sequence[str] | None = None) -> DataFrame:
         """Documents of Parquet partitions as a DataFrame, with each row's source file and row number."""
         from pyspark.sql import functions as F
 
+        schema = pq.read_schema(storage.arrow(paths[0]))
+        if not all(storage.is_local(storage.location(p)) for p in paths):
+            return self._read_with_arrow(paths, schema).select(*(columns or schema.names), FILE, ROW)
         df = self.read_parquet(paths)
         return df.select(*(columns or df.columns), F.col("_metadata.file_path").alias(FILE),
                          F.col("_metadata.row_index").alias(ROW))
+
+    def _read_with_arrow(self, paths: Sequence[Path], schema: pa.Schema) -> DataFrame:
+        """Files on a remote store, read by Arrow inside the tasks (one task per file) rather than by
+        Spark's Hadoop layer: the store then needs no Hadoop connector, only what `pipeline.storage`
+        uses on the driver. Rows carry their file URI and row number like Spark's `_metadata`."""
+        uris = [to_uri(p) for p in paths]
+        files = self.spark.createDataFrame(self.sc.parallelize([(u,) for u in uris], len(uris)), "uri string")
+        out = sparkable(schema).append(pa.field(FILE, pa.string())).append(pa.field(ROW, pa.int64()))
+        return files.mapInArrow(functools.partial(_read_files_task, out), spark_schema(out))
 
     # -- generic primitives ---------------------------------------------------------------------
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], progress: Progress | None = None) -> list[Any]:
@@ -526,7 +558,7 @@ class SparkExecutor:
         outputs = [workdir / "reduce" / f"r{b:05d}.parquet" for b in range(n_buckets)]
         if read_json_or_none(workdir / "_params.json") == params and all(o.exists() for o in outputs):
             return [str(o) for o in outputs]
-        shutil.rmtree(workdir, ignore_errors=True)
+        storage.rmtree(workdir)
         write_json(params, workdir / "_params.json")
         if partitions:
             rows = [(i, str(p)) for i, p in enumerate(partitions)]
@@ -570,8 +602,8 @@ class SparkExecutor:
             stage = get_stage(config, pipeline, stage_hash)
             for info in empty:
                 result = stage.apply(_empty_partition(info))
-                write_split(result, stage_dir, partition_name(Path(info.path)), stage_hash, stage.counters(result))
-        busy = [Path(info.path) for info in files.values() if info.rows]
+                write_split(result, stage_dir, partition_name(info.path), stage_hash, stage.counters(result))
+        busy = [storage.location(info.path) for info in files.values() if info.rows]
         if busy:
             docs = self.read_documents(busy)
             with self.job(config.name, progress):
@@ -597,7 +629,7 @@ class SparkExecutor:
             names = [k.name for k in stage.keys(sample)]
             prio = stage.priority(sample).schema
             key_schema = _key_schema(prio)
-            busy = [Path(info.path) for info in files.values() if info.rows]
+            busy = [storage.location(info.path) for info in files.values() if info.rows]
             keys = (self.read_documents(busy).mapInArrow(functools.partial(_dedup_key_task, job, prio),
                                                           spark_schema(key_schema))
                     if busy else self.spark.createDataFrame([], spark_schema(key_schema)))
@@ -629,8 +661,8 @@ class SparkExecutor:
             for info in job.files.values():
                 if info.rows == 0:
                     write_split(_empty_partition(info).append_column(REASON, pa.array([], pa.string())),
-                                stage_dir, partition_name(Path(info.path)), stage_hash, {})
-            busy_todo = [Path(info.path) for info in job.files.values() if info.rows]
+                                stage_dir, partition_name(info.path), stage_hash, {})
+            busy_todo = [storage.location(info.path) for info in job.files.values() if info.rows]
             if busy_todo:
                 docs = self.read_documents(busy_todo)
                 if removed is not None:
@@ -649,7 +681,7 @@ class SparkExecutor:
             # the same index generation as locally; LocalExecutor's method only uses `self.map`
             LocalExecutor._append_index(self, config, pipeline, stage_hash, stage, index_dir,  # type: ignore[arg-type]
                                         stage_dir)
-        shutil.rmtree(stage_dir / "_work", ignore_errors=True)
+        storage.rmtree(stage_dir / "_work")
         return counts
 
     def components(self, edge_files: Sequence[str], n_nodes: int, verify: bool
@@ -663,7 +695,7 @@ class SparkExecutor:
 
         roots = np.arange(n_nodes, dtype=np.int32 if n_nodes < 2**31 else np.int64)
         in_cluster = np.zeros(n_nodes, dtype=bool)
-        busy = [Path(f) for f in edge_files if pq.ParquetFile(f).metadata.num_rows]
+        busy = [storage.location(f) for f in edge_files if pq.ParquetFile(storage.arrow(f)).metadata.num_rows]
         if not busy:
             return roots, in_cluster, 0, 0
         with self.job("near_dedup: components"):
@@ -673,7 +705,7 @@ class SparkExecutor:
                 edges = edges.filter(F.col("keep"))
             verified = edges.count()
             local = self.sc.master.startswith("local")
-            checkpoints = None if local else to_uri(Path(edge_files[0]).parent.parent / "_checkpoints")
+            checkpoints = None if local else to_uri(storage.location(edge_files[0]).parent.parent / "_checkpoints")
             labels = connected_components(edges.select("u", "v"), checkpoint_dir=checkpoints).toArrow()
         nodes = labels.column("node").to_numpy()
         roots[nodes] = labels.column("comp").to_numpy()

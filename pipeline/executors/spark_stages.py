@@ -1,6 +1,7 @@
 """DataFrame implementations of the global stages whose local version holds the corpus's keys or
 scores on one machine: shard (global shuffle + size-capped shards), mix (token budget per domain)
-and quality_classifier (corpus-wide thresholds and token-weighted percentile buckets).
+and quality_classifier (corpus-wide thresholds and token-weighted percentile buckets); synth is in
+`spark_synth.py` (generation requests fanned out to Spark tasks).
 
 Each computes exactly what the local stage computes (same order, same cut points, same selection),
 reusing the stage module's own pure functions and writers; only the global view is distributed:
@@ -14,7 +15,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +25,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline import storage
 from pipeline.executors.local import merge_counts, part_done, partition_name
 from pipeline.executors.spark import FILE, ROW, grouped, spark_schema, uri_key
+from pipeline.executors.spark_synth import run_synth
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -182,8 +184,8 @@ def _write_task(job: ShardJob, batches: Iterator[pa.RecordBatch]) -> Iterator[pa
 
 
 def target_schema(inputs: list[Path], columns: list[str] | None) -> pa.Schema:
-    """The schema of the tables the local shard stage cuts (what `pq.read_table(columns=...)` gives)."""
-    return pq.read_table(inputs[0], columns=columns).schema
+    """The schema of the tables the local shard stage cuts (what `pq.read_table(path, columns=...)` gives)."""
+    return pq.read_table(storage.arrow(inputs[0]), columns=columns).schema
 
 
 def run_shard(ex: SparkExecutor, stage: GlobalStage, ctx: StageContext) -> dict[str, Any]:
@@ -197,7 +199,7 @@ def run_shard(ex: SparkExecutor, stage: GlobalStage, ctx: StageContext) -> dict[
     cfg = stage.config  # type: ignore[attr-defined]
     shard_dir = ctx.output_dir / "shards"
     for sub in ("text", "megatron"):
-        shutil.rmtree(shard_dir / sub, ignore_errors=True)
+        storage.rmtree(shard_dir / sub)
     tok = stage.tokenizer()  # type: ignore[attr-defined]
     inputs = list(ctx.inputs)
     files = file_infos(inputs)
@@ -210,7 +212,7 @@ def run_shard(ex: SparkExecutor, stage: GlobalStage, ctx: StageContext) -> dict[
     cols = cfg.columns
     if cols is not None and "id" not in cols:
         cols = ["id", *cols]
-    busy = [Path(info.path) for info in files.values() if info.rows]
+    busy = [storage.location(info.path) for info in files.values() if info.rows]
     target = target_schema(busy, cols)
     job = ShardJob(stage, ctx.pipeline.seed, cfg.shuffle, target, files, shard_dir)
     docs = ex.read_documents(busy)
@@ -323,16 +325,16 @@ def run_mix(ex: SparkExecutor, stage: GlobalStage, ctx: StageContext) -> dict[st
     cfg = stage.config  # type: ignore[attr-defined]
     seed = ctx.pipeline.seed
     inputs = list(ctx.inputs)
-    missing = [c for c in (cfg.by, "n_tokens") if inputs and c not in pq.read_schema(inputs[0]).names]
+    missing = [c for c in (cfg.by, "n_tokens") if inputs and c not in pq.read_schema(storage.arrow(inputs[0])).names]
     if missing:
         raise ConfigError([f"stages.{ctx.stage.name}: input documents have no column {missing[0]!r} "
                            f"(add a {'tokenize' if missing[0] == 'n_tokens' else 'classifier'} stage before)"])
-    busy = [p for p in inputs if pq.ParquetFile(p).metadata.num_rows]
+    busy = [p for p in inputs if pq.ParquetFile(storage.arrow(p)).metadata.num_rows]
     available: dict[str, int] = {}
     docs: dict[str, int] = {}
     keyed = None
     if busy:
-        schema = pq.read_schema(busy[0])
+        schema = pq.read_schema(storage.arrow(busy[0]))
         types = pa.schema([schema.field(c) for c in ("id", cfg.by, "n_tokens")])
         keyed = ex.read_documents(busy, ["id", cfg.by, "n_tokens"]).mapInArrow(
             functools.partial(_mix_keys_task, cfg.by, seed, types), spark_schema(_MIX_KEYS))
@@ -489,9 +491,9 @@ def run_quality(ex: SparkExecutor, stage: GlobalStage, ctx: StageContext) -> dic
     ex.map(_score_partition, [(cfg, ctx.pipeline, stage_hash, p, s) for p, s in zip(ctx.inputs, scored, strict=True)],
            progress)
     threshold, cuts, score_mean = cfg.threshold, None, None
-    busy = [p for p in scored if pq.ParquetFile(p).metadata.num_rows]
+    busy = [p for p in scored if pq.ParquetFile(storage.arrow(p)).metadata.num_rows]
     if busy:
-        names = pq.read_schema(busy[0]).names
+        names = pq.read_schema(storage.arrow(busy[0])).names
         weight = (F.coalesce(F.col("n_tokens").cast("long"), F.lit(0)) if "n_tokens" in names
                   else F.length("text").cast("long"))
         df = ex.read_parquet(busy).select(F.col("quality_score").alias("s"), weight.alias("w"))
@@ -509,7 +511,7 @@ def run_quality(ex: SparkExecutor, stage: GlobalStage, ctx: StageContext) -> dic
     counts["score_mean"] = score_mean
     if cuts is not None:
         counts["bucket_boundaries"] = cuts
-    shutil.rmtree(scored_dir, ignore_errors=True)
+    storage.rmtree(scored_dir)
     return counts
 
 
@@ -517,4 +519,5 @@ IMPLEMENTATIONS: dict[str, Callable[[SparkExecutor, Any, Any], dict[str, Any]]] 
     "shard": run_shard,
     "mix": run_mix,
     "quality_classifier": run_quality,
+    "synth": run_synth,  # generation requests from Spark tasks (engine http), the rest as locally
 }
