@@ -7,7 +7,6 @@ on partitioning or workers. The sort is external: documents are spilled into key
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,15 +106,14 @@ def canonical_chunks(table: pa.Table) -> pa.Table:
 
 
 def write_jsonl_zst(table: pa.Table, path: Path, level: int) -> None:
+    """Streamed one row group (canonical chunk) at a time, so memory stays at one chunk of Python rows
+    rather than the whole shard three times over (rows, JSON text, compressed bytes)."""
     import zstandard
 
-    buf = io.StringIO()
-    for row in table.to_pylist():
-        buf.write(json.dumps(row, ensure_ascii=False, default=str))
-        buf.write("\n")
-    data = zstandard.ZstdCompressor(level=level).compress(buf.getvalue().encode("utf-8"))
-    with atomic_open(path, "wb") as fh:
-        fh.write(data)
+    with atomic_open(path, "wb") as fh, zstandard.ZstdCompressor(level=level).stream_writer(fh, closefd=False) as out:
+        for batch in canonical_chunks(table).to_batches():
+            lines = [json.dumps(row, ensure_ascii=False, default=str) for row in batch.to_pylist()]
+            out.write(("\n".join(lines) + "\n").encode("utf-8") if lines else b"")
 
 
 class Stage(GlobalStage):

@@ -511,8 +511,7 @@ def run_quality(ex: SparkExecutor, stage: GlobalStage, ctx: StageContext) -> dic
     counts["score_mean"] = score_mean
     if cuts is not None:
         counts["bucket_boundaries"] = cuts
-    storage.rmtree(scored_dir)
-    return counts
+    return counts  # the runner removes `_scored` once the stage's manifest is written (a kill before keeps it)
 
 
 IMPLEMENTATIONS: dict[str, Callable[[SparkExecutor, Any, Any], dict[str, Any]]] = {
