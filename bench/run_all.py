@@ -45,6 +45,8 @@ def run(script: str, args: list[str]) -> dict:
 
 
 def _fmt(value: object) -> str:
+    if isinstance(value, dict):  # e.g. spark.py's docs/s per executor
+        return ", ".join(f"{k} {_fmt(v)}" for k, v in value.items())
     if isinstance(value, float):
         return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
     if isinstance(value, int):
