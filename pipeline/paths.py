@@ -17,11 +17,12 @@ import posixpath
 import re
 from typing import TYPE_CHECKING
 
+from pipeline.storage import SCHEME_ALIASES
+
 if TYPE_CHECKING:
     from pipeline.config import PipelineConfig, StageConfig
 
 _URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)(://[^/]*)(.*)$")
-_SCHEME_ALIASES = {"s3a": "s3", "s3n": "s3"}  # Hadoop's names for the same S3 bucket
 
 
 def _split(value: str) -> tuple[str, str]:
@@ -45,7 +46,7 @@ def _canonical(value: str) -> tuple[str, str]:
     prefix, path = _resolved(value)
     if prefix:
         scheme, rest = prefix.split("://", 1)
-        prefix = f"{_SCHEME_ALIASES.get(scheme.lower(), scheme.lower())}://{rest}"
+        prefix = f"{SCHEME_ALIASES.get(scheme.lower(), scheme.lower())}://{rest}"
     return prefix, path
 
 
