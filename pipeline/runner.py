@@ -8,6 +8,7 @@ inside a stage (per-partition markers) carries it too and is reused on resume.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import fcntl
 import functools
@@ -136,6 +137,10 @@ def data_partitions(out: Path, stage: str) -> list[Path]:
 
 class Runner:
     def __init__(self, cfg: PipelineConfig, reporter: Reporter | None = None, files: list[InputFile] | None = None):
+        if cfg.executor == "spark" and not storage.is_remote_uri(cfg.output):
+            # Spark's Python workers run in the JVM's working directory, which an existing session may
+            # have elsewhere: give them absolute paths (stage hashes do not depend on `output`)
+            cfg = cfg.model_copy(update={"output": os.path.abspath(cfg.output)})
         self.cfg = cfg
         self.out = storage.location(cfg.output)
         self.reporter = reporter or Reporter(enabled=False)
@@ -145,6 +150,9 @@ class Runner:
     def run(self, fresh: bool = False) -> dict[str, Any]:
         """Run (or resume) the pipeline. Raises ConfigError, LockHeld or StageFailed."""
         plan = make_plan(self.cfg, self.files)
+        if self.cfg.executor == "spark":  # as for `output` above; ids and hashes use `relpath`, not `path`
+            plan.files = [f if storage.is_remote_uri(f.path) else dataclasses.replace(f, path=os.path.abspath(f.path))
+                          for f in plan.files]
         with run_lock(self.out):
             if fresh:
                 for child in self.out.iterdir():

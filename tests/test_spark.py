@@ -388,3 +388,24 @@ def test_input_order_shards_and_file_uris(spark: Any, both_runs: dict[str, Any],
     mixed = sorted((outs["spark"] / "mix" / "data").glob("*.parquet"))
     expected = [i for f in mixed for i in pq.read_table(f, columns=["id"]).column("id").to_pylist()][:40]
     assert first.column("id").to_pylist() == expected
+
+
+def test_relative_paths_with_a_session_started_elsewhere(spark: Any, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """An existing session's Python workers run in the JVM's working directory, not the caller's: a
+    config with relative inputs and output must still read and write under the caller's directory."""
+    from pipeline.config import validate
+    from pipeline.runner import Runner
+    from tests.conftest import build_corpus, pipeline_config
+
+    jvm_cwd = Path(os.getcwd())
+    work = tmp_path / "elsewhere"
+    build_corpus(work / "corpus", n=60)
+    monkeypatch.chdir(work)
+    output = f"out-{tmp_path.name}"
+    cfg = validate(pipeline_config(output=output, executor="spark", workers=1,
+                                   spark={"master": "local[2]", "conf": TEST_CONF}))
+    Runner(cfg).run()
+    manifest = json.loads((work / output / "shards" / "manifest.json").read_text())
+    assert manifest["docs"] > 0
+    assert not (jvm_cwd / output).exists()
