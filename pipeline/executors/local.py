@@ -428,7 +428,6 @@ class LocalExecutor:
         counts = merge_counts(part_done(stage_dir, partition_name(p), stage_hash) or {} for p in inputs)
         if index_dir is not None:
             self._append_index(config, pipeline, stage_hash, stage, index_dir, stage_dir)
-        storage.rmtree(stage_dir / "_work")
         return counts
 
     def _append_index(self, config: StageConfig, pipeline: PipelineConfig, stage_hash: str, stage: Any,

@@ -681,7 +681,6 @@ class SparkExecutor:
             # the same index generation as locally; LocalExecutor's method only uses `self.map`
             LocalExecutor._append_index(self, config, pipeline, stage_hash, stage, index_dir,  # type: ignore[arg-type]
                                         stage_dir)
-        storage.rmtree(stage_dir / "_work")
         return counts
 
     def components(self, edge_files: Sequence[str], n_nodes: int, verify: bool
