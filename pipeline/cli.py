@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from pipeline import storage
+
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
 log = logging.getLogger("curate")
 
@@ -81,7 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.verbose:
             traceback.print_exception(exc.error)
         return EXIT_FAILED
-    out = Path(cfg.output)
+    out = storage.location(cfg.output)
     print(f"output: {out}")
     print(f"shards: {out / 'shards'}")
     print(f"status: curate status {out}")
@@ -117,9 +119,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         _err(str(exc))
         return EXIT_CONFIG
-    generations = read_json_or_none(Path(args.output) / "generations.json")
+    generations = read_json_or_none(storage.location(args.output) / "generations.json")
     if generations:
-        return _status_generations(Path(args.output), generations, args.json)
+        return _status_generations(storage.location(args.output), generations, args.json)
     frame = view.stats()
     info = view.run_info
     if args.json:
@@ -158,7 +160,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pipeline.io import read_json_or_none
     from pipeline.report import write_report
 
-    out = Path(args.output)
+    out = storage.location(args.output)
     if not out.is_dir():
         _err(f"{args.output}: no such run output directory")
         return EXIT_CONFIG

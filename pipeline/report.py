@@ -170,7 +170,7 @@ def write_report(out: str | Path) -> Path:
         matplotlib.use("Agg")  # no display needed (cron, CI)
     view = RunView(out)
     info = view.run_info
-    title = f"ling-curate report: {_esc(info.get('name', Path(out).name))}"
+    title = f"ling-curate report: {_esc(info.get('name', view.path.name))}"
     header = (f"<h1>{title}</h1><p>status <b>{_esc(info.get('status'))}</b> · started {_esc(info.get('started'))} · "
               f"finished {_esc(info.get('finished'))} · executor {_esc(info.get('executor'))} · "
               f"config hash <code>{_esc(info.get('config_hash'))}</code></p>")

@@ -144,6 +144,8 @@ def test_remote_inputs_and_output_give_the_local_shards(
     assert len(view.docs("shard")) == remote["docs"]
     status = curate("status", output, cwd=tmp_path, check=True)
     assert "shard" in status.stdout
+    curate("report", output, cwd=tmp_path, check=True)
+    assert b"ling-curate report" in _fs().cat(f"{BUCKET}/runs/same/report.html")
 
 
 def test_spark_on_the_store_gives_the_local_shards(
