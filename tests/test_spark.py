@@ -43,8 +43,10 @@ DOMAINS = [{"source": "web", "domain": "web"}, {"source": "forum", "domain": "we
            {"source": "math", "domain": "math"}]
 
 
-@pytest.fixture(scope="session")
-def spark() -> Any:
+def start_spark(module: str) -> tuple[Any, bool]:
+    """The local[2] test session (shared by every test module: getOrCreate) and whether we created it;
+    `module`'s functions are pickled by value, because Spark's workers cannot import test modules.
+    No Java: a skip, or a failure under CI."""
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         if CI:
             pytest.fail("no Java runtime for Spark")
@@ -54,8 +56,13 @@ def spark() -> Any:
     from pipeline.config import SparkConfig
     from pipeline.executors.spark import get_session
 
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import test modules
-    session, owned = get_session(SparkConfig(master="local[2]", conf=TEST_CONF))
+    cloudpickle.register_pickle_by_value(sys.modules[module])
+    return get_session(SparkConfig(master="local[2]", conf=TEST_CONF))
+
+
+@pytest.fixture(scope="session")
+def spark() -> Any:
+    session, owned = start_spark(__name__)
     yield session
     if owned:
         session.stop()

@@ -15,9 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,23 +34,12 @@ except ImportError:
         raise
     pytest.skip("pyspark is not installed (pip install -e '.[spark]')", allow_module_level=True)
 
-TEST_CONF = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2", "spark.ui.enabled": "false",
-             "spark.log.level": "ERROR", "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
+from tests.test_spark import TEST_CONF, start_spark  # noqa: E402 - after the pyspark check
 
 
 @pytest.fixture(scope="session")
 def spark() -> Any:
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        if CI:
-            pytest.fail("no Java runtime for Spark")
-        pytest.skip("no Java runtime for Spark")
-    from pyspark import cloudpickle
-
-    from pipeline.config import SparkConfig
-    from pipeline.executors.spark import get_session
-
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import test modules
-    session, owned = get_session(SparkConfig(master="local[2]", conf=TEST_CONF))
+    session, owned = start_spark(__name__)
     yield session
     if owned:
         session.stop()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -24,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from test_synth_support import MAX_MODEL_LEN, require
+from test_synth_support import MAX_MODEL_LEN, cache_rows, require
 
 from tests.conftest import pipeline_config, write_config
 
@@ -46,16 +45,6 @@ def e2e_config(model: Path, **synth: Any) -> dict[str, Any]:
              "kv_cache_gb": 1, "recipes": recipes, "max_docs_per_recipe": 10, "chunk_size": 2, **synth}
     cfg["stages"] = [{"name": "normalize"}, stage, {"name": "exact_dedup"}]
     return cfg
-
-
-def cache_rows(path: Path) -> int:
-    if not path.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
-            return int(db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
-    except sqlite3.OperationalError:  # created but no table yet
-        return 0
 
 
 def run_in_process(workdir: Path, cfg: dict[str, Any]) -> dict[str, Any]:

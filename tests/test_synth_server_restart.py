@@ -37,7 +37,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from test_synth_support import Server, free_port, require, start_vllm_server, stop_vllm_server, wait_healthy
+from test_synth_support import (
+    Server,
+    cache_rows,
+    free_port,
+    require,
+    start_vllm_server,
+    stop_vllm_server,
+    wait_healthy,
+)
 
 from synth.engines import GenRequest, GenResult, Sampling
 from tests.conftest import pipeline_config, write_config
@@ -60,18 +68,6 @@ def restart_config(model_dir: Path, url: str, output: str, **synth: Any) -> dict
              "chunk_size": 8, "concurrency": 2, **synth}  # fmt: skip
     cfg["stages"] = [stage]
     return cfg
-
-
-def cache_rows(path: Path) -> int:
-    import sqlite3
-
-    if not path.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
-            return int(db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
-    except sqlite3.OperationalError:  # created but no table yet
-        return 0
 
 
 def start_run(workdir: Path, config: str, log: Path) -> subprocess.Popen[bytes]:

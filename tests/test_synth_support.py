@@ -13,6 +13,7 @@ import importlib
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -237,3 +238,14 @@ class FlakyProxy:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+
+def cache_rows(path: Path) -> int:
+    """Rows committed to a response cache so far (0 before the file or its table exists)."""
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+            return int(db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+    except sqlite3.OperationalError:  # created but no table yet
+        return 0
