@@ -13,11 +13,12 @@ import glob
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import os
 import posixpath
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,14 +50,14 @@ class InputFile:
         return f"part-{self.input_index:03d}-{self.file_index:05d}"
 
 
+def _before_wildcard(parts: Sequence[str]) -> list[str]:
+    """The leading path parts of a glob that hold no wildcard."""
+    return list(itertools.takewhile(lambda part: not any(ch in part for ch in "*?["), parts))
+
+
 def _glob_root(pattern: str) -> str:
     """The directory part of a glob before its first wildcard: ids are relative to it."""
-    parts = Path(pattern).parts
-    root: list[str] = []
-    for part in parts:
-        if any(ch in part for ch in "*?["):
-            break
-        root.append(part)
+    root = _before_wildcard(Path(pattern).parts)
     path = Path(*root) if root else Path(".")
     return str(path if path.is_dir() else path.parent)
 
@@ -70,13 +71,7 @@ def _remote_matches(pattern: str, hf: bool) -> tuple[list[str], str]:
         return ([f"{scheme}://{path}"] if fs.exists(path) else []), posixpath.dirname(path)
     keys = sorted(k for k in fs.glob(path) if fs.isfile(k)) if any(c in path for c in "*?[") else (
         [path] if fs.isfile(path) else sorted(fs.find(path)))
-    parts = path.split("/")
-    root_parts = []
-    for part in parts:
-        if any(ch in part for ch in "*?["):
-            break
-        root_parts.append(part)
-    root = "/".join(root_parts)
+    root = "/".join(_before_wildcard(path.split("/")))
     if keys == [root]:
         root = posixpath.dirname(root)
     return [f"{scheme}://{k}" for k in keys], root
