@@ -1,6 +1,6 @@
 """Throughput of the heuristic filters (each alone and the whole `heuristics` stage), langid and pii.
 
-Runs on the demo corpus (`pipeline.demo_corpus.write_demo_corpus`, >= 50k documents by default,
+Runs on the demo corpus (`pipeline.demo.corpus.write_demo_corpus`, >= 50k documents by default,
 cached under `.cache/bench/`), in one process on Arrow batches of `--batch` rows (the size of a
 partition), so the figures are per CPU core: rates are per CPU-second of this process (the
 machines are shared; wall seconds are printed too). Baseline: a per-document pure-Python computation of
@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
-from pipeline.demo_corpus import demo_inputs  # noqa: E402
+from pipeline.demo.corpus import demo_inputs  # noqa: E402
 
 SPACY_REFERENCE_DOCS_PER_S = 140.0  # REFERENCE.md: ~130-150 documents per CPU-second per filter
 
@@ -40,7 +40,7 @@ def peak_rss_mb() -> float:
 
 def corpus(data: Path, n_docs: int, seed: int) -> Path:
     """The demo corpus under `data`, generated once (reused when its summary matches)."""
-    from pipeline.demo_corpus import write_demo_corpus
+    from pipeline.demo.corpus import write_demo_corpus
 
     summary = data / "_bench_summary.json"
     if summary.exists() and json.loads(summary.read_text()).get("key") == [n_docs, seed]:

@@ -40,7 +40,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 import yaml  # noqa: E402
 
-from pipeline.demo_corpus import demo_inputs  # noqa: E402
+from pipeline.demo.corpus import demo_inputs  # noqa: E402
 
 CACHE = REPO / ".cache" / "bench-near-dedup"
 
@@ -126,7 +126,7 @@ def run_measured(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -
 
 def corpus(n_docs: int, seed: int = 0) -> Path:
     """The demo corpus of n_docs documents, generated once under .cache."""
-    from pipeline.demo_corpus import write_demo_corpus
+    from pipeline.demo.corpus import write_demo_corpus
 
     root = CACHE / f"corpus-{n_docs}-{seed}"
     stamp = root / "_bench_done.json"
@@ -256,7 +256,7 @@ def _all_pairs(vals: np.ndarray, offsets: np.ndarray, threshold: float) -> tuple
 
 def planted_pairs(root: Path, ids: list[str], min_jaccard: float = 0.85) -> tuple[np.ndarray, np.ndarray]:
     """Planted near copies (measured Jaccard >= min_jaccard) and exact copies, as index pairs."""
-    from pipeline.demo_corpus import load_truth
+    from pipeline.demo.corpus import load_truth
 
     pos = {d: i for i, d in enumerate(ids)}
     us, vs = [], []
@@ -313,7 +313,7 @@ def accuracy(removed: set[str], docs: pa.Table, root: Path, threshold: float, go
     `gold` caches the gold pairs between calls."""
     ids = docs.column("id").to_pylist()
     if gold is None:
-        from pipeline.demo_corpus import load_truth
+        from pipeline.demo.corpus import load_truth
 
         labels = {t["id"]: f"{t.get('lang')}/{t.get('quality')}" for t in load_truth(root)}
         gold = {"planted": planted_pairs(root, ids), "groups": [labels.get(i, "?") for i in ids], "info": {}}

@@ -31,7 +31,7 @@ STAGES = [
 
 
 def corpus(root: Path, n: int) -> Path:
-    from pipeline.demo_corpus import write_demo_corpus
+    from pipeline.demo.corpus import write_demo_corpus
 
     path = root / f"demo-{n}"
     if not (path / "truth.jsonl").exists():

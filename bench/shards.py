@@ -25,7 +25,7 @@ def main() -> None:
     import pyarrow as pa
 
     from pipeline.config import PipelineConfig
-    from pipeline.demo_text import generate
+    from pipeline.demo.text import generate
     from pipeline.megatron import dtype_for_vocab, write_indexed_dataset
     from pipeline.tokenizer import load_tokenizer
     from stages.tokenize import Stage, TokenizeConfig

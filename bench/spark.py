@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 import yaml  # noqa: E402
 
-from pipeline.demo_corpus import demo_inputs  # noqa: E402
+from pipeline.demo.corpus import demo_inputs  # noqa: E402
 
 CACHE = REPO / ".cache" / "bench-spark"
 DOMAINS = [{"source": "web", "domain": "web"}, {"source": "forum", "domain": "web"},
@@ -118,7 +118,7 @@ def main() -> None:
     parser.add_argument("--partition-rows", type=int, default=500)
     args = parser.parse_args()
 
-    from pipeline.demo_corpus import write_demo_corpus
+    from pipeline.demo.corpus import write_demo_corpus
 
     data = CACHE / f"demo-{args.docs}-{args.seed}"
     if not (data / "truth.jsonl").exists():

@@ -1,6 +1,6 @@
 """Throughput of the synth stage against bare ``vllm.LLM.generate`` and against the ``http`` engine.
 
-On the demo corpus (``pipeline.demo_corpus``), the synth stage runs in this process (ingest -> synth, fresh
+On the demo corpus (``pipeline.demo.corpus``), the synth stage runs in this process (ingest -> synth, fresh
 response cache) with two Nemotron-CC recipes. Its generated tokens per second of stage time (selection,
 chunking, prompts, cache, generation, clean-up and writing; the model load excluded) are compared with:
 
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import stages.synth
     from pipeline.config import validate
-    from pipeline.demo_corpus import write_demo_corpus
+    from pipeline.demo.corpus import write_demo_corpus
     from pipeline.runner import Runner
     from synth.engine_http import HTTPEngine
     from synth.engine_vllm import VLLMEngine

@@ -176,11 +176,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from pipeline.demo_corpus import write_demo_corpus
+    from pipeline.demo.corpus import write_demo_corpus
 
     summary = write_demo_corpus(args.dir, n_docs=args.docs, seed=args.seed)
     if args.label_docs:
-        from pipeline.demo_labels import write_training_sets
+        from pipeline.demo.labels import write_training_sets
 
         summary["training_sets"] = write_training_sets(Path(args.dir) / "labels", args.label_docs, args.seed)
     print(json.dumps(summary, indent=2, default=str))

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipeline.demo_corpus import demo_inputs
+from pipeline.demo.corpus import demo_inputs
 
 REPO = Path(__file__).resolve().parents[1]
 WORDS = ("river stone garden window market silver orange planet engine harbor forest letter "
@@ -142,8 +142,8 @@ DEMO_INPUTS = demo_inputs("demo")  # the demo corpus as `demo_root` lays it out
 def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small demo corpus (1,500 documents) with its labelled training sets, built once per session.
     Its inputs are `DEMO_INPUTS`, relative to the returned directory."""
-    from pipeline.demo_corpus import write_demo_corpus
-    from pipeline.demo_labels import write_training_sets
+    from pipeline.demo.corpus import write_demo_corpus
+    from pipeline.demo.labels import write_training_sets
 
     root = tmp_path_factory.mktemp("demo_root")
     write_demo_corpus(root / "demo", n_docs=1500, seed=0)

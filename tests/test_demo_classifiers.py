@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from filters.fasttext_classifier import binary_metrics
-from pipeline.demo_corpus import load_truth
+from pipeline.demo.corpus import load_truth
 from tests.conftest import DEMO_INPUTS, curate, write_config
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.demo_corpus import (
+from pipeline.demo.corpus import (
     MALFORMED_KINDS,
     load_truth,
     normalize_for_exact,
@@ -25,7 +25,7 @@ from pipeline.demo_corpus import (
     shingle_jaccard,
     write_demo_corpus,
 )
-from pipeline.demo_text import shingle_set
+from pipeline.demo.text import shingle_set
 from pipeline.ids import derived_doc_id
 
 N_DOCS = 1500

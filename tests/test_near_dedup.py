@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.demo_corpus import load_truth, write_demo_corpus
+from pipeline.demo.corpus import load_truth, write_demo_corpus
 from tests.conftest import curate, write_config
 
 DEMO_DOCS = 2000

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.demo_corpus import demo_inputs
+from pipeline.demo.corpus import demo_inputs
 from tests.conftest import REPO, write_config
 
 CI = os.environ.get("CI") == "true"
@@ -70,7 +70,7 @@ def spark() -> Any:
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pipeline.demo_corpus import write_demo_corpus
+    from pipeline.demo.corpus import write_demo_corpus
 
     root = tmp_path_factory.mktemp("spark_demo") / "demo"
     write_demo_corpus(root, 300, seed=3)
@@ -83,7 +83,7 @@ def models(tmp_path_factory: pytest.TempPathFactory, demo: Path) -> dict[str, st
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     from filters.fasttext_classifier import TrainParams, train_classifier
-    from pipeline.demo_corpus import load_truth
+    from pipeline.demo.corpus import load_truth
 
     out = tmp_path_factory.mktemp("spark_models")
     truth = [t for t in load_truth(demo) if not t.get("malformed")]

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import ConfigError, validate
-from pipeline.demo_corpus import demo_inputs
+from pipeline.demo.corpus import demo_inputs
 from stages.heuristics import HeuristicsConfig, Stage
 from tests.conftest import curate, write_config
 
@@ -241,7 +241,7 @@ def load_demo_docs(root: Path) -> pa.Table:
 
 
 def test_demo_corpus_clean_survives_and_spam_is_removed(tmp_path: Path) -> None:
-    demo = pytest.importorskip("pipeline.demo_corpus")
+    demo = pytest.importorskip("pipeline.demo.corpus")
     from stages.langid import LangIdConfig
     from stages.langid import Stage as LangId
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from random import Random
 
-from pipeline.demo_text import generate
+from pipeline.demo.text import generate
 from pipeline.io import atomic_open
 
 SEED_OFFSET = 1_000_003  # keeps label documents' seeds away from the corpus's

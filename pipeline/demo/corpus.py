@@ -44,7 +44,7 @@ from pathlib import Path
 from random import Random
 from typing import Any
 
-from pipeline.demo_text import (
+from pipeline.demo.text import (
     exact_variant,
     generate,
     generate_units,
