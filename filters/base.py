@@ -15,13 +15,12 @@ with `tag_only`, keeps only the signals), so the same code serves tagging and fi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, create_model
 
-from filters.text import TextBatch
 from pipeline.config import Strict
 
 
@@ -37,15 +36,6 @@ class Measurement:
     fails: dict[str, np.ndarray]  # rule -> bool per document, in RULES order
     texts: pa.Array | None = None  # rewritten texts, when the filter changes text (c4 rewrite)
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-class FilterModule(Protocol):
-    NAME: str
-    Settings: type[FilterSettings]
-    SIGNALS: dict[str, pa.DataType]
-    RULES: tuple[str, ...]
-
-    def measure(self, batch: TextBatch, settings: Any) -> Measurement: ...  # pragma: no cover
 
 
 def first_failure(fails: dict[str, np.ndarray], n: int) -> np.ndarray:

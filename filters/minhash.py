@@ -339,15 +339,6 @@ def detection_probability(s: np.ndarray | float, bands: int, rows: int) -> np.nd
     return 1.0 - (1.0 - np.power(s, rows)) ** bands
 
 
-def lsh_error_areas(threshold: float, bands: int, rows: int, steps: int = 2000) -> tuple[float, float]:
-    """(false-positive area below the threshold, false-negative area above it) of the S-curve."""
-    lo = np.linspace(0.0, threshold, steps)
-    hi = np.linspace(threshold, 1.0, steps)
-    fp = float(np.trapezoid(detection_probability(lo, bands, rows), lo))
-    fn = float(np.trapezoid(1.0 - detection_probability(hi, bands, rows), hi))
-    return fp, fn
-
-
 def lsh_choices(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5,
                 steps: int = 1000) -> list[tuple[float, int, int, float, float]]:
     """Every (bands, rows) with bands*rows <= num_perm as (weighted error, b, r, fp, fn), best first

@@ -28,10 +28,6 @@ QUARANTINE_SCHEMA = pa.schema(
 REASON = "reason"
 
 
-def empty_docs(schema: pa.Schema = DOC_SCHEMA) -> pa.Table:
-    return schema.empty_table()
-
-
 def reason_key(reason: str) -> str:
     """Group removal reasons for counting: `exact_dup:of=abc` counts as `exact_dup`."""
     cut = reason.find(":of=")

@@ -14,7 +14,6 @@ Null semantics are Arrow's: a comparison with a null value is null and the row i
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -172,8 +171,3 @@ def compile_filter(text: str, schema: pa.Schema | None = None, where: str = "sel
     if schema is not None:
         expr.check(schema, where)
     return expr
-
-
-def columns_of(exprs: Sequence[FilterExpr]) -> list[str]:
-    """Union of the columns read by ``exprs``, in first-use order."""
-    return list(dict.fromkeys(c for e in exprs for c in e.columns))
