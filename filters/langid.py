@@ -11,7 +11,6 @@ mass the model puts on all Han-script labels (the evidence for "Chinese" is the 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -52,14 +51,6 @@ def resolve_model_path(model_path: str | None) -> Path:
     if not path.is_file():
         raise ModelMissing(f"language-ID model not found: {path}")
     return path
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_model(path: Path) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 from pipeline import storage
 from pipeline.config import PipelineConfig
 from pipeline.ingest import InputFile, list_input_files
-from pipeline.io import read_json_or_none, write_json
+from pipeline.io import read_json_or_none, sha256_file, write_json
 from pipeline.paths import resolve_write_path
 from pipeline.progress import Reporter
 from pipeline.runner import Runner, _now, run_lock
@@ -25,14 +25,6 @@ from pipeline.runner import Runner, _now, run_lock
 log = logging.getLogger("curate")
 INDEXED_KINDS = ("exact_dedup", "near_dedup")
 STATE_DIR = "_state"  # under the root OUT: the dedup indexes every generation shares
-
-
-def content_hash(path: str) -> str:
-    digest = hashlib.sha256()
-    with storage.location(path).open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def file_identity(f: InputFile) -> dict[str, Any]:
@@ -43,10 +35,10 @@ def file_identity(f: InputFile) -> dict[str, Any]:
         digest = hashlib.sha256()
         for x in parts:
             digest.update(str(x.relative_to(p)).encode())
-            digest.update(content_hash(str(x)).encode())
+            digest.update(sha256_file(str(x)).encode())
         return {"input": f.input.name, "path": f.path, "size": sum(x.stat().st_size for x in parts),
                 "sha256": digest.hexdigest()}
-    return {"input": f.input.name, "path": f.path, "size": p.stat().st_size, "sha256": content_hash(f.path)}
+    return {"input": f.input.name, "path": f.path, "size": p.stat().st_size, "sha256": sha256_file(f.path)}
 
 
 def _key(identity: dict[str, Any]) -> tuple[str, str, int, str]:

@@ -89,6 +89,7 @@ def read_json_or_none(path: str | Path) -> Any:
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a whole file, local or remote (streamed: memory stays at one chunk)."""
     digest = hashlib.sha256()
     with storage.location(path).open("rb") as fh:
         while block := fh.read(chunk):

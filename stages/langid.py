@@ -15,9 +15,10 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from filters.langid import HAN_LABELS, file_sha256, load_model, predict, prepare, resolve_model_path
+from filters.langid import HAN_LABELS, load_model, predict, prepare, resolve_model_path
 from filters.text import as_string_array
 from pipeline.config import StageConfig
+from pipeline.io import sha256_file
 from pipeline.schema import REASON
 from stages.base import MapStage
 
@@ -44,7 +45,7 @@ class Stage(MapStage):
 
     def fingerprint(self) -> dict[str, Any]:
         path = resolve_model_path(self.config.model_path)
-        return {"model": path.name, "model_sha256": file_sha256(path)}
+        return {"model": path.name, "model_sha256": sha256_file(path)}
 
     def setup(self) -> None:
         if self.model is None:
