@@ -7,7 +7,7 @@ PIP := $(BIN)/python -m pip
 DEMO_DIR := data/demo
 DEMO_DOCS ?= 3000
 
-.PHONY: run test lint bench clean install install-dev demo-models
+.PHONY: run test test-fast lint bench clean install install-dev demo-models
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ run: $(VENV)/.installed $(DEMO_DIR)/truth.jsonl demo-models
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
+
+# the edit loop: no JVM, no vLLM, nothing that takes minutes (under 3 minutes on 2 cores)
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q -m "not spark and not vllm and not slow"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

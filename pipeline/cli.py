@@ -53,7 +53,7 @@ def _load(args: argparse.Namespace) -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.config import ConfigError
-    from pipeline.executors.local import StageFailed
+    from pipeline.errors import StageFailed
     from pipeline.progress import Reporter
     from pipeline.runner import LockHeld, Runner
 

@@ -72,6 +72,7 @@ class StageConfig(Strict):
 
 class SparkConfig(Strict):
     master: str = "local[*]"
+    remote: str | None = None  # a Spark Connect server, e.g. sc://127.0.0.1:15002 (then `master` is the server's)
     conf: dict[str, str] = Field(default_factory=dict)
 
 

@@ -65,9 +65,10 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
         yield fh
 
 
-def write_parquet(table: pa.Table, path: str | Path) -> None:
+def write_parquet(table: pa.Table, path: str | Path, **options: Any) -> None:
+    """Atomically write `table` with the project's Parquet options (`options` override them)."""
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, **PARQUET_OPTIONS)
+        pq.write_table(table, tmp, **{**PARQUET_OPTIONS, **options})
 
 
 def write_json(obj: Any, path: str | Path) -> None:

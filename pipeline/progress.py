@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from pipeline.executors.local import Progress
+from pipeline.primitives import Progress
 
 log = logging.getLogger("curate")
 

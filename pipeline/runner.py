@@ -30,17 +30,13 @@ import pyarrow.parquet as pq
 
 from pipeline import __version__, storage
 from pipeline.config import PipelineConfig, StageConfig, config_hash
-from pipeline.executors.local import (
-    LocalExecutor,
-    Progress,
-    StageFailed,
-    get_stage,
-    keep_first_per_key,
-    partition_name,
-    removed_rows,
-)
+from pipeline.errors import StageFailed
+from pipeline.executors.local import LocalExecutor
 from pipeline.ingest import InputFile, fingerprint, ingest_file, list_input_files
 from pipeline.io import clean_temp_files, read_json_or_none, sha256_file, write_json, write_parquet
+from pipeline.partitions import partition_name
+from pipeline.plans import keep_first_per_key, removed_rows, run_dedup_stage, run_map_stage
+from pipeline.primitives import Executor, Progress
 from pipeline.progress import Reporter
 from pipeline.schema import QUARANTINE_SCHEMA
 from pipeline.storage import arrow
@@ -176,9 +172,9 @@ class Runner:
             write_json(run_info, self.out / "_run.json")
             return run_info
 
-    def _executor(self) -> LocalExecutor:
+    def _executor(self) -> Executor:
         if self.cfg.executor == "spark":
-            from pipeline.executors.spark import SparkExecutor  # type: ignore[import-not-found]
+            from pipeline.executors.spark import SparkExecutor
 
             return SparkExecutor(self.cfg)
         return LocalExecutor(self.cfg.workers)
@@ -260,7 +256,7 @@ class Runner:
         return {"stage": name, "cached": False, **c}
 
     # -- ingest ---------------------------------------------------------------------------------
-    def _ingest(self, plan: Plan, executor: LocalExecutor) -> dict[str, Any]:
+    def _ingest(self, plan: Plan, executor: Executor) -> dict[str, Any]:
         stage_dir, manifest = self._prepare_stage_dir("ingest", plan.ingest_hash, (self.out / "quarantine",))
         if manifest:
             self.reporter.cached("ingest", manifest)
@@ -306,8 +302,9 @@ class Runner:
         return summary
 
     # -- stages ---------------------------------------------------------------------------------
-    def _stage(self, planned: PlannedStage, executor: LocalExecutor) -> dict[str, Any]:
+    def _stage(self, planned: PlannedStage, executor: Executor) -> dict[str, Any]:
         from stages.base import StageContext
+        from stages.registry import cached_stage
 
         cfg = planned.config
         stage_dir, manifest = self._prepare_stage_dir(cfg.name, planned.hash)
@@ -316,18 +313,17 @@ class Runner:
             return {"stage": cfg.name, "cached": True, **manifest["counts"]}
         started = time.monotonic()
         inputs = data_partitions(self.out, planned.input_name)
-        stage = get_stage(cfg, self.cfg, planned.hash)
+        stage = cached_stage(cfg, self.cfg, planned.hash)
         progress = self._progress(cfg.name)
         if stage.shape == "map":
-            counts = executor.run_map_stage(cfg, self.cfg, planned.hash, inputs, stage_dir, progress)
+            counts = run_map_stage(executor, cfg, self.cfg, planned.hash, inputs, stage_dir, progress)
         elif stage.shape == "dedup":
-            counts = executor.run_dedup_stage(cfg, self.cfg, planned.hash, inputs, stage_dir, progress)
+            counts = run_dedup_stage(executor, cfg, self.cfg, planned.hash, inputs, stage_dir, progress)
         else:
             ctx = StageContext(cfg, self.cfg, inputs, stage_dir, self.out, executor)
             ctx.stats["progress"] = progress
             ctx.stats["stage_hash"] = planned.hash
-            run_global = getattr(executor, "run_global_stage", None)  # Spark: DataFrame versions of some stages
-            counts = run_global(stage, ctx) if run_global else stage.run(ctx)
+            counts = stage.run(ctx)
         summary = self._finish(stage_dir, cfg.name, cfg.kind, planned.hash, counts, started, planned.input_name)
         # Scratch goes only once the manifest is written: a run killed before that (e.g. while `_finish`
         # hashes every output) resumes from it instead of redoing the stage's costliest work.

@@ -27,7 +27,7 @@ from pipeline.config import PipelineConfig, StageConfig
 from pipeline.paths import stage_write_path
 
 if TYPE_CHECKING:
-    from pipeline.executors.local import LocalExecutor
+    from pipeline.primitives import Executor
 
 
 class Stage:
@@ -93,7 +93,7 @@ class StageContext:
     inputs: list[Path]
     stage_dir: Path
     output_dir: Path
-    executor: LocalExecutor
+    executor: Executor
     stats: dict[str, Any] = field(default_factory=dict)
 
 

@@ -25,11 +25,14 @@ import pyarrow.parquet as pq
 from pydantic import Field, model_validator
 
 from pipeline.config import ConfigError, StageConfig
-from pipeline.executors.local import merge_counts, part_done, partition_name, write_split
+from pipeline.partitions import merge_counts, part_done, partition_name, write_split
+from pipeline.primitives import Executor, Progress, aggregate
 from pipeline.schema import REASON
 from pipeline.storage import arrow
 from stages.base import GlobalStage, StageContext
 from stages.shard import shuffle_keys
+
+UINT64_MAX = (1 << 64) - 1  # the cut of a domain taken whole: every key is <= it
 
 
 class MixConfig(StageConfig):
@@ -41,6 +44,8 @@ class MixConfig(StageConfig):
     budget_tokens: int | None = Field(default=None, ge=1)  # None: everything available, once
     max_epochs: float = Field(default=4.0, gt=0.0)
     max_epochs_by: dict[str, float] = Field(default_factory=dict)
+    # synthetic documents (domain `synth_<recipe>`, source `synth/<recipe>`) are not repeated by default
+    max_epochs_synthetic: float = Field(default=1.0, gt=0.0)
 
     @model_validator(mode="after")
     def _resolve(self) -> MixConfig:
@@ -108,20 +113,125 @@ def plan_targets(available: dict[str, int], weights: dict[str, float], budget: i
 
 
 def _domain_keys(path: Path, by: str, seed: int) -> pa.Table:
+    """(domain as text, shuffle key, tokens) of one partition; a null domain reads "None"."""
     table = pq.read_table(arrow(path), columns=["id", by, "n_tokens"])
     keys = shuffle_keys(table.column("id"), seed)
-    return pa.table({"domain": pc.cast(table.column(by), pa.string()), "key": pa.array(keys, pa.uint64()),
-                     "n_tokens": table.column("n_tokens")})
+    domain = pc.fill_null(pc.cast(table.column(by), pa.string()), "None")
+    return pa.table({"domain": domain, "key": pa.array(keys, pa.uint64()),
+                     "n_tokens": pc.fill_null(pc.cast(table.column("n_tokens"), pa.int64()), 0)})
+
+
+# -- the partial-epoch cut from mergeable summaries (no per-document array on the driver) ---------
+# Per domain, documents are taken in shuffle-key order while the tokens taken before each are below
+# the target's rest. Pass 1 sums tokens and documents per domain; pass 2 per (domain, top 16 key bits);
+# pass 3 reads only the documents of the one key bin where each domain's rest is reached.
+
+Totals = dict[str, tuple[int, int]]  # domain -> (tokens, documents)
+Bins = dict[str, dict[int, tuple[int, int]]]  # domain -> key bin -> (tokens, documents)
+
+
+def _domain_totals(task: tuple[Path, str, int]) -> Totals:
+    t = _domain_keys(*task)
+    out: Totals = {}
+    for d, (tokens, docs) in _sum_by(t.column("domain"), t.column("n_tokens")).items():
+        out[d] = (tokens, docs)
+    return out
+
+
+def _sum_by(groups: pa.ChunkedArray | pa.Array, tokens: pa.ChunkedArray | pa.Array) -> dict[Any, tuple[int, int]]:
+    agg = pa.table({"g": groups, "t": tokens}).group_by("g").aggregate([("t", "sum"), ("t", "count")])
+    return {g: (int(t or 0), int(n)) for g, t, n in zip(agg.column("g").to_pylist(), agg.column("t_sum").to_pylist(),
+                                                       agg.column("t_count").to_pylist(), strict=True)}
+
+
+def _merge_totals(a: Totals, b: Totals) -> Totals:
+    out = dict(a)
+    for d, (t, n) in b.items():
+        t0, n0 = out.get(d, (0, 0))
+        out[d] = (t0 + t, n0 + n)
+    return out
+
+
+def _key_bins(task: tuple[Path, str, int, tuple[str, ...]]) -> Bins:
+    path, by, seed, wanted = task
+    t = _domain_keys(path, by, seed)
+    t = t.filter(pc.is_in(t.column("domain"), pa.array(wanted, pa.string())))
+    high = pa.array((t.column("key").to_numpy() >> np.uint64(48)).astype(np.int64))
+    out: Bins = {}
+    for d in wanted:
+        mask = pc.equal(t.column("domain"), d)
+        out[d] = _sum_by(high.filter(mask), t.column("n_tokens").filter(mask))
+    return out
+
+
+def _merge_bins(a: Bins, b: Bins) -> Bins:
+    out = {d: dict(bins) for d, bins in a.items()}
+    for d, bins in b.items():
+        into = out.setdefault(d, {})
+        for k, (t, n) in bins.items():
+            t0, n0 = into.get(k, (0, 0))
+            into[k] = (t0 + t, n0 + n)
+    return out
+
+
+def _bin_rows(task: tuple[Path, str, int, dict[str, int]]) -> dict[str, list[tuple[int, int]]]:
+    """(key, tokens) of the documents in each domain's wanted key bin."""
+    path, by, seed, wanted = task
+    t = _domain_keys(path, by, seed)
+    keys = t.column("key").to_numpy()
+    domains = t.column("domain").to_numpy(zero_copy_only=False)
+    tokens = t.column("n_tokens").to_numpy()
+    out: dict[str, list[tuple[int, int]]] = {}
+    for d, b in wanted.items():
+        mask = (domains == d) & ((keys >> np.uint64(48)).astype(np.int64) == b)
+        out[d] = [(int(k), int(n)) for k, n in zip(keys[mask], tokens[mask], strict=True)]
+    return out
+
+
+def _merge_rows(a: dict[str, list[tuple[int, int]]], b: dict[str, list[tuple[int, int]]]
+                ) -> dict[str, list[tuple[int, int]]]:
+    return {d: a.get(d, []) + b.get(d, []) for d in sorted({*a, *b})}
+
+
+def partial_epochs(ex: Executor, inputs: list[Path], by: str, seed: int, rests: dict[str, float],
+                   progress: Progress | None = None) -> dict[str, tuple[int, int | None, int]]:
+    """Per domain with a rest > 0: (documents taken, last key taken, tokens taken) of its partial epoch."""
+    wanted = tuple(sorted(d for d, r in rests.items() if r > 0))
+    if not wanted:
+        return {}
+    bins = aggregate(ex, _key_bins, [(p, by, seed, wanted) for p in inputs], _merge_bins, {}, progress)
+    found: dict[str, tuple[int, int, int]] = {}  # domain -> (bin, tokens before it, documents before it)
+    out: dict[str, tuple[int, int | None, int]] = {}
+    for d in wanted:
+        before = count = 0
+        for b, (t, n) in sorted(bins.get(d, {}).items()):
+            if before + t >= rests[d]:
+                found[d] = (b, before, count)
+                break
+            before, count = before + t, count + n
+        else:  # the rest reaches past the domain's tokens: every document
+            out[d] = (count, UINT64_MAX if count else None, before)
+    rows = aggregate(ex, _bin_rows, [(p, by, seed, {d: b for d, (b, _, _) in found.items()}) for p in inputs],
+                     _merge_rows, {}, progress) if found else {}
+    for d, (_, before, count) in found.items():
+        taken = tokens = 0
+        last = None
+        for key, n in sorted(rows.get(d, [])):
+            if before + tokens >= rests[d]:
+                break
+            taken, tokens, last = taken + 1, tokens + n, key
+        out[d] = (count + taken, last, before + tokens)
+    return out
 
 
 def _select_partition(task: tuple[str, Path, Path, str, int, dict[str, tuple[int, int | None]]]) -> None:
     stage_hash, in_path, stage_dir, by, seed, plan = task
     table = pq.read_table(arrow(in_path))
     keys = shuffle_keys(table.column("id"), seed)
-    domains = pc.cast(table.column(by), pa.string()).to_pylist()
+    domains = pc.fill_null(pc.cast(table.column(by), pa.string()), "None").to_pylist()
     copies = np.zeros(table.num_rows, dtype=np.int64)
     for i, (d, k) in enumerate(zip(domains, keys, strict=True)):
-        full, cut = plan.get(str(d), (0, None))
+        full, cut = plan.get(d, (0, None))
         copies[i] = full + (1 if cut is not None and int(k) <= cut else 0)
     kept_rows = np.flatnonzero(copies > 0)
     removed_rows = np.flatnonzero(copies == 0)
@@ -150,10 +260,21 @@ class MixPlan:
     rests: dict[str, float]
 
 
+def is_synthetic(domain: str) -> bool:
+    return domain.startswith(("synth_", "synth/"))
+
+
+def epoch_cap(cfg: MixConfig, domain: str) -> float:
+    """`max_epochs_by` for the domain, else `max_epochs_synthetic` for synthetic domains, else `max_epochs`."""
+    if domain in cfg.max_epochs_by:
+        return cfg.max_epochs_by[domain]
+    return cfg.max_epochs_synthetic if is_synthetic(domain) else cfg.max_epochs
+
+
 def plan_mix(cfg: MixConfig, available: dict[str, int]) -> MixPlan:
     weights = domain_weights(cfg, available)
     budget = cfg.budget_tokens if cfg.budget_tokens is not None else sum(available.values())
-    caps = {d: available[d] * cfg.max_epochs_by.get(d, cfg.max_epochs) for d in available}
+    caps = {d: available[d] * epoch_cap(cfg, d) for d in available}
     targets = plan_targets(available, weights, budget, caps)
     full = {d: int(math.floor(targets[d] / available[d])) if available[d] else 0 for d in available}
     rests = {d: targets[d] - full[d] * available[d] for d in available}
@@ -176,7 +297,7 @@ def select_and_count(ctx: StageContext, cfg: MixConfig, available: dict[str, int
         realized = full * avail + taken_tokens
         note = None
         if weights[d] > 0 and target + 1e-6 < budget * weights[d]:
-            note = f"capped at max_epochs={cfg.max_epochs_by.get(d, cfg.max_epochs)}"
+            note = f"capped at max_epochs={epoch_cap(cfg, d)}"
         report[d] = {"available_tokens": avail, "available_docs": docs[d], "weight": round(weights[d], 6),
                      "target_tokens": round(target, 1), "realized_tokens": realized,
                      "epochs": round(realized / avail, 4) if avail else 0.0, "note": note}
@@ -212,23 +333,11 @@ class Stage(GlobalStage):
         if missing:
             raise ConfigError([f"stages.{ctx.stage.name}: input documents have no column {missing[0]!r} "
                                f"(add a {'tokenize' if missing[0] == 'n_tokens' else 'classifier'} stage before)"])
-        tables = [_domain_keys(p, cfg.by, seed) for p in ctx.inputs]
-        allkeys = pa.concat_tables(tables) if tables else pa.table({"domain": [], "key": [], "n_tokens": []})
-        domains = allkeys.column("domain").to_numpy(zero_copy_only=False).astype(str)
-        keys = allkeys.column("key").to_numpy()
-        tokens = allkeys.column("n_tokens").to_numpy(zero_copy_only=False).astype(np.int64)
-        available = {d: int(tokens[domains == d].sum()) for d in sorted(set(domains.tolist()))}
-        docs = {d: int((domains == d).sum()) for d in available}
+        items = [(p, cfg.by, seed) for p in ctx.inputs]
+        totals = aggregate(ctx.executor, _domain_totals, items, _merge_totals, {}, ctx.stats.get("progress"))
+        available = {d: totals[d][0] for d in sorted(totals)}
+        docs = {d: totals[d][1] for d in available}
         plan = plan_mix(cfg, available)
-        partial: dict[str, tuple[int, int | None, int]] = {}
-        for d in available:
-            rest = plan.rests[d]
-            mask = domains == d
-            order = np.argsort(keys[mask], kind="stable")
-            sorted_keys, sorted_tokens = keys[mask][order], tokens[mask][order]
-            before = np.cumsum(sorted_tokens) - sorted_tokens
-            n_take = int(np.sum(before < rest)) if rest > 0 else 0
-            cut = int(sorted_keys[n_take - 1]) if n_take else None
-            partial[d] = (n_take, cut, int(sorted_tokens[:n_take].sum()))
+        partial = partial_epochs(ctx.executor, list(ctx.inputs), cfg.by, seed, plan.rests, ctx.stats.get("progress"))
         return select_and_count(ctx, cfg, available, docs, plan.weights, plan.targets, plan.budget,
                                 plan.full_epochs, partial)

@@ -27,6 +27,7 @@ stored signatures (estimated Jaccard), since the earlier text is not kept.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import os
@@ -43,7 +44,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field, field_validator, model_validator
 
-from filters.lsh_graph import UnionFind, unique_edges, window_edges
+from filters.lsh_graph import unique_edges, window_edges
 from filters.minhash import (
     MinHashParams,
     band_keys,
@@ -58,9 +59,11 @@ from filters.minhash import (
 )
 from pipeline import storage
 from pipeline.config import StageConfig
-from pipeline.executors.local import StageFailed, merge_counts, part_done, partition_name, write_split
+from pipeline.errors import StageFailed
 from pipeline.io import read_json_or_none, write_json, write_parquet
+from pipeline.partitions import merge_counts, part_done, partition_name, write_split
 from pipeline.paths import stage_write_path
+from pipeline.primitives import aggregate
 from pipeline.schema import REASON
 from pipeline.storage import arrow
 from stages.base import GlobalStage, StageContext
@@ -159,6 +162,7 @@ class Plan:
     set_buckets: int
     rank: tuple[tuple[str, bool, str], ...]  # (column, descending, arrow type) of the survivor rule
     keep_index_rows: bool  # write band keys + signatures of kept documents for the index
+    labels: tuple[str, ...] = ()  # components' (node, root) files, once known
 
     def set_dir(self, bucket: int) -> Path:
         return self.work / "sets" / f"b{bucket:05d}"
@@ -384,17 +388,45 @@ def _cluster_schema(plan: Plan) -> pa.Schema:
     return pa.schema(fields)
 
 
+def _labels_in(plan: Plan, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """(node, root) of the clustered nodes in [lo, hi), sorted by node, from the components' label files."""
+    nodes, roots = [], []
+    for f in plan.labels:
+        t = pq.read_table(arrow(f), filters=[("node", ">=", lo), ("node", "<", hi)], columns=["node", "root"])
+        nodes.append(t.column("node").to_numpy())
+        roots.append(t.column("root").to_numpy())
+    node = np.concatenate(nodes).astype(np.int64) if nodes else np.zeros(0, np.int64)
+    root = np.concatenate(roots).astype(np.int64) if roots else np.zeros(0, np.int64)
+    order = np.argsort(node, kind="stable")
+    return node[order], root[order]
+
+
+def _edge_counts(task: tuple[str, bool]) -> tuple[int, int]:
+    """(candidate pairs, verified pairs) of one edge file."""
+    path, verify = task
+    t = pq.read_table(arrow(path), columns=["keep"] if verify else ["u"])
+    return t.num_rows, (int(pc.sum(t.column("keep")).as_py() or 0) if verify else t.num_rows)
+
+
+def _label_counts(path: str) -> tuple[int, int]:
+    """(clustered nodes, components) of one label file: a component is counted at its root."""
+    t = pq.read_table(arrow(path), columns=["node", "root"])
+    return t.num_rows, int(pc.sum(pc.equal(t.column("node"), t.column("root"))).as_py() or 0)
+
+
+def _add_pairs(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    return a[0] + b[0], a[1] + b[1]
+
+
 def _cluster_rows(plan: Plan, path: Path, part: int) -> pa.Table:
     """Members of non-singleton components, with what the survivor rule needs."""
-    roots = storage.load_array(plan.work / "roots.npy")
-    in_cluster = storage.load_array(plan.work / "in_cluster.npy")
     schema = _cluster_schema(plan)
     if part >= plan.n_inputs:
         j = part - plan.n_inputs
         ids = pq.read_table(arrow(path), columns=["id"]).column("id")
         start = plan.index_base[j]
-        sel = np.flatnonzero(in_cluster[start:start + len(ids)])
-        nodes = start + sel
+        nodes, root = _labels_in(plan, start, start + len(ids))
+        sel = nodes - start
         cols: dict[str, Any] = {"id": ids.take(pa.array(sel)), "is_index": pa.array(np.ones(len(sel), bool))}
         for f in schema:
             if f.name.startswith("rank_"):
@@ -404,8 +436,8 @@ def _cluster_rows(plan: Plan, path: Path, part: int) -> pa.Table:
     else:
         meta = pq.read_table(arrow(plan.work / "meta" / f"p{part:06d}.parquet"))
         start = plan.base[part]
-        sel = np.flatnonzero(in_cluster[start:start + meta.num_rows])
-        nodes = start + sel
+        nodes, root = _labels_in(plan, start, start + meta.num_rows)
+        sel = nodes - start
         meta = meta.take(pa.array(sel))
         cols = {"id": meta.column("id"), "is_index": pa.array(np.zeros(len(sel), bool))}
         for f in schema:
@@ -413,7 +445,6 @@ def _cluster_rows(plan: Plan, path: Path, part: int) -> pa.Table:
                 cols[f.name] = meta.column("length" if f.name == "rank_length" else f.name)
         cols["part"] = pa.array(np.full(len(sel), part, np.int32))
         cols["row"] = pa.array(sel.astype(np.int64))
-    root = np.asarray(roots[nodes], dtype=np.int64)
     cols["root"] = pa.array(root)
     cols["key"] = pa.array(mix64(root.astype(np.uint64)))
     return pa.table({f.name: cols[f.name] for f in schema}, schema=schema)
@@ -677,14 +708,11 @@ class Stage(GlobalStage):
             edge_files = ex.group_by_key(joined, _read, functools.partial(_verify, plan), work / "join_v",
                                          n_buckets=set_buckets, partitioner="range", progress=progress)
             clock.lap("verify")
-        find = getattr(ex, "components", None) or union_find_components  # Spark: on DataFrames
-        roots, in_cluster, pairs, verified = find(edge_files, n_nodes, cfg.verify)
-        storage.save_array(work / "roots.npy", roots)
-        storage.save_array(work / "in_cluster.npy", in_cluster)
-        stats.update(candidate_edges=candidates, candidate_pairs=pairs, verified_pairs=verified,
-                     clusters=int(np.count_nonzero((roots == np.arange(n_nodes)) & in_cluster)))
-        clustered = int(np.count_nonzero(in_cluster))
-        del roots, in_cluster
+        pairs, verified = aggregate(ex, _edge_counts, [(f, cfg.verify) for f in edge_files], _add_pairs, (0, 0))
+        labels = ex.components(edge_files, work / "components", "keep" if cfg.verify else None, progress)
+        clustered, clusters = aggregate(ex, _label_counts, labels, _add_pairs, (0, 0))
+        plan = dataclasses.replace(plan, labels=tuple(labels))
+        stats.update(candidate_edges=candidates, candidate_pairs=pairs, verified_pairs=verified, clusters=clusters)
         clock.lap("components")
         cluster_buckets = int(max(2 * ex.workers, clustered * 100 // (64 << 20) + 1))  # ~100 bytes per member
         survivors = ex.group_by_key(sources, functools.partial(_cluster_rows, plan),
@@ -697,23 +725,6 @@ class Stage(GlobalStage):
         clock.lap("apply")
         stats.update(clock.laps)
         return stats
-
-
-def union_find_components(edge_files: list[str], n_nodes: int, verify: bool
-                          ) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """Components of the (verified) candidate edges: each node's root (its component's smallest
-    node), whether it is in a component of two or more, candidate pairs, verified pairs.
-    An executor may offer the same as `components` (the Spark executor does, on DataFrames)."""
-    uf = UnionFind(n_nodes)
-    pairs = verified = 0
-    for f in edge_files:
-        t = pq.read_table(arrow(f))
-        pairs += t.num_rows
-        if verify:
-            t = t.filter(t.column("keep"))
-        verified += t.num_rows
-        uf.union(t.column("u").to_numpy(), t.column("v").to_numpy())
-    return uf.roots(), uf.in_cluster(), pairs, verified
 
 
 class _Clock:

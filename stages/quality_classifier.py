@@ -9,6 +9,7 @@ passes; scores are kept on disk between them so a resumed run does not score aga
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,13 @@ from pydantic import Field, model_validator
 
 from filters.fasttext_classifier import check_quality_model, file_fingerprint, predict_proba, prepare_lines
 from pipeline.config import StageConfig
-from pipeline.executors.local import get_stage, merge_counts, part_done, partition_name, write_split
 from pipeline.io import write_parquet
+from pipeline.partitions import merge_counts, part_done, partition_name, write_split
+from pipeline.primitives import Executor, Progress, aggregate
 from pipeline.schema import REASON
 from pipeline.storage import arrow
 from stages.base import GlobalStage, StageContext
+from stages.registry import cached_stage
 
 
 class QualityClassifierConfig(StageConfig):
@@ -43,7 +46,7 @@ class QualityClassifierConfig(StageConfig):
 
 
 def keep_top_threshold(scores: np.ndarray, fraction: float) -> float:
-    """The score of the k-th best document, k = ceil(fraction * N): keep scores >= it."""
+    """The score of the k-th best document, k = ceil(fraction * N): keep scores >= it (in-memory form)."""
     if len(scores) == 0:
         return math.inf
     k = max(1, math.ceil(fraction * len(scores)))
@@ -51,7 +54,8 @@ def keep_top_threshold(scores: np.ndarray, fraction: float) -> float:
 
 
 def bucket_boundaries(scores: np.ndarray, weights: np.ndarray, n: int) -> list[float]:
-    """Score cut points so each of n buckets holds ~1/n of the total weight (tokens)."""
+    """Score cut points so each of n buckets holds ~1/n of the total weight (in-memory form): cut i is
+    the smallest score whose cumulative weight share exceeds i/n."""
     if len(scores) == 0:
         return []
     order = np.lexsort((weights, scores))
@@ -62,6 +66,129 @@ def bucket_boundaries(scores: np.ndarray, weights: np.ndarray, n: int) -> list[f
         pos = int(np.searchsorted(cum, i / n, side="right"))  # first doc past the i-th weight quantile
         cuts.append(float(scores[order][min(pos, len(order) - 1)]))
     return cuts
+
+
+# -- the same two decisions from mergeable histograms (driver memory independent of the corpus) --
+# A float32 score maps to a uint32 key of the same order; pass 1 histograms the keys' high 16 bits
+# (count and weight per bin), pass 2 the low 16 bits inside the few bins where a wanted position
+# falls. Counts and integer weights add up exactly, so the result is the in-memory one, bit for bit.
+
+HIGH = 1 << 16
+
+
+def score_keys(scores: np.ndarray) -> np.ndarray:
+    bits = np.ascontiguousarray(scores, dtype=np.float32).view(np.uint32)
+    return np.where(bits & np.uint32(0x80000000), ~bits, bits | np.uint32(0x80000000)).astype(np.uint32)
+
+
+def key_score(key: int) -> float:
+    bits = key ^ 0x80000000 if key & 0x80000000 else ~key & 0xFFFFFFFF
+    return float(np.array([bits], np.uint32).view(np.float32)[0])
+
+
+@dataclass
+class ScoreHistogram:
+    """Counts and weight sums per high-16-bit score bin (+ the score sum for the mean)."""
+
+    counts: np.ndarray
+    weights: np.ndarray
+    score_sum: float = 0.0
+
+    @staticmethod
+    def zero() -> ScoreHistogram:
+        return ScoreHistogram(np.zeros(HIGH, np.int64), np.zeros(HIGH, np.int64))
+
+    def merge(self, other: ScoreHistogram) -> ScoreHistogram:
+        return ScoreHistogram(self.counts + other.counts, self.weights + other.weights,
+                              self.score_sum + other.score_sum)
+
+
+def _high_histogram(task: tuple[Path, bool]) -> ScoreHistogram:
+    path, weighted = task
+    scores, weights = _scores_and_weights(path, weighted)
+    high = (score_keys(scores) >> np.uint32(16)).astype(np.int64)
+    return ScoreHistogram(np.bincount(high, minlength=HIGH).astype(np.int64),
+                          np.bincount(high, weights=weights, minlength=HIGH).astype(np.int64),
+                          float(scores.astype(np.float64).sum()))
+
+
+def _low_values(task: tuple[Path, bool, tuple[int, ...]]) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """For each wanted high bin: its distinct low 16 bits with their counts and weight sums."""
+    path, weighted, bins = task
+    scores, weights = _scores_and_weights(path, weighted)
+    keys = score_keys(scores)
+    high = keys >> np.uint32(16)
+    out = {}
+    for b in bins:
+        mask = high == b
+        low, inverse = np.unique(keys[mask] & np.uint32(0xFFFF), return_inverse=True)
+        out[b] = (low.astype(np.int64), np.bincount(inverse, minlength=len(low)).astype(np.int64),
+                  np.bincount(inverse, weights=weights[mask], minlength=len(low)).astype(np.int64))
+    return out
+
+
+def _merge_low(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, (low, n, w) in b.items():
+        if k in out:
+            low0, n0, w0 = out[k]
+            merged, inverse = np.unique(np.concatenate([low0, low]), return_inverse=True)
+            out[k] = (merged, np.bincount(inverse, np.concatenate([n0, n]).astype(np.float64)).astype(np.int64),
+                      np.bincount(inverse, np.concatenate([w0, w]).astype(np.float64)).astype(np.int64))
+        else:
+            out[k] = (low, n, w)
+    return out
+
+
+def _scores_and_weights(path: Path, weighted: bool) -> tuple[np.ndarray, np.ndarray]:
+    cols = None if weighted else ["quality_score"]
+    t = pq.read_table(arrow(path), columns=cols)
+    scores = t.column("quality_score").to_numpy(zero_copy_only=False).astype(np.float32)
+    return scores, (_weights(t) if weighted else np.zeros(len(scores)))
+
+
+@dataclass
+class Wanted:
+    """A position to find: the `rank`-th score (0-based, ascending) or the first score whose
+    cumulative weight share exceeds `share`."""
+
+    rank: int | None = None
+    share: float | None = None
+
+
+def _locate(counts: np.ndarray, weights: np.ndarray, total_w: int, want: Wanted, before_n: int = 0,
+            before_w: int = 0) -> tuple[int, int, int]:
+    """(bin, count before it, weight before it) of the bin holding `want`."""
+    cum_n = before_n + np.cumsum(counts)
+    if want.rank is not None:
+        i = int(np.searchsorted(cum_n, want.rank, side="right"))
+    else:
+        cum_w = before_w + np.cumsum(weights)
+        share = cum_w.astype(np.float64) / float(total_w) if total_w > 0 else np.zeros(len(cum_w))
+        i = int(np.searchsorted(share, want.share, side="right"))
+        if i >= len(counts):  # no share exceeds it (all weights 0): the last document, as in memory
+            return _locate(counts, weights, total_w, Wanted(rank=int(cum_n[-1]) - 1), before_n, before_w)
+    i = min(i, len(counts) - 1)
+    return i, int(cum_n[i] - counts[i]), int(before_w + np.cumsum(weights)[i] - weights[i])
+
+
+def histogram_scores(ex: Executor, scored: list[Path], wanted: list[Wanted], weighted: bool,
+                     progress: Progress | None = None) -> tuple[list[float], float | None, int]:
+    """The scores at `wanted` positions over all `scored` partitions; plus the mean score and N."""
+    hist = aggregate(ex, _high_histogram, [(p, weighted) for p in scored], ScoreHistogram.merge,
+                     ScoreHistogram.zero(), progress)
+    n, total_w = int(hist.counts.sum()), int(hist.weights.sum())
+    if n == 0:
+        return [], None, 0
+    bins = [_locate(hist.counts, hist.weights, total_w, w) for w in wanted]
+    needed = tuple(sorted({b for b, _, _ in bins}))
+    lows = aggregate(ex, _low_values, [(p, weighted, needed) for p in scored], _merge_low, {}, progress)
+    out = []
+    for want, (b, before_n, before_w) in zip(wanted, bins, strict=True):
+        low, counts, weights = lows[b]
+        j, _, _ = _locate(counts, weights, total_w, want, before_n, before_w)
+        out.append(key_score((b << 16) | int(low[j])))
+    return out, hist.score_sum / n, n
 
 
 def assign_buckets(scores: np.ndarray, cuts: list[float]) -> np.ndarray:
@@ -78,7 +205,7 @@ def _score_partition(task: tuple[StageConfig, Any, str, Path, Path]) -> None:
     config, pipeline, stage_hash, in_path, out_path = task
     if out_path.exists():
         return
-    stage = get_stage(config, pipeline, stage_hash)
+    stage = cached_stage(config, pipeline, stage_hash)
     table = pq.read_table(arrow(in_path))
     if "quality_score" in table.column_names:
         table = table.drop_columns(["quality_score"])
@@ -122,25 +249,23 @@ class Stage(GlobalStage):
         ctx.executor.map(_score_partition, [(self.config, ctx.pipeline, stage_hash, p, s)
                                             for p, s in zip(ctx.inputs, scored, strict=True)],
                          ctx.stats.get("progress"))
-        all_scores, all_weights = [], []
-        for path in scored:
-            t = pq.read_table(arrow(path), columns=None if self.config.buckets else ["quality_score"])
-            all_scores.append(t.column("quality_score").to_numpy(zero_copy_only=False))
-            if self.config.buckets:
-                all_weights.append(_weights(t))
-        scores = np.concatenate(all_scores) if all_scores else np.zeros(0, np.float32)
-        threshold = self.config.threshold
-        if self.config.keep_top is not None:
-            threshold = keep_top_threshold(scores, self.config.keep_top)
-        cuts = None
-        if self.config.buckets:
-            cuts = bucket_boundaries(scores, np.concatenate(all_weights), self.config.buckets)
+        cfg = self.config
+        n = sum(pq.ParquetFile(arrow(p)).metadata.num_rows for p in scored)
+        wanted = [Wanted(share=i / cfg.buckets) for i in range(1, cfg.buckets or 0)]
+        if cfg.keep_top is not None:  # the k-th best, k = ceil(keep_top * N), is rank N - k from the bottom
+            wanted.append(Wanted(rank=n - max(1, math.ceil(cfg.keep_top * n))))
+        values, score_mean, _ = histogram_scores(ctx.executor, scored, wanted, bool(cfg.buckets),
+                                                 ctx.stats.get("progress"))
+        threshold = cfg.threshold
+        if cfg.keep_top is not None:
+            threshold = values[-1] if values else math.inf
+        cuts = (values[:cfg.buckets - 1] if values else []) if cfg.buckets else None
         todo = [s for s in scored if part_done(ctx.stage_dir, partition_name(s), stage_hash) is None]
         ctx.executor.map(_decide_partition, [(self.config, stage_hash, s, ctx.stage_dir, threshold, cuts)
                                              for s in todo], ctx.stats.get("progress"))
         counts = merge_counts(part_done(ctx.stage_dir, partition_name(s), stage_hash) or {} for s in scored)
         counts["threshold"] = threshold
-        counts["score_mean"] = float(scores.mean()) if len(scores) else None
+        counts["score_mean"] = score_mean
         if cuts is not None:
             counts["bucket_boundaries"] = cuts
         return counts  # the runner removes `_scored` once the manifest is written

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from pipeline.config import StageConfig
 
@@ -37,3 +38,18 @@ def make_stage(config, pipeline):  # noqa: ANN001, ANN201
     if module is None:
         raise KeyError(f"unknown stage kind {config.kind!r}")
     return module.Stage(config, pipeline)
+
+
+# Worker-side stage cache: `setup()` (model loading) runs once per worker process, not per task.
+_STAGE_CACHE: dict[str, Any] = {}
+
+
+def cached_stage(config: Any, pipeline: Any, stage_hash: str) -> Any:
+    """The set-up stage for `stage_hash` in this process (one stage at a time: the previous one's models go)."""
+    stage = _STAGE_CACHE.get(stage_hash)
+    if stage is None:
+        stage = make_stage(config, pipeline)
+        stage.setup()
+        _STAGE_CACHE.clear()
+        _STAGE_CACHE[stage_hash] = stage
+    return stage

@@ -1,14 +1,20 @@
 """`shard`: the final training shards, globally shuffled by seed, size-capped, with a manifest.
 
 The shuffle order is `hash(seed, id)`, so it depends only on the documents and the seed, never
-on partitioning or workers. The sort is external: documents are spilled into key-range buckets
-(the executor's range group-by), each bucket is sorted in memory, and shards are cut in that order.
+on partitioning or workers. The plan:
+
+1. sort: the executor's range `group_by_key` spills documents into key-range buckets, each sorted in
+   memory (with each document's text size beside it);
+2. cut: the driver walks the buckets in order reading only those sizes, one bucket at a time, and
+   places the shard boundaries (memory: one bucket's sizes, whatever the corpus);
+3. write: `map` over shards; each task reads its slices of the buckets and writes the shard in every
+   format, so a shard's bytes depend only on its rows.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field, model_validator
 
+from filters import distinct
 from pipeline import storage
 from pipeline.config import StageConfig
 from pipeline.io import PARQUET_OPTIONS, atomic_open, clean_temp_files, sha256_file, write_json, write_parquet
@@ -74,26 +81,74 @@ def _sort_keys(task: tuple[int, list[str] | None], path: Path, part: int) -> pa.
 def _sort_bucket(table: pa.Table) -> pa.Table:
     if table.num_rows == 0:
         return table
-    return table.sort_by([("key", "ascending"), ("copy_id", "ascending")]).drop_columns(["key", "copy_id"])
+    table = table.sort_by([("key", "ascending"), ("copy_id", "ascending")]).drop_columns(["key", "copy_id"])
+    return table.append_column(SIZE, text_bytes(table))
 
 
-def _cut(tables: Iterator[pa.Table], max_bytes: int, max_docs: int | None) -> Iterator[pa.Table]:
-    """Re-slice a stream of tables into shards of at most max_bytes text / max_docs documents."""
-    pending: list[pa.Table] = []
-    size = docs = 0
-    for table in tables:
-        lengths = pc.binary_length(table.column("text").cast(pa.binary())).to_numpy(zero_copy_only=False)
-        start = 0
-        for i, n in enumerate(lengths):
-            if (size + n > max_bytes and docs > 0) or (max_docs is not None and docs >= max_docs):
-                pending.append(table.slice(start, i - start))
-                yield pa.concat_tables(pending)
-                pending, size, docs, start = [], 0, 0, i
-            size += int(n)
-            docs += 1
-        pending.append(table.slice(start))
-    if docs:
-        yield pa.concat_tables(pending)
+SIZE = "_text_bytes"  # each sorted document's UTF-8 text size, for cutting; never written to a shard
+
+
+def text_bytes(table: pa.Table) -> pa.Array:
+    return pc.binary_length(table.column("text").cast(pa.binary())).combine_chunks().cast(pa.int64())
+
+
+def shard_starts(sizes: np.ndarray, max_bytes: int, max_docs: int | None, state: list[int]) -> list[int]:
+    """Positions in `sizes` (one source file, in order) where a new shard starts, continuing the
+    running `state` = [bytes, docs] of the shard still open (updated in place). The rule of `_cut`:
+    a shard closes before a document that would overflow `max_bytes` (unless it is empty) or when it
+    holds `max_docs`."""
+    starts = []
+    size, docs = state
+    for i, n in enumerate(sizes.tolist()):
+        if (size + n > max_bytes and docs > 0) or (max_docs is not None and docs >= max_docs):
+            starts.append(i)
+            size, docs = 0, 0
+        size += n
+        docs += 1
+    state[:] = [size, docs]
+    return starts
+
+
+@dataclass(frozen=True)
+class ShardSlice:
+    """Rows [start, stop) of one sorted source file that belong to a shard."""
+
+    path: str
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    stage: Any
+    index: int
+    slices: tuple[ShardSlice, ...]
+    schema: pa.Schema
+    shard_dir: Path
+    columns: tuple[str, ...] | None
+
+
+def _write_shard_task(job: ShardJob) -> dict[str, Any]:
+    """Read one shard's rows from its slices and write it in every format (one task per shard)."""
+    pieces = []
+    for sl in job.slices:
+        t = pq.read_table(arrow(storage.location(sl.path)), columns=list(job.columns) if job.columns else None)
+        pieces.append(t.slice(sl.start, sl.stop - sl.start))
+    table = pa.concat_tables(pieces)
+    if SIZE in table.column_names:
+        table = table.drop_columns([SIZE])
+    table = table.cast(job.schema) if table.schema != job.schema else table
+    by_source: dict[str, int] = {}
+    by_domain: dict[str, dict[str, int]] = {}
+    _tally(table, "source", by_source)
+    _tally_domains(table, by_domain)
+    entries = job.stage.write_shard(table, job.index, job.shard_dir, job.stage.tokenizer())
+    sketches = {}
+    if "url" in table.column_names:
+        sketches = {"urls": distinct.sketch(table.column("url")),
+                    "hosts": distinct.sketch(distinct.hosts(table.column("url")))}
+    return {"entries": entries, "docs": table.num_rows, "by_source": by_source, "by_domain": by_domain,
+            "sketches": sketches}
 
 
 def canonical_chunks(table: pa.Table) -> pa.Table:
@@ -120,26 +175,45 @@ class Stage(GlobalStage):
     Config = ShardConfig
     config: ShardConfig
 
-    def _ordered(self, ctx: StageContext) -> Iterator[pa.Table]:
+    def _sorted_files(self, ctx: StageContext) -> list[str]:
+        """The documents in shard order, as a list of files read in turn."""
         cols = self.config.columns
         if cols is not None and "id" not in cols:
             cols = ["id", *cols]
         if not self.config.shuffle:
-            for path in ctx.inputs:
-                yield pq.read_table(arrow(path), columns=cols)
-            return
+            return [str(p) for p in ctx.inputs]
         import functools
 
         total = sum(pq.ParquetFile(arrow(p)).metadata.serialized_size + p.stat().st_size for p in ctx.inputs)
         n_buckets = max(8, total // (64 * 1024 * 1024) + 1)
-        results = ctx.executor.group_by_key(
+        return ctx.executor.group_by_key(
             ctx.inputs, functools.partial(_sort_keys, (ctx.pipeline.seed, cols)), _sort_bucket,
             ctx.stage_dir / "_work", n_buckets=int(n_buckets), partitioner="range",
             progress=ctx.stats.get("progress"))
-        for path in results:
-            table = pq.read_table(arrow(path))
-            if table.num_rows:
-                yield table
+
+    def _plan(self, files: list[str]) -> list[tuple[ShardSlice, ...]]:
+        """Shard boundaries over the sorted files, reading only each file's text sizes, one file at a time."""
+        shards: list[list[ShardSlice]] = []
+        state = [0, 0]
+        for path in files:
+            pf = pq.ParquetFile(arrow(storage.location(path)))
+            n = pf.metadata.num_rows
+            if n == 0:
+                continue
+            if SIZE in pf.schema_arrow.names:
+                sizes = pq.read_table(arrow(storage.location(path)), columns=[SIZE]).column(SIZE).to_numpy()
+            else:
+                sizes = text_bytes(pq.read_table(arrow(storage.location(path)), columns=["text"])).to_numpy()
+            starts = shard_starts(sizes, self.config.max_shard_bytes, self.config.max_shard_docs, state)
+            bounds = [0, *starts, n]
+            for j, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+                if hi == lo:
+                    continue
+                if j == 0 and shards and lo == 0 and not (starts and starts[0] == 0):
+                    shards[-1].append(ShardSlice(path, lo, hi))  # the open shard continues into this file
+                else:
+                    shards.append([ShardSlice(path, lo, hi)])
+        return [tuple(s) for s in shards]
 
     def fingerprint(self) -> dict[str, Any]:
         if self.config.tokenizer is None:
@@ -154,20 +228,32 @@ class Stage(GlobalStage):
         for sub in ("text", "megatron"):
             storage.rmtree(shard_dir / sub)
         tok = self.tokenizer()
+        files = self._sorted_files(ctx)
+        plan = self._plan(files)
+        columns = None
+        if self.config.columns is not None and not self.config.shuffle:
+            columns = tuple(self.config.columns if "id" in self.config.columns else ["id", *self.config.columns])
+        schema = None
+        if plan:
+            first = pq.read_schema(arrow(storage.location(plan[0][0].path)))
+            names = [n for n in (columns or first.names) if n != SIZE]
+            schema = pa.schema([first.field(n) for n in names])
+        jobs = [ShardJob(self, i, slices, schema, shard_dir, columns) for i, slices in enumerate(plan)]
+        written = ctx.executor.map(_write_shard_task, jobs, ctx.stats.get("progress"))
         shards: list[dict[str, Any]] = []
         by_source: dict[str, int] = {}
         by_domain: dict[str, dict[str, int]] = {}
-        total_docs = 0
-        schema: pa.Schema | None = None
-        cut = _cut(self._ordered(ctx), self.config.max_shard_bytes, self.config.max_shard_docs)
-        for i, table in enumerate(cut):
-            schema = schema or table.schema
-            table = table.cast(schema) if table.schema != schema else table
-            total_docs += table.num_rows
-            shards += self.write_shard(table, i, shard_dir, tok)
-            _tally(table, "source", by_source)
-            _tally_domains(table, by_domain)
-        return self.finish(ctx, shards, by_source, by_domain, total_docs, tok)
+        for w in written:
+            shards += w["entries"]
+            for k, v in w["by_source"].items():
+                by_source[k] = by_source.get(k, 0) + v
+            for d, slot in w["by_domain"].items():
+                into = by_domain.setdefault(d, {"docs": 0, "tokens": 0})
+                into["docs"] += slot["docs"]
+                into["tokens"] += slot["tokens"]
+        distinct_counts = {f"distinct_{k}": distinct.merged_count([w["sketches"][k] for w in written if w["sketches"]])
+                           for k in ("urls", "hosts") if any(w["sketches"] for w in written)}
+        return self.finish(ctx, shards, by_source, by_domain, sum(w["docs"] for w in written), tok, distinct_counts)
 
     def tokenizer(self) -> Any:
         """The tokenizer the megatron format needs (None without it)."""
@@ -200,13 +286,15 @@ class Stage(GlobalStage):
         return entries
 
     def finish(self, ctx: StageContext, shards: list[dict[str, Any]], by_source: dict[str, int],
-               by_domain: dict[str, dict[str, int]], total_docs: int, tok: Any) -> dict[str, Any]:
+               by_domain: dict[str, dict[str, int]], total_docs: int, tok: Any,
+               distinct_counts: dict[str, int] | None = None) -> dict[str, Any]:
         """Write the shard manifest and card once every shard is written; return the stage counts."""
         shard_dir = ctx.output_dir / "shards"
         total_tokens = sum(s["tokens"] for s in shards if s["format"] == "megatron")
         manifest = {"stage": ctx.stage.name, "config_hash": ctx.stats.get("stage_hash"), "seed": ctx.pipeline.seed,
                     "docs": total_docs, "formats": self.config.formats, "shuffle": self.config.shuffle,
-                    "by_source": dict(sorted(by_source.items())), "shards": shards}
+                    "by_source": dict(sorted(by_source.items())), "shards": shards,
+                    **(distinct_counts or {})}
         if tok is not None:
             manifest["tokens"] = total_tokens
             manifest["tokenizer"] = {"path": str(tok.path), "vocab_size": tok.vocab_size, "eod_id": tok.eod_id}
@@ -215,6 +303,7 @@ class Stage(GlobalStage):
         write_json(manifest, shard_dir / "manifest.json")
         write_card(shard_dir, manifest, ctx)  # the runner removes `_work` once the stage's manifest is written
         counts: dict[str, Any] = {"in": total_docs, "kept": total_docs, "removed": 0, "added": 0, "by_reason": {},
+                                  **(distinct_counts or {}),
                                   "shards": len({s["file"].split("/")[-1].split(".")[0] for s in shards})}
         if tok is not None:
             counts["tokens_kept"] = total_tokens
@@ -280,6 +369,9 @@ def write_card(shard_dir: Path, manifest: dict[str, Any], ctx: StageContext) -> 
              f"- documents: {manifest['docs']}",
              f"- config hash: {run.get('config_hash', '?')} (stage hash {manifest['config_hash']})",
              f"- seed: {manifest['seed']}; formats: {', '.join(manifest['formats'])}"]
+    if "distinct_urls" in manifest:
+        lines.append(f"- distinct URLs ≈ {manifest['distinct_urls']}, distinct hosts ≈ {manifest['distinct_hosts']} "
+                     "(HyperLogLog estimates, ~1% error)")
     if "tokens" in manifest:
         tk = manifest["tokenizer"]
         lines.append(f"- tokens: {manifest['tokens']} (vocab {tk['vocab_size']}, end-of-document id {tk['eod_id']})")

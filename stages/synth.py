@@ -40,8 +40,9 @@ from pydantic import Field, field_validator, model_validator
 
 from pipeline import storage
 from pipeline.config import ConfigError, StageConfig
-from pipeline.executors.local import StageFailed, merge_counts, part_done, partition_name, write_split
+from pipeline.errors import StageFailed
 from pipeline.io import read_json_or_none, write_json, write_parquet
+from pipeline.partitions import merge_counts, part_done, partition_name, write_split
 from pipeline.paths import stage_write_path
 from pipeline.schema import REASON
 from pipeline.storage import arrow
@@ -166,6 +167,18 @@ class ServerUnavailable(RuntimeError):
     stops (a rerun resumes from the cache) instead of recording every row as failed."""
 
 
+def executor_engine_factory(ctx: StageContext) -> Callable[..., Any]:
+    """Engines made where the executor runs generation (Spark: http requests from its tasks), else here."""
+
+    def factory(kind: str, **kwargs: Any) -> Any:
+        from synth.engines import make_engine
+
+        remote = ctx.executor.generation_engine(kind, label=ctx.stage.name, **kwargs)
+        return remote if remote is not None else make_engine(kind, **kwargs)
+
+    return factory
+
+
 class LazyEngine:
     """The configured engine, loaded only when a request misses the cache.
 
@@ -189,6 +202,11 @@ class LazyEngine:
     @property
     def loaded(self) -> bool:
         return self._engine is not None
+
+    @property
+    def inner(self) -> Any:
+        """The engine itself once loaded (None before)."""
+        return self._engine
 
     def _get(self) -> Any:
         if self._engine is None:
@@ -364,8 +382,7 @@ class Stage(GlobalStage):
         return self.config.model  # http: the served name (None: asked from the server when needed)
 
     # -- run ------------------------------------------------------------------------------------------
-    def run(self, ctx: StageContext, engine_factory: Callable[..., Any] | None = None) -> dict[str, Any]:
-        """``engine_factory``: how an executor has the engine made (Spark: requests sent from its tasks)."""
+    def run(self, ctx: StageContext) -> dict[str, Any]:
         cfg = self.config
         stage_hash = ctx.stats["stage_hash"]
         progress = ctx.stats.get("progress")
@@ -384,7 +401,7 @@ class Stage(GlobalStage):
                                  "dropped_by_cause": {}, "synthetic_docs": 0}  # fmt: skip
         per_recipe = {r.name: RecipeStats() for r in recipes}
         synth_parts: list[str] = []
-        engine = LazyEngine(cfg, seed, self._model_identity(), engine_factory)
+        engine = LazyEngine(cfg, seed, self._model_identity(), executor_engine_factory(ctx))
         cache = None
         tok = None
         t_start = time.perf_counter()
@@ -417,6 +434,8 @@ class Stage(GlobalStage):
         stats["load_seconds"] = round(engine.load_seconds, 3)
         stats["engine_loaded"] = engine.was_loaded
         stats["engine_retries"] = engine.retries
+        stats["generated_on"] = getattr(engine.inner, "generated_on", "driver")
+        stats.update(getattr(engine.inner, "totals", {}))
         stats["synth_seconds"] = round(time.perf_counter() - t_start, 3)  # selection to written outputs
         stats["per_recipe"] = {k: vars(v) for k, v in per_recipe.items()}
         stats["engine"] = cfg.engine

@@ -149,3 +149,21 @@ def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_demo_corpus(root / "demo", n_docs=1500, seed=0)
     write_training_sets(root / "demo" / "labels", n=1200, seed=0)
     return root
+
+
+# Test tiers: `make test` runs everything; `make test-fast` (the edit loop, under 3 minutes) leaves out
+# tests that start a JVM (Spark), load vLLM, or take minutes. A module is listed once, here.
+HEAVY_MODULES: dict[str, set[str]] = {
+    "spark": {"test_spark", "test_spark_synth", "test_spark_cluster", "test_remote_storage"},
+    "vllm": {"test_synth_e2e", "test_synth_engines", "test_synth_server_restart", "test_synth_stage",
+             "test_synth_tiny_model", "test_spark_synth"},
+    "slow": {"test_faults_every_stage", "test_faults", "test_remote_storage", "test_incremental"},
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        for marker, modules in HEAVY_MODULES.items():
+            if module in modules:
+                item.add_marker(getattr(pytest.mark, marker))

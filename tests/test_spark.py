@@ -289,19 +289,6 @@ def test_connected_components_match_union_find(spark: Any) -> None:
     assert got[label[260]] == min(label[:261]) and got[label[899]] == min(label[300:900])
 
 
-def test_cut_matches_the_local_shard_cut() -> None:
-    from pipeline.executors.spark_stages import shard_starts
-    from stages.shard import _cut
-
-    rng = np.random.default_rng(4)
-    for max_bytes, max_docs in ((50, None), (1, None), (400, 3), (10**9, 7), (120, 1)):
-        lengths = rng.integers(0, 90, size=int(rng.integers(1, 300)))
-        tables = [pa.table({"text": ["x" * int(n) for n in lengths[i:i + 17]],
-                            "i": np.arange(i, min(i + 17, len(lengths)))}) for i in range(0, len(lengths), 17)]
-        expected = [int(t.column("i")[0].as_py()) for t in _cut(iter(tables), max_bytes, max_docs)]
-        assert shard_starts(lengths, max_bytes, max_docs).tolist() == expected
-
-
 def test_map_and_group_by_key_keep_the_local_contract(spark: Any, tmp_path: Path) -> None:
     import functools
 
@@ -352,24 +339,6 @@ def _reduce(table: pa.Table) -> pa.Table:
     if table.num_rows == 0:
         return pa.table({"id": pa.array([], pa.string()), "pos": pa.array([], pa.int64())})
     return pa.table({"id": table.column("id"), "pos": pa.array(np.arange(table.num_rows))})
-
-
-def test_map_stage_dataframe_is_the_stage_function(spark: Any, both_runs: dict[str, Any]) -> None:
-    """The DataFrame form of a row-wise stage returns exactly what `stage.apply` returns."""
-    from pipeline.config import validate
-    from pipeline.executors.local import get_stage
-    from pipeline.executors.spark import SparkExecutor
-
-    cfg = validate(both_runs["cfg"])
-    inputs = sorted((both_runs["spark"] / "exact_dedup" / "data").glob("part-*.parquet"))[:2]
-    stage_cfg = cfg.stage("heuristics")
-    ex = SparkExecutor(cfg)
-    df = ex.map_stage_dataframe(ex.read_documents(inputs), stage_cfg, cfg, "h", inputs)
-    got = {r["id"]: {k: v for k, v in r.asDict().items() if not k.startswith("_")} for r in df.collect()}
-    stage = get_stage(stage_cfg, cfg, "h")
-    want = {r["id"]: r for p in inputs for r in stage.apply(pq.read_table(p)).to_pylist()}
-    assert got == want
-    assert any(r["reason"] for r in want.values()) and len(want) > 30
 
 
 def test_input_order_shards_and_file_uris(spark: Any, both_runs: dict[str, Any], tmp_path: Path) -> None:

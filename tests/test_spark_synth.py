@@ -97,7 +97,7 @@ def test_http_synth_on_spark_matches_local(workdir: Path, tiny_model_dir: Path, 
     ml = manifest(local, "synth")
     s_local = ml["stats"]
     assert ml["executor"] == "local" and s_local["generated"] > 6 and s_local["failed"] == 1
-    assert s_local["synthetic_docs"] > 0 and "generated_on" not in s_local
+    assert s_local["synthetic_docs"] > 0 and s_local["generated_on"] == "driver"
 
     # the Spark run starts from the local cache without every other row
     full = cache_keys(local / "_cache" / "synth.sqlite")
@@ -166,23 +166,13 @@ def test_spark_http_engine_keeps_the_engine_contract(vllm_server: Server, spark:
 
 
 def test_offline_engine_stays_on_the_driver(spark: Any) -> None:
-    """engine vllm: the stage runs as locally, in the driver process (one engine owns the accelerator)."""
-    from types import SimpleNamespace
-
+    """engine vllm: no engine from the executor, so the stage builds its own, in the driver process (one
+    engine owns the accelerator); engine http: a client whose requests leave from Spark tasks."""
     from pipeline.config import validate
     from pipeline.executors.spark import SparkExecutor
-    from pipeline.executors.spark_stages import IMPLEMENTATIONS
-
-    calls: list[dict[str, Any]] = []
-
-    class Stage:
-        config = SimpleNamespace(engine="vllm")
-
-        def run(self, ctx: Any, **kwargs: Any) -> dict[str, Any]:
-            calls.append({"pid": os.getpid(), **kwargs})
-            return {"in": 0}
+    from pipeline.executors.spark_synth import SparkHTTPEngine
 
     ex = SparkExecutor(validate(pipeline_config(executor="spark")), spark=spark)
-    counts = IMPLEMENTATIONS["synth"](ex, Stage(), SimpleNamespace(stage=SimpleNamespace(name="synth")))
-    assert counts == {"in": 0, "generated_on": "driver"}
-    assert calls == [{"pid": os.getpid()}]  # no engine factory: the stage's own engine, here
+    assert ex.generation_engine("vllm", model="/models/x") is None
+    engine = ex.generation_engine("http", base_urls=["http://127.0.0.1:9"], model="served", label="synth")
+    assert isinstance(engine, SparkHTTPEngine) and engine.generated_on == "spark_tasks"

@@ -8,10 +8,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.executors.local import LocalExecutor, keep_first_per_key
+from pipeline.executors.local import LocalExecutor
+from pipeline.plans import keep_first_per_key
 from stages.exact_dedup import ExactDedupConfig, normalize_url, normalized_for_hash, text_digests
 from stages.normalize import NormalizeConfig, normalize_texts
-from stages.shard import _cut, shuffle_keys
+from stages.shard import shuffle_keys
 
 
 def norm(text: str, **kw: object) -> str:
@@ -100,11 +101,27 @@ def test_shuffle_keys_depend_on_seed_and_id_only() -> None:
     assert shuffle_keys(pa.array(["b"]), 1)[0] == shuffle_keys(ids, 1)[1]
 
 
-def test_cut_caps_bytes_and_docs() -> None:
+def shard_sizes(tmp_path: Path, tables: list[pa.Table], **settings: object) -> list[int]:
+    """Documents per shard as the shard stage plans them over sorted files, in order."""
+    from pipeline.config import validate
+    from stages.shard import ShardConfig, Stage
+
+    files = []
+    for i, t in enumerate(tables):
+        files.append(str(tmp_path / f"s{i}.parquet"))
+        pq.write_table(t, files[-1])
+    cfg = ShardConfig(name="shard", kind="shard", **settings)  # type: ignore[arg-type]
+    stage = Stage(cfg, validate({"output": str(tmp_path / "o"), "inputs": [{"name": "x", "path": "x"}]}))
+    return [sum(sl.stop - sl.start for sl in shard) for shard in stage._plan(files)]
+
+
+def test_shard_plan_caps_bytes_and_docs_across_files(tmp_path: Path) -> None:
     tables = [pa.table({"text": ["x" * 10] * 5}), pa.table({"text": ["y" * 10] * 7})]
-    sizes = [t.num_rows for t in _cut(iter(tables), max_bytes=35, max_docs=None)]
-    assert sizes == [3, 3, 3, 3]
-    sizes = [t.num_rows for t in _cut(iter(tables), max_bytes=10**6, max_docs=5)]
-    assert sizes == [5, 5, 2]
-    one_big = [pa.table({"text": ["z" * 100, "z"]})]
-    assert [t.num_rows for t in _cut(iter(one_big), max_bytes=10, max_docs=None)] == [1, 1]
+    assert shard_sizes(tmp_path, tables, max_shard_bytes=1024, max_shard_docs=5) == [5, 5, 2]
+    assert shard_sizes(tmp_path, tables, max_shard_bytes=1024) == [12]
+    big = [pa.table({"text": ["z" * 1500, "z"]}), pa.table({"text": pa.array([], pa.string())}),
+           pa.table({"text": ["q" * 1030, "w" * 3]})]
+    assert shard_sizes(tmp_path, big, max_shard_bytes=1024) == [1, 1, 1, 1]  # an oversized doc is a shard alone
+    small = [pa.table({"text": ["a" * 500]}), pa.table({"text": ["b" * 500, "c" * 500]})]
+    assert shard_sizes(tmp_path, small, max_shard_bytes=1024) == [2, 1]  # a shard spans two files
+    assert shard_sizes(tmp_path, tables, max_shard_bytes=1024, max_shard_docs=1) == [1] * 12

@@ -352,7 +352,7 @@ def test_stage_stops_on_an_outage_and_a_rerun_resumes(
     require("transformers")
     import stages.synth
     from pipeline.config import validate
-    from pipeline.executors.local import StageFailed
+    from pipeline.errors import StageFailed
     from pipeline.runner import Runner
 
     monkeypatch.chdir(workdir)
@@ -380,7 +380,7 @@ def test_stage_fails_cleanly_when_the_served_model_name_cannot_be_read(
     require("httpx")
     require("transformers")
     from pipeline.config import validate
-    from pipeline.executors.local import StageFailed
+    from pipeline.errors import StageFailed
     from pipeline.runner import Runner
 
     monkeypatch.chdir(workdir)

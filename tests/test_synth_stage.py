@@ -225,7 +225,7 @@ def test_a_mostly_failing_engine_fails_the_stage_and_a_rerun_retries(
     workdir: Path, tiny_model_dir: Path, scripted: ScriptedEngine
 ) -> None:
     require("transformers")
-    from pipeline.executors.local import StageFailed
+    from pipeline.errors import StageFailed
 
     scripted.fail_every = 1  # every request fails, like a dead server
     with pytest.raises(StageFailed, match="more than max_failed_fraction=0.5"):

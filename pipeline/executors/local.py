@@ -1,62 +1,35 @@
-"""The local executor: a process pool over Parquet partitions, plus a disk-backed group-by.
+"""The local executor: the primitives of `pipeline.primitives` on one machine.
 
-This is the only module (with its Spark twin) that knows how work is spread. Stages hand it pure
-functions; it runs them per partition, in parallel, and keeps per-partition completion markers so a
-killed run resumes without redoing finished partitions. Nothing here depends on the number of
-workers: results are always assembled in partition order.
+`map` runs tasks inline (1 worker) or in a spawned process pool; `group_by_key` spills each
+partition's keyed rows into buckets on disk and reduces whole buckets; `components` is union-find over
+the nodes that have edges. Nothing here depends on the number of workers: results are always assembled
+in input order. Finished map and reduce steps are kept on disk, so a killed run resumes where it was.
 """
 
 from __future__ import annotations
 
-import functools
 import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from filters.lsh_graph import UnionFind
 from pipeline import storage
-from pipeline.config import PipelineConfig, StageConfig
+from pipeline.errors import StageFailed
+from pipeline.hashing import siphash64
 from pipeline.io import clean_temp_files, read_json_or_none, write_json, write_parquet
-from pipeline.schema import REASON, reason_key
+from pipeline.primitives import Progress
 from pipeline.storage import arrow
 
-Progress = Callable[[int, int], None]  # (done, total)
-
-
-class StageFailed(Exception):
-    """A stage raised on some partition; carries where, so the CLI can say it in one line."""
-
-    def __init__(self, where: str, error: BaseException):
-        super().__init__(f"{where}: {type(error).__name__}: {error}")
-        self.where = where
-        self.error = error
-
-
-# ----------------------------------------------------------------------------------------------
-# Worker-side stage cache: `setup()` (model loading) runs once per worker process, not per task.
-_STAGE_CACHE: dict[str, Any] = {}
-
-
-def get_stage(config: StageConfig, pipeline: PipelineConfig, stage_hash: str) -> Any:
-    from stages.registry import make_stage
-
-    stage = _STAGE_CACHE.get(stage_hash)
-    if stage is None:
-        stage = make_stage(config, pipeline)
-        stage.setup()
-        _STAGE_CACHE.clear()  # one stage at a time: free the previous stage's models
-        _STAGE_CACHE[stage_hash] = stage
-    return stage
+LABEL_ROWS = 1 << 16  # rows per row group of a components label file (readers prune by node range)
 
 
 def _call(fn: Callable[[Any], Any], item: Any) -> Any:
@@ -68,189 +41,26 @@ def _call(fn: Callable[[Any], Any], item: Any) -> Any:
         raise StageFailed(str(item), exc) from exc
 
 
-# ----------------------------------------------------------------------------------------------
-def partition_name(path: str | Path) -> str:
-    """`.../part-00003.parquet` -> `part-00003` (a local path, a URI or a remote path object)."""
-    return str(path).rsplit("/", 1)[-1].removesuffix(".parquet")
+def bucket_of(keys: pa.Array | pa.ChunkedArray, n_buckets: int, partitioner: str) -> np.ndarray:
+    """The bucket of every key: uint64 key ranges in order (`range`) or a hash of the key (`hash`)."""
+    if partitioner == "range":
+        k = keys.to_numpy().astype(np.uint64)
+        return ((k >> np.uint64(32)) * np.uint64(n_buckets)) >> np.uint64(32)
+    return siphash64(keys) % np.uint64(n_buckets)
 
 
-def hash_keys(values: pa.Array) -> np.ndarray:
-    """Stable 64-bit hashes of string/binary keys (SipHash via pandas; same on every run)."""
-    if len(values) == 0:
-        return np.zeros(0, dtype=np.uint64)
-    objs = np.asarray(values.to_pylist(), dtype=object)
-    return pd.util.hash_array(objs, categorize=False)
+def bucket_slices(table: pa.Table, n_buckets: int, partitioner: str) -> list[tuple[int, pa.Table]]:
+    """`table`'s rows split by bucket (stable within a bucket), in bucket order."""
+    bucket = bucket_of(table.column("key"), n_buckets, partitioner)
+    order = np.argsort(bucket, kind="stable")
+    sorted_buckets = bucket[order]
+    table = table.take(pa.array(order))
+    bounds = np.flatnonzero(np.diff(sorted_buckets)) + 1
+    starts = np.concatenate([[0], bounds]).astype(np.int64)
+    ends = np.concatenate([bounds, [len(order)]]).astype(np.int64)
+    return [(int(sorted_buckets[s]), table.slice(int(s), int(e - s))) for s, e in zip(starts, ends, strict=True)]
 
 
-def split_by_reason(table: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """Kept rows (reason null, column dropped) and removed rows (with reason)."""
-    reason = table.column(REASON)
-    removed_mask = pc.is_valid(reason)
-    kept = table.filter(pc.invert(removed_mask)).drop_columns([REASON])
-    return kept, table.filter(removed_mask)
-
-
-def count_split(kept: pa.Table, removed: pa.Table) -> dict[str, Any]:
-    by_reason: dict[str, int] = {}
-    if removed.num_rows:
-        for reason in removed.column(REASON).to_pylist():
-            key = reason_key(reason)
-            by_reason[key] = by_reason.get(key, 0) + 1
-    return {
-        "in": kept.num_rows + removed.num_rows,
-        "kept": kept.num_rows,
-        "removed": removed.num_rows,
-        "added": 0,
-        "by_reason": by_reason,
-        "chars_kept": int(pc.sum(pc.utf8_length(kept.column("text"))).as_py() or 0) if kept.num_rows else 0,
-        **({"tokens_kept": int(pc.sum(kept.column("n_tokens")).as_py() or 0)} if "n_tokens" in kept.column_names
-           else {}),
-    }
-
-
-def write_split(table: pa.Table, stage_dir: Path, name: str, stage_hash: str, extra: dict[str, Any],
-                added: int = 0) -> dict:
-    """Write kept/removed files for one partition, then its completion marker (last, atomically).
-    `added` says how many kept rows are new (not in the stage's input), e.g. repeated or synthetic."""
-    kept, removed = split_by_reason(table)
-    write_parquet(kept, stage_dir / "data" / f"{name}.parquet")
-    removed_path = stage_dir / "removed" / f"{name}.parquet"
-    if removed.num_rows:
-        write_parquet(removed, removed_path)
-    else:
-        removed_path.unlink(missing_ok=True)
-    counts = count_split(kept, removed)
-    counts["in"] -= added
-    counts["added"] = added
-    counts.update(extra)
-    write_json({"config_hash": stage_hash, "counts": counts}, stage_dir / "_parts" / f"{name}.json")
-    return counts
-
-
-def part_done(stage_dir: Path, name: str, stage_hash: str) -> dict | None:
-    marker = read_json_or_none(stage_dir / "_parts" / f"{name}.json")
-    if marker and marker.get("config_hash") == stage_hash and (stage_dir / "data" / f"{name}.parquet").exists():
-        return marker["counts"]
-    return None
-
-
-def merge_counts(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    total: dict[str, Any] = {"in": 0, "kept": 0, "removed": 0, "added": 0, "by_reason": {}}
-    for counts in parts:
-        for key, value in counts.items():
-            if key == "by_reason":
-                for reason, n in value.items():
-                    total["by_reason"][reason] = total["by_reason"].get(reason, 0) + n
-            elif isinstance(value, int | float):
-                total[key] = total.get(key, 0) + value
-    total["by_reason"] = dict(sorted(total["by_reason"].items()))
-    return total
-
-
-# ----------------------------------------------------------------------------------------------
-def _map_partition(task: tuple[StageConfig, PipelineConfig, str, Path, Path]) -> dict[str, Any]:
-    config, pipeline, stage_hash, in_path, stage_dir = task
-    stage = get_stage(config, pipeline, stage_hash)
-    result = stage.apply(pq.read_table(arrow(in_path)))
-    return write_split(result, stage_dir, partition_name(in_path), stage_hash, stage.counters(result))
-
-
-def _dedup_keys(
-    task: tuple[StageConfig, PipelineConfig, str, int, list[str], int], path: Path, part: int
-) -> pa.Table:
-    """Key table of one partition for key number `key_index`, minus rows earlier keys removed.
-    Paths past the stage's inputs are index files of earlier runs: their rows always survive."""
-    config, pipeline, stage_hash, key_index, earlier, n_inputs = task
-    if part >= n_inputs:
-        index = pq.read_table(arrow(path), columns=["key", "id"])
-        n = index.num_rows
-        return pa.table({"key": index.column("key"), "part": pa.array(np.full(n, -1, dtype=np.int32)),
-                         "row": pa.array(np.full(n, -1, dtype=np.int64)), "id": index.column("id"),
-                         "prio_0": pa.array(np.zeros(n, dtype=np.int8))})
-    stage = get_stage(config, pipeline, stage_hash)
-    table = pq.read_table(arrow(path))
-    key = stage.keys(table)[key_index]
-    prio = stage.priority(table)
-    cols: dict[str, Any] = {
-        "key": key.values,
-        "part": pa.array(np.full(table.num_rows, part, dtype=np.int32)),
-        "row": pa.array(np.arange(table.num_rows, dtype=np.int64)),
-        "id": table.column("id"),
-        "prio_0": pa.array(np.ones(table.num_rows, dtype=np.int8)),
-    }
-    for i, name in enumerate(prio.column_names, start=1):
-        cols[f"prio_{i}"] = prio.column(name)
-    keys = pa.table(cols)
-    mask = pc.is_valid(keys.column("key"))
-    if earlier:
-        gone = removed_rows(earlier, part)
-        if gone:
-            mask = pc.and_(mask, pc.invert(pc.is_in(keys.column("row"), pa.array(sorted(gone), pa.int64()))))
-    return keys.filter(mask)
-
-
-def index_files(index_dir: Path | None, key_index: int, stage_hash: str) -> list[Path]:
-    """Key files of earlier runs' kept documents, excluding this stage run's own generation."""
-    if index_dir is None:
-        return []
-    files = sorted((index_dir / f"key{key_index}").glob("gen-*.parquet"))
-    return [f for f in files if f.name != f"gen-{stage_hash}.parquet"]
-
-
-def _index_keys(task: tuple[StageConfig, PipelineConfig, str, int], path: Path) -> pa.Table:
-    config, pipeline, stage_hash, key_index = task
-    stage = get_stage(config, pipeline, stage_hash)
-    table = pq.read_table(arrow(path))
-    key = stage.keys(table)[key_index]
-    return pa.table({"key": key.values, "id": table.column("id")}).filter(pc.is_valid(key.values))
-
-
-def keep_first_per_key(table: pa.Table, reason_prefix: str) -> pa.Table:
-    """Reduce for dedup: in each key group the smallest (prio..., id) survives; others get a reason."""
-    empty = pa.table({"part": pa.array([], pa.int32()), "row": pa.array([], pa.int64()),
-                      REASON: pa.array([], pa.string())})
-    if table.num_rows == 0:
-        return empty
-    prio_cols = sorted(c for c in table.column_names if c.startswith("prio_"))
-    order = [("key", "ascending")] + [(c, "ascending") for c in prio_cols] + [("id", "ascending")]
-    table = table.sort_by(order)
-    keys = table.column("key").combine_chunks()
-    starts = np.ones(table.num_rows, dtype=bool)
-    if table.num_rows > 1:
-        starts[1:] = pc.not_equal(keys.slice(1), keys.slice(0, len(keys) - 1)).to_numpy(zero_copy_only=False)
-    group = np.cumsum(starts) - 1
-    survivor = np.flatnonzero(starts)[group]
-    dup = ~starts
-    if not dup.any():
-        return empty
-    ids = table.column("id").combine_chunks()
-    of = ids.take(pa.array(survivor[dup]))
-    reasons = pc.binary_join_element_wise(pa.scalar(f"{reason_prefix}:of="), of.cast(pa.string()), "")
-    out = pa.table({"part": table.column("part").filter(pa.array(dup)),
-                    "row": table.column("row").filter(pa.array(dup)), REASON: reasons})
-    return out.sort_by([("part", "ascending"), ("row", "ascending")])
-
-
-def removed_rows(result_paths: Sequence[str], part: int) -> dict[int, str]:
-    """row -> reason for one partition, read from group-by results (filter pushed into Parquet)."""
-    out: dict[int, str] = {}
-    for path in result_paths:
-        t = pq.read_table(arrow(path), filters=[("part", "=", part)], columns=["row", REASON])
-        for row, reason in zip(t.column("row").to_pylist(), t.column(REASON).to_pylist(), strict=True):
-            out.setdefault(row, reason)
-    return out
-
-
-def _dedup_apply(task: tuple[str, list[str], Path, Path, int]) -> dict[str, Any]:
-    stage_hash, results, in_path, stage_dir, part = task
-    table = pq.read_table(arrow(in_path))
-    gone = removed_rows(results, part)
-    reasons = [gone.get(i) for i in range(table.num_rows)]
-    table = table.append_column(REASON, pa.array(reasons, pa.string()))
-    return write_split(table, stage_dir, partition_name(in_path), stage_hash, {})
-
-
-# ----------------------------------------------------------------------------------------------
 def _group_map(task: tuple[Callable[[Path, int], pa.Table], Path, int, Path, int, str]) -> int:
     key_fn, path, part, workdir, n_buckets, partitioner = task
     marker = workdir / "map_done" / f"p{part:06d}.json"
@@ -258,20 +68,8 @@ def _group_map(task: tuple[Callable[[Path, int], pa.Table], Path, int, Path, int
         return 0
     table = key_fn(path, part)
     if table.num_rows:
-        if partitioner == "range":
-            keys = table.column("key").to_numpy().astype(np.uint64)
-            bucket = ((keys >> np.uint64(32)) * np.uint64(n_buckets)) >> np.uint64(32)
-        else:
-            bucket = hash_keys(table.column("key")) % np.uint64(n_buckets)
-        order = np.argsort(bucket, kind="stable")
-        sorted_buckets = bucket[order]
-        table = table.take(pa.array(order))
-        bounds = np.flatnonzero(np.diff(sorted_buckets)) + 1
-        starts = np.concatenate([[0], bounds])
-        ends = np.concatenate([bounds, [len(order)]])
-        for s, e in zip(starts, ends, strict=True):
-            b = int(sorted_buckets[s])
-            write_parquet(table.slice(int(s), int(e - s)), workdir / "map" / f"b{b:05d}" / f"p{part:06d}.parquet")
+        for b, piece in bucket_slices(table, n_buckets, partitioner):
+            write_parquet(piece, workdir / "map" / f"b{b:05d}" / f"p{part:06d}.parquet")
     write_json({"rows": table.num_rows}, marker)
     return table.num_rows
 
@@ -396,52 +194,38 @@ class LocalExecutor:
         reduce_tasks = [(reduce_fn, workdir, b) for b in range(n_buckets)]
         return self.map(_group_reduce, reduce_tasks, reduce_progress)
 
-    # -- stage shapes ---------------------------------------------------------------------------
-    def run_map_stage(
-        self, config: StageConfig, pipeline: PipelineConfig, stage_hash: str,
-        inputs: Sequence[Path], stage_dir: Path, progress: Progress | None = None,
-    ) -> dict[str, Any]:
-        todo = [p for p in inputs if part_done(stage_dir, partition_name(p), stage_hash) is None]
-        self.map(_map_partition, [(config, pipeline, stage_hash, p, stage_dir) for p in todo], progress)
-        return merge_counts(part_done(stage_dir, partition_name(p), stage_hash) or {} for p in inputs)
 
-    def run_dedup_stage(
-        self, config: StageConfig, pipeline: PipelineConfig, stage_hash: str,
-        inputs: Sequence[Path], stage_dir: Path, progress: Progress | None = None,
-    ) -> dict[str, Any]:
-        from stages.registry import make_stage
+    def components(self, edge_files: Sequence[str], workdir: Path, keep_column: str | None = None,
+                   progress: Progress | None = None) -> list[str]:
+        """Union-find over the nodes that have an edge (memory grows with the edges, not the corpus):
+        one pass collects those nodes, a second unions the edges file by file."""
+        out = workdir / "labels" / "part-00000.parquet"
+        if out.exists():
+            return [str(out)]
+        columns = ["u", "v", *([keep_column] if keep_column else [])]
 
-        stage = make_stage(config, pipeline)
-        sample = pq.read_table(arrow(inputs[0])).slice(0, 0) if inputs else None
-        all_done = all(part_done(stage_dir, partition_name(p), stage_hash) is not None for p in inputs)
-        key_names = [k.name for k in stage.keys(sample)] if sample is not None and not all_done else []
-        results: list[str] = []
-        index_dir = stage.index_dir()
-        for k, name in enumerate(key_names):
-            extra = index_files(index_dir, k, stage_hash)
-            key_fn = functools.partial(_dedup_keys, (config, pipeline, stage_hash, k, list(results), len(inputs)))
-            reduce_fn = functools.partial(keep_first_per_key, reason_prefix=name)
-            results += self.group_by_key([*inputs, *extra], key_fn, reduce_fn, stage_dir / "_work" / f"key{k}",
-                                         progress=progress)
-        todo = [(i, p) for i, p in enumerate(inputs) if part_done(stage_dir, partition_name(p), stage_hash) is None]
-        self.map(_dedup_apply, [(stage_hash, results, p, stage_dir, i) for i, p in todo], progress)
-        counts = merge_counts(part_done(stage_dir, partition_name(p), stage_hash) or {} for p in inputs)
-        if index_dir is not None:
-            self._append_index(config, pipeline, stage_hash, stage, index_dir, stage_dir)
-        return counts
+        def edges(f: str) -> tuple[np.ndarray, np.ndarray]:
+            t = pq.read_table(arrow(f), columns=columns)
+            if keep_column:
+                t = t.filter(t.column(keep_column))
+            return t.column("u").to_numpy().astype(np.int64), t.column("v").to_numpy().astype(np.int64)
 
-    def _append_index(self, config: StageConfig, pipeline: PipelineConfig, stage_hash: str, stage: Any,
-                      index_dir: Path, stage_dir: Path) -> None:
-        """Add the keys of this run's kept documents as a new index generation (named by stage hash,
-        so a resumed run rewrites the same file and never matches against itself)."""
-        kept = sorted((stage_dir / "data").glob("part-*.parquet"))
-        sample = pq.read_table(arrow(kept[0])).slice(0, 0) if kept else None
-        if sample is None:
-            return
-        for k in range(len(stage.keys(sample))):
-            tables = self.map(functools.partial(_index_keys, (config, pipeline, stage_hash, k)), kept)
-            write_parquet(pa.concat_tables(tables), index_dir / f"key{k}" / f"gen-{stage_hash}.parquet")
+        nodes = np.zeros(0, np.int64)
+        for f in edge_files:
+            u, v = edges(f)
+            nodes = np.union1d(nodes, np.concatenate([u, v]))
+        uf = UnionFind(len(nodes))
+        for i, f in enumerate(edge_files):
+            u, v = edges(f)
+            uf.union(np.searchsorted(nodes, u), np.searchsorted(nodes, v))
+            if progress:
+                progress(i + 1, len(edge_files))
+        roots = nodes[uf.roots()] if len(nodes) else nodes  # nodes are sorted: the smallest index is the smallest node
+        write_parquet(pa.table({"node": pa.array(nodes), "root": pa.array(roots)}), out, row_group_size=LABEL_ROWS)
+        return [str(out)]
 
+    def generation_engine(self, kind: str, **kwargs: Any) -> Any | None:
+        return None  # engines run in this process (the offline engine owns the accelerator)
 
 def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

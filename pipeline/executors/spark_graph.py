@@ -6,8 +6,9 @@ larger neighbours to its smallest neighbour; small-star links a node and its sma
 the smallest of them. Rounds repeat until every node has one parent and parents have none: then
 each star's centre is its component's smallest node, the label union-find gives locally. Chains
 shrink geometrically, stars finish in a round. Every round cuts the lineage (a reliable checkpoint
-when a directory is given, else a local one) in the same job that counts the edges, so the plan does
-not grow with the rounds; the convergence test (one more job) runs only once the count stops changing.
+a Parquet copy when a directory is given, else a local checkpoint), so the plan does not grow with the
+rounds; the convergence test (one more job) runs only once the count stops changing. DataFrame API only,
+so it runs through Spark Connect too.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("curate")
 
 
-def _cut(df: DataFrame, checkpoint_dir: str | None) -> tuple[DataFrame, int]:
-    """Materialize `df` with its lineage cut; returns it with its row count (the same job)."""
+def _cut(df: DataFrame, checkpoint_dir: str | None, round_no: int) -> tuple[DataFrame, int]:
+    """Materialize `df` with its lineage cut; returns it with its row count. With a directory the
+    round is written there as Parquet (it survives a lost executor), else it is a local checkpoint."""
     if checkpoint_dir:
-        df.sparkSession.sparkContext.setCheckpointDir(checkpoint_dir)
-        df = df.checkpoint(eager=False)
+        path = f"{checkpoint_dir.rstrip('/')}/round-{round_no:04d}"
+        df.write.mode("overwrite").parquet(path)
+        df = df.sparkSession.read.parquet(path)
     else:
-        df = df.localCheckpoint(eager=False)
+        df = df.localCheckpoint(eager=True)
     return df, df.count()
 
 
@@ -76,10 +79,10 @@ def connected_components(edges: DataFrame, checkpoint_dir: str | None = None, ma
     from pyspark.sql import functions as F
 
     e = edges.select(F.greatest("u", "v").cast("long").alias("u"), F.least("u", "v").cast("long").alias("v"))
-    e, count = _cut(e.filter(F.col("u") != F.col("v")).distinct(), checkpoint_dir)
+    e, count = _cut(e.filter(F.col("u") != F.col("v")).distinct(), checkpoint_dir, 0)
     for rounds in range(1, max_rounds + 1):
         previous = count
-        e, count = _cut(small_star(large_star(e)), checkpoint_dir)
+        e, count = _cut(small_star(large_star(e)), checkpoint_dir, rounds)
         # a star forest is a fixed point, so its size stops changing: test for it only then
         if count == previous and is_star_forest(e):
             log.debug("connected components: %d rounds", rounds)

@@ -40,11 +40,10 @@ from synth.engines import GenRequest, GenResult, Sampling, dedupe_requests
 
 if TYPE_CHECKING:
     from pipeline.executors.spark import SparkExecutor
-    from stages.base import GlobalStage, StageContext
 
 log = logging.getLogger("curate.synth")
 
-_REQUESTS = "idx long, id string, prompt string, params string"
+_REQUESTS = "pos long, idx long, id string, prompt string, params string"
 _RESULTS = pa.schema([("idx", pa.int64()), ("result", pa.string())])
 STATS_ROW = -1  # idx of the one row per task that carries the task's figures instead of a result
 TOTALS = ("remote_jobs", "remote_tasks", "remote_requests", "remote_retries", "remote_task_seconds")
@@ -110,6 +109,7 @@ class SparkHTTPEngine:
         self.kwargs = kwargs
         self.label = label
         self.last_stats: dict[str, Any] = {}
+        self.generated_on = "spark_tasks"
         self.totals: dict[str, Any] = dict.fromkeys(TOTALS, 0)
 
     def __repr__(self) -> str:
@@ -123,10 +123,11 @@ class SparkHTTPEngine:
             return []
         n_tasks = max(1, min(self.concurrency, self.ex.workers, len(unique)))
         spec = ClientSpec(self.base_urls, math.ceil(self.concurrency / n_tasks), self.kwargs)
-        # interleaved, so every task gets a similar mix of recipes (prompt and output lengths)
+        # interleaved, so every task (a range of positions) gets a similar mix of recipes (prompt and output lengths)
         order = [i for t in range(n_tasks) for i in range(t, len(unique), n_tasks)]
-        rows = [(i, unique[i].id, unique[i].prompt, json.dumps(unique[i].params.to_dict())) for i in order]
-        df = self.ex.spark.createDataFrame(self.ex.sc.parallelize(rows, n_tasks), _REQUESTS)
+        rows = [(pos, i, unique[i].id, unique[i].prompt, json.dumps(unique[i].params.to_dict()))
+                for pos, i in enumerate(order)]
+        df = self.ex.spark.createDataFrame(rows, _REQUESTS).repartitionByRange(n_tasks, "pos")
         with self.ex.job(f"{self.label}: generate {len(unique)} requests"):
             out = df.mapInArrow(functools.partial(_generate_task, spec), spark_schema(_RESULTS)).collect()
         got: dict[int, GenResult] = {}
@@ -160,35 +161,3 @@ class SparkHTTPEngine:
 
     def close(self) -> None:
         pass  # the clients live and die inside their tasks
-
-
-def run_synth(ex: SparkExecutor, stage: GlobalStage, ctx: StageContext) -> dict[str, Any]:
-    """The synth stage with generation in Spark tasks (``engine: http``) or on the driver (``engine: vllm``).
-
-    Everything but the engine is the stage's own code, so selection, prompts, cache, clean-up and outputs
-    are the local executor's."""
-    cfg = stage.config  # type: ignore[attr-defined]
-    if cfg.engine != "http":
-        master = ex.sc.master
-        if not master.startswith("local"):
-            log.warning("synth: engine %s runs on the Spark driver (master %s), not in Spark tasks; on a cluster "
-                        "serve the model (vllm serve) and use engine: http", cfg.engine, master)
-        counts = stage.run(ctx)
-        counts["generated_on"] = "driver"
-        return counts
-    engines: list[SparkHTTPEngine] = []
-
-    def factory(kind: str, **kwargs: Any) -> SparkHTTPEngine:
-        engine = SparkHTTPEngine(ex, **kwargs, label=ctx.stage.name)  # kind is "http" here
-        engines.append(engine)
-        return engine
-
-    counts = stage.run(ctx, engine_factory=factory)  # type: ignore[call-arg]
-    totals: dict[str, Any] = dict.fromkeys(TOTALS, 0)
-    for e in engines:
-        for k, v in e.totals.items():
-            totals[k] += v
-    totals["remote_task_seconds"] = round(totals["remote_task_seconds"], 3)
-    counts["generated_on"] = "spark_tasks"
-    counts.update(totals)
-    return counts

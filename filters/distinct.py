@@ -1,0 +1,40 @@
+"""Mergeable distinct counts (HyperLogLog++, from datasketch): each task sketches its own rows, the
+driver merges the sketches, so counting distinct URLs or hosts over a corpus needs a few KB on the
+driver whatever the corpus size (exact sets would need memory per distinct value)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+from datasketch import HyperLogLogPlusPlus
+
+PRECISION = 14  # 16 KB of registers; standard error about 0.8%
+
+
+def sketch(values: pa.Array | pa.ChunkedArray | list[str | None]) -> HyperLogLogPlusPlus:
+    """A sketch of the distinct non-null values."""
+    hll = HyperLogLogPlusPlus(p=PRECISION)
+    items = values.to_pylist() if isinstance(values, pa.Array | pa.ChunkedArray) else values
+    for v in items:
+        if v:
+            hll.update(v.encode("utf-8"))
+    return hll
+
+
+def hosts(urls: pa.Array | pa.ChunkedArray) -> list[str | None]:
+    """The lower-cased host of each URL (None where there is none)."""
+    out: list[str | None] = []
+    for u in urls.to_pylist():
+        try:
+            out.append((urlsplit(u).hostname or None) if u else None)
+        except ValueError:
+            out.append(None)
+    return out
+
+
+def merged_count(sketches: list[HyperLogLogPlusPlus]) -> int:
+    total = HyperLogLogPlusPlus(p=PRECISION)
+    for s in sketches:
+        total.merge(s)
+    return int(round(total.count()))

@@ -1,0 +1,26 @@
+"""One keyed 64-bit hash of strings for every place that needs a stable one (dedup keys, shuffle
+order, MinHash tokens): SipHash-2-4 through pandas, vectorized and the same on every run and host."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+DEFAULT_KEY = "0123456789123456"  # pandas' own default SipHash key: hashes stay what they always were
+
+
+def siphash64(values: pa.Array | pa.ChunkedArray | list, key: str = DEFAULT_KEY) -> np.ndarray:
+    """uint64 SipHash of each string/bytes value under a 16-character `key` (nulls hash like None)."""
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        objs = np.asarray(values.to_pylist(), dtype=object)
+    else:
+        objs = np.asarray(values, dtype=object)
+    if len(objs) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    return pd.util.hash_array(objs, hash_key=key, categorize=False)
+
+
+def u64_key(value: int) -> str:
+    """A SipHash key from a 64-bit integer (a seed)."""
+    return f"{value & 0xFFFFFFFFFFFFFFFF:016x}"

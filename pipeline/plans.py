@@ -1,0 +1,182 @@
+"""The two stage shapes the runner plans itself, written once over the executor primitives.
+
+* A row-wise `MapStage`: `map` over input partitions; each task applies the stage and writes the
+  partition's kept/removed split and marker.
+* A `KeyedDedupStage`: for each of its keys a `group_by_key` (hash buckets) whose reduce keeps the
+  smallest `(priority..., id)` of every key group; then `map` writes each partition with the reasons
+  the reduces chose. Keys of an incremental index (earlier runs' kept documents) join the group-by
+  and always win.
+
+Global stages (`GlobalStage.run`) compose the same primitives themselves.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline.config import PipelineConfig, StageConfig
+from pipeline.io import write_parquet
+from pipeline.partitions import partition_name, stage_counts, unfinished, write_split
+from pipeline.primitives import Executor, Progress
+from pipeline.schema import REASON
+from pipeline.storage import arrow
+from stages.registry import cached_stage, make_stage
+
+# ----------------------------------------------------------------------------------------------
+# row-wise stages
+
+
+def _map_partition(task: tuple[StageConfig, PipelineConfig, str, Path, Path]) -> dict[str, Any]:
+    config, pipeline, stage_hash, in_path, stage_dir = task
+    stage = cached_stage(config, pipeline, stage_hash)
+    result = stage.apply(pq.read_table(arrow(in_path)))
+    return write_split(result, stage_dir, partition_name(in_path), stage_hash, stage.counters(result))
+
+
+def run_map_stage(ex: Executor, config: StageConfig, pipeline: PipelineConfig, stage_hash: str,
+                  inputs: Sequence[Path], stage_dir: Path, progress: Progress | None = None) -> dict[str, Any]:
+    todo = unfinished(stage_dir, inputs, stage_hash)
+    ex.map(_map_partition, [(config, pipeline, stage_hash, p, stage_dir) for p in todo], progress)
+    return stage_counts(stage_dir, [partition_name(p) for p in inputs], stage_hash)
+
+
+# ----------------------------------------------------------------------------------------------
+# keyed dedup
+
+
+def keep_first_per_key(table: pa.Table, reason_prefix: str) -> pa.Table:
+    """Reduce for dedup: in each key group the smallest (prio..., id) survives; others get a reason."""
+    empty = pa.table({"part": pa.array([], pa.int32()), "row": pa.array([], pa.int64()),
+                      REASON: pa.array([], pa.string())})
+    if table.num_rows == 0:
+        return empty
+    prio_cols = sorted(c for c in table.column_names if c.startswith("prio_"))
+    order = [("key", "ascending")] + [(c, "ascending") for c in prio_cols] + [("id", "ascending")]
+    table = table.sort_by(order)
+    keys = table.column("key").combine_chunks()
+    starts = np.ones(table.num_rows, dtype=bool)
+    if table.num_rows > 1:
+        starts[1:] = pc.not_equal(keys.slice(1), keys.slice(0, len(keys) - 1)).to_numpy(zero_copy_only=False)
+    group = np.cumsum(starts) - 1
+    survivor = np.flatnonzero(starts)[group]
+    dup = ~starts
+    if not dup.any():
+        return empty
+    ids = table.column("id").combine_chunks()
+    of = ids.take(pa.array(survivor[dup]))
+    reasons = pc.binary_join_element_wise(pa.scalar(f"{reason_prefix}:of="), of.cast(pa.string()), "")
+    out = pa.table({"part": table.column("part").filter(pa.array(dup)),
+                    "row": table.column("row").filter(pa.array(dup)), REASON: reasons})
+    return out.sort_by([("part", "ascending"), ("row", "ascending")])
+
+
+def removed_rows(result_paths: Sequence[str], part: int) -> dict[int, str]:
+    """row -> reason for one partition, read from group-by results (filter pushed into Parquet)."""
+    out: dict[int, str] = {}
+    for path in result_paths:
+        t = pq.read_table(arrow(path), filters=[("part", "=", part)], columns=["row", REASON])
+        for row, reason in zip(t.column("row").to_pylist(), t.column(REASON).to_pylist(), strict=True):
+            out.setdefault(row, reason)
+    return out
+
+
+def _dedup_keys(task: tuple[StageConfig, PipelineConfig, str, int, list[str], int], path: Path, part: int
+                ) -> pa.Table:
+    """Key table of one partition for key number `key_index`, minus rows earlier keys removed.
+    Paths past the stage's inputs are index files of earlier runs: their rows always survive."""
+    config, pipeline, stage_hash, key_index, earlier, n_inputs = task
+    if part >= n_inputs:
+        index = pq.read_table(arrow(path), columns=["key", "id"])
+        n = index.num_rows
+        return pa.table({"key": index.column("key"), "part": pa.array(np.full(n, -1, dtype=np.int32)),
+                         "row": pa.array(np.full(n, -1, dtype=np.int64)), "id": index.column("id"),
+                         "prio_0": pa.array(np.zeros(n, dtype=np.int8))})
+    stage = cached_stage(config, pipeline, stage_hash)
+    table = pq.read_table(arrow(path))
+    key = stage.keys(table)[key_index]
+    prio = stage.priority(table)
+    cols: dict[str, Any] = {
+        "key": key.values,
+        "part": pa.array(np.full(table.num_rows, part, dtype=np.int32)),
+        "row": pa.array(np.arange(table.num_rows, dtype=np.int64)),
+        "id": table.column("id"),
+        "prio_0": pa.array(np.ones(table.num_rows, dtype=np.int8)),
+    }
+    for i, name in enumerate(prio.column_names, start=1):
+        cols[f"prio_{i}"] = prio.column(name)
+    keys = pa.table(cols)
+    mask = pc.is_valid(keys.column("key"))
+    if earlier:
+        gone = removed_rows(earlier, part)
+        if gone:
+            mask = pc.and_(mask, pc.invert(pc.is_in(keys.column("row"), pa.array(sorted(gone), pa.int64()))))
+    return keys.filter(mask)
+
+
+def index_files(index_dir: Path | None, key_index: int, stage_hash: str) -> list[Path]:
+    """Key files of earlier runs' kept documents, excluding this stage run's own generation."""
+    if index_dir is None:
+        return []
+    files = sorted((index_dir / f"key{key_index}").glob("gen-*.parquet"))
+    return [f for f in files if f.name != f"gen-{stage_hash}.parquet"]
+
+
+def _index_keys(task: tuple[StageConfig, PipelineConfig, str, int], path: Path) -> pa.Table:
+    config, pipeline, stage_hash, key_index = task
+    stage = cached_stage(config, pipeline, stage_hash)
+    table = pq.read_table(arrow(path))
+    key = stage.keys(table)[key_index]
+    return pa.table({"key": key.values, "id": table.column("id")}).filter(pc.is_valid(key.values))
+
+
+def _dedup_apply(task: tuple[str, list[str], Path, Path, int]) -> dict[str, Any]:
+    stage_hash, results, in_path, stage_dir, part = task
+    table = pq.read_table(arrow(in_path))
+    gone = removed_rows(results, part)
+    reasons = [gone.get(i) for i in range(table.num_rows)]
+    table = table.append_column(REASON, pa.array(reasons, pa.string()))
+    return write_split(table, stage_dir, partition_name(in_path), stage_hash, {})
+
+
+def run_dedup_stage(ex: Executor, config: StageConfig, pipeline: PipelineConfig, stage_hash: str,
+                    inputs: Sequence[Path], stage_dir: Path, progress: Progress | None = None) -> dict[str, Any]:
+    stage = make_stage(config, pipeline)
+    sample = pq.read_table(arrow(inputs[0])).slice(0, 0) if inputs else None
+    todo = unfinished(stage_dir, inputs, stage_hash)
+    key_names = [k.name for k in stage.keys(sample)] if sample is not None and todo else []
+    results: list[str] = []
+    index_dir = stage.index_dir()
+    for k, name in enumerate(key_names):
+        extra = index_files(index_dir, k, stage_hash)
+        key_fn = functools.partial(_dedup_keys, (config, pipeline, stage_hash, k, list(results), len(inputs)))
+        reduce_fn = functools.partial(keep_first_per_key, reason_prefix=name)
+        results += ex.group_by_key([*inputs, *extra], key_fn, reduce_fn, stage_dir / "_work" / f"key{k}",
+                                   progress=progress)
+    todo = unfinished(stage_dir, inputs, stage_hash)
+    index = {p: i for i, p in enumerate(inputs)}
+    ex.map(_dedup_apply, [(stage_hash, results, p, stage_dir, index[p]) for p in todo], progress)
+    counts = stage_counts(stage_dir, [partition_name(p) for p in inputs], stage_hash)
+    if index_dir is not None:
+        _append_index(ex, config, pipeline, stage_hash, stage, index_dir, stage_dir)
+    return counts
+
+
+def _append_index(ex: Executor, config: StageConfig, pipeline: PipelineConfig, stage_hash: str, stage: Any,
+                  index_dir: Path, stage_dir: Path) -> None:
+    """Add the keys of this run's kept documents as a new index generation (named by stage hash,
+    so a resumed run rewrites the same file and never matches against itself)."""
+    kept = sorted((stage_dir / "data").glob("part-*.parquet"))
+    sample = pq.read_table(arrow(kept[0])).slice(0, 0) if kept else None
+    if sample is None:
+        return
+    for k in range(len(stage.keys(sample))):
+        tables = ex.map(functools.partial(_index_keys, (config, pipeline, stage_hash, k)), kept)
+        write_parquet(pa.concat_tables(tables), index_dir / f"key{k}" / f"gen-{stage_hash}.parquet")

@@ -1,0 +1,146 @@
+"""The executor contract and the global decisions built on its mergeable summaries.
+
+Global stages compute their corpus-wide decisions (keep_top thresholds, bucket cuts, the mix's partial
+epochs, near-dup components) from per-partition summaries instead of per-document arrays on the
+driver; these tests check them against the straightforward in-memory computation, bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.executors.local import LocalExecutor
+from tests.conftest import REPO
+
+
+def write_parts(tmp_path: Path, tables: list[pa.Table], prefix: str = "p") -> list[Path]:
+    paths = []
+    for i, t in enumerate(tables):
+        paths.append(tmp_path / f"{prefix}-{i:03d}.parquet")
+        pq.write_table(t, paths[-1])
+    return paths
+
+
+@pytest.mark.parametrize("trial", range(12))
+def test_score_histograms_give_the_in_memory_threshold_and_cuts(tmp_path: Path, trial: int) -> None:
+    from stages.quality_classifier import Wanted, bucket_boundaries, histogram_scores, keep_top_threshold
+
+    rng = np.random.default_rng(trial)
+    tables, scores, weights = [], [], []
+    for _ in range(int(rng.integers(1, 5))):
+        n = int(rng.integers(0, 400))
+        s = rng.random(n).astype(np.float32)
+        if trial % 3 == 0:
+            s = (np.round(s * 20) / 20).astype(np.float32)  # many ties
+        if trial % 4 == 1:
+            s = (s - 0.5).astype(np.float32)  # negative scores order correctly too
+        w = rng.integers(0, 50, n) if trial % 5 else np.zeros(n, np.int64)  # all-zero weights
+        tables.append(pa.table({"quality_score": pa.array(s, pa.float32()), "n_tokens": pa.array(w, pa.int64()),
+                                "text": ["x"] * n}))
+        scores.append(s)
+        weights.append(w)
+    paths = write_parts(tmp_path, tables)
+    s, w = np.concatenate(scores), np.concatenate(weights).astype(np.float64)
+    ex = LocalExecutor(1)
+    if len(s) == 0:
+        assert histogram_scores(ex, paths, [Wanted(rank=0)], False)[0] == []
+        return
+    for fraction in (0.001, 0.1, 0.5, 1.0):
+        want = Wanted(rank=len(s) - max(1, math.ceil(fraction * len(s))))
+        got, mean, n = histogram_scores(ex, paths, [want], False)
+        assert got == [keep_top_threshold(s, fraction)] and n == len(s)
+        assert mean == pytest.approx(float(s.astype(np.float64).mean()))
+    buckets = int(rng.integers(2, 40))
+    got, _, _ = histogram_scores(ex, paths, [Wanted(share=i / buckets) for i in range(1, buckets)], True)
+    assert got == bucket_boundaries(s, w, buckets)
+
+
+def in_memory_partial(domains: np.ndarray, keys: np.ndarray, tokens: np.ndarray, rests: dict[str, float]
+                      ) -> dict[str, tuple[int, int]]:
+    """Per domain: documents taken in key order while the tokens before each are below the rest."""
+    out = {}
+    for d, rest in rests.items():
+        if rest <= 0:
+            continue
+        mask = domains == d
+        order = np.argsort(keys[mask], kind="stable")
+        t = tokens[mask][order]
+        before = np.cumsum(t) - t
+        n = int(np.sum(before < rest))
+        out[d] = (n, int(t[:n].sum()))
+    return out
+
+
+@pytest.mark.parametrize("trial", range(6))
+def test_mix_partial_epochs_match_the_in_memory_cut(tmp_path: Path, trial: int) -> None:
+    from stages.mix import _domain_keys, partial_epochs
+
+    rng = np.random.default_rng(100 + trial)
+    tables = []
+    for p in range(int(rng.integers(1, 6))):
+        n = int(rng.integers(0, 300))
+        doms = rng.choice(["web", "wiki", "code", None], size=n)  # type: ignore[arg-type]
+        tables.append(pa.table({"id": [f"d{p}-{i}" for i in range(n)], "domain": pa.array(list(doms), pa.string()),
+                                "n_tokens": pa.array(rng.integers(0, 30, n), pa.int64())}))
+    paths = write_parts(tmp_path, tables)
+    keyed = pa.concat_tables([_domain_keys(p, "domain", 3) for p in paths])
+    domains = keyed.column("domain").to_numpy(zero_copy_only=False)
+    keys, tokens = keyed.column("key").to_numpy(), keyed.column("n_tokens").to_numpy()
+    totals = {d: int(tokens[domains == d].sum()) for d in set(domains.tolist())}
+    rests = {d: float(rng.uniform(0, 1.2) * t) for d, t in totals.items()}  # some beyond the domain's tokens
+    rests["wiki"] = 0.0
+    got = partial_epochs(LocalExecutor(1), paths, "domain", 3, rests)
+    want = in_memory_partial(domains, keys, tokens, rests)
+    assert {d: (n, taken) for d, (n, _, taken) in got.items()} == want
+    for d, (n, last, _) in got.items():  # the cut key selects exactly the documents taken
+        if n:
+            assert int(np.sum(keys[domains == d] <= last)) == n
+
+
+def test_local_components_label_every_edge_node_with_its_smallest(tmp_path: Path) -> None:
+    from filters.lsh_graph import UnionFind
+
+    rng = np.random.default_rng(5)
+    n = 5000
+    u, v = rng.integers(0, n, 1500), rng.integers(0, n, 1500)
+    keep = rng.random(1500) < 0.8
+    halves = [slice(0, 700), slice(700, 1500)]
+    files = [str(p) for p in write_parts(tmp_path, [pa.table({"u": u[h], "v": v[h], "keep": keep[h]}) for h in halves])]
+    labels = LocalExecutor(1).components(files, tmp_path / "cc", "keep")
+    got = pa.concat_tables([pq.read_table(f) for f in labels])
+    nodes = got.column("node").to_numpy()
+    assert np.all(np.diff(nodes) > 0)  # sorted, each node once
+    uf = UnionFind(n)
+    uf.union(u[keep], v[keep])
+    touched = np.unique(np.concatenate([u[keep], v[keep]]))
+    assert nodes.tolist() == touched.tolist()
+    assert got.column("root").to_numpy().tolist() == uf.roots()[touched].tolist()
+
+
+def test_distinct_sketches_merge_to_the_distinct_count() -> None:
+    from filters.distinct import hosts, merged_count, sketch
+
+    urls = [f"https://site{i % 900}.example/page/{i}" for i in range(20_000)]
+    parts = [sketch(pa.array(urls[i::3] + [None])) for i in range(3)]
+    assert merged_count(parts) == pytest.approx(20_000, rel=0.03)
+    assert merged_count([sketch(hosts(pa.array(urls)))]) == pytest.approx(900, rel=0.03)
+    assert hosts(pa.array(["https://A.example:8080/x", "not a url", None])) == ["a.example", None, None]
+
+
+def test_stages_filters_and_synth_never_import_an_executor() -> None:
+    """The contract: stages are plans over `pipeline.primitives`; executors know nothing of stages."""
+    modules = [p for room in ("stages", "filters", "synth") for p in (REPO / room).rglob("*.py")]
+    offenders = [str(p.relative_to(REPO)) for p in modules if "pipeline.executors" in p.read_text(encoding="utf-8")]
+    assert offenders == []
+    executors = REPO / "pipeline" / "executors"
+    for p in executors.glob("*.py"):
+        text = p.read_text(encoding="utf-8")
+        assert not re.search(r"\.rdd\b|sparkContext|SparkContext", text), f"{p.name}: RDD/SparkContext API"
+        assert not re.search(r"^from stages|^import stages", text, re.M), f"{p.name} imports a stage module"
