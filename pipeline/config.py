@@ -221,8 +221,8 @@ def infer_format(path: str) -> str:
             return fmt
     if "://" not in path and os.path.isdir(path) and any(os.path.exists(os.path.join(path, m)) for m in HF_MARKERS):
         return "hf"
-    raise ValueError(f"cannot infer the format of '{path}' from its name (known endings: "
-                     f"{', '.join(s for s, _ in FORMAT_SUFFIXES)}, or a saved Hugging Face dataset directory); "
+    raise ValueError(f"cannot infer the format of '{path}' from its name (known endings: .jsonl, .jsonl.gz, "
+                     ".jsonl.zst, .parquet, also .json and .ndjson; or a saved Hugging Face dataset directory): "
                      "set format: jsonl, jsonl.gz, jsonl.zst, parquet or hf")
 
 

@@ -40,6 +40,7 @@ from pipeline.executors.local import (
     removed_rows,
 )
 from pipeline.ingest import InputFile, fingerprint, ingest_file, list_input_files
+from pipeline.input_checks import check_ingest
 from pipeline.io import clean_temp_files, read_json_or_none, sha256_file, write_json, write_parquet
 from pipeline.progress import Reporter
 from pipeline.schema import QUARANTINE_SCHEMA
@@ -164,6 +165,7 @@ class Runner:
             executor = self._executor()
             try:
                 summary = [self._ingest(plan, executor)]
+                check_ingest(self.cfg, self.out, plan.files)  # exit 2 when an input yielded nothing usable
                 for planned in plan.stages:
                     summary.append(self._stage(planned, executor))
             except BaseException as exc:
@@ -239,8 +241,8 @@ class Runner:
                        if p.is_file() and not p.name.startswith("."))
         return {str(p.relative_to(self.out)): sha256_file(p) for p in files}
 
-    def _progress(self, label: str) -> Progress:
-        return self.reporter.task(label)
+    def _progress(self, label: str, unit: str | None = None, phase: str | None = None) -> Progress:
+        return self.reporter.task(label, unit, phase)
 
     def _finish(self, stage_dir: Path, name: str, kind: str, stage_hash: str, counts: dict[str, Any],
                 started: float, input_name: str | None) -> dict[str, Any]:
