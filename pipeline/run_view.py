@@ -218,6 +218,7 @@ class RunView:
         fig, ax = plt.subplots(figsize=(8, 3.5))
         ax.bar(stats["stage"], stats["kept"], color="#4c72b0", label="kept")
         ax.bar(stats["stage"], stats["removed"], bottom=stats["kept"], color="#dd8452", label="removed")
+        ax.set_xlabel("stage")
         ax.set_ylabel("documents")
         ax.set_title("Documents per stage")
         ax.legend()
@@ -240,24 +241,63 @@ class RunView:
                 return pd.concat([kept, removed], ignore_index=True), name
         return pd.DataFrame(columns=[column]), None
 
+    def stage_settings(self, stage: str) -> dict[str, Any]:
+        """The stage's settings as the run used them (from `_run.json`)."""
+        for row in (self.run_info.get("config") or {}).get("stages") or []:
+            if isinstance(row, dict) and row.get("name") == stage:
+                return row
+        return {}
+
+    def thresholds(self, column: str, stage: str | None) -> list[tuple[str, float]]:
+        """Cut-offs that apply to a signal column: `(setting, value)` pairs such as ("min_mean_word_length", 3.0).
+
+        Found by name in the stage's settings: for `gopher_mean_word_length` the keys `min_mean_word_length`
+        and `max_mean_word_length` of the `gopher*` filter groups, for `lang_score` the langid stage's
+        `min_score`; the quality stage's effective threshold (keep_top included) comes from its manifest."""
+        if stage is None:
+            return []
+        settings = self.stage_settings(stage)
+        family, _, stat = column.partition("_")
+        stats = {stat, stat.removesuffix("_count") + "s"} if stat.endswith("_count") else {stat}
+        groups = [settings] + [v for k, v in settings.items() if isinstance(v, dict) and k.startswith(family)]
+        found: list[tuple[str, float]] = []
+        for group in groups:
+            for key, value in group.items():
+                if (key.startswith(("min_", "max_")) and key[4:] in stats and isinstance(value, int | float)
+                        and not isinstance(value, bool)):
+                    found.append((key, float(value)))
+        effective = ((self.manifest(stage) or {}).get("stats") or {}).get("threshold")
+        if column == "quality_score" and isinstance(effective, int | float):
+            found = [("threshold", float(effective))]
+        return sorted(set(found))
+
     def plot_scores(self, column: str = "quality_score", by: str | None = None, bins: int = 40) -> Any:
-        """Histogram of a score column (split by `by`), with the stage's threshold marked when known."""
+        """Histogram of a score column (split by `by`, the groups on shared bins), with every threshold
+        that cuts it marked."""
         import matplotlib.pyplot as plt
+        import numpy as np
 
         frame, stage = self.score_frame(column, by)
-        fig, ax = plt.subplots(figsize=(7, 3.5))
+        fig, ax = plt.subplots(figsize=(7, 3.2))
+        ax.set_xlabel(column)
+        ax.set_ylabel("documents")
         if frame.empty:
             ax.set_title(f"{column}: no data")
             return fig
-        groups = frame.groupby(by) if by else [(None, frame)]
+        values = pd.to_numeric(frame[column], errors="coerce").astype(float)
+        finite = values[np.isfinite(values)]
+        edges = np.histogram_bin_edges(finite, bins=bins) if len(finite) else bins
+        groups = frame.assign(_v=values).groupby(by) if by else [(None, frame.assign(_v=values))]
+        colors = {"kept": "#4c72b0", "removed": "#dd8452"}
         for label, group in groups:
-            ax.hist(pd.to_numeric(group[column], errors="coerce").dropna(), bins=bins, alpha=0.6,
-                    label=str(label) if label is not None else column)
-        threshold = ((self.manifest(stage) or {}).get("stats") or {}).get("threshold") if stage else None
-        if isinstance(threshold, int | float):
-            ax.axvline(threshold, color="red", linestyle="--", label=f"threshold {threshold:.3g}")
+            v = group["_v"][np.isfinite(group["_v"])]
+            ax.hist(v, bins=edges, alpha=0.6, label=str(label) if label is not None else column,
+                    color=colors.get(str(label)))
+        for key, value in self.thresholds(column, stage):
+            ax.axvline(value, color="red", linestyle="--", label=f"threshold {key}={value:.3g}" if key != "threshold"
+                       else f"threshold {value:.3g}")
         ax.set_title(f"{column} ({stage})")
-        ax.legend()
+        ax.legend(fontsize=8)
         fig.tight_layout()
         return fig
 
