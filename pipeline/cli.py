@@ -6,14 +6,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from pipeline import storage
+from pipeline import __version__, storage
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
 log = logging.getLogger("curate")
@@ -38,6 +40,30 @@ def _err(message: str) -> None:
     print(f"curate: {message}", file=sys.stderr)
 
 
+def _json_ready(obj: Any) -> Any:
+    """Plain JSON values: NaN and infinities become null (json.dumps would write invalid `NaN`)."""
+    if isinstance(obj, dict):
+        return {str(k): _json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_ready(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, str | bytes):  # numpy scalars
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(_json_ready(obj), indent=2, default=str, allow_nan=False, ensure_ascii=False))
+
+
+def _run_dir(output: str) -> Any:
+    """The output directory of a run, or NotARun (a clear exit-2 message) for anything else."""
+    from pipeline.run_view import check_run_dir
+
+    return check_run_dir(output)
+
+
 def _load(args: argparse.Namespace) -> Any:
     from pipeline.config import load_config
 
@@ -54,9 +80,12 @@ def _load(args: argparse.Namespace) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.config import ConfigError
     from pipeline.errors import StageFailed
-    from pipeline.progress import Reporter
+    from pipeline.input_checks import quarantine_line
+    from pipeline.progress import Reporter, format_seconds
     from pipeline.runner import LockHeld, Runner
 
+    started = time.monotonic()
+    cfg = None
     try:
         cfg = _load(args)
         with Reporter(enabled=True, rich_bars=False if args.log_format == "json" else None) as reporter:
@@ -74,6 +103,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         for line in exc.problems:
             _err(line)
+        if cfg is not None and not args.incremental and _is_input_error(exc):
+            line = quarantine_line(storage.location(cfg.output))
+            if line:
+                _err(line)
         return EXIT_CONFIG
     except LockHeld as exc:
         _err(str(exc))
@@ -83,54 +116,101 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.verbose:
             traceback.print_exception(exc.error)
         return EXIT_FAILED
-    out = storage.location(cfg.output)
+    root = storage.location(cfg.output)
+    out = _latest_generation(root) if args.incremental else root
     print(f"output: {out}")
     print(f"shards: {out / 'shards'}")
-    print(f"status: curate status {out}")
-    if (out / "report.html").exists():
-        print(f"report: {out / 'report.html'}")
+    print(f"status: curate status {root}")
+    line = quarantine_line(out)
+    if line:
+        print(line)
+    report = _write_report(out)
+    if report is not None:
+        print(f"report: {report}")
+    print(f"total time {format_seconds(time.monotonic() - started)}")
     return EXIT_OK
+
+
+def _is_input_error(exc: Exception) -> bool:
+    from pipeline.input_checks import InputError
+
+    return isinstance(exc, InputError)
+
+
+def _latest_generation(root: Any) -> Any:
+    from pipeline.io import read_json_or_none
+
+    registry = read_json_or_none(root / "generations.json") or {}
+    finished = [g for g in registry.get("generations", []) if g.get("status") == "finished"]
+    return root / finished[-1]["dir"] if finished else root
+
+
+def _write_report(out: Any) -> Any:
+    """Rewrite OUT/report.html after every finished run, so it never shows an earlier run's numbers."""
+    from pipeline.report import write_report
+
+    try:
+        return write_report(out)
+    except Exception as exc:  # noqa: BLE001 - the run succeeded; a report problem must not hide that
+        _err(f"warning: report.html not written: {type(exc).__name__}: {exc}")
+        stale = out / "report.html"
+        if stale.exists():
+            storage.remove(stale)  # never leave an earlier run's report looking current
+        return None
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from pipeline.config import ConfigError
+    from pipeline.input_checks import sample_problems
     from pipeline.runner import make_plan
 
     try:
         cfg = _load(args)
         plan = make_plan(cfg)
+        errors, warnings = ([], []) if args.no_read else sample_problems(cfg, plan.files, args.records)
     except ConfigError as exc:
         for line in exc.problems:
+            _err(line)
+        return EXIT_CONFIG
+    for line in warnings:
+        _err(f"warning: {line}")
+    if errors:
+        for line in errors:
             _err(line)
         return EXIT_CONFIG
     print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True).rstrip())
     print("\n# plan")
     for row in plan.describe():
         print(f"- {row['stage']:<16} kind={row['kind']:<14} input={row['input']:<16} hash={row['hash']}")
+    if not args.no_read:
+        print(f"\n# inputs: the first {args.records} records of each of {len(plan.files)} file(s) read"
+              f"{'' if not warnings else f'; {len(warnings)} warning(s) above'}")
     return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from pipeline.io import read_json_or_none
-    from pipeline.run_view import RunView
+    from pipeline.run_view import NotARun, RunView
 
     try:
-        view = RunView(args.output)
-    except FileNotFoundError as exc:
+        root = _run_dir(args.output)
+    except NotARun as exc:
         _err(str(exc))
         return EXIT_CONFIG
-    generations = read_json_or_none(storage.location(args.output) / "generations.json")
+    generations = read_json_or_none(root / "generations.json")
     if generations:
-        return _status_generations(storage.location(args.output), generations, args.json)
+        return _status_generations(root, generations, args.json)
+    view = RunView(root)
     frame = view.stats()
     info = view.run_info
     if args.json:
-        print(json.dumps({"run": {k: info.get(k) for k in ("name", "status", "started", "finished")},
-                          "stages": frame.to_dict(orient="records")}, default=str, indent=2))
+        _print_json({"run": {k: info.get(k) for k in ("name", "status", "started", "finished")},
+                     "stages": frame.to_dict(orient="records")})
         return EXIT_OK
     print(f"run {info.get('name', '?')}: {info.get('status', 'unknown')} "
           f"(started {info.get('started')}, finished {info.get('finished')})")
-    cols = ["stage", "kind", "state", "in", "added", "kept", "removed", "tokens", "seconds"]
+    cols = ["stage", "kind", "state", "in", "added", "kept", "removed", "quarantined", "tokens", "seconds"]
+
     def cell(v: Any) -> str:
         if v is None or v != v:  # None or NaN
             return ""
@@ -146,7 +226,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _status_generations(root: Path, registry: dict[str, Any], as_json: bool) -> int:
     if as_json:
-        print(json.dumps(registry, indent=2, default=str))
+        _print_json(registry)
         return EXIT_OK
     print(f"{len(registry['generations'])} generation(s), {registry.get('total_docs_out', 0)} documents in shards")
     print(f"{'gen':<5} {'status':<10} {'files':>5} {'docs in':>8} {'docs out':>9} {'tokens':>9}  finished")
@@ -159,10 +239,12 @@ def _status_generations(root: Path, registry: dict[str, Any], as_json: bool) -> 
 def cmd_report(args: argparse.Namespace) -> int:
     from pipeline.io import read_json_or_none
     from pipeline.report import write_report
+    from pipeline.run_view import NotARun
 
-    out = storage.location(args.output)
-    if not out.is_dir():
-        _err(f"{args.output}: no such run output directory")
+    try:
+        out = _run_dir(args.output)
+    except NotARun as exc:
+        _err(str(exc))
         return EXIT_CONFIG
     registry = read_json_or_none(out / "generations.json")
     if registry:  # an incremental root: report the latest finished generation
@@ -183,7 +265,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
         from pipeline.demo.labels import write_training_sets
 
         summary["training_sets"] = write_training_sets(Path(args.dir) / "labels", args.label_docs, args.seed)
-    print(json.dumps(summary, indent=2, default=str))
+    _print_json(summary)
     return EXIT_OK
 
 
@@ -253,74 +335,99 @@ def cmd_tiny_model(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every option's help shows its default; descriptions keep their line breaks."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="curate", description="ling-curate: pretraining-data curation")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs and tracebacks")
-    parser.add_argument("--log-format", choices=["text", "json"], default="text", help="log line format")
-    sub = parser.add_subparsers(dest="command", required=True)
+    # -v and --log-format work before or after the subcommand (`curate run pipeline.yaml -v`): the
+    # subcommands' copies default to SUPPRESS so they do not overwrite a value given before
+    def add_common(p: argparse.ArgumentParser, default: Any) -> None:
+        p.add_argument("-v", "--verbose", action="store_true", default=default if default is not None else False,
+                       help="debug logs, and the traceback of a failure")
+        p.add_argument("--log-format", choices=["text", "json"], default=default if default is not None else "text",
+                       help="log lines as text or one JSON object per line (for log shippers)")
+
+    common = argparse.ArgumentParser(add_help=False)
+    add_common(common, argparse.SUPPRESS)
+    parser = argparse.ArgumentParser(prog="curate", formatter_class=_Help,
+                                     description="ling-curate: pretraining-data curation. Exit codes: 0 ok, "
+                                                 "1 a stage failed, 2 invalid config or input, 3 output locked.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    add_common(parser, None)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, parents=[common], formatter_class=_Help)
 
     def add_config_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("config", nargs="?", default="pipeline.yaml")
-        p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value")
-        p.add_argument("--executor", choices=["local", "spark"])
-        p.add_argument("--output", help="output directory (overrides `output:`)")
-        p.add_argument("--workers", type=int)
+        p.add_argument("config", nargs="?", default="pipeline.yaml", help="the pipeline config (YAML)")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", default=None,
+                       help="override a config value, read as YAML; repeatable. KEY: workers, "
+                            "stages.shard.max_shard_bytes (a stage by name), stages[2].threshold (by position), "
+                            'spark.conf["spark.executor.memory"] (a key containing dots)')
+        p.add_argument("--executor", choices=["local", "spark"], default=None, help="overrides `executor:`")
+        p.add_argument("--output", default=None, help="output directory (overrides `output:`)")
+        p.add_argument("--workers", type=int, default=None, help="worker processes (overrides `workers:`)")
 
-    p = sub.add_parser("run", help="run the pipeline (resumes by default)")
+    p = command("run", "run the pipeline (resumes finished work by default)")
     add_config_args(p)
     p.add_argument("--fresh", action="store_true", help="discard earlier results and start over")
     p.add_argument("--incremental", action="store_true",
                    help="process only input files not seen by earlier runs, as a new generation")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("validate", help="print the resolved config and stage plan")
+    p = command("validate", "check the config and the first records of every input; print the resolved "
+                            "config and stage plan (writes nothing)")
     add_config_args(p)
+    p.add_argument("--records", type=int, default=20, help="records read from the start of each input file")
+    p.add_argument("--no-read", action="store_true", help="check the config only, do not read the inputs")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("status", help="per-stage state and counts of an output directory")
-    p.add_argument("output")
-    p.add_argument("--json", action="store_true")
+    p = command("status", "per-stage state and counts of a run's output directory")
+    p.add_argument("output", help="the run's output directory (`output:`)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("report", help="write OUT/report.html")
-    p.add_argument("output")
+    p = command("report", "write OUT/report.html (curate run also rewrites it after every finished run)")
+    p.add_argument("output", help="the run's output directory (`output:`)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("demo-data", help="write the demo corpus and its ground truth")
-    p.add_argument("dir")
-    p.add_argument("--docs", type=int, default=3000)
-    p.add_argument("--seed", type=int, default=0)
+    p = command("demo-data", "write the demo corpus, its ground truth and labelled training sets")
+    p.add_argument("dir", help="directory to write into")
+    p.add_argument("--docs", type=int, default=3000, help="documents in the corpus")
+    p.add_argument("--seed", type=int, default=0, help="random seed (the corpus is deterministic)")
     p.add_argument("--label-docs", type=int, default=2000,
                    help="documents per labelled training set (labels/quality.jsonl, labels/domain.jsonl); 0 = none")
     p.set_defaults(func=cmd_demo_data)
 
-    p = sub.add_parser("dedup-params", help="MinHash-LSH band/row choices for a similarity threshold")
-    p.add_argument("--threshold", type=float, required=True)
-    p.add_argument("--num-perm", type=int, default=112)
+    p = command("dedup-params", "MinHash-LSH band/row choices for a similarity threshold")
+    p.add_argument("--threshold", type=float, required=True, help="Jaccard similarity to detect, in (0, 1)")
+    p.add_argument("--num-perm", type=int, default=112, help="MinHash permutations (bands x rows at most this)")
     p.set_defaults(func=cmd_dedup_params)
 
-    p = sub.add_parser("tiny-model", help="build a tiny random-weight BailingMoeForCausalLM checkpoint for tests")
-    p.add_argument("dir")
-    p.add_argument("--seed", type=int, default=0)
+    p = command("tiny-model", "build a tiny random-weight BailingMoeForCausalLM checkpoint for tests and the demo")
+    p.add_argument("dir", help="directory to write the checkpoint into")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the weights")
     p.set_defaults(func=cmd_tiny_model)
 
-    p = sub.add_parser("train", help="train a fastText quality or domain classifier")
-    p.add_argument("kind", choices=["quality", "domain"])
-    p.add_argument("--positive", help="JSONL of high-quality examples (quality)")
-    p.add_argument("--negative", help="JSONL of other examples (quality)")
-    p.add_argument("--input", help="JSONL with a label field")
-    p.add_argument("--label-field")
+    p = command("train", "train a fastText quality or domain classifier")
+    p.add_argument("kind", choices=["quality", "domain"], help="binary quality model or multi-class domain model")
+    p.add_argument("--positive", default=None, help="JSONL of high-quality examples (quality)")
+    p.add_argument("--negative", default=None, help="JSONL of other examples (quality)")
+    p.add_argument("--input", default=None, help="JSONL with a label field")
+    p.add_argument("--label-field", default=None, help="the label field of --input")
     p.add_argument("--positive-label", default="hq", help="label of the positive class (quality)")
-    p.add_argument("--text-field", default="text")
-    p.add_argument("--output", required=True)
-    p.add_argument("--lr", type=float, default=None, help="default: 0.1 for quality (DCLM), 0.5 for domain")
-    p.add_argument("--dim", type=int, default=100)
-    p.add_argument("--epoch", type=int, default=None, help="default: 5 for quality (DCLM), 20 for domain")
-    p.add_argument("--word-ngrams", type=int, default=2)
-    p.add_argument("--min-count", type=int, default=1)
-    p.add_argument("--holdout", type=float, default=0.1)
-    p.add_argument("--no-balance", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--text-field", default="text", help="the text field of the examples")
+    p.add_argument("--output", required=True, help="model file to write (MODEL.bin, and MODEL.bin.report.json)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate; none: 0.1 for quality (DCLM), 0.5 for domain")
+    p.add_argument("--dim", type=int, default=100, help="word vector size")
+    p.add_argument("--epoch", type=int, default=None, help="epochs; none: 5 for quality (DCLM), 20 for domain")
+    p.add_argument("--word-ngrams", type=int, default=2, help="word n-gram length")
+    p.add_argument("--min-count", type=int, default=1, help="minimum word count")
+    p.add_argument("--holdout", type=float, default=0.1, help="fraction held out for the reported metrics")
+    p.add_argument("--no-balance", action="store_true", help="do not balance the classes")
+    p.add_argument("--seed", type=int, default=0, help="random seed (holdout split, balancing)")
     p.set_defaults(func=cmd_train)
     return parser
 

@@ -234,7 +234,7 @@ def read_jsonl(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[
                 try:
                     record = json.loads(text)
                 except json.JSONDecodeError as exc:
-                    raise Quarantined(None, f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+                    raise Quarantined(None, f"invalid JSON at column {exc.colno}: {exc.msg}") from None
                 except RecursionError:
                     raise Quarantined(None, "invalid JSON: nested too deeply") from None
                 yield line, record_to_doc(record, inp, f.relpath, line), None

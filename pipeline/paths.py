@@ -7,7 +7,8 @@ listed in the top-level `allow_write_outside_output` (e.g. a dedup index shared 
 
 Local paths are compared after resolving symlinks (`os.path.realpath`); URIs (`s3://bucket/out`) are
 compared as strings: same scheme and bucket, and the `posixpath`-normalized path inside. Read paths
-(inputs, models, tokenizers) are not restricted.
+(inputs, models, tokenizers) are not restricted: they are resolved against the current directory and
+checked to exist at config load (`ReadPath` in pipeline/config.py).
 """
 
 from __future__ import annotations
@@ -97,10 +98,7 @@ def resolve_write_path(output: str, value: str, allowed: list[str] | tuple[str, 
 
 
 def stage_key(pipeline: PipelineConfig, stage: StageConfig, field: str) -> str:
-    """The key path of a stage's field for messages (`stages[5].index`)."""
-    for i, s in enumerate(pipeline.stages):
-        if s is stage:
-            return f"stages[{i}].{field}"
+    """The key path of a stage's field for messages (`stages.near_dedup.index`; names are unique)."""
     return f"stages.{stage.name}.{field}"
 
 
@@ -113,13 +111,13 @@ def stage_write_path(pipeline: PipelineConfig, stage: StageConfig, field: str) -
                               stage_key(pipeline, stage, field))
 
 
-def write_path_problems(pipeline: PipelineConfig, stage: StageConfig, i: int) -> list[str]:
-    """One line per write-path field of `stages[i]` that points outside the output directory."""
+def write_path_problems(pipeline: PipelineConfig, stage: StageConfig, key: str) -> list[str]:
+    """One line per write-path field of the stage at `key` (`stages.near_dedup`) that points outside the output."""
     problems = []
     for field in stage.write_paths:
         value = getattr(stage, field)
         if value:
             problem = write_path_problem(pipeline.output, value, pipeline.allow_write_outside_output)
             if problem:
-                problems.append(f"stages[{i}].{field}: {problem}")
+                problems.append(f"{key}.{field}: {problem}")
     return problems

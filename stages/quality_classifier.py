@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from pydantic import Field, model_validator
 
 from filters.fasttext_classifier import check_quality_model, file_fingerprint, predict_proba, prepare_lines
-from pipeline.config import StageConfig
+from pipeline.config import ReadFile, StageConfig
 from pipeline.io import write_parquet
 from pipeline.partitions import merge_counts, part_done, partition_name, write_split
 from pipeline.primitives import Executor, Progress, aggregate
@@ -31,7 +31,7 @@ from stages.registry import cached_stage
 
 
 class QualityClassifierConfig(StageConfig):
-    model: str
+    model: ReadFile
     positive_label: str = "hq"
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)  # keep P(positive) >= threshold
     keep_top: float | None = Field(default=None, gt=0.0, le=1.0)  # keep this fraction, globally

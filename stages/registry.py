@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipeline.config import StageConfig
+if TYPE_CHECKING:  # only for types: the config schema imports this table, not the other way round
+    from pipeline.config import StageConfig
 
 STAGE_MODULES: dict[str, str] = {
     "normalize": "stages.normalize",

@@ -27,7 +27,7 @@ from pydantic import Field, model_validator
 
 from filters import distinct
 from pipeline import storage
-from pipeline.config import StageConfig
+from pipeline.config import ReadFile, StageConfig
 from pipeline.io import PARQUET_OPTIONS, atomic_open, clean_temp_files, sha256_file, write_json, write_parquet
 from pipeline.storage import arrow
 from stages.base import GlobalStage, StageContext
@@ -43,7 +43,7 @@ class ShardConfig(StageConfig):
     max_shard_docs: int | None = Field(default=None, ge=1)
     columns: list[str] | None = None  # None = every column the documents have
     zstd_level: int = Field(default=3, ge=1, le=22)
-    tokenizer: str | None = None  # needed for `megatron` (vocab size, and ids when no `token_ids` column)
+    tokenizer: ReadFile | None = None  # needed for `megatron` (vocab size, and ids when no `token_ids` column)
     eod_token: str | None = None
     megatron_name: str = Field(default="text", pattern=r"^[A-Za-z0-9_.-]+$")
 

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 from pydantic import Field, field_validator, model_validator
 
 from pipeline import storage
-from pipeline.config import ConfigError, StageConfig
+from pipeline.config import ConfigError, ModelRef, ReadPath, StageConfig
 from pipeline.errors import StageFailed
 from pipeline.io import read_json_or_none, write_json, write_parquet
 from pipeline.partitions import merge_counts, part_done, partition_name, write_split
@@ -51,7 +51,7 @@ from synth.chunking import Chunk, chunk_text
 from synth.engines import GenRequest, GenResult, Sampling
 from synth.filter_expr import FilterError
 from synth.postprocess import Drop, PostContext, run_steps
-from synth.recipes import Recipe, RecipeError, load_recipes
+from synth.recipes import Recipe, RecipeError, is_recipe_path, load_recipes
 
 log = logging.getLogger("curate.synth")
 
@@ -85,11 +85,11 @@ class SynthConfig(StageConfig):
     write_paths: ClassVar[tuple[str, ...]] = ("cache",)
 
     engine: Literal["vllm", "http"] = "vllm"
-    model: str | None = None  # checkpoint dir or hub id (vllm); served model name (http, else discovered)
+    model: ModelRef | None = None  # checkpoint dir or hub id (vllm); served model name (http, else discovered)
     model_id: str | None = None  # provenance/cache identity; default: name@fingerprint of a local checkpoint
-    tokenizer: str | None = None  # for chunking and chat templates; default: the model
+    tokenizer: ModelRef | None = None  # for chunking and chat templates; default: the model
     prompt_format: Literal["auto", "chat", "raw"] = "auto"  # auto: the tokenizer's chat template if it has one
-    recipes: list[str | dict[str, Any]] = Field(min_length=1)
+    recipes: Annotated[list[str | dict[str, Any]], ReadPath(only_if=is_recipe_path, key="recipe")] = Field(min_length=1)
     # vllm engine
     dtype: str = "auto"
     max_model_len: int | None = Field(default=None, ge=16)

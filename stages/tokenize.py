@@ -12,14 +12,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from pipeline.config import StageConfig
+from pipeline.config import ReadFile, StageConfig
 from pipeline.schema import REASON
 from pipeline.tokenizer import load_tokenizer, tokenizer_fingerprint
 from stages.base import MapStage
 
 
 class TokenizeConfig(StageConfig):
-    tokenizer: str  # a directory with tokenizer.json (a model checkpoint) or the tokenizer.json file
+    tokenizer: ReadFile  # a directory with tokenizer.json (a model checkpoint) or the tokenizer.json file
     eod_token: str | None = None
     append_eod: bool = True
     keep_ids: bool = True

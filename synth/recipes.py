@@ -133,7 +133,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _is_path(ref: str) -> bool:
+def is_recipe_path(ref: str) -> bool:
+    """A recipe reference that names a YAML file (not a built-in recipe name)."""
     return ref.endswith((".yaml", ".yml")) or "/" in ref or ref.startswith(".")
 
 
@@ -150,7 +151,7 @@ def load_recipe(ref: str | dict[str, Any], base_dir: str | Path = ".") -> Recipe
         if not isinstance(base_ref, str):
             raise RecipeError(f"recipe: expected a name or path, got {base_ref!r}")
         ref = base_ref
-    if _is_path(ref):
+    if is_recipe_path(ref):
         path = Path(base_dir) / ref if not Path(ref).is_absolute() else Path(ref)
         origin = str(ref)
     else:

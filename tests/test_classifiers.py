@@ -121,7 +121,7 @@ def test_bad_model_file_is_a_clear_error_and_nothing_is_written(workdir: Path, p
     proc = curate("run", cwd=workdir)
     assert proc.returncode == 2, proc.stderr
     assert str(model) in proc.stderr
-    expected = {"missing": "model file not found", "corrupt": "not a readable fastText model",
+    expected = {"missing": "stages.quality.model: file not found", "corrupt": "not a readable fastText model",
                 "wrong_kind": "do not include the positive label 'hq'"}[problem]
     assert expected in proc.stderr
     assert not (workdir / "out").exists()

@@ -33,10 +33,10 @@ def test_unknown_keys_and_bad_values_name_the_key_path() -> None:
     assert "workers: Input should be greater than or equal to 1" in joined
     assert "colour: unknown key" in joined
     assert "inputs[0].format:" in joined
-    assert any(line.startswith("stages[0].max_newlines:") for line in lines)
-    assert "stages[1].bogus: unknown key" in joined
-    assert any(line.startswith("stages[2].formats[0]:") for line in lines)
-    assert "stages[3].kind: unknown stage kind 'nonesuch'" in joined
+    assert any(line.startswith("stages.normalize.max_newlines:") and line.endswith("(got 'many')") for line in lines)
+    assert "stages.exact_dedup.bogus: unknown key" in joined
+    assert any(line.startswith("stages.shard.formats[0]:") for line in lines)
+    assert "stages.nonesuch.kind: unknown stage kind 'nonesuch'; valid kinds: domain_classifier, " in joined
     assert len(lines) == 7
 
 
@@ -45,7 +45,7 @@ def test_duplicate_names_and_bad_input_reference() -> None:
     data["stages"] = [{"name": "normalize"}, {"name": "normalize"}, {"name": "shard", "input": "later"}]
     lines = problems(data)
     assert "stages[1].name: duplicate stage name 'normalize'" in lines
-    assert "stages[2].input: 'later' is not an earlier stage" in lines
+    assert "stages.shard.input: 'later' is not an earlier stage" in lines
 
 
 def test_overrides_by_index_and_by_stage_name() -> None:
@@ -77,7 +77,7 @@ def test_cli_invalid_config_exits_2_with_key_path(workdir: Path) -> None:
     assert "curate: workers:" in proc.stderr
     assert "Traceback" not in proc.stderr
     proc = curate("validate", "--set", "stages[0].unicode_form=NFX", cwd=workdir)
-    assert proc.returncode == 2 and "stages[0].unicode_form:" in proc.stderr
+    assert proc.returncode == 2 and "stages.normalize.unicode_form:" in proc.stderr
 
 
 def test_cli_unmatched_input_exits_2(workdir: Path) -> None:

@@ -304,4 +304,4 @@ def test_config_resolution_and_errors() -> None:
         validate({**base, "stages": [{"name": "near_dedup", "bands": 20, "rows": 10, "num_perm": 100,
                                       "threshold": 1.2, "survivor": ["quality_score sideways"]}]})
     text = "\n".join(err.value.problems)
-    assert "stages[0].threshold" in text and "stages[0].survivor" in text
+    assert "stages.near_dedup.threshold" in text and "stages.near_dedup.survivor" in text

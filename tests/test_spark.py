@@ -303,7 +303,8 @@ def test_map_and_group_by_key_keep_the_local_contract(spark: Any, tmp_path: Path
         p = tmp_path / f"part-{i}.parquet"
         pq.write_table(pa.table({"id": ids, "key": keys}), p)
         parts.append(p)
-    cfg = validate({"output": str(tmp_path / "o"), "executor": "spark", "inputs": [{"name": "x", "path": "x"}]})
+    cfg = validate({"output": str(tmp_path / "o"), "executor": "spark",
+                    "inputs": [{"name": "x", "path": "x", "format": "jsonl"}]})
     ex = SparkExecutor(cfg)
     assert ex.map(_square, list(range(7))) == [i * i for i in range(7)]
     for partitioner in ("hash", "range"):

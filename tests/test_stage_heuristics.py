@@ -141,9 +141,9 @@ def test_override_errors_name_the_key_path() -> None:
     with pytest.raises(ConfigError) as err:
         validate(raw)
     text = "\n".join(err.value.problems)
-    assert "stages[0].lang_overrides.zh.gopher_quality.min_wrds: unknown key" in text
-    assert "stages[0].c4.min_sentences" in text
-    assert "stages[0].filters[0]" in text
+    assert "stages.heuristics.lang_overrides.zh.gopher_quality.min_wrds: unknown key" in text
+    assert "stages.heuristics.c4.min_sentences" in text
+    assert "stages.heuristics.filters[0]" in text
 
 
 def test_skip_sources_leaves_documents_unmeasured() -> None:

@@ -111,7 +111,8 @@ def shard_sizes(tmp_path: Path, tables: list[pa.Table], **settings: object) -> l
         files.append(str(tmp_path / f"s{i}.parquet"))
         pq.write_table(t, files[-1])
     cfg = ShardConfig(name="shard", kind="shard", **settings)  # type: ignore[arg-type]
-    stage = Stage(cfg, validate({"output": str(tmp_path / "o"), "inputs": [{"name": "x", "path": "x"}]}))
+    pipeline = validate({"output": str(tmp_path / "o"), "inputs": [{"name": "x", "path": "x", "format": "jsonl"}]})
+    stage = Stage(cfg, pipeline)
     return [sum(sl.stop - sl.start for sl in shard) for shard in stage._plan(files)]
 
 

@@ -210,11 +210,11 @@ def test_config_errors_name_the_problem(workdir: Path, tiny_model_dir: Path) -> 
         run(workdir, bad)
     assert "quality_bucket" in str(e.value) and "recipes.wiki_rephrase.select" in str(e.value)
     for synth, message in [
-        ({"recipes": ["nope"]}, "stages[1].recipes: Value error, unknown recipe 'nope'"),
+        ({"recipes": ["nope"]}, "stages.synth.recipes: unknown recipe 'nope'"),
         ({"recipes": [{"recipe": "distill", "select": "__import__('os')"}]}, "Call"),
         ({"engine": "http"}, "base_urls"),
-        ({"recipes": []}, "stages[1].recipes"),
-        ({"tensor_parallel_size": 0}, "stages[1].tensor_parallel_size"),
+        ({"recipes": []}, "stages.synth.recipes"),
+        ({"tensor_parallel_size": 0}, "stages.synth.tensor_parallel_size"),
     ]:
         with pytest.raises(ConfigError) as e:
             validate(synth_pipeline(tiny_model_dir, **synth))
