@@ -193,6 +193,7 @@ class LazyEngine:
         self._model_id = model_id
         self._factory = factory  # (kind, **engine kwargs) -> engine; default synth.engines.make_engine
         self._engine: Any = None
+        self._closed: Any = None  # the engine after close (its placement and totals are still reported)
         self.was_loaded = False
         self.load_seconds = 0.0
         self.generate_seconds = 0.0
@@ -204,9 +205,12 @@ class LazyEngine:
         return self._engine is not None
 
     @property
-    def inner(self) -> Any:
-        """The engine itself once loaded (None before)."""
-        return self._engine
+    def placement(self) -> dict[str, Any]:
+        """Where generation ran (`generated_on`) and, for requests sent from executor tasks, their totals."""
+        engine = self._engine or self._closed
+        if engine is None:
+            return {}
+        return {"generated_on": getattr(engine, "generated_on", "driver"), **getattr(engine, "totals", {})}
 
     def _get(self) -> Any:
         if self._engine is None:
@@ -260,6 +264,7 @@ class LazyEngine:
     def close(self) -> None:
         if self._engine is not None and self._engine is not ENGINE_OVERRIDE:
             self._engine.close()
+        self._closed = self._engine or self._closed
         self._engine = None
 
 
@@ -434,8 +439,7 @@ class Stage(GlobalStage):
         stats["load_seconds"] = round(engine.load_seconds, 3)
         stats["engine_loaded"] = engine.was_loaded
         stats["engine_retries"] = engine.retries
-        stats["generated_on"] = getattr(engine.inner, "generated_on", "driver")
-        stats.update(getattr(engine.inner, "totals", {}))
+        stats.update(engine.placement or {"generated_on": "driver"})
         stats["synth_seconds"] = round(time.perf_counter() - t_start, 3)  # selection to written outputs
         stats["per_recipe"] = {k: vars(v) for k, v in per_recipe.items()}
         stats["engine"] = cfg.engine

@@ -222,7 +222,7 @@ def test_worker_killed_mid_stage_is_rescheduled(cluster: Cluster, workdir: Path,
 @pytest.fixture(scope="module")
 def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     scratch = tmp_path_factory.mktemp("connect")
-    env = spark_env(scratch)
+    env = {**spark_env(scratch), "SPARK_DAEMON_MEMORY": "1g"}  # the server is also the Spark driver
     port = free_port()
     script = Path(env["SPARK_HOME"]) / "sbin" / "start-connect-server.sh"
     log = open(scratch / "server.log", "w")  # noqa: SIM115

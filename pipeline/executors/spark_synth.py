@@ -156,7 +156,8 @@ class SparkHTTPEngine:
         self.totals["remote_tasks"] += self.last_stats["tasks"]
         self.totals["remote_requests"] += sum(int(t.get("unique", 0)) for t in tasks if t.get("in_task"))
         self.totals["remote_retries"] += retries
-        self.totals["remote_task_seconds"] += sum(float(t.get("seconds", 0.0)) for t in tasks)
+        self.totals["remote_task_seconds"] = round(self.totals["remote_task_seconds"]
+                                                   + sum(float(t.get("seconds", 0.0)) for t in tasks), 3)
         return [unique_results[j].with_id(r.id) for r, j in zip(requests, mapping, strict=True)]
 
     def close(self) -> None:
