@@ -177,6 +177,8 @@ def test_run_rewrites_the_report(finished: Path, cli: Any) -> None:
     page = (out / "report.html").read_text()
     kept = json.loads((out / "dedup" / "_manifest.json").read_text())["counts"]["kept"]
     assert f'data-stage="dedup" data-field="kept">{kept}<' in page
+    pair = re.search(r'data-duplicate-of="([^"]+)"><tr><th>removed ([^<]+)</th>', page)  # beside its survivor
+    assert pair and run_reason(out, pair.group(2)) == f"exact_dup:of={pair.group(1)}"
     proc = cli("run", "--set", "stages.dedup.lowercase=false", cwd=finished)  # a rerun with other settings
     assert proc.returncode == 0, proc.stderr
     assert f"report: {Path('out') / 'report.html'}" in proc.stdout
@@ -186,7 +188,11 @@ def test_run_rewrites_the_report(finished: Path, cli: Any) -> None:
     assert f'data-stage="dedup" data-field="kept">{kept2}<' in page
     for anchor in ("funnel", "reasons", "scores", "mix", "synth"):
         assert f'href="#{anchor}"' in page and f'id="{anchor}"' in page  # table of contents
-    assert "data-duplicate-of=" in page or kept2 == len(pipeline.open_run(out).docs("normalize", columns=["id"]))
+
+
+def run_reason(out: Path, doc_id: str) -> str:
+    removed = pipeline.open_run(out).removed("dedup", columns=["id", "reason"])
+    return removed.set_index("id")["reason"][doc_id]
 
 
 # -- 4. CLI ---------------------------------------------------------------------------------------------
