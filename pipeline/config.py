@@ -69,7 +69,7 @@ def local_path(value: str) -> str:
 class ReadPath:
     """Marks a settings field naming a file or directory a stage reads: `Annotated[str | None, ReadPath()]`.
 
-    `optional`: a value neither existing nor spelled as a path (`./x`, `../x`, `/x`, `~/x`) is passed on
+    `optional`: a value neither existing nor spelled as a path (`./x`, `.cache/x`, `/x`, `~/x`) is passed on
     as is (a hub id, a served model name). `only_if`: which strings are paths at all (recipe files beside
     built-in recipe names). `key`: in a list of mappings, the key holding the path (`{recipe: ./r.yaml}`).
     List values are resolved item by item; URIs (`s3://...`) are passed on unchanged."""
@@ -103,7 +103,9 @@ def read_path_fields(model: type[BaseModel]) -> dict[str, ReadPath]:
 
 
 def _spelled_as_path(value: str) -> bool:
-    return value.startswith(("./", "../", "/", "~")) or value in (".", "..")
+    """`./x`, `.cache/x`, `/x`, `~/x`, or `dir/x` where `dir` exists here: a path, never a hub id or served name."""
+    first = value.split("/", 1)[0]
+    return value.startswith((".", "/", "~")) or ("/" in value and os.path.isdir(first))
 
 
 def _resolve_one(value: str, marker: ReadPath, key: str, problems: list[str]) -> str:

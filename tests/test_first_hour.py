@@ -177,6 +177,8 @@ def test_run_rewrites_the_report(finished: Path, cli: Any) -> None:
     page = (out / "report.html").read_text()
     kept = json.loads((out / "dedup" / "_manifest.json").read_text())["counts"]["kept"]
     assert f'data-stage="dedup" data-field="kept">{kept}<' in page
+    pair = re.search(r'data-duplicate-of="([^"]+)"><tr><th>removed ([^<]+)</th>', page)  # beside its survivor
+    assert pair and run_reason(out, pair.group(2)) == f"exact_dup:of={pair.group(1)}"
     proc = cli("run", "--set", "stages.dedup.lowercase=false", cwd=finished)  # a rerun with other settings
     assert proc.returncode == 0, proc.stderr
     assert f"report: {Path('out') / 'report.html'}" in proc.stdout
@@ -186,7 +188,11 @@ def test_run_rewrites_the_report(finished: Path, cli: Any) -> None:
     assert f'data-stage="dedup" data-field="kept">{kept2}<' in page
     for anchor in ("funnel", "reasons", "scores", "mix", "synth"):
         assert f'href="#{anchor}"' in page and f'id="{anchor}"' in page  # table of contents
-    assert "data-duplicate-of=" in page or kept2 == len(pipeline.open_run(out).docs("normalize", columns=["id"]))
+
+
+def run_reason(out: Path, doc_id: str) -> str:
+    removed = pipeline.open_run(out).removed("dedup", columns=["id", "reason"])
+    return removed.set_index("id")["reason"][doc_id]
 
 
 # -- 4. CLI ---------------------------------------------------------------------------------------------
@@ -276,3 +282,59 @@ def test_progress_lines_name_unit_and_phase(caplog: pytest.LogCaptureFixture) ->
     assert [r.getMessage() for r in caplog.records] == ["near_dedup: band buckets 8/8",
                                                         "near_dedup: verify: partitions 3/3", "ingest: 5/5"]
     assert (format_seconds(12.34), format_seconds(245), format_seconds(3720)) == ("12.3s", "4m 05s", "1h 02m")
+
+
+@pytest.fixture(scope="module")
+def filtered(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Path:
+    """A run with thresholded rules: langid `min_score` and the heuristics' bounds."""
+    root = tmp_path_factory.mktemp("filtered")
+    (root / "corpus").symlink_to(corpus_dir / "corpus")
+    cfg = pipeline_config()
+    cfg["stages"] = [{"name": "normalize"}, {"name": "langid", "min_score": 0.3},
+                     {"name": "heuristics", "filters": ["gopher_quality"],  # the corpus has no stop words
+                      "gopher_quality": {"min_mean_word_length": 6.1, "min_stop_words": 0}}, {"name": "shard"}]
+    write_config(root / "pipeline.yaml", cfg)
+    curate("run", cwd=root, check=True)
+    return root / "out"
+
+
+def test_report_histograms_have_labels_shared_bins_and_every_threshold(filtered: Path) -> None:
+    run = pipeline.open_run(filtered)
+    assert run.thresholds("lang_score", "langid") == [("min_score", 0.3)]
+    assert run.thresholds("gopher_mean_word_length", "heuristics") == [("max_mean_word_length", 10.0),
+                                                                       ("min_mean_word_length", 6.1)]
+    assert ("min_words", 50.0) in run.thresholds("gopher_word_count", "heuristics")
+    fig = run.plot_scores("gopher_mean_word_length", by="decision")
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("gopher_mean_word_length", "documents")
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[:2] == ["kept", "removed"]
+    assert {"threshold min_mean_word_length=6.1", "threshold max_mean_word_length=10"} <= set(legend)
+    kept_edges = sorted({round(p.get_x(), 9) for p in ax.containers[0]})
+    removed_edges = sorted({round(p.get_x(), 9) for p in ax.containers[1]})
+    assert kept_edges == removed_edges and len(kept_edges) == 40  # one set of bins for both
+    page = (filtered / "report.html").read_text()
+    assert 'data-score="gopher_mean_word_length"' in page  # the rule that removed documents has its histogram
+    assert 'data-threshold="lang_score" data-key="min_score"' in page
+    assert 'data-threshold="gopher_mean_word_length" data-key="min_mean_word_length"' in page
+    assert '<nav><b>Contents</b>' in page
+
+
+def test_report_shows_synth_samples_per_recipe(tmp_path: Path) -> None:
+    """Rendering only, on a hand-made synth stage output (a real synth run is covered by the synth tests)."""
+    from pipeline.report import write_report
+
+    out = tmp_path / "out"
+    (out / "synth" / "data").mkdir(parents=True)
+    (out / "_run.json").write_text(json.dumps({"name": "s", "plan": [{"stage": "synth", "kind": "synth"}],
+                                               "config": {"stages": [{"name": "synth"}]}}))
+    (out / "synth" / "_manifest.json").write_text(json.dumps({
+        "kind": "synth", "counts": {"in": 2, "added": 3, "kept": 5, "removed": 0, "by_reason": {}},
+        "stats": {"prompts": 3, "generated": 3, "synthetic_docs": 3}}))
+    pq.write_table(pa.table({"id": ["p1", "p2", "s1", "s2", "s3"],
+                             "text": ["parent one", "parent two", "rephrased one", "qa of two", "qa again"],
+                             "recipe": [None, None, "wiki_rephrase", "diverse_qa", "diverse_qa"],
+                             "parent_id": [None, None, "p1", "p2", "p2"]}), out / "synth" / "data" / "part-0.parquet")
+    page = write_report(out).read_text()
+    assert 'data-recipe="wiki_rephrase"' in page and 'data-recipe="diverse_qa"' in page
+    assert "rephrased one" in page and "parent one" in page and "qa again" in page
