@@ -266,7 +266,7 @@ class Runner:
         clean_temp_files(self.out / "quarantine")
         started = time.monotonic()
         tasks = [(f, stage_dir, self.cfg.partition_rows, plan.ingest_hash) for f in plan.files]
-        results = executor.map(ingest_file, tasks, self._progress("ingest"))
+        results = executor.map(ingest_file, tasks, self._progress("ingest", unit="files"))
         raw_parts = [stage_dir / "_raw" / f"{name}.parquet" for r in results for name in r["parts"]]
         by_reason: dict[str, int] = {}
         for r in results:
@@ -274,7 +274,7 @@ class Runner:
                 by_reason[k] = by_reason.get(k, 0) + v
         dup_results = executor.group_by_key(
             raw_parts, _id_keys, functools.partial(keep_first_per_key, reason_prefix="duplicate_id"),
-            stage_dir / "_work", progress=self._progress("ingest: unique ids"))
+            stage_dir / "_work", progress=self._progress("ingest", unit="id buckets", phase="unique ids"))
         kept = 0
         dup_count = 0
         for i, raw in enumerate(raw_parts):
@@ -316,7 +316,7 @@ class Runner:
         started = time.monotonic()
         inputs = data_partitions(self.out, planned.input_name)
         stage = cached_stage(cfg, self.cfg, planned.hash)
-        progress = self._progress(cfg.name)
+        progress = self._progress(cfg.name, unit={"map": "partitions", "dedup": "partitions"}.get(stage.shape, "tasks"))
         if stage.shape == "map":
             counts = run_map_stage(executor, cfg, self.cfg, planned.hash, inputs, stage_dir, progress)
         elif stage.shape == "dedup":
