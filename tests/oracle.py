@@ -66,8 +66,12 @@ def spacy_sentences(text: str) -> int:
 
 @lru_cache(maxsize=1)
 def datatrove_filters() -> dict[str, Any]:
-    from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
-                                            GopherRepetitionFilter)
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
 
     return {"gopher_quality": GopherQualityFilter(), "gopher_repetition": GopherRepetitionFilter(),
             "c4": C4QualityFilter(), "fineweb": FineWebQualityFilter()}
