@@ -94,43 +94,21 @@ def datatrove_decisions(texts: list[str], names: tuple[str, ...] = FILTER_NAMES)
 
 
 # -- generated edge cases ---------------------------------------------------------------------------
-FRAGMENTS = [
-    "Visit https://example.com/path?q=1&x=2 for details.", "See www.example.org/a-b_c.html, or http://x.io.",
-    "Write to jane.doe@example.com or ops+alerts@mail.example.co.uk!", "It costs $4.99, i.e. about €4.50 (or £3.80).",
-    "Prices: 1,000 units at 3.5% off, 12.5kg, 30km/h, 5'11\", 100°F.", "The U.S. and the U.K. signed it, e.g. in Jan. 2020.",
-    "Mr. Smith met Dr. Jones at 5 p.m. on Fri. vs. Mon.", "I don't think we'll go; you're right, it's fine.",
-    "Dont worry, cant stop, gonna win, wanna go.", "She said \"hello...\" and left… Then 'what?!' he asked.",
-    "Great job 😀👍🏽 — thanks :) :-( <3 ;)", "#hashtag #another ## heading ### more", "Wait... what.... really?!?",
-    "def f(x): return {'a': x[0]} if x else None", "for (int i = 0; i < n; i++) { sum += a[i]; }",
-    "- first item", "• second item", "* third item", "1. numbered item", "  - indented bullet",
-    "“Curly quotes” and ‘single ones’ and «guillemets».", "Wikipedia says so.[1] It was edited.[edit] [citation needed]",
-    "中文句子，包含标点。这是第二句！", "日本語の文です。カタカナもある。", "한국어 문장입니다.", "Mixed 中文 and English text.",
-    "Lorem ipsum dolor sit amet, consectetur adipiscing elit.", "Enable JavaScript to view this page.",
-    "This site uses cookies. Read our privacy policy and terms of use.", "Copyright © 2024 Example Inc. All rights reserved.",
-    "A/B testing, on/off, and/or, 3-4 times, well-known, state-of-the-art.", "Email: test@test.com. Phone: +1 (555) 123-4567.",
-    "The answer is 42. The end.", "Q: Why? A: Because.", "Ellipsis at the end...", "Unicode ellipsis at the end…",
-    "Tabs\tand  double  spaces\u00a0and nbsp.", "CamelCaseWord and snake_case_word and kebab-case-word.",
-    "Ph.D. and M.Sc. degrees; a.m. or p.m.; etc. and so on.", "He scored 9/10 (90%) — a record!", "x^2 + y^2 = z^2; 2+2=4.",
-    "NASA. FBI. USA.", "The end.The start.Another one.", "'Quoted,' he said. \"Double,\" she said.", "Ok.",
-    "(Parenthetical sentence.) [Bracketed sentence.]", "Hello!!! Hello??? Hello?!", "...leading ellipsis here.",
-    "word " * 30 + "end.", "Ünïcödé àccents ñ and ß straße.", "Ελληνικά κείμενα. Русский текст, да.",
-]
-WORDS = ("the of and to in is that for it with as was on be at by this have from or an they which one you "
-         "had not but what all were when we there can an your which their said if do will each about how up "
-         "out them then she many some so these would other into has more her two like him see time could no make "
-         "than first been its who now people my made over did down only way find use may water long little very "
-         "after words called just where most know get through back much before go good new write our used me man "
-         "too any day same right look think also around another came come work three word must because does part").split()
+EDGE_CASES = Path(__file__).with_name("edge_cases.json")
+
+
+@lru_cache(maxsize=1)
+def edge_data() -> dict[str, Any]:
+    return json.loads(EDGE_CASES.read_text(encoding="utf-8"))
 
 
 def prose(rng, n_sentences: int) -> str:
     out = []
     for _ in range(n_sentences):
         n = rng.randint(3, 18)
-        words = [rng.choice(WORDS) for _ in range(n)]
+        words = [rng.choice(edge_data()["words"]) for _ in range(n)]
         if rng.random() < 0.3:
-            words.insert(rng.randrange(len(words)), rng.choice(["3.14", "1,000", "$20", "2024", "U.S.", "e.g.",
-                                                                 "don't", "it's", "(see", "below)", "—", "-", "&"]))
+            words.insert(rng.randrange(len(words)), rng.choice(edge_data()["inserts"]))
         end = rng.choice([".", ".", ".", "!", "?", "...", "…", "", ".\"", ".)", ":", ";"])
         out.append(" ".join(words).capitalize() + end)
     return " ".join(out)
@@ -141,7 +119,8 @@ def edge_case_texts(n: int = 400, seed: int = 0) -> list[str]:
     import random
 
     rng = random.Random(seed)
-    docs = [f for f in FRAGMENTS]  # each fragment alone (short documents)
+    fragments = edge_data()["fragments"]
+    docs = list(fragments)  # each fragment alone (short documents)
     seps = ["\n", "\n\n", " ", "\r\n", "\n \n", "\n\n\n", "\t\n", "\u2028"]
     while len(docs) < n:
         parts = []
@@ -150,7 +129,7 @@ def edge_case_texts(n: int = 400, seed: int = 0) -> list[str]:
             if r < 0.45:
                 parts.append(prose(rng, rng.randint(1, 6)))
             elif r < 0.85:
-                parts.append(rng.choice(FRAGMENTS))
+                parts.append(rng.choice(fragments))
             elif r < 0.92 and parts:
                 parts.append(rng.choice(parts))  # repetition
             else:
