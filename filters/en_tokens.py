@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -47,7 +46,8 @@ def rules() -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def python_whitespace() -> str:
     """RE2 character class of the characters Python's `str.isspace` (and so spaCy, `str.split`) accepts."""
-    chars = [c for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    # every character str.isspace() accepts lies below U+3001 (Zs/Zl/Zp and the B/S/WS bidi classes)
+    chars = [c for c in range(0x3001) if chr(c).isspace()]
     return "[" + "".join(f"\\x{{{c:x}}}" for c in chars) + "]"
 
 
@@ -61,6 +61,9 @@ def non_ws_run() -> str:
 
 # Python's str.splitlines() boundaries
 LINE_BREAK = r"\r\n|[\n\r\x{0b}\x{0c}\x{1c}\x{1d}\x{1e}\x{85}\x{2028}\x{2029}]"
+
+
+_SIMPLE = re.compile(r"[A-Za-z0-9]+").fullmatch
 
 
 class ChunkTokenizer:
@@ -78,6 +81,7 @@ class ChunkTokenizer:
             if self._prefix_len(text) or self._suffix_len(text) or any(True for _ in self._infix(text)):
                 self.rejoin[tuple(self._affixes(text, specials=False))] = text
         self.rejoin_max = max((len(k) for k in self.rejoin), default=0)
+        self.rejoin_first = frozenset(k[0] for k in self.rejoin)
 
     def _prefix_len(self, text: str) -> int:
         m = self._prefix(text)
@@ -90,8 +94,12 @@ class ChunkTokenizer:
     def __call__(self, chunk: str) -> list[str]:
         if chunk in self.specials:
             return list(self.specials[chunk])
+        if _SIMPLE(chunk):  # letters and digits only: no affix or infix rule applies
+            return [chunk]
         tokens = self._affixes(chunk, specials=True)
-        return self._rejoin(tokens) if len(tokens) > 1 and self.rejoin else tokens
+        if len(tokens) > 1 and not self.rejoin_first.isdisjoint(tokens):
+            return self._rejoin(tokens)
+        return tokens
 
     def _affixes(self, text: str, specials: bool) -> list[str]:
         prefixes: list[str] = []
