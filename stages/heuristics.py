@@ -163,15 +163,22 @@ class Stage(MapStage):
         self.schema = signal_schema(config.filters)
 
     def fingerprint(self) -> dict[str, Any]:
-        """jieba's version decides Chinese word boundaries, so it is part of what decides the output."""
+        """What decides word boundaries beyond the settings: jieba's version (Chinese profile) and the
+        recorded spaCy/datatrove rules (`compat: datatrove`)."""
+        out: dict[str, Any] = {}
+        if any(s.compat == "datatrove" for p in self.profiles.values() for s in p.settings.values()):  # type: ignore[attr-defined]
+            from filters.en_tokens import rules
+
+            out["datatrove_en"] = rules()["versions"]
         if not any(p.segmenter == "jieba" for p in self.profiles.values()):
-            return {}
+            return out
         from importlib.metadata import PackageNotFoundError, version
 
         try:
-            return {"jieba": version("jieba")}
+            out["jieba"] = version("jieba")
         except PackageNotFoundError:
-            return {"jieba": None}
+            out["jieba"] = None
+        return out
 
     def setup(self) -> None:
         if any(p.segmenter == "jieba" for p in self.profiles.values()):
