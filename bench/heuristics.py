@@ -8,8 +8,16 @@ the Gopher quality statistics (regex words, loops), the way a straightforward fi
 the REFERENCE figure for a spaCy-tokenizing implementation (~140 docs per CPU-second per filter)
 is reported as well.
 
-Usage: python bench/heuristics.py [--docs 50000] [--seed 0] [--batch 2000] [--data DIR]
-The last line printed is one JSON object with every figure.
+Side by side with datatrove 0.10 (where the `oracle` extra is installed): its four filters and ours in
+`compat: datatrove` on the same first `--datatrove-docs` documents, every document through all four
+filters (datatrove: one document at a time through the four, as its pipeline does, so its word
+tokenization is shared by the filters through its cache; ours: the four on each batch), plus each
+filter alone. Ours runs here with the default profile for every document (no Chinese profile), as
+datatrove does, and the decisions are compared too.
+
+Usage: python bench/heuristics.py [--docs 50000] [--seed 0] [--batch 2000] [--data DIR] [--datatrove-docs 2000]
+The last line printed is one JSON object with every figure (`ratio_vs_datatrove`: ours / datatrove,
+documents per CPU-second, all four filters).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
@@ -73,10 +82,12 @@ def batches(table: pa.Table, size: int) -> list[pa.Table]:
 
 def timed(name: str, fn: Callable[[pa.Table], Any], parts: list[pa.Table], mb: float) -> tuple[dict[str, float], list]:
     from filters.cjk import clear_segment_cache
+    from filters.en_tokens import lexicon
 
     docs = sum(p.num_rows for p in parts)
     fn(parts[0].slice(0, 10))  # warm-up: imports, jieba dictionary, regex compilation
     clear_segment_cache()  # no measurement profits from lines another one segmented
+    lexicon().clear()  # ... or from chunks another one tokenized (compat: datatrove)
     wall, cpu = time.perf_counter(), time.process_time()
     out = [fn(p) for p in parts]
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -119,12 +130,92 @@ def python_gopher_quality(table: pa.Table) -> list[dict[str, float]]:
     return out
 
 
+def datatrove_side(table: pa.Table, n_docs: int, batch: int) -> dict[str, Any] | None:
+    """datatrove's four filters vs ours (`compat: datatrove`, default profile) on the same documents."""
+    try:
+        from datatrove.data import Document
+        from datatrove.pipeline.filters import (
+            C4QualityFilter,
+            FineWebQualityFilter,
+            GopherQualityFilter,
+            GopherRepetitionFilter,
+        )
+    except ImportError:
+        print("datatrove is not installed (pip install -e '.[oracle]'): no side-by-side column")
+        return None
+    from stages.heuristics import FILTERS, HeuristicsConfig, Stage
+
+    sub = table.slice(0, n_docs)
+    texts = sub.column("text").to_pylist()
+    mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
+    made = {"gopher_quality": GopherQualityFilter, "gopher_repetition": GopherRepetitionFilter, "c4": C4QualityFilter,
+            "fineweb": FineWebQualityFilter}
+
+    def run_datatrove(names: list[str]) -> Callable[[pa.Table], list[list[bool]]]:
+        filters = [made[name]() for name in names]
+
+        def fn(part: pa.Table) -> list[list[bool]]:
+            out = []
+            for i, text in enumerate(part.column("text").to_pylist()):
+                row = []
+                for f in filters:
+                    r = f.filter(Document(text=text, id=str(i)))
+                    row.append(r if isinstance(r, bool) else r[0])
+                out.append(row)
+            return out
+        return fn
+
+    def ours(names: list[str]) -> Callable[[pa.Table], pa.Table]:
+        stage = Stage(HeuristicsConfig(name="h", kind="heuristics", filters=names, builtin_lang_defaults=False,
+                                       detect_script=False), None)
+        stage.setup()
+        return stage.apply
+
+    parts = batches(sub.select(["id", "text"]), batch)
+    one_by_one = batches(sub.select(["id", "text"]), 1)
+    print(f"\nside by side with datatrove on the first {len(texts)} documents ({mb:.1f} MB):")
+    figures: dict[str, Any] = {"docs": len(texts), "filters": {}}
+    names = list(FILTERS)
+    for name in names:
+        theirs, _ = timed(f"datatrove {name}", run_datatrove([name]), one_by_one, mb)
+        mine, _ = timed(f"ours {name}", ours([name]), parts, mb)
+        figures["filters"][name] = {"datatrove_docs_per_s": theirs["docs_per_s"], "docs_per_s": mine["docs_per_s"],
+                                    "ratio": round(mine["docs_per_s"] / theirs["docs_per_s"], 1)}
+    theirs, decided = timed("datatrove four filters", run_datatrove(names), one_by_one, mb)
+    mine, results = timed("ours four filters", lambda p: run_filters_only(p, names), parts, mb)
+    agree = {}
+    kept_theirs = np.array([row for part in decided for row in part], bool)
+    kept_ours = np.concatenate([r for r in results], axis=0)
+    for j, name in enumerate(names):
+        agree[name] = round(float(np.mean(kept_theirs[:, j] == kept_ours[:, j])), 4)
+    figures.update({"datatrove_docs_per_s": theirs["docs_per_s"], "docs_per_s": mine["docs_per_s"],
+                    "ratio_vs_datatrove": round(mine["docs_per_s"] / theirs["docs_per_s"], 1), "agreement": agree})
+    print(f"ours / datatrove, four filters: {figures['ratio_vs_datatrove']}x documents per CPU-second; "
+          f"decisions agree per filter: {agree}")
+    return figures
+
+
+def run_filters_only(part: pa.Table, names: list[str]) -> np.ndarray:
+    """Ours, default profile, `compat: datatrove`: kept (True) per document and filter."""
+    from filters.base import first_failure
+    from filters.text import TextBatch
+    from stages.heuristics import DEFAULT_PROFILE, FILTERS, HeuristicsConfig, build_profiles
+
+    cfg = HeuristicsConfig(name="h", kind="heuristics", builtin_lang_defaults=False)
+    profile = build_profiles(cfg)[DEFAULT_PROFILE]
+    batch = TextBatch(part.column("text"), profile.segmenter)
+    cols = [first_failure(FILTERS[n].measure(batch, profile.settings[n]).fails, batch.n) == None  # noqa: E711
+            for n in names]
+    return np.stack(cols, axis=1).astype(bool)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--datatrove-docs", type=int, default=2000)
     args = parser.parse_args()
     data = args.data or REPO / ".cache" / "bench" / f"demo-{args.docs}-{args.seed}"
 
@@ -163,6 +254,8 @@ def main() -> None:
     pii_fig, _ = timed("pii", pii.apply, parts, mb)
     baseline_fig, _ = timed("python gopher_quality", python_gopher_quality, parts, mb)
 
+    side = datatrove_side(table, args.datatrove_docs, args.batch) if args.datatrove_docs else None
+
     kept_share = sum(r.column("reason").null_count for r in results) / table.num_rows
     print(f"heuristics stage keeps {kept_share:.1%} of {table.num_rows} documents (code skipped)")
     report = {
@@ -186,6 +279,9 @@ def main() -> None:
         "ratio_vs_spacy_reference": round(min(f["docs_per_s"] for f in figures["filters"].values())
                                           / SPACY_REFERENCE_DOCS_PER_S, 1),
     }
+    if side is not None:
+        report["datatrove"] = side
+        report["ratio_vs_datatrove"] = side["ratio_vs_datatrove"]
     print(json.dumps(report))
 
 

@@ -13,6 +13,14 @@ so a tagging run never changes documents. With `rewrite: true` the text of a kep
 its kept lines (citation markers removed, paragraph breaks kept), as C4 itself does. The sentence
 rule is decided on the kept lines in both modes, so the decision does not depend on `rewrite`.
 FineWeb's variant is `require_terminal_punct: false`.
+
+`compat: datatrove` (datatrove 0.10's C4QualityFilter): lines are `str.splitlines()`, stripped; a
+line's words are `line.split()` before the citations `[N]`, `[]`, `[edit]`, `[citation needed]` are
+removed (case-sensitive, spaces around them kept); the terminal-punctuation rule looks at the line
+after that removal and excludes only `...`; "lorem ipsum" and `{` drop the document only when they
+sit in a line that passed the earlier line rules (lorem ipsum before the javascript rule, `{` after
+it), and the reason is whichever comes first in the text; sentences are spaCy's sentencizer's, per
+kept line (`filters/en_tokens.py`). With `rewrite`, the kept lines are joined by one newline.
 """
 
 from __future__ import annotations
@@ -23,11 +31,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from filters import en_tokens
 from filters.base import FilterSettings, Measurement, above, below
 from filters.cjk import LATIN_TERMINAL_PUNCT
+from filters.compat import Compat, any_suffix, lengths, per_line_first, py_strip
 from filters.text import TextBatch, per_doc
 
 NAME = "c4"
+DATATROVE_CITATION = r"\[\p{Nd}*\]|\[edit\]|\[citation needed\]"
 CITATION = r"(?i)[ \t]*\[(?:\d+(?:\s*[,–-]\s*\d+)*|edit|citation needed)\]"
 # a sentence ends at . ! ? (then optional closing quotes/brackets, then a space or the line end),
 # or at Chinese full-width 。！？ (no space follows in Chinese)
@@ -37,6 +48,7 @@ LINE_RULES = ("long_word", "no_terminal_punct", "too_few_words", "javascript", "
 
 
 class Settings(FilterSettings):
+    compat: Compat | None = None  # None: the stage's `compat`
     rewrite: bool = False  # replace the text by its kept lines (otherwise only measure)
     require_terminal_punct: bool = True
     terminal_punct: list[str] = LATIN_TERMINAL_PUNCT
@@ -65,10 +77,10 @@ SIGNALS: dict[str, pa.DataType] = {
 RULES = ("lorem_ipsum", "curly_bracket", "bad_words", "too_few_sentences")
 
 
-def long_word_pattern(max_len: int) -> str:
+def long_word_pattern(max_len: int, non_space: str = r"\S") -> str:
     """RE2 for 'a run of more than max_len non-space characters' (RE2 caps repeats at 1000)."""
     need = max_len + 1
-    chunks = [r"\S{1000}"] * (need // 1000) + ([rf"\S{{{need % 1000}}}"] if need % 1000 else [])
+    chunks = [f"{non_space}{{1000}}"] * (need // 1000) + ([f"{non_space}{{{need % 1000}}}"] if need % 1000 else [])
     return "".join(chunks)
 
 
@@ -102,6 +114,8 @@ def join_lines(batch: TextBatch, keep: np.ndarray) -> pa.Array:
 
 
 def measure(batch: TextBatch, s: Settings) -> Measurement:
+    if s.compat != "paper":
+        return measure_datatrove(batch, s)
     n = batch.n
     citations = batch.count(CITATION) if s.remove_citations else np.zeros(n, np.int64)
     lined = batch
@@ -146,3 +160,81 @@ def measure(batch: TextBatch, s: Settings) -> Measurement:
     }
     texts = join_lines(lined, keep) if s.rewrite else None
     return Measurement(signals, fails, texts=texts)
+
+
+def _lower_contains(lowered: pa.Array, phrases: list[str]) -> np.ndarray:
+    out = np.zeros(len(lowered), bool)
+    for p in phrases:
+        out |= pc.match_substring(lowered, p).to_numpy(zero_copy_only=False) if len(lowered) else out
+    return out
+
+
+def measure_datatrove(batch: TextBatch, s: Settings) -> Measurement:
+    n = batch.n
+    d = batch.datatrove
+    raw, doc = d.splitlines
+    lines = py_strip(raw)
+    n_lines = len(lines)
+    chunks, chunk_line = en_tokens.split_chunks(lines)
+    words = np.bincount(chunk_line, minlength=n_lines)[:n_lines]
+    if s.max_word_length != -1 and len(chunks):
+        too_long = np.zeros(n_lines, bool)
+        too_long[chunk_line[lengths(chunks) > s.max_word_length]] = True
+    else:
+        too_long = np.zeros(n_lines, bool)
+    citations = pc.count_substring_regex(lines, DATATROVE_CITATION).to_numpy().astype(np.int64) if n_lines \
+        else np.zeros(0, np.int64)
+    if s.remove_citations and citations.any():
+        lines = pc.replace_substring_regex(lines, DATATROVE_CITATION, "")
+    lowered = pc.utf8_lower(lines) if n_lines else lines
+    no_punct = ~(any_suffix(lines, s.terminal_punct) & ~any_suffix(lines, ["..."])) if s.require_terminal_punct \
+        else np.zeros(n_lines, bool)
+    few = words < s.min_words_per_line
+    passed = ~too_long & ~no_punct & ~few
+    lorem = passed & _lower_contains(lowered, ["lorem ipsum"]) if s.drop_lorem_ipsum else np.zeros(n_lines, bool)
+    js = _lower_contains(lowered, ["javascript"]) if s.remove_javascript_lines else np.zeros(n_lines, bool)
+    passed_js = passed & ~lorem & ~js
+    curly = passed_js & _lower_contains(lines, ["{"]) if s.drop_curly_bracket else np.zeros(n_lines, bool)
+    policy = _lower_contains(lowered, s.policy_phrases)
+    keep = passed_js & ~curly & ~policy
+    signals: dict[str, np.ndarray] = {"c4_lines": per_doc(doc, n).astype(np.int64)}
+    removed = np.zeros(n_lines, bool)
+    for rule, fail in (("long_word", too_long), ("no_terminal_punct", no_punct), ("too_few_words", few),
+                       ("javascript", js), ("policy", policy)):
+        signals[f"c4_lines_{rule}"] = per_doc(doc, n, fail & ~removed).astype(np.int64)
+        removed |= fail
+    sentences = np.zeros(n_lines, np.int64)
+    if s.min_sentences is not None and keep.any():
+        idx = np.flatnonzero(keep)
+        sentences[idx] = en_tokens.sentence_counts(lines.take(pa.array(idx)), d.lex)
+    line_no = np.arange(n_lines)
+    first_lorem = per_line_first(line_no[lorem], doc[lorem], n)
+    first_curly = per_line_first(line_no[curly], doc[curly], n)
+    pattern = bad_words_pattern(s.bad_words)
+    bad = batch.count(pattern) if pattern else np.zeros(n, np.int64)
+    signals.update({
+        "c4_lines_removed": per_doc(doc, n, ~keep).astype(np.int64),
+        "c4_citations": per_doc(doc, n, citations).astype(np.int64),
+        "c4_sentences": per_doc(doc, n, sentences).astype(np.int64),
+        "c4_lorem_ipsum": per_doc(doc, n, lorem) > 0,
+        "c4_curly_bracket": per_doc(doc, n, curly) > 0,
+        "c4_bad_words": bad,
+    })
+    signals = {name: signals[name] for name in SIGNALS}
+    has_lorem, has_curly = signals["c4_lorem_ipsum"], signals["c4_curly_bracket"]
+    fails = {
+        "lorem_ipsum": has_lorem & (first_lorem <= first_curly),
+        "curly_bracket": has_curly & (first_curly < first_lorem),
+        "bad_words": above(bad, s.max_bad_words) if pattern else np.zeros(n, bool),
+        "too_few_sentences": below(signals["c4_sentences"], s.min_sentences),
+    }
+    texts = _join_kept(lines, doc, keep, n) if s.rewrite else None
+    return Measurement(signals, fails, texts=texts)
+
+
+def _join_kept(lines: pa.Array, doc: np.ndarray, keep: np.ndarray, n: int) -> pa.Array:
+    """datatrove's rewrite: `"\\n".join(kept_lines).strip()`."""
+    idx = np.flatnonzero(keep)
+    offsets = np.searchsorted(doc[idx], np.arange(n + 1)).astype(np.int32)
+    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), lines.take(pa.array(idx))), "\n")
+    return py_strip(joined)

@@ -35,6 +35,7 @@ LATIN_TERMINAL_PUNCT: list[str] = [".", "!", "?", '"', "'"]
 # Built-in per-language settings: applied on top of the stage's settings for documents in that
 # language, below the user's own `lang_overrides`. Only keys that must differ for Chinese are set.
 ZH_DEFAULTS: dict[str, Any] = {
+    "compat": "paper",  # datatrove's English tokenization does not apply; jieba words and these thresholds do
     "segmenter": "jieba",
     "gopher_quality": {
         # jieba words average 1.5-2 characters (English's 3-10 range would drop every page); below 1.2

@@ -3,7 +3,12 @@ and batched scoring.
 
 Training and scoring share `prepare_lines`, so a model sees the same text form at both times:
 one line per document, whitespace folded, lower-cased, Han characters split into single-character
-tokens (fastText splits on spaces only; with word bigrams this gives character bigrams for Chinese).
+tokens (fastText splits on spaces only; with word bigrams this gives character bigrams for Chinese),
+and, with `split_punct` (the default for new models), punctuation marks split from words as the
+fastText papers preprocess ("end." is "end ."; otherwise "end." and "end" are different words).
+Training records its preprocessing in the model's report (`MODEL.bin.report.json`, "preprocess");
+scoring reads it from there (`model_preprocessing`), so a model is always scored as it was trained.
+A model without that record (older, or downloaded) is scored without the punctuation split.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ class ModelError(ConfigError):
         super().__init__([f"{path}: {problem}"])
 
 
-def prepare_lines(texts: pa.Array | pa.ChunkedArray, max_chars: int | None = None) -> list[str]:
+def prepare_lines(texts: pa.Array | pa.ChunkedArray, max_chars: int | None = None, split_punct: bool = False
+                  ) -> list[str]:
     """Documents -> fastText input lines (vectorized with Arrow compute)."""
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
@@ -43,6 +49,8 @@ def prepare_lines(texts: pa.Array | pa.ChunkedArray, max_chars: int | None = Non
         texts = pc.utf8_slice_codeunits(texts, 0, max_chars)
     texts = pc.utf8_lower(texts)
     texts = pc.replace_substring_regex(texts, r"([\x{3400}-\x{4dbf}\x{4e00}-\x{9fff}\x{f900}-\x{faff}])", r" \1 ")
+    if split_punct:
+        texts = pc.replace_substring_regex(texts, r"(\p{P})", r" \1 ")
     texts = pc.replace_substring_regex(texts, r"\s+", " ")
     return pc.utf8_trim_whitespace(texts).to_pylist()
 
@@ -61,6 +69,7 @@ class TrainParams:
     holdout: float = 0.1
     balance: bool = True
     seed: int = 0
+    split_punct: bool = True  # punctuation split from words (recorded in the report; scoring follows it)
 
 
 @dataclass
@@ -83,6 +92,18 @@ def load_model(path: str | Path) -> Any:
     if not model.is_quantized() and model.get_dimension() <= 0:
         raise ModelError(p, "fastText model has no dimensions")
     return model
+
+
+def model_preprocessing(path: str | Path) -> dict[str, bool]:
+    """`prepare_lines` options the model was trained with, from its report (none recorded: no punctuation split)."""
+    report = Path(str(path) + ".report.json")
+    recorded: dict[str, Any] = {}
+    if report.is_file():
+        try:
+            recorded = json.loads(report.read_text(encoding="utf-8")).get("preprocess") or {}
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
+            raise ModelError(report, f"unreadable model report ({exc})") from None
+    return {"split_punct": bool(recorded.get("split_punct", False))}
 
 
 def model_labels(model: Any) -> list[str]:
@@ -168,7 +189,7 @@ def train_classifier(examples: list[tuple[str, str]], output: str | Path, params
     train, hold = _split(examples, params)
     if params.balance:
         train = _balance(train, params.seed)
-    lines = prepare_lines(pa.array([t for t, _ in train], pa.string()), params.max_chars)
+    lines = prepare_lines(pa.array([t for t, _ in train], pa.string()), params.max_chars, params.split_punct)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
@@ -183,9 +204,10 @@ def train_classifier(examples: list[tuple[str, str]], output: str | Path, params
         model.save_model(str(tmp_model))
     report: dict[str, Any] = {"model": str(output), "labels": labels, "train_examples": len(train),
                               "holdout_examples": len(hold), "params": params.__dict__,
+                              "preprocess": {"lowercase": True, "split_punct": params.split_punct},
                               "sha256": sha256_file(output)}
     if hold:
-        hold_lines = prepare_lines(pa.array([t for t, _ in hold], pa.string()), params.max_chars)
+        hold_lines = prepare_lines(pa.array([t for t, _ in hold], pa.string()), params.max_chars, params.split_punct)
         truth = [label for _, label in hold]
         if positive_label is not None:
             scores = predict_proba(model, hold_lines, positive_label)
@@ -206,8 +228,10 @@ def binary_metrics(truth: np.ndarray, scores: np.ndarray, threshold: float = 0.5
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    accuracy = float(np.mean(pred == truth)) if len(truth) else 0.0
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-            "auc": round(auc(truth, scores), 4), "n": int(len(truth)), "positives": int(truth.sum())}
+            "accuracy": round(accuracy, 4), "auc": round(auc(truth, scores), 4), "n": int(len(truth)),
+            "positives": int(truth.sum())}
 
 
 def auc(truth: np.ndarray, scores: np.ndarray) -> float:

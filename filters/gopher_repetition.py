@@ -8,6 +8,14 @@ Definitions (the paper leaves some open; these are ours, stated so numbers can b
   the top n-gram's share is its occurrences x its characters (0 if no n-gram repeats); duplicated
   n-grams cover every word of each later occurrence of a repeated n-gram, each word counted once.
 
+`compat: datatrove` (datatrove 0.10's GopherRepetitionFilter): paragraphs are `re.split("\\n{2,}",
+text.strip())` and lines `re.split("\\n+", text)`, unstripped, empty pieces included; n-grams are over
+spaCy English tokens, punctuation included; every character ratio divides by `len(text)`; the top
+n-gram's characters are its space-joined length times its count, for the first most frequent
+n-gram even when nothing repeats; duplicated n-grams are counted by datatrove's greedy scan (a
+repeated n-gram's characters, joined without spaces, then a jump past it). An empty text fails
+(`empty`). The rules are checked in datatrove's order (paragraphs, lines, top, duplicated).
+
 Repeated n-grams are found for the whole batch at once with hash-table passes over 64-bit n-gram keys.
 """
 
@@ -19,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from filters.base import FilterSettings, Measurement, above, ratio
+from filters.compat import Compat, DatatroveText, lengths, pieces, py_strip
 from filters.text import TextBatch, dup_flags, first_seen, key_counts, per_doc
 
 NAME = "gopher_repetition"
@@ -27,6 +36,7 @@ DUP_NS = (5, 6, 7, 8, 9, 10)
 
 
 class Settings(FilterSettings):
+    compat: Compat | None = None  # None: the stage's `compat`
     max_dup_line_ratio: float | None = 0.30
     max_dup_line_char_ratio: float | None = 0.20
     max_dup_para_ratio: float | None = 0.30
@@ -50,7 +60,7 @@ SIGNALS: dict[str, pa.DataType] = {
     **{f"gopher_top_{n}gram_ratio": pa.float64() for n in TOP_NS},
     **{f"gopher_dup_{n}gram_ratio": pa.float64() for n in DUP_NS},
 }
-RULES = ("dup_line_ratio", "dup_line_char_ratio", "dup_para_ratio", "dup_para_char_ratio",
+RULES = ("empty", "dup_line_ratio", "dup_line_char_ratio", "dup_para_ratio", "dup_para_char_ratio",
          *(f"top_{n}gram" for n in TOP_NS), *(f"dup_{n}gram" for n in DUP_NS))
 
 
@@ -109,6 +119,8 @@ def ngram_ratios(batch: TextBatch) -> dict[str, np.ndarray]:
 
 
 def measure(batch: TextBatch, s: Settings) -> Measurement:
+    if s.compat != "paper":
+        return measure_datatrove(batch, s)
     n = batch.n
     line_dup = batch.line_dup
     para_dup = dup_flags(batch.paragraphs, batch.paragraph_doc)
@@ -132,3 +144,92 @@ def measure(batch: TextBatch, s: Settings) -> Measurement:
     for k in DUP_NS:
         fails[f"dup_{k}gram"] = above(signals[f"gopher_dup_{k}gram_ratio"], getattr(s, f"max_dup_{k}gram_ratio"))
     return Measurement(signals, fails)
+
+
+def _dups(values: pa.Array, doc: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per document: elements, later copies of an earlier element, and those copies' characters."""
+    dup = dup_flags(values, doc)
+    return per_doc(doc, n), per_doc(doc, n, dup), per_doc(doc, n, lengths(values) * dup)
+
+
+def _top_datatrove(d: DatatroveText, n: int) -> np.ndarray:
+    """Per document: count x space-joined length of the first most frequent n-gram (0 without n-grams)."""
+    pos, keys = d.ngram_keys(n)
+    out = np.zeros(d.n)
+    if len(pos) == 0:
+        return out
+    count = key_counts(keys)
+    doc = d.tokens.doc[pos]
+    top = np.zeros(d.n, np.int64)
+    np.maximum.at(top, doc, count)
+    is_top = count == top[doc]
+    first_doc, first = np.unique(doc[is_top], return_index=True)
+    p = pos[is_top][first]
+    out[first_doc] = (d.window_chars(p, n) + n - 1) * top[first_doc]
+    return out
+
+
+def _dup_datatrove(d: DatatroveText, n: int, pos: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """datatrove's greedy duplicated n-gram characters, visiting only n-grams that occur twice or more.
+
+    An n-gram seen once never counts, so skipping it changes nothing; the scan's jumps depend only
+    on the repeated ones, which are few in prose.
+    """
+    out = np.zeros(d.n)
+    if len(pos) == 0:
+        return out
+    chars = d.window_chars(pos, n).tolist()
+    docs = d.tokens.doc[pos].tolist()
+    current, seen, resume = -1, set(), -1
+    for p, k, doc, c in zip(pos.tolist(), keys.tolist(), docs, chars, strict=True):
+        if doc != current:
+            current, seen, resume = doc, set(), -1
+        if p < resume:
+            continue
+        if k in seen:
+            out[doc] += c
+            resume = p + n
+        else:
+            seen.add(k)
+    return out
+
+
+def measure_datatrove(batch: TextBatch, s: Settings) -> Measurement:
+    n = batch.n
+    d = batch.datatrove
+    chars = d.doc_chars
+    paras, para_doc = pieces(py_strip(d.texts), "\n{2,}")
+    n_paras, para_dups, para_dup_chars = _dups(paras, para_doc, n)
+    lines, line_doc = pieces(d.texts, "\n+")
+    n_lines, line_dups, line_dup_chars = _dups(lines, line_doc, n)
+    signals: dict[str, np.ndarray] = {
+        "gopher_dup_line_ratio": ratio(line_dups, n_lines),
+        "gopher_dup_line_char_ratio": ratio(line_dup_chars, chars),
+        "gopher_dup_para_ratio": ratio(para_dups, n_paras),
+        "gopher_dup_para_char_ratio": ratio(para_dup_chars, chars),
+    }
+    for k in TOP_NS:
+        signals[f"gopher_top_{k}gram_ratio"] = ratio(_top_datatrove(d, k), chars)
+    candidates: np.ndarray | None = None  # an n-gram can repeat only where its leading (n-1)-gram repeats
+    for k in range(min(DUP_NS), max(DUP_NS) + 1):
+        pos, keys = d.ngram_keys(k)
+        if candidates is not None:
+            keep = candidates[pos]
+            pos, keys = pos[keep], keys[keep]
+        repeated = pd.Series(keys, copy=False).duplicated(keep=False).to_numpy()
+        pos, keys = pos[repeated], keys[repeated]
+        candidates = np.zeros(len(d.tokens.ids), bool)
+        candidates[pos] = True
+        signals[f"gopher_dup_{k}gram_ratio"] = ratio(_dup_datatrove(d, k, pos, keys), chars)
+    fails = {
+        "empty": chars == 0,
+        "dup_para_ratio": above(signals["gopher_dup_para_ratio"], s.max_dup_para_ratio or None),
+        "dup_para_char_ratio": above(signals["gopher_dup_para_char_ratio"], s.max_dup_para_char_ratio or None),
+        "dup_line_ratio": above(signals["gopher_dup_line_ratio"], s.max_dup_line_ratio or None),
+        "dup_line_char_ratio": above(signals["gopher_dup_line_char_ratio"], s.max_dup_line_char_ratio or None),
+    }
+    for k in TOP_NS:
+        fails[f"top_{k}gram"] = above(signals[f"gopher_top_{k}gram_ratio"], getattr(s, f"max_top_{k}gram_ratio"))
+    for k in DUP_NS:
+        fails[f"dup_{k}gram"] = above(signals[f"gopher_dup_{k}gram_ratio"], getattr(s, f"max_dup_{k}gram_ratio"))
+    return Measurement({name: signals[name] for name in SIGNALS}, fails)

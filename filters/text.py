@@ -73,7 +73,13 @@ class TextBatch:
         self.texts = as_string_array(texts)
         self.n = len(self.texts)
         self.segmenter = segmenter
-        self._ngram_state: tuple[int, np.ndarray] = (0, np.zeros(0, np.uint64))
+
+    @cached_property
+    def datatrove(self):  # -> filters.compat.DatatroveText
+        """The same texts cut the way datatrove 0.10's filters cut them (`compat: datatrove`)."""
+        from filters.compat import DatatroveText
+
+        return DatatroveText(self.texts)
 
     # -- documents ------------------------------------------------------------------------------
     @cached_property
@@ -210,36 +216,39 @@ class TextBatch:
         return pc.dictionary_encode(self.words).indices.to_numpy().astype(np.int64, copy=False)
 
     def ngrams(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """(start positions, 64-bit keys) of every word n-gram that lies inside one document.
-
-        Keys are polynomial hashes seeded with the document index, so equal keys mean the same
-        n-gram in the same document (up to 2^-64 collisions). Asking for n = 2, 3, ... in turn
-        extends the previous hashes by one word each time.
-        """
-        w = len(self.word_ids)
-        m = w - n + 1
-        if m <= 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.uint64)
-        ids = self._mixed_ids
-        prime = np.uint64(0x100000001B3)
-        last_n, h = self._ngram_state
-        if last_n == 0 or last_n >= n:
-            last_n, h = 0, self._doc_seed
-        with np.errstate(over="ignore"):
-            for j in range(last_n, n):
-                h = h[: w - j] * prime + ids[j:]
-        self._ngram_state = (n, h)
-        doc = self.word_doc
-        pos = np.flatnonzero(doc[:m] == doc[n - 1:])
-        return pos, h[pos]
+        """(start positions, 64-bit keys) of every word n-gram that lies inside one document."""
+        return ngram_hashes(self.word_ids, self.word_doc, n, self._ngram_cache)
 
     @cached_property
-    def _mixed_ids(self) -> np.ndarray:
-        return _mix64(self.word_ids)
+    def _ngram_cache(self) -> dict:
+        return {}
 
-    @cached_property
-    def _doc_seed(self) -> np.ndarray:
-        return _mix64(self.word_doc.astype(np.uint64) + np.uint64(1 << 40))
+
+def ngram_hashes(ids: np.ndarray, doc: np.ndarray, n: int, cache: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(start positions, 64-bit keys) of every n-gram of `ids` that lies inside one document.
+
+    Keys are polynomial hashes seeded with the document index, so equal keys mean the same
+    n-gram in the same document (up to 2^-64 collisions). Asking for n = 2, 3, ... in turn
+    extends the previous hashes (kept in `cache`) by one token each time.
+    """
+    w = len(ids)
+    m = w - n + 1
+    if m <= 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.uint64)
+    if "mixed" not in cache:
+        cache["mixed"] = _mix64(ids)
+        cache["seed"] = _mix64(doc.astype(np.uint64) + np.uint64(1 << 40))
+    mixed = cache["mixed"]
+    prime = np.uint64(0x100000001B3)
+    last_n, h = cache.get("state", (0, None))
+    if last_n == 0 or last_n >= n:
+        last_n, h = 0, cache["seed"]
+    with np.errstate(over="ignore"):
+        for j in range(last_n, n):
+            h = h[: w - j] * prime + mixed[j:]
+    cache["state"] = (n, h)
+    pos = np.flatnonzero(doc[:m] == doc[n - 1:])
+    return pos, h[pos]
 
 
 def _re2_escape(text: str) -> str:

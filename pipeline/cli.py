@@ -278,7 +278,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     epoch = args.epoch if args.epoch is not None else (5 if args.kind == "quality" else 20)
     lr = args.lr if args.lr is not None else (0.1 if args.kind == "quality" else 0.5)
     params = TrainParams(lr=lr, dim=args.dim, epoch=epoch, word_ngrams=args.word_ngrams,
-                         min_count=args.min_count, holdout=args.holdout, balance=not args.no_balance, seed=args.seed)
+                         min_count=args.min_count, holdout=args.holdout, balance=not args.no_balance, seed=args.seed,
+                         split_punct=not args.no_split_punct)
     try:
         if args.kind == "quality" and args.positive:
             if not args.negative:
@@ -427,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-count", type=int, default=1, help="minimum word count")
     p.add_argument("--holdout", type=float, default=0.1, help="fraction held out for the reported metrics")
     p.add_argument("--no-balance", action="store_true", help="do not balance the classes")
+    p.add_argument("--no-split-punct", action="store_true", help="keep punctuation attached to words")
     p.add_argument("--seed", type=int, default=0, help="random seed (holdout split, balancing)")
     p.set_defaults(func=cmd_train)
     return parser

@@ -14,7 +14,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
-from filters.fasttext_classifier import check_domain_model, file_fingerprint, predict_top, prepare_lines
+from filters.fasttext_classifier import (
+    check_domain_model,
+    file_fingerprint,
+    model_preprocessing,
+    predict_top,
+    prepare_lines,
+)
 from pipeline.config import ReadFile, StageConfig, Strict
 from pipeline.schema import REASON
 from stages.base import MapStage
@@ -69,6 +75,7 @@ class Stage(MapStage):
 
     def setup(self) -> None:
         self.model = check_domain_model(self.config.model) if self.config.model else None
+        self.preprocess = model_preprocessing(self.config.model) if self.config.model else {}  # as trained
 
     def apply(self, table: pa.Table) -> pa.Table:
         n = table.num_rows
@@ -89,7 +96,7 @@ class Stage(MapStage):
         scores = np.where(np.array([d is not None for d in domains], dtype=bool), 1.0, 0.0).astype(np.float32)
         todo = [i for i in range(n) if domains[i] is None]
         if todo and self.model is not None:
-            lines = prepare_lines(table.column("text").take(pa.array(todo)), self.config.max_chars)
+            lines = prepare_lines(table.column("text").take(pa.array(todo)), self.config.max_chars, **self.preprocess)
             labels, probs = predict_top(self.model, lines)
             for i, label, prob in zip(todo, labels, probs, strict=True):
                 domains[i] = label if prob >= self.config.min_score else self.config.other_label

@@ -11,6 +11,11 @@ Scope: `sources`/`skip_sources` and `langs`/`skip_langs` choose the documents th
 kept untouched with null signals (null = not measured); if an earlier heuristics stage wrote the
 same columns, their values are kept for those rows, so two stages with different scopes compose.
 
+Compatibility: `compat: datatrove` (the default) reproduces datatrove 0.10's decisions (its word
+tokens, line and paragraph splitting, sentence counts; `filters/compat.py`), `compat: paper` keeps
+this project's reading of the papers. Set per stage, per language (`lang_overrides.<lang>.compat`)
+or per filter (`c4: {compat: paper}`, which wins); the built-in Chinese profile uses `paper`.
+
 Languages: the language is the `lang` column (the langid stage) or, without one, a cheap script
 check (Han without kana = zh). Each language may have a profile: settings layered as published
 defaults < this stage's settings < built-in language defaults (Chinese: jieba words, a Chinese
@@ -31,6 +36,7 @@ from pydantic import Field, field_validator
 from filters import c4, fineweb, gopher_quality, gopher_repetition
 from filters.base import FilterSettings, first_failure, merged, partial_model
 from filters.cjk import BUILTIN_LANG_DEFAULTS, LANG_ALIASES, guess_cjk_lang
+from filters.compat import Compat
 from filters.text import TextBatch, as_string_array
 from pipeline.config import StageConfig, Strict
 from pipeline.schema import REASON
@@ -55,6 +61,7 @@ FineWebOverride = partial_model(fineweb.Settings)
 class LangOverride(Strict):
     """Per-language changes: only the keys given replace the stage's (and built-in) settings."""
 
+    compat: Compat | None = None
     segmenter: Segmenter | None = None
     gopher_quality: GopherQualityOverride | None = None  # type: ignore[valid-type]
     gopher_repetition: GopherRepetitionOverride | None = None  # type: ignore[valid-type]
@@ -64,6 +71,7 @@ class LangOverride(Strict):
 
 class HeuristicsConfig(StageConfig):
     filters: list[FilterName] = ["gopher_quality", "gopher_repetition", "c4", "fineweb"]
+    compat: Compat = "datatrove"  # datatrove 0.10's decisions, or `paper`
     tag_only: bool = False
     gopher_quality: GopherQualitySettings = Field(default_factory=GopherQualitySettings)
     gopher_repetition: GopherRepetitionSettings = Field(default_factory=GopherRepetitionSettings)
@@ -101,9 +109,15 @@ def signal_schema(filters: list[str]) -> dict[str, pa.DataType]:
     return out
 
 
+def with_compat(settings: dict[str, FilterSettings], compat: str) -> dict[str, FilterSettings]:
+    """Each filter's own `compat` if set, else the profile's."""
+    return {name: s if s.compat is not None else s.model_copy(update={"compat": compat})  # type: ignore[attr-defined]
+            for name, s in settings.items()}
+
+
 def build_profiles(cfg: HeuristicsConfig) -> dict[str, Profile]:
     base = {name: getattr(cfg, name) for name in FILTERS}
-    profiles = {DEFAULT_PROFILE: Profile(cfg.segmenter, base)}
+    profiles = {DEFAULT_PROFILE: Profile(cfg.segmenter, with_compat(base, cfg.compat))}
     langs = set(cfg.lang_overrides) | (set(BUILTIN_LANG_DEFAULTS) if cfg.builtin_lang_defaults else set())
     for lang in sorted(langs):
         builtin: dict[str, Any] = BUILTIN_LANG_DEFAULTS.get(lang, {}) if cfg.builtin_lang_defaults else {}
@@ -111,7 +125,8 @@ def build_profiles(cfg: HeuristicsConfig) -> dict[str, Profile]:
         segmenter = (user.segmenter if user else None) or builtin.get("segmenter") or cfg.segmenter
         settings = {name: merged(base[name], builtin.get(name), getattr(user, name) if user else None)
                     for name in FILTERS}
-        profiles[lang] = Profile(segmenter, settings)  # type: ignore[arg-type]
+        compat = (user.compat if user else None) or builtin.get("compat") or cfg.compat
+        profiles[lang] = Profile(segmenter, with_compat(settings, compat))  # type: ignore[arg-type]
     return profiles
 
 
@@ -148,15 +163,22 @@ class Stage(MapStage):
         self.schema = signal_schema(config.filters)
 
     def fingerprint(self) -> dict[str, Any]:
-        """jieba's version decides Chinese word boundaries, so it is part of what decides the output."""
+        """What decides word boundaries beyond the settings: jieba's version (Chinese profile) and the
+        recorded spaCy/datatrove rules (`compat: datatrove`)."""
+        out: dict[str, Any] = {}
+        if any(s.compat == "datatrove" for p in self.profiles.values() for s in p.settings.values()):  # type: ignore[attr-defined]
+            from filters.en_tokens import rules
+
+            out["datatrove_en"] = rules()["versions"]
         if not any(p.segmenter == "jieba" for p in self.profiles.values()):
-            return {}
+            return out
         from importlib.metadata import PackageNotFoundError, version
 
         try:
-            return {"jieba": version("jieba")}
+            out["jieba"] = version("jieba")
         except PackageNotFoundError:
-            return {"jieba": None}
+            out["jieba"] = None
+        return out
 
     def setup(self) -> None:
         if any(p.segmenter == "jieba" for p in self.profiles.values()):

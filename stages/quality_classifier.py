@@ -19,7 +19,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field, model_validator
 
-from filters.fasttext_classifier import check_quality_model, file_fingerprint, predict_proba, prepare_lines
+from filters.fasttext_classifier import (
+    check_quality_model,
+    file_fingerprint,
+    model_preprocessing,
+    predict_proba,
+    prepare_lines,
+)
 from pipeline.config import ReadFile, StageConfig
 from pipeline.io import write_parquet
 from pipeline.partitions import merge_counts, part_done, partition_name, write_split
@@ -237,9 +243,10 @@ class Stage(GlobalStage):
 
     def setup(self) -> None:
         self.model = check_quality_model(self.config.model, self.config.positive_label)
+        self.preprocess = model_preprocessing(self.config.model)  # score as trained
 
     def score(self, table: pa.Table) -> np.ndarray:
-        lines = prepare_lines(table.column("text"), self.config.max_chars)
+        lines = prepare_lines(table.column("text"), self.config.max_chars, **self.preprocess)
         return predict_proba(self.model, lines, self.config.positive_label)
 
     def run(self, ctx: StageContext) -> dict[str, Any]:

@@ -145,3 +145,37 @@ def test_domain_rules_take_precedence(workdir: Path, tmp_path: Path) -> None:
     removed = pq.read_table(workdir / "out" / "domain" / "removed").to_pylist()
     assert removed and all(r["reason"] == "domain:not_kept" and r["domain"] not in ("forum", "wiki", "news")
                            for r in removed)
+
+
+def test_prepare_lines_splits_punctuation_when_asked() -> None:
+    import pyarrow as pa
+
+    from filters.fasttext_classifier import prepare_lines
+
+    texts = pa.array(["Hello, World! It's 3.5 (really).", "北京。欢迎"])
+    assert prepare_lines(texts) == ["hello, world! it's 3.5 (really).", "北 京 。 欢 迎"]
+    assert prepare_lines(texts, split_punct=True) == ["hello , world ! it ' s 3 . 5 ( really ) .", "北 京 。 欢 迎"]
+
+
+def test_scoring_uses_the_preprocessing_training_recorded(quality_model: Path, tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from filters.fasttext_classifier import load_model, model_preprocessing, predict_proba, prepare_lines
+    from stages.quality_classifier import QualityClassifierConfig, Stage
+
+    report = json.loads(Path(str(quality_model) + ".report.json").read_text())
+    assert report["preprocess"] == {"lowercase": True, "split_punct": True}
+    assert model_preprocessing(quality_model) == {"split_punct": True}
+    stage = Stage(QualityClassifierConfig(name="quality", kind="quality_classifier", model=str(quality_model)), None)
+    stage.setup()
+    texts = pa.array(["Research explains, carefully, the method.", "Buy cheap! Click now! Free offer!"])
+    expected = predict_proba(load_model(quality_model), prepare_lines(texts, 20000, split_punct=True), "hq")
+    assert np.array_equal(stage.score(pa.table({"text": texts})), expected)
+    # an older model (no record) is scored without the split; --no-split-punct records False
+    bare = tmp_path / "bare.bin"
+    bare.write_bytes(quality_model.read_bytes())
+    assert model_preprocessing(bare) == {"split_punct": False}
+    _write_examples(tmp_path / "train.jsonl", 100, seed=2)
+    curate("train", "quality", "--input", "train.jsonl", "--label-field", "q", "--positive-label", "hq",
+           "--no-split-punct", "--output", "m.bin", cwd=tmp_path, check=True)
+    assert model_preprocessing(tmp_path / "m.bin") == {"split_punct": False}

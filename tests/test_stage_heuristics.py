@@ -85,21 +85,28 @@ def test_clean_docs_survive_and_spam_is_removed() -> None:
     assert reasons[:n_clean] == [None] * n_clean
     assert all(r is not None for r in reasons[n_clean:]), reasons
     assert result.column("heuristics_profile").to_pylist()[:n_clean] == ["default"] * 2 + ["zh"] * 3
-    assert reasons[n_clean] == "gopher_repetition:dup_line_ratio"  # long enough, has stop words, repeats
+    # datatrove counts "70", "%" and "!" as words without letters: 9 of 12 tokens have one
+    assert reasons[n_clean] == "gopher_quality:alpha_words"
     assert all(":" in r for r in reasons[n_clean:])
+    paper = run(EN_CLEAN + ZH_CLEAN + EN_SPAM + ZH_SPAM, compat="paper").column("reason").to_pylist()
+    assert paper[:n_clean] == [None] * n_clean
+    assert paper[n_clean] == "gopher_repetition:dup_line_ratio"  # long enough, has stop words, repeats
 
 
 def test_chinese_needs_its_profile() -> None:
     """With English settings and no segmentation, every clean Chinese page would be dropped."""
-    result = run(ZH_CLEAN, builtin_lang_defaults=False)
+    result = run(ZH_CLEAN, builtin_lang_defaults=False, compat="paper")
     assert result.column("reason").to_pylist() == ["gopher_quality:mean_word_length"] * 3
+    # datatrove's English tokens: a Chinese clause between punctuation marks is one word
+    result = run(ZH_CLEAN, builtin_lang_defaults=False)
+    assert result.column("reason").to_pylist() == ["gopher_quality:word_count"] * 3
     assert run(ZH_CLEAN).column("reason").to_pylist() == [None] * 3
 
 
 def test_language_from_lang_column_and_aliases() -> None:
     result = run(ZH_CLEAN[:1] * 3, langs_col=["zh", "yue", "en"])
     assert result.column("heuristics_profile").to_pylist() == ["zh", "zh", "default"]
-    assert result.column("reason").to_pylist()[2] == "gopher_quality:mean_word_length"
+    assert result.column("reason").to_pylist()[2] == "gopher_quality:word_count"  # English (datatrove) rules
 
 
 def test_signals_written_with_stable_types() -> None:
@@ -119,10 +126,17 @@ def test_signals_written_with_stable_types() -> None:
 
 def test_reason_names_filter_and_rule_in_filter_order() -> None:
     doc = EN_SPAM[0]
-    assert run([doc]).column("reason").to_pylist() == ["gopher_repetition:dup_line_ratio"]
+    assert run([doc], compat="paper").column("reason").to_pylist() == ["gopher_repetition:dup_line_ratio"]
     assert run([doc], filters=["fineweb", "gopher_repetition"]).column("reason").to_pylist() == [
         "fineweb:char_dup_ratio"]
-    assert run([doc], filters=["gopher_quality"]).column("reason").to_pylist() == [None]
+    assert run([doc], filters=["gopher_quality"], compat="paper").column("reason").to_pylist() == [None]
+    # datatrove's alphabetic-words ratio counts "70", "%" and "!" as words
+    assert run([doc], filters=["gopher_repetition"]).column("reason").to_pylist() == [
+        "gopher_repetition:dup_line_ratio"]
+    assert run([doc], filters=["gopher_quality"]).column("reason").to_pylist() == ["gopher_quality:alpha_words"]
+    # a filter's own compat wins over the stage's
+    assert run([doc], filters=["gopher_quality"], gopher_quality={"compat": "paper"}).column(
+        "reason").to_pylist() == [None]
 
 
 def test_settings_overrides() -> None:
@@ -170,8 +184,12 @@ def test_tag_only_keeps_everything_and_changes_nothing() -> None:
 
 def test_c4_rewrite_changes_text_for_later_filters() -> None:
     doc = EN_CLEAN[0] + "\nShare this article\nPlease enable JavaScript to comment."
-    result = run([doc], c4={"rewrite": True})
+    result = run([doc], c4={"rewrite": True, "compat": "paper"})
     assert result.column("text").to_pylist() == [EN_CLEAN[0]]
+    # datatrove joins the kept lines with one newline (the paragraph break goes)
+    dt = run([doc], c4={"rewrite": True})
+    assert dt.column("text").to_pylist() == [EN_CLEAN[0].replace("\n\n", "\n")]
+    assert dt.column("c4_lines_removed").to_pylist() == [3]  # the blank line too
     assert result.column("c4_lines_removed").to_pylist() == [2]
     assert result.column("fineweb_short_line_ratio").to_pylist() == [0.0]  # measured after the rewrite
     assert run([doc]).column("text").to_pylist() == [doc]
@@ -240,6 +258,16 @@ def load_demo_docs(root: Path) -> pa.Table:
     return t.set_column(t.schema.get_field_index("text"), "text", text)
 
 
+def demo_heuristics_stages() -> list[Stage]:
+    """The heuristics stages of the repository's pipeline.yaml (the demo), in order."""
+    import yaml
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "pipeline.yaml").read_text())
+    stages = [s for s in raw["stages"] if s.get("kind", s["name"]) == "heuristics"]
+    assert len(stages) >= 1
+    return [Stage(HeuristicsConfig(**{"kind": "heuristics", **s}), None) for s in stages]
+
+
 def test_demo_corpus_clean_survives_and_spam_is_removed(tmp_path: Path) -> None:
     demo = pytest.importorskip("pipeline.demo.corpus")
     from stages.langid import LangIdConfig
@@ -250,11 +278,16 @@ def test_demo_corpus_clean_survives_and_spam_is_removed(tmp_path: Path) -> None:
     docs = load_demo_docs(tmp_path / "demo")
     langid = LangId(LangIdConfig(name="langid", kind="langid", keep=["en", "zh"], skip_sources=["code"]), None)
     tagged = langid.apply(docs).drop_columns(["reason"])
-    stage = Stage(HeuristicsConfig(name="heuristics", kind="heuristics", skip_sources=["code"]), None)
-    stage.setup()
-    result = stage.apply(tagged)
+    reason_of: dict[str, str | None] = {}
+    remaining = tagged
+    for stage in demo_heuristics_stages():  # as `make run` runs them: each sees what the previous kept
+        stage.setup()
+        out = stage.apply(remaining)
+        reasons = out.column("reason").to_pylist()
+        reason_of.update(zip(out.column("id").to_pylist(), reasons, strict=True))
+        remaining = out.filter(pa.array([r is None for r in reasons])).drop_columns(["reason"])
     rates: dict[tuple[str, str], list[bool]] = {}
-    for doc_id, reason in zip(result.column("id").to_pylist(), result.column("reason").to_pylist(), strict=True):
+    for doc_id, reason in reason_of.items():
         t = truth[doc_id]
         group = "clean" if t["quality"] == "high" and t["domain"] != "code" else t["quality"]
         rates.setdefault((group, t["lang"]), []).append(reason is None)
