@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
 
-InputFormat = Literal["jsonl", "jsonl.gz", "jsonl.zst", "parquet", "hf"]
+InputFormat = Literal["jsonl", "jsonl.gz", "jsonl.zst", "parquet", "hf", "warc", "wet", "html"]
 
 
 class ConfigError(Exception):
