@@ -19,6 +19,7 @@ import html as html_lib
 import io
 import json
 import shutil
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -187,12 +188,12 @@ def make_page(rng: Random, lang: str, charset_meta: str | None, layout: int) -> 
 
 # -- the WARC --------------------------------------------------------------------------------------
 def _record(rtype: str, url: str, date: datetime, http: bytes | None, body: bytes, content_type: str | None,
-            truncate: bool = False) -> tuple[bytes, str]:
+            record_uuid: uuid.UUID, truncate: bool = False) -> tuple[bytes, str]:
     from fastwarc.stream_io import GzipWriter
     from fastwarc.warc import WarcRecord, WarcRecordType
 
     rec = WarcRecord()
-    rec.init_headers(getattr(WarcRecordType, rtype))
+    rec.init_headers(getattr(WarcRecordType, rtype), f"uuid:{record_uuid}".encode())
     rec.headers["WARC-Target-URI"] = url
     rec.headers["WARC-Date"] = date.strftime("%Y-%m-%dT%H:%M:%SZ")
     if http is not None:
@@ -226,21 +227,21 @@ CHARSETS = {"utf-8-http": ("utf-8", "utf-8", None), "cp1252-meta": ("cp1252", No
 
 def _site_url(rng: Random, sites: dict[str, Any], i: int, lang: str) -> tuple[str, str | None]:
     """A page URL and the url_filter reason the demo lists give it (None = kept)."""
-    if lang == "ru":
-        return f"https://{rng.choice(sites['ru_sites'])}/novosti/{i}", None
-    roll = rng.random()
+    slot = i % 40  # each planted kind once every 40 pages
     slug = f"/{2020 + i % 5}/story-{i}"
-    if roll < 0.03:
+    if slot == 3:
         return f"https://{rng.choice(sites['blocked_sites'])}{slug}", "url_filter:domain"
-    if roll < 0.05:
+    if slot == 11:
         return f"https://{sites['allowed'][0]}{slug}", None
-    if roll < 0.07:
+    if slot == 19:
         cat = rng.choice(sorted(sites["ut1_sites"]))
         return f"https://{sites['ut1_sites'][cat][0]}{slug}", "url_filter:domain"
-    if roll < 0.09:
+    if slot == 27:
         return f"https://{rng.choice(sites['sites'])}{rng.choice(sites['substring_paths'])}{i}", "url_filter:substring"
-    if roll < 0.11:
+    if slot == 35:
         return f"https://{rng.choice(sites['sites'])}{rng.choice(sites['banned_word_paths'])}{i}", "url_filter:word"
+    if lang == "ru":
+        return f"https://{rng.choice(sites['ru_sites'])}/novosti/{i}", None
     return f"https://{rng.choice(sites['sites'])}{slug}", None
 
 
@@ -267,7 +268,8 @@ def write_crawl(out_dir: str | Path, n_pages: int = 300, seed: int = 0) -> dict[
         def emit(kind: str, rtype: str, url: str, http: bytes | None, body: bytes, ctype: str | None = None,
                  truncate: bool = False, **extra: Any) -> None:
             offset = warc.tell()
-            data, rid = _record(rtype, url, date, http, body, ctype, truncate)
+            record_uuid = uuid.UUID(int=rng.getrandbits(128), version=4)  # seeded: same crawl, same bytes
+            data, rid = _record(rtype, url, date, http, body, ctype, record_uuid, truncate)
             warc.write(data)
             row = {"kind": kind, "record_type": rtype, "id": rid, "offset": offset, "url": url, **extra}
             truth.write(json.dumps(row, ensure_ascii=False) + "\n")
