@@ -200,6 +200,8 @@ def _record(rtype: str, url: str, date: datetime, http: bytes | None, body: byte
         rec.set_bytes_content(http + body)
         rec.is_http = True
         rec.headers["Content-Type"] = f"application/http; msgtype={'request' if rtype == 'request' else 'response'}"
+        if rtype == "response" and content_type:  # as Common Crawl: the payload's sniffed type
+            rec.headers["WARC-Identified-Payload-Type"] = content_type
     else:
         rec.set_bytes_content(body)
         if content_type:
@@ -251,8 +253,9 @@ def crawl_input(root: str | Path | None = None) -> dict[str, Any]:
     return {"name": "crawl", "path": str(Path(root) / path) if root is not None else path, "format": "warc"}
 
 
-def write_crawl(out_dir: str | Path, n_pages: int = 300, seed: int = 0) -> dict[str, Any]:
-    """Write the demo crawl (WARC, truth.jsonl, lists) under `out_dir/crawl`; same inputs, same bytes."""
+def write_crawl(out_dir: str | Path, n_pages: int = 300, seed: int = 0, truncated: bool = True) -> dict[str, Any]:
+    """Write the demo crawl (WARC, truth.jsonl, lists) under `out_dir/crawl`; same inputs, same bytes.
+    `truncated=False` leaves out the truncated record (bench/extract.py: warcio's reader stops there)."""
     out = Path(out_dir) / CRAWL_DIR
     if out.exists():
         shutil.rmtree(out)
@@ -261,7 +264,7 @@ def write_crawl(out_dir: str | Path, n_pages: int = 300, seed: int = 0) -> dict[
     rng = Random(f"crawl-{seed}")
     sites = _load("sites.json")
     date = datetime(2024, 5, 1, tzinfo=UTC)
-    truncated_at = max(1, n_pages * 2 // 3)
+    truncated_at = max(1, n_pages * 2 // 3) if truncated else -1
     kinds: dict[str, int] = {}
     with open(out / WARC_NAME, "wb") as warc, open(out / "truth.jsonl", "w", encoding="utf-8") as truth:
 
@@ -291,7 +294,7 @@ def write_crawl(out_dir: str | Path, n_pages: int = 300, seed: int = 0) -> dict[
             page = make_page(rng, lang, meta_cs, rng.randrange(3))
             body = page.html.encode(codec, errors="xmlcharrefreplace")
             ctype = "text/html" + (f"; charset={http_cs}" if http_cs else "")
-            emit("page", "response", url, _http(200, ctype, body), body, truncate=i == truncated_at,
+            emit("page", "response", url, _http(200, ctype, body), body, "text/html", truncate=i == truncated_at,
                  **({"kind_detail": "truncated"} if i == truncated_at else {}),
                  charset=codec, charset_declared="http" if http_cs else "meta" if meta_cs else "none",
                  lang=lang, url_filter=blocked, article=page.article, boilerplate=page.boilerplate)
@@ -301,16 +304,16 @@ def write_crawl(out_dir: str | Path, n_pages: int = 300, seed: int = 0) -> dict[
             if i % 25 == 7:
                 missing = f"https://{host}/missing-{i}"
                 emit("non_200", "response", missing, _http(404, "text/html", b"<h1>Not found</h1>"),
-                     b"<h1>Not found</h1>", status=404)
+                     b"<h1>Not found</h1>", "text/html", status=404)
                 emit("non_200", "response", f"https://{host}/old-{i}",
                      _http(301, "text/html", b"", f"Location: {url}\r\n"), b"", status=301)
             if i % 25 == 13:
                 png = b"\x89PNG\r\n\x1a\n" + bytes(rng.randrange(256) for _ in range(64))
                 emit("non_html", "response", f"https://{host}/img/{i}.png", _http(200, "image/png", png), png,
-                     content_type="image/png")
+                     "image/png", content_type="image/png")
                 js = b'{"ok": true}'
                 emit("non_html", "response", f"https://{host}/api/{i}.json", _http(200, "application/json", js), js,
-                     content_type="application/json")
+                     "application/json", content_type="application/json")
                 emit("revisit", "revisit", url, _http(200, ctype, b""), b"")
     # the truncated page is quarantined by ingest, not a page: mark it in truth
     rows = [json.loads(x) for x in (out / "truth.jsonl").read_text(encoding="utf-8").splitlines()]
