@@ -163,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
                "methods": {m: {k: r[k] for k in ("docs_per_s", "mb_per_s", "peak_rss_mb", "accuracy")}
                            for m, r in results.items() if r and m != "datatrove"},
                "datatrove_docs_per_s": dt.get("docs_per_s", "not installed"),
-               "ratio_vs_datatrove": round(ours["docs_per_s"] / dt["docs_per_s"], 2) if dt else None}
+               "ratio_vs_datatrove": round(ours["docs_per_s"] / dt["docs_per_s"], 2) if dt else None,
+               "ratio_vs_datatrove_per_cpu_s": round((ours["pages"] / ours["cpu_s"]) / (dt["pages"] / dt["cpu_s"]), 2)
+               if dt else None}
     if dt:
         summary["datatrove_accuracy"] = dt["accuracy"]
         summary["datatrove_peak_rss_mb"] = round(dt["peak_rss_mb"], 1)
