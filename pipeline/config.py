@@ -43,9 +43,10 @@ from pydantic import (
 
 from stages.registry import STAGE_MODULES, stage_config_model
 
-InputFormat = Literal["jsonl", "jsonl.gz", "jsonl.zst", "parquet", "hf"]
+InputFormat = Literal["jsonl", "jsonl.gz", "jsonl.zst", "parquet", "hf", "warc", "wet", "html"]
 # file name endings -> format, longest first (`format:` may be omitted when the path ends in one)
 FORMAT_SUFFIXES: tuple[tuple[str, str], ...] = (
+    (".wet.gz", "wet"), (".wet", "wet"), (".warc.gz", "warc"), (".warc", "warc"), (".html", "html"), (".htm", "html"),
     (".jsonl.gz", "jsonl.gz"), (".json.gz", "jsonl.gz"), (".ndjson.gz", "jsonl.gz"),
     (".jsonl.zst", "jsonl.zst"), (".json.zst", "jsonl.zst"), (".ndjson.zst", "jsonl.zst"),
     (".jsonl", "jsonl"), (".json", "jsonl"), (".ndjson", "jsonl"), (".parquet", "parquet"), (".pq", "parquet"))

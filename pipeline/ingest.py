@@ -9,6 +9,7 @@ run goes on and nothing is silently lost.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import gzip
 import hashlib
@@ -31,6 +32,7 @@ from pipeline.config import ConfigError, InputConfig
 from pipeline.ids import derived_doc_id
 from pipeline.io import read_json_or_none, write_json, write_parquet
 from pipeline.schema import DOC_SCHEMA, QUARANTINE_SCHEMA
+from pipeline.warc import HTML_FORMATS, WEB_DOC_SCHEMA, WEB_FORMATS, Skipped
 
 HF_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
 
@@ -44,6 +46,7 @@ class InputFile:
     input: InputConfig
     path: str
     relpath: str
+    html_column: bool = False  # some input is web HTML: every partition gets an `html` column (one schema)
 
     @property
     def prefix(self) -> str:
@@ -105,6 +108,8 @@ def list_input_files(inputs: list[InputConfig], base_dir: Path | None = None) ->
             files.append(InputFile(i, j, inp, path, os.path.relpath(path, root)))
     if problems:
         raise ConfigError(problems)
+    if any(inp.format in HTML_FORMATS for inp in inputs):
+        files = [dataclasses.replace(f, html_column=True) for f in files]
     return files
 
 
@@ -286,6 +291,32 @@ def read_table_rows(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, 
         yield row + 1, None, _qrow(f, row + 1, q, b"")
 
 
+def read_web(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[str, Any] | None] | Skipped]:
+    """Yield (record, document, quarantine_row) or Skipped for a WARC/WET file or one HTML file."""
+    from pipeline import warc
+
+    inp = f.input
+    if inp.format == "html":
+        try:
+            yield 1, warc.html_file_to_doc(inp.name, f.path, f.relpath, inp.url_field, inp.id_field), None
+        except (OSError, ValueError, UnicodeError) as exc:
+            yield 1, None, _qrow(f, 1, Quarantined(None, f"unreadable HTML file: {type(exc).__name__}: {exc}"), b"")
+        return
+    number = 0
+    try:
+        for number, item in warc.read_warc(inp.name, f.path, f.relpath, inp.format):
+            if isinstance(item, Skipped):
+                yield item
+            elif isinstance(item, warc.BadRecord):
+                q = Quarantined(None, f"unreadable record at offset {item.offset}: {item.error}")
+                yield number, None, {**_qrow(f, number, q, b""), "offset": item.offset, "id": item.record_id}
+            else:
+                yield number, item, None
+    except OSError as exc:  # the file itself cannot be opened or read
+        q = Quarantined(None, f"unreadable after record {number}: {type(exc).__name__}: {exc}")
+        yield number + 1, None, _qrow(f, number + 1, q, b"")
+
+
 def ingest_file(task: tuple[InputFile, Path, int, str]) -> dict[str, Any]:
     """Ingest one input file into `ingest/_raw/` partitions; returns its counts. Resumable per file."""
     f, stage_dir, partition_rows, stage_hash = task
@@ -293,7 +324,10 @@ def ingest_file(task: tuple[InputFile, Path, int, str]) -> dict[str, Any]:
     done = read_json_or_none(marker)
     if done and done.get("config_hash") == stage_hash:
         return done
-    reader = read_table_rows if f.input.format in ("parquet", "hf") else read_jsonl
+    fmt = f.input.format
+    reader = read_web if fmt in WEB_FORMATS else read_table_rows if fmt in ("parquet", "hf") else read_jsonl
+    schema = WEB_DOC_SCHEMA if f.html_column else DOC_SCHEMA
+    skipped: dict[str, int] = {}
     docs: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []
     parts: list[str] = []
@@ -302,11 +336,15 @@ def ingest_file(task: tuple[InputFile, Path, int, str]) -> dict[str, Any]:
 
     def flush() -> None:
         name = f"{f.prefix}-{len(parts):04d}"
-        write_parquet(pa.Table.from_pylist(docs, schema=DOC_SCHEMA), stage_dir / "_raw" / f"{name}.parquet")
+        write_parquet(pa.Table.from_pylist(docs, schema=schema), stage_dir / "_raw" / f"{name}.parquet")
         parts.append(name)
         docs.clear()
 
-    for _line, doc, qrow in reader(f):
+    for item in reader(f):
+        if isinstance(item, Skipped):  # not a document (e.g. a WARC request record): counted, not kept
+            skipped[item.reason] = skipped.get(item.reason, 0) + 1
+            continue
+        _line, doc, qrow = item
         records += 1
         if doc is not None:
             docs.append(doc)
@@ -325,7 +363,8 @@ def ingest_file(task: tuple[InputFile, Path, int, str]) -> dict[str, Any]:
     else:
         qpath.unlink(missing_ok=True)
     result = {"config_hash": stage_hash, "file": f.path, "records": records, "quarantined": len(bad),
-              "parts": parts, "by_reason": by_reason}
+              "parts": parts, "by_reason": by_reason,
+              "skipped": dict(sorted(skipped.items()))}
     write_json(result, marker)
     return result
 
@@ -333,7 +372,8 @@ def ingest_file(task: tuple[InputFile, Path, int, str]) -> dict[str, Any]:
 def _error_kind(error: str) -> str:
     for prefix, kind in (("invalid UTF-8", "invalid_utf8"), ("invalid JSON", "invalid_json"),
                          ("missing text", "missing_text"), ("text must be", "non_string_text"),
-                         ("empty text", "empty_text"), ("unreadable", "unreadable_file"),
+                         ("empty text", "empty_text"), ("unreadable record", "unreadable_record"),
+                         ("unreadable", "unreadable_file"),
                          ("duplicate id", "duplicate_id"), ("unpaired surrogate", "invalid_utf8")):
         if error.startswith(prefix):
             return kind

@@ -296,8 +296,13 @@ class Runner:
         if dup_count:
             by_reason["quarantine:duplicate_id"] = dup_count
         records = sum(r["records"] for r in results)
+        skipped: dict[str, int] = {}  # WARC records that are not documents (request, non-200, ...)
+        for r in results:
+            for k, v in r.get("skipped", {}).items():
+                skipped[k] = skipped.get(k, 0) + v
         counts = {"in": records, "kept": kept, "removed": records - kept, "added": 0,
-                  "by_reason": dict(sorted(by_reason.items())), "files": len(plan.files)}
+                  "by_reason": dict(sorted(by_reason.items())), "files": len(plan.files),
+                  "skipped": dict(sorted(skipped.items()))}
         summary = self._finish(stage_dir, "ingest", "ingest", plan.ingest_hash, counts, started, None)
         storage.rmtree(stage_dir / "_raw")
         storage.rmtree(stage_dir / "_work")

@@ -22,6 +22,7 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("error", pa.string()),
         pa.field("raw", pa.large_binary()),
         pa.field("id", pa.string()),
+        pa.field("offset", pa.int64()),  # byte offset of a WARC record that could not be read
     ]
 )
 

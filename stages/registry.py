@@ -21,6 +21,8 @@ STAGE_MODULES: dict[str, str] = {
     "tokenize": "stages.tokenize",
     "mix": "stages.mix",
     "synth": "stages.synth",
+    "extract": "stages.extract",
+    "url_filter": "stages.url_filter",
 }
 
 

@@ -54,6 +54,7 @@ from pipeline.demo.text import (
     normalize_for_shingles,
     shingle_jaccard,
 )
+from pipeline.demo.web_pages import write_crawl
 from pipeline.ids import derived_doc_id
 
 __all__ = [
@@ -490,10 +491,12 @@ def write_demo_corpus(out_dir: str | Path, n_docs: int = 3000, seed: int = 0) ->
                     writer.close()
             if math_writer is not None:
                 math_writer.close()
+    crawl = write_crawl(out, max(20, n_docs // 10), seed)  # crawl/: a WARC of HTML pages (see web_pages.py)
     secs = time.perf_counter() - t0
     n_valid = sum(by["source"].values())
     return {
         "out_dir": str(out),
+        "crawl": crawl,
         "seed": seed,
         "n_docs": n_valid,
         "n_records": corpus.n_records,

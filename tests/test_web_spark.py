@@ -1,0 +1,61 @@
+"""The web stages on Spark (local[2]) decide what the local executor decides: the demo crawl and a text
+input side by side (one partition schema), through url_filter, extract and normalize. Skipped without
+pyspark or Java, except under CI=true, where that is a failure."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CI = os.environ.get("CI") == "true"
+try:
+    import pyspark  # noqa: F401
+except ImportError:
+    if CI:
+        raise
+    pytest.skip("pyspark is not installed (pip install -e '.[spark]')", allow_module_level=True)
+
+from pipeline.demo.web_pages import write_crawl  # noqa: E402 - after the pyspark check
+from tests.test_spark import TEST_CONF, outcome, run_in_process, start_spark  # noqa: E402
+from tests.test_web_pipeline import web_config  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def spark() -> Any:
+    session, owned = start_spark(__name__)
+    yield session
+    if owned:
+        session.stop()
+
+
+def _config(root: Path, executor: str) -> dict[str, Any]:
+    cfg = web_config(executor, spark={"master": "local[2]", "conf": TEST_CONF})
+    cfg["output"] = str(root / f"out-{executor}")
+    cfg["inputs"] = [{**cfg["inputs"][0], "path": str(root / cfg["inputs"][0]["path"])},
+                     {"name": "notes", "path": str(root / "notes.jsonl"), "url_field": "url"}]
+    for stage in cfg["stages"]:
+        for key, value in list(stage.items()):
+            if isinstance(value, list):
+                stage[key] = [str(root / v) for v in value]
+    return cfg
+
+
+def test_web_stages_decide_the_same_on_spark(tmp_path: Path, spark: Any) -> None:
+    write_crawl(tmp_path, 90, seed=11)
+    notes = [{"text": f"A plain text note number {i} about the harbour.", "url": url}
+             for i, url in enumerate(["https://ok.example/a", "https://spam.casino-jackpot-wins.example/b", None])]
+    (tmp_path / "notes.jsonl").write_text("".join(json.dumps(n) + "\n" for n in notes))
+    run_in_process(_config(tmp_path, "local"))
+    run_in_process(_config(tmp_path, "spark"))
+    for stage in ("ingest", "url_filter", "extract", "normalize"):
+        local, remote = outcome(tmp_path / "out-local", stage), outcome(tmp_path / "out-spark", stage)
+        assert remote["executor"] == "spark"
+        assert (local["kept"], local["removed"], local["counts"]) == (remote["kept"], remote["removed"],
+                                                                      remote["counts"]), stage
+    reasons = {r for _, r in outcome(tmp_path / "out-spark", "url_filter")["removed"]}
+    assert {"url_filter:domain", "url_filter:substring", "url_filter:word"} <= reasons
+    assert len(outcome(tmp_path / "out-spark", "extract")["kept"]) > 60
