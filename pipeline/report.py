@@ -160,7 +160,9 @@ def _synth(view: RunView) -> str:
                 rows.append(f'<tr><td class="l">{_esc(name)}</td><td class="l">{label}: {_esc(cause)}</td>'
                             f"<td>{n}</td></tr>")
     body = f'<table id="synth">{"".join(rows)}</table>' if rows else '<p class="muted">no synth stage</p>'
-    return "<h2>Synthetic data</h2>" + body
+    from synth.fate import report_html  # model named (test models flagged), per-recipe kept/removed
+
+    return "<h2>Synthetic data</h2>" + report_html(view) + body
 
 
 def write_report(out: str | Path) -> Path:

@@ -161,6 +161,7 @@ class HTTPEngine:
             "top_p": p.top_p,
             "max_tokens": p.max_tokens,
             **({"seed": p.seed} if p.seed is not None else {}),
+            **({"repetition_penalty": p.repetition_penalty} if p.repetition_penalty != 1.0 else {}),
             **({"stop": list(p.stop)} if p.stop else {}),
             **self.extra_body,
         }

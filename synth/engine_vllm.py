@@ -276,6 +276,7 @@ def _to_vllm_params(cls: Any, p: Sampling) -> Any:
         max_tokens=p.max_tokens,
         seed=p.seed,
         stop=list(p.stop) or None,
+        repetition_penalty=p.repetition_penalty,
     )
 
 

@@ -228,6 +228,23 @@ def qa_pairs(text: str, ctx: PostContext, max_pairs: int = 8, tokens_per_pair: i
     return "\n\n".join(f"Question: {q}\nAnswer: {a}" for q, a in pairs[:keep])
 
 
+# -- annotation scores ------------------------------------------------------------------------------------
+
+
+@step("parse_score")
+def parse_score(text: str, ctx: PostContext, label: str = "score", min: int = 0, max: int = 5) -> str:  # noqa: A002
+    """The integer after the last ``<label>:`` (``Educational score: 3``, bold or ``3/5`` allowed); a
+    missing or out-of-range score raises Drop: an unparsed answer is a counted failure, never a 0."""
+    words = r"[\s*_]*".join(re.escape(w) for w in label.split())
+    found = re.findall(r"(?i)" + words + r"[\s*_]*[:：]?[\s*_]*(-?\d+(?:\.\d+)?)", text)
+    if not found:
+        raise Drop("no_score", f"no '{label}: <number>' found")
+    value = float(found[-1])
+    if not value.is_integer() or not min <= value <= max:
+        raise Drop("score_out_of_range", f"{found[-1]} is not an integer in [{min}, {max}]")
+    return str(int(value))
+
+
 # -- running a recipe's list ------------------------------------------------------------------------------
 
 
