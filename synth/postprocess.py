@@ -140,9 +140,11 @@ def normalize_bullets(text: str, ctx: PostContext, require: bool = True) -> str:
         m = _BULLET.match(line)
         if m:
             depth = min(len(m.group(1).expandtabs(4)) // 2, 3)
-            item = strip_markdown(line[m.end() :], ctx).strip()
-            if item:
-                out.append("  " * depth + "- " + item)
+            rest = re.sub(r"^\d{1,3}[.)]\s+", "", line[m.end() :])  # "- 1. item": one marker is enough
+            item = strip_markdown(rest, ctx).strip()
+            line_out = "  " * depth + "- " + item
+            if item and line_out not in out:  # a repeated item (a looping model) is kept once
+                out.append(line_out)
                 bullets += 1
         else:
             out.append(strip_markdown(line, ctx).strip())
@@ -208,7 +210,14 @@ def parse_qa_pairs(text: str) -> list[tuple[str, str]]:
         elif q is not None:
             q.append(line.rstrip())
     flush()
-    return [(_clean_inline(qs), _clean_inline(ans)) for qs, ans in pairs]
+    out, seen = [], set()
+    for qs, ans in pairs:  # small models repeat a pair (or a question) verbatim: keep its first occurrence
+        qs, ans = _clean_inline(qs), _clean_inline(ans)
+        key = re.sub(r"\W+", " ", qs).strip().lower()
+        if key not in seen:
+            seen.add(key)
+            out.append((qs, ans))
+    return out
 
 
 def _clean_inline(s: str) -> str:

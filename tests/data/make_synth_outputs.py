@@ -1,8 +1,10 @@
 """Regenerate ``synth_outputs.jsonl``: real SmolLM2-135M-Instruct outputs (vLLM CPU) for every built-in recipe.
 
-Why a file: the post-processing test (tests/test_synth_real_outputs.py) checks each recipe's clean-up on what
-a real instruction model writes, in seconds; this script is how those outputs were made (and how to refresh
-them after a template change): ``python tests/data/make_synth_outputs.py [MODEL_DIR] [DOCS_PER_SOURCE] [PENALTY]``.
+Sampling is the demo pipeline's: each recipe's temperature and top-p, outputs capped at 384 tokens,
+repetition_penalty 1.1. Why a file: the post-processing test (tests/test_synth_real_outputs.py) checks each
+recipe's clean-up on what a real instruction model writes, in seconds; this script is how those outputs were
+made (and how to refresh them after a template change):
+``python tests/data/make_synth_outputs.py [MODEL_DIR] [DOCS_PER_SOURCE] [PENALTY]``.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def main() -> None:
 
     model = sys.argv[1] if len(sys.argv) > 1 else str(REPO / ".cache" / "demo-model")
     per_source = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    penalty = float(sys.argv[3]) if len(sys.argv) > 3 else 1.2  # the demo pipeline's synth repetition_penalty
+    penalty = float(sys.argv[3]) if len(sys.argv) > 3 else 1.1  # the demo pipeline's synth repetition_penalty
     docs = source_docs(per_source)
     tok = PromptTokenizer(model)
     recipes = load_recipes(builtin_names())
@@ -64,8 +66,8 @@ def main() -> None:
         for r in recipes:
             s = r.spec
             prompt = r.prompt(tok, text=doc["text"])
-            params = Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_output_tokens, seed=i,
-                              repetition_penalty=penalty)
+            params = Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=min(s.max_output_tokens, 384),
+                              seed=i, repetition_penalty=penalty)
             requests.append(GenRequest(f"{r.name}:{i}", prompt, params))
             rows.append({"recipe": r.name, "doc": i, "source": doc["source"], "input": doc["text"]})
     engine = VLLMEngine(model, kv_cache_gb=1, max_model_len=4096)
