@@ -360,6 +360,7 @@ class RecipeStats:
 class Stage(GlobalStage):
     Config = SynthConfig
     config: SynthConfig
+    progress_unit: ClassVar[str] = "prompts"  # what the (done, total) of ctx.stats["progress"] counts
 
     def _recipes(self) -> list[Recipe]:
         return load_recipes(self.config.recipes)
@@ -559,7 +560,7 @@ class Stage(GlobalStage):
                 params = Sampling(temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_output_tokens,
                                   seed=s, stop=tuple(spec.stop),
                                   repetition_penalty=self.config.repetition_penalty or spec.repetition_penalty,
-                                  )  # fmt: skip
+                                  regex=spec.regex)  # fmt: skip
                 requests.append(GenRequest(f"{w.recipe.name}:{w.parent_id}:{c.index}", prompt, params))
                 recipe_of.append(w.recipe.name)
         from synth.cache import generate_cached

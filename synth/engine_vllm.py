@@ -270,7 +270,13 @@ def _config_max_len(model: str) -> int | None:
 
 
 def _to_vllm_params(cls: Any, p: Sampling) -> Any:
+    structured = None
+    if p.regex is not None:
+        from vllm.sampling_params import StructuredOutputsParams
+
+        structured = StructuredOutputsParams(regex=p.regex)
     return cls(
+        structured_outputs=structured,
         temperature=p.temperature,
         top_p=p.top_p,
         max_tokens=p.max_tokens,

@@ -179,7 +179,9 @@ def remove_passage_labels(text: str, ctx: PostContext) -> str:
 # -- QA pairs ---------------------------------------------------------------------------------------------
 
 _Q = re.compile(r"^\s*(?:\d{1,2}[.)]\s*)?[*_#\s]*(?:question|q)\s*\d*\s*[*_]*\s*[:：.]\s*[*_]*\s*", re.IGNORECASE)
-_A = re.compile(r"^\s*[*_#\s]*(?:answer|a)\s*\d*\s*[*_]*\s*[:：.]\s*[*_]*\s*", re.IGNORECASE)
+_A = re.compile(r"^\s*[*_#\s]*(?:(?:the\s+)?(?:correct\s+)?answers?(?:\s+is\b)?|a)\s*\d*\s*[*_]*\s*"
+                r"(?:[:：.]|(?<=is)\s)\s*[*_]*\s*", re.IGNORECASE)
+_INLINE_A = re.compile(r"(?<=[?？])\s+(?:the\s+)?(?:correct\s+)?answer\s*[:：]\s*", re.IGNORECASE)
 _QA_ZH_Q = re.compile(r"^\s*(?:\d{1,2}[.)、]\s*)?(?:问题|问)\s*\d*\s*[:：]\s*")
 _QA_ZH_A = re.compile(r"^\s*(?:答案|回答|答)\s*\d*\s*[:：]\s*")
 
@@ -202,7 +204,9 @@ def parse_qa_pairs(text: str) -> list[tuple[str, str]]:
         ma = None if mq else (_A.match(line) or _QA_ZH_A.match(line))
         if mq:
             flush()
-            q, a = [line[mq.end() :].rstrip(" *_")], None
+            rest = line[mq.end() :].rstrip(" *_")
+            inline = _INLINE_A.search(rest)  # "Question: ...? Answer: yes" on one line
+            q, a = ([rest[: inline.start()]], [rest[inline.end() :]]) if inline else ([rest], None)
         elif ma and q is not None and a is None:
             a = [line[ma.end() :].rstrip(" *_")]
         elif a is not None:

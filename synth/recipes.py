@@ -59,6 +59,7 @@ class RecipeSpec(BaseModel):
     # the start of the answer, written into the prompt after the chat template's assistant turn and put back
     # in front of the output before clean-up: makes small models keep a layout ("Question:", "- ")
     response_prefix: str = ""
+    regex: str | None = None  # structured output: the generated text must match (vLLM structured outputs)
     drop_truncated: bool = True  # an output that hit max_output_tokens is cut mid-sentence
     join_chunks: bool = False  # one document per source document: chunk outputs rejoined in order
     output: Literal["generated", "append_to_source"] = "generated"

@@ -60,7 +60,7 @@ def config(model: Path, corpus: Path, with_quality: Path | None = None) -> dict[
              "repetition_penalty": 1.1, "max_docs_per_recipe": 6,
              "recipes": [{"recipe": "wiki_rephrase", "select": "source == 'web'", "max_output_tokens": 160,
                           "drop_truncated": False, "min_output_tokens": 20},
-                         {"recipe": "edu_score", "max_input_tokens": 400, "max_output_tokens": 24}]}
+                         {"recipe": "edu_score", "max_input_tokens": 400}]}
     stages: list[dict[str, Any]] = [
         {"name": "normalize"},
         {"name": "langid", "keep": ["en"]},

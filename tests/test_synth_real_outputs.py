@@ -77,3 +77,16 @@ def test_parse_rate_and_clean_text_per_recipe(name: str, record_property: pytest
             assert all(line.lstrip().startswith("- ") or not line.strip() or not line.startswith(" ")
                        for line in text.split("\n"))
             assert sum(line.lstrip().startswith("- ") for line in text.split("\n")) >= 1
+
+
+def test_parse_score_reads_the_last_label_and_never_guesses() -> None:
+    from synth.postprocess import parse_score
+
+    ctx = PostContext()
+    assert parse_score("Educational score: 3", ctx, label="Educational score") == "3"
+    assert parse_score("**Educational Score:** 2\nlater: Educational score: 4", ctx, label="Educational score") == "4"
+    for bad, cause in (("Educational score: 100", "score_out_of_range"), ("Educational score: 2.5", "score_out_of_range"),
+                       ("1 + 1 + 1 = 6", "no_score"), ("", "no_score")):
+        with pytest.raises(Drop) as e:
+            parse_score(bad, ctx, label="Educational score")
+        assert e.value.cause == cause

@@ -4,7 +4,7 @@ Sampling is the demo pipeline's: each recipe's temperature and top-p, outputs ca
 repetition_penalty 1.1. Why a file: the post-processing test (tests/test_synth_real_outputs.py) checks each
 recipe's clean-up on what a real instruction model writes, in seconds; this script is how those outputs were
 made (and how to refresh them after a template change):
-``python tests/data/make_synth_outputs.py [MODEL_DIR] [DOCS_PER_SOURCE] [PENALTY]``.
+``python tests/data/make_synth_outputs.py [MODEL_DIR] [DOCS_PER_SOURCE] [PENALTY] [RECIPE,...]``.
 """
 
 from __future__ import annotations
@@ -60,14 +60,15 @@ def main() -> None:
     penalty = float(sys.argv[3]) if len(sys.argv) > 3 else 1.1  # the demo pipeline's synth repetition_penalty
     docs = source_docs(per_source)
     tok = PromptTokenizer(model)
-    recipes = load_recipes(builtin_names())
+    only = sys.argv[4].split(",") if len(sys.argv) > 4 else None  # regenerate these recipes' rows only
+    recipes = load_recipes(only or builtin_names())
     rows, requests = [], []
     for i, doc in enumerate(docs):
         for r in recipes:
             s = r.spec
             prompt = r.prompt(tok, text=doc["text"])
             params = Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=min(s.max_output_tokens, 384),
-                              seed=i, repetition_penalty=penalty)
+                              seed=i, repetition_penalty=penalty, regex=s.regex)
             requests.append(GenRequest(f"{r.name}:{i}", prompt, params))
             rows.append({"recipe": r.name, "doc": i, "source": doc["source"], "input": doc["text"]})
     engine = VLLMEngine(model, kv_cache_gb=1, max_model_len=4096)
@@ -75,11 +76,14 @@ def main() -> None:
         results = engine.generate(requests)
     finally:
         engine.close()
-    with (HERE / "synth_outputs.jsonl").open("w", encoding="utf-8") as fh:
-        for row, res in zip(rows, results, strict=True):
-            row.update(model="SmolLM2-135M-Instruct", output=res.text, finish_reason=res.finish_reason,
-                       completion_tokens=res.completion_tokens)
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    path = HERE / "synth_outputs.jsonl"
+    kept = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if only else []
+    for row, res in zip(rows, results, strict=True):
+        row.update(model="SmolLM2-135M-Instruct", output=res.text, finish_reason=res.finish_reason,
+                   completion_tokens=res.completion_tokens)
+    merged = [r for r in kept if r["recipe"] not in set(only or ())] + rows
+    merged.sort(key=lambda r: (r["doc"], r["recipe"]))
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in merged), encoding="utf-8")
 
 
 if __name__ == "__main__":
