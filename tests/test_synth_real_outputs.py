@@ -85,8 +85,9 @@ def test_parse_score_reads_the_last_label_and_never_guesses() -> None:
     ctx = PostContext()
     assert parse_score("Educational score: 3", ctx, label="Educational score") == "3"
     assert parse_score("**Educational Score:** 2\nlater: Educational score: 4", ctx, label="Educational score") == "4"
-    for bad, cause in (("Educational score: 100", "score_out_of_range"), ("Educational score: 2.5", "score_out_of_range"),
-                       ("1 + 1 + 1 = 6", "no_score"), ("", "no_score")):
+    for bad, cause in (("Educational score: 100", "score_out_of_range"),
+                       ("Educational score: 2.5", "score_out_of_range"), ("1 + 1 + 1 = 6", "no_score"),
+                       ("", "no_score")):
         with pytest.raises(Drop) as e:
             parse_score(bad, ctx, label="Educational score")
         assert e.value.cause == cause
