@@ -40,8 +40,11 @@ def synthetic_fate(view: RunView) -> dict[str, dict[str, Any]]:
             entry["added"] += int(rs.get("docs") or 0)
     first = stages.index(synths[0][0])
     for stage in stages[first + 1 :]:
-        frame = view.removed(stage, columns=None)
-        if frame.empty or "recipe" not in frame.columns:
+        try:
+            frame = view.removed(stage, columns=["recipe", "reason"])
+        except Exception:  # noqa: BLE001 - a stage whose removed files carry no provenance columns
+            continue
+        if frame.empty:
             continue
         frame = frame[frame["recipe"].notna()]
         for (recipe, reason), n in frame.groupby(["recipe", "reason"]).size().items():
@@ -53,8 +56,11 @@ def synthetic_fate(view: RunView) -> dict[str, dict[str, Any]]:
             entry["removed_total"] += int(n)
     shards = view.path / "shards" / "text" / "parquet"
     if shards.is_dir():
-        frame = view._read(shards, None, None)
-        if "recipe" in frame.columns:
+        try:
+            frame = view._read(shards, ["id", "recipe"], None)
+        except Exception:  # noqa: BLE001 - shards without provenance columns (no synth stage upstream)
+            frame = None
+        if frame is not None and "recipe" in frame.columns:
             frame = frame[frame["recipe"].notna()]
             for recipe, group in frame.groupby("recipe"):
                 entry = fate.setdefault(recipe, {"added": 0, "removed": {}, "removed_total": 0, "in_shards": 0,

@@ -88,6 +88,22 @@ def strip_preamble(text: str, ctx: PostContext) -> str:
     return "\n".join(lines).strip()
 
 
+_META = re.compile(
+    r"^\s*(?:(?:the|this|my)\s+(?:above\s+|below\s+|original\s+|rewritten\s+|revised\s+|rephrased\s+)?"
+    r"(?:passage|text|article|version|rewrite)\b[^.\n]{0,80}?\b(?:was|has been|is|have been)\s+"
+    r"(?:edited|rewritten|revised|rephrased|condensed|improved)|in this (?:revised|rewritten|rephrased) version)",
+    re.IGNORECASE)
+
+
+@step("drop_meta")
+def drop_meta(text: str, ctx: PostContext) -> str:
+    """Reject an answer that talks about the rewrite ("The passage below was edited for clarity ...")
+    instead of being one: small models do this, and it is not the text asked for."""
+    if _META.match(text):
+        raise Drop("meta_commentary", text[:80])
+    return text
+
+
 # -- formatting -------------------------------------------------------------------------------------------
 
 
