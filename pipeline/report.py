@@ -197,7 +197,9 @@ def _synth(view: RunView, per_recipe: int = 2) -> str:
                             f"<td>{n}</td></tr>")
         samples.append(_synth_samples(view, name, per_recipe))
     body = f'<table id="synth-table">{"".join(rows)}</table>' if rows else '<p class="muted">no synth stage</p>'
-    return '<h2 id="synth">Synthetic data</h2>' + body + "".join(samples)
+    from synth.fate import report_html  # model named (test models flagged), per-recipe kept/removed
+
+    return '<h2 id="synth">Synthetic data</h2>' + report_html(view) + body + "".join(samples)
 
 
 def _synth_samples(view: RunView, stage: str, per_recipe: int) -> str:

@@ -380,6 +380,10 @@ def write_card(shard_dir: Path, manifest: dict[str, Any], ctx: StageContext) -> 
         for d, row in manifest["domains"].items():
             lines.append(f"| {d} | {row['docs']} | {row['tokens']} | {row.get('target_tokens', '')} | "
                          f"{row.get('epochs', '')} |")
+    from pipeline.run_view import RunView
+    from synth.fate import card_lines  # the synth model (test models said plainly) and documents per recipe
+
+    lines += card_lines(RunView(ctx.output_dir))
     lines += ["", "## Loading", "", "```python", "import datasets, glob, pandas as pd  # run in the shards/ directory",
               'files = sorted(glob.glob("text/parquet/*.parquet"))',
               'ds = datasets.load_dataset("parquet", data_files=files, split="train")',

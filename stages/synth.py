@@ -48,6 +48,8 @@ from pipeline.schema import REASON
 from pipeline.storage import arrow
 from stages.base import GlobalStage, StageContext
 from synth.chunking import Chunk, chunk_text
+from synth.demo_model import read_model_info
+from synth.engine_output import engine_output
 from synth.engines import GenRequest, GenResult, Sampling
 from synth.filter_expr import FilterError
 from synth.postprocess import Drop, PostContext, run_steps
@@ -75,6 +77,15 @@ FAILED_SCHEMA = pa.schema([
     pa.field("completion_tokens", pa.int32()),
     pa.field("text", pa.string()),  # the rejected output, for inspection
 ])  # fmt: skip
+# annotate recipes: one row per scored document (OUT/<stage>/annotations/part-<wave>.parquet)
+ANNOTATION_SCHEMA = pa.schema([
+    pa.field("id", pa.string()),
+    pa.field("recipe", pa.string()),
+    pa.field("score", pa.int32()),
+    pa.field("model", pa.string()),
+    pa.field("text", pa.string()),  # the document that was scored (what a classifier trains on)
+    pa.field("output", pa.string()),  # the model's answer, justification included
+])  # fmt: skip
 TEMPLATE_COLUMNS = ("lang", "source", "url")
 JOINED = -1  # chunk number of a document made of all its chunks' outputs
 
@@ -90,6 +101,7 @@ class SynthConfig(StageConfig):
     tokenizer: ModelRef | None = None  # for chunking and chat templates; default: the model
     prompt_format: Literal["auto", "chat", "raw"] = "auto"  # auto: the tokenizer's chat template if it has one
     recipes: Annotated[list[str | dict[str, Any]], ReadPath(only_if=is_recipe_path, key="recipe")] = Field(min_length=1)
+    repetition_penalty: float | None = Field(default=None, gt=0.0)  # overrides every recipe's (small models: 1.2)
     # vllm engine
     dtype: str = "auto"
     max_model_len: int | None = Field(default=None, ge=16)
@@ -188,8 +200,9 @@ class LazyEngine:
     """
 
     def __init__(self, cfg: SynthConfig, seed: int, model_id: str | None,
-                 factory: Callable[..., Any] | None = None) -> None:
+                 factory: Callable[..., Any] | None = None, log_path: Path | None = None) -> None:
         self.cfg, self.seed = cfg, seed
+        self.log_path = log_path  # engine output (vLLM, torch, Triton; child processes too) goes here
         self._model_id = model_id
         self._factory = factory  # (kind, **engine kwargs) -> engine; default synth.engines.make_engine
         self._engine: Any = None
@@ -226,7 +239,8 @@ class LazyEngine:
                 factory = self._factory or make_engine
                 # _model_id, not model_id: for an http server without a configured name, the engine finds it
                 try:
-                    self._engine = factory(self.cfg.engine, **self.cfg.engine_kwargs(self.seed, self._model_id))
+                    with engine_output(self.log_path):
+                        self._engine = factory(self.cfg.engine, **self.cfg.engine_kwargs(self.seed, self._model_id))
                 except ServerUnavailableError as e:  # an http server's model name could not be read
                     raise ServerUnavailable(str(e)) from None
             self.load_seconds = time.perf_counter() - t0
@@ -248,7 +262,8 @@ class LazyEngine:
         engine = self._get()
         t0 = time.perf_counter()
         try:
-            results = engine.generate(requests)
+            with engine_output(self.log_path if engine is not ENGINE_OVERRIDE else None):
+                results = engine.generate(requests)
         finally:
             self.generate_seconds += time.perf_counter() - t0
         self.retries += int((getattr(engine, "last_stats", None) or {}).get("retries") or 0)
@@ -263,7 +278,8 @@ class LazyEngine:
 
     def close(self) -> None:
         if self._engine is not None and self._engine is not ENGINE_OVERRIDE:
-            self._engine.close()
+            with engine_output(self.log_path):
+                self._engine.close()
         self._closed = self._engine or self._closed
         self._engine = None
 
@@ -358,6 +374,7 @@ class RecipeStats:
     dropped: int = 0
     docs: int = 0
     generated_tokens: int = 0
+    annotated: int = 0  # annotate recipes: scores parsed (parse failures are `dropped`, cause no_score)
 
 
 # -- the stage --------------------------------------------------------------------------------------------
@@ -366,6 +383,7 @@ class RecipeStats:
 class Stage(GlobalStage):
     Config = SynthConfig
     config: SynthConfig
+    progress_unit: ClassVar[str] = "prompts"  # what the (done, total) of ctx.stats["progress"] counts
 
     def _recipes(self) -> list[Recipe]:
         return load_recipes(self.config.recipes)
@@ -403,10 +421,12 @@ class Stage(GlobalStage):
 
         stats: dict[str, Any] = {"prompts": 0, "cache_hits": 0, "generated": 0, "failed": 0,
                                  "generated_tokens": 0, "failures_by_cause": {}, "dropped": 0,
-                                 "dropped_by_cause": {}, "synthetic_docs": 0}  # fmt: skip
+                                 "dropped_by_cause": {}, "synthetic_docs": 0, "annotated": 0}  # fmt: skip
         per_recipe = {r.name: RecipeStats() for r in recipes}
         synth_parts: list[str] = []
-        engine = LazyEngine(cfg, seed, self._model_identity(), executor_engine_factory(ctx))
+        engine = LazyEngine(cfg, seed, self._model_identity(), executor_engine_factory(ctx),
+                            log_path=ctx.stage_dir / "engine.log"
+                            if cfg.engine == "vllm" and storage.is_local(ctx.stage_dir) else None)
         cache = None
         tok = None
         t_start = time.perf_counter()
@@ -444,6 +464,7 @@ class Stage(GlobalStage):
         stats["per_recipe"] = {k: vars(v) for k, v in per_recipe.items()}
         stats["engine"] = cfg.engine
         stats["model"] = engine._model_id or self._model_identity()
+        stats["model_info"] = read_model_info(cfg.model) if cfg.engine == "vllm" else None
         stats["tokenizer"] = tok.kind if tok is not None else None
         stats["prompt_format"] = ("chat" if tok.chat else "raw") if tok is not None else None
         counts.update(stats)
@@ -499,7 +520,7 @@ class Stage(GlobalStage):
         """Tokens left for the chunk in each recipe's input budget after the prompt around it."""
         budgets = {}
         for r in recipes:
-            overhead = tok.count([tok.format(r.render(text=""), r.spec.system)])[0]
+            overhead = tok.count([r.prompt(tok, text="")])[0]
             budget = r.spec.max_input_tokens - overhead
             if budget < max(1, r.spec.min_input_tokens):
                 raise ConfigError([f"stages.{self.config.name}.recipes.{r.name}.max_input_tokens: the prompt alone "
@@ -528,6 +549,8 @@ class Stage(GlobalStage):
                 sub = table.take(pa.array(rows)).to_pylist()
                 for row in sub:
                     chunks = chunk_text(row["text"] or "", budgets[r.name], tok.count, r.spec.min_input_tokens)
+                    if r.spec.kind == "annotate":
+                        chunks = chunks[:1]  # a document is scored on its opening (FineWeb-Edu), once
                     if not chunks:
                         continue
                     pid = str(row["id"])
@@ -555,12 +578,13 @@ class Stage(GlobalStage):
             w.first = len(requests)
             spec = w.recipe.spec
             for c, s in zip(w.chunks, w.seeds, strict=True):
-                user = w.recipe.render(text=c.text, chunk_index=c.index, n_chunks=len(w.chunks),
-                                       **{k: w.row.get(k) for k in TEMPLATE_COLUMNS})  # fmt: skip
+                prompt = w.recipe.prompt(tok, text=c.text, chunk_index=c.index, n_chunks=len(w.chunks),
+                                         **{k: w.row.get(k) for k in TEMPLATE_COLUMNS})  # fmt: skip
                 params = Sampling(temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_output_tokens,
-                                  seed=s, stop=tuple(spec.stop))  # fmt: skip
-                requests.append(GenRequest(f"{w.recipe.name}:{w.parent_id}:{c.index}",
-                                           tok.format(user, spec.system), params))  # fmt: skip
+                                  seed=s, stop=tuple(spec.stop),
+                                  repetition_penalty=self.config.repetition_penalty or spec.repetition_penalty,
+                                  regex=spec.regex)  # fmt: skip
+                requests.append(GenRequest(f"{w.recipe.name}:{w.parent_id}:{c.index}", prompt, params))
                 recipe_of.append(w.recipe.name)
         from synth.cache import generate_cached
 
@@ -573,11 +597,12 @@ class Stage(GlobalStage):
         model = engine.model_id  # known without loading unless an http server had to be asked
         wave_stats: dict[str, Any] = {"prompts": len(requests), "cache_hits": run.hits, "generated": 0,
                                       "failed": 0, "generated_tokens": 0, "failures_by_cause": {}, "dropped": 0,
-                                      "dropped_by_cause": {}, "synthetic_docs": 0}  # fmt: skip
+                                      "dropped_by_cause": {}, "synthetic_docs": 0, "annotated": 0}  # fmt: skip
         wave_recipes = {r: RecipeStats() for r in per_recipe}
         fresh = run.fresh
         docs: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
+        annotations: list[dict[str, Any]] = []
         for w in works:
             rs = wave_recipes[w.recipe.name]
             rs.docs_with_chunks += 1
@@ -604,6 +629,11 @@ class Stage(GlobalStage):
                     failed.append(_failure(requests[i].id, w, c.index, "postprocess", d.cause, str(d), res))
                     continue
                 outputs.append((c, res, text))
+            if w.recipe.spec.kind == "annotate":
+                annotations += [{"id": w.parent_id, "recipe": w.recipe.name, "score": int(text), "model": model,
+                                 "text": w.row.get("text"), "output": res.text} for _, res, text in outputs]
+                rs.annotated += len(outputs)
+                continue
             docs += self._documents(w, outputs, model, tok, failed, rs)
         for rs in wave_recipes.values():
             wave_stats["generated"] += rs.generated
@@ -619,6 +649,8 @@ class Stage(GlobalStage):
             raise StageFailed(ctx.stage.name, RuntimeError(
                 f"{wave_stats['failed']} of {len(requests)} generations failed ({wave_stats['failures_by_cause']}; "
                 f"more than max_failed_fraction={self.config.max_failed_fraction}); first: {first['reason'][:300]}"))
+        wave_stats["annotated"] = sum(rs.annotated for rs in wave_recipes.values())
+        _write_side(ctx.stage_dir / "annotations" / f"part-{wave:04d}.parquet", annotations, ANNOTATION_SCHEMA)
         parts = self._write(ctx.stage_dir, wave, docs, failed, schema, stage_hash)
         recipe_stats = {k: vars(v) for k, v in wave_recipes.items()}
         write_json({"config_hash": stage_hash, "parts": parts, "stats": wave_stats, "per_recipe": recipe_stats},
@@ -630,7 +662,7 @@ class Stage(GlobalStage):
         spec = recipe.spec
         if spec.drop_truncated and res.finish_reason == "length":
             raise Drop("truncated", f"hit max_output_tokens={spec.max_output_tokens}")
-        text = run_steps(res.text, recipe.steps, PostContext(chunk.text, chunk.tokens, seed))
+        text = run_steps(recipe.output(res.text), recipe.steps, PostContext(chunk.text, chunk.tokens, seed))
         if per_chunk and spec.min_output_tokens:
             n = tok.count([text])[0]
             if n < spec.min_output_tokens:
@@ -702,6 +734,15 @@ class Stage(GlobalStage):
             for f in (stage_dir / sub).glob("part-synth-*"):
                 if f.name.split(".")[0] not in keep:
                     f.unlink(missing_ok=True)
+
+
+def _write_side(path: Path, rows: list[dict[str, Any]], schema: pa.Schema) -> None:
+    """A wave's side table (annotations), sorted by (id, recipe); no rows, no file."""
+    if rows:
+        rows.sort(key=lambda r: (r["id"], r["recipe"]))
+        write_parquet(pa.Table.from_pylist(rows, schema=schema), path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _failure(request_id: str, w: Work, chunk: int, stage: str, cause: str, reason: str, res: GenResult | None,

@@ -161,6 +161,8 @@ class HTTPEngine:
             "top_p": p.top_p,
             "max_tokens": p.max_tokens,
             **({"seed": p.seed} if p.seed is not None else {}),
+            **({"repetition_penalty": p.repetition_penalty} if p.repetition_penalty != 1.0 else {}),
+            **({"structured_outputs": {"regex": p.regex}} if p.regex is not None else {}),  # vLLM's server
             **({"stop": list(p.stop)} if p.stop else {}),
             **self.extra_body,
         }

@@ -21,11 +21,12 @@ whose main module is guarded), never at import time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,8 @@ class VLLMEngine:
         else:
             from vllm import LLM
 
-            self._llm = LLM(**kwargs)
+            with _own_resource_tracker():
+                self._llm = LLM(**kwargs)
             self.max_model_len = int(self._llm.llm_engine.model_config.max_model_len)
             self._tokenizer = self._llm.get_tokenizer()
         self.load_seconds = time.perf_counter() - t0
@@ -229,6 +231,35 @@ class VLLMEngine:
         return results
 
 
+@contextlib.contextmanager
+def _own_resource_tracker() -> Iterator[None]:
+    """Processes spawned meanwhile (vLLM's engine core and workers) get a resource tracker of their own.
+
+    Why: vLLM's engine core leaves a shared-memory block registered at shutdown, and the tracker it shares
+    with this process then warns about a "leaked shared_memory object" on the terminal when the program
+    exits. A tracker started here inherits the current stderr (``engine.log`` inside ``engine_output``),
+    so that warning lands in the engine's log; everything else in this process keeps the usual tracker.
+    """
+    from multiprocessing import resource_tracker as rt
+
+    names = ("_resource_tracker", "ensure_running", "register", "unregister", "getfd")
+    saved = {n: getattr(rt, n) for n in names}
+    tracker = rt.ResourceTracker()
+    tracker.ensure_running()
+    for n in names[1:]:
+        setattr(rt, n, getattr(tracker, n))
+    rt._resource_tracker = tracker
+    try:
+        yield
+    finally:
+        for n, value in saved.items():
+            setattr(rt, n, value)
+        _TRACKERS.append(tracker)  # kept open until exit: the engine's processes report to it
+
+
+_TRACKERS: list[Any] = []
+
+
 def _cpu_workarounds(kwargs: dict[str, Any]) -> None:
     """On vLLM's CPU build: float32 for ``dtype="auto"``, eager mode unless the caller decided, a small
     default KV cache, and chunked prefill off unless the caller decided.
@@ -270,12 +301,19 @@ def _config_max_len(model: str) -> int | None:
 
 
 def _to_vllm_params(cls: Any, p: Sampling) -> Any:
+    structured = None
+    if p.regex is not None:
+        from vllm.sampling_params import StructuredOutputsParams
+
+        structured = StructuredOutputsParams(regex=p.regex)
     return cls(
+        structured_outputs=structured,
         temperature=p.temperature,
         top_p=p.top_p,
         max_tokens=p.max_tokens,
         seed=p.seed,
         stop=list(p.stop) or None,
+        repetition_penalty=p.repetition_penalty,
     )
 
 

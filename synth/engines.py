@@ -32,6 +32,8 @@ class Sampling:
     max_tokens: int = 512
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    repetition_penalty: float = 1.0  # > 1 discourages repeats (small models loop without it)
+    regex: str | None = None  # structured output: the completion must match (e.g. a score " [0-5]")
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, list | str):
@@ -42,11 +44,17 @@ class Sampling:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.repetition_penalty <= 0:
+            raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
 
     def to_dict(self) -> dict[str, Any]:
-        """Canonical, JSON-able form (used for cache keys and HTTP bodies)."""
+        """Canonical, JSON-able form (used for cache keys and HTTP bodies); ``repetition_penalty`` and
+        ``regex`` only when set, so cache keys written before they existed still match."""
         d = asdict(self)
         d["stop"] = list(self.stop)
+        for key, default in (("repetition_penalty", 1.0), ("regex", None)):
+            if d[key] == default:
+                del d[key]
         return d
 
 

@@ -88,6 +88,22 @@ def strip_preamble(text: str, ctx: PostContext) -> str:
     return "\n".join(lines).strip()
 
 
+_META = re.compile(
+    r"^\s*(?:(?:the|this|my)\s+(?:above\s+|below\s+|original\s+|rewritten\s+|revised\s+|rephrased\s+)?"
+    r"(?:passage|text|article|version|rewrite)\b[^.\n]{0,80}?\b(?:was|has been|is|have been)\s+"
+    r"(?:edited|rewritten|revised|rephrased|condensed|improved)|in this (?:revised|rewritten|rephrased) version)",
+    re.IGNORECASE)
+
+
+@step("drop_meta")
+def drop_meta(text: str, ctx: PostContext) -> str:
+    """Reject an answer that talks about the rewrite ("The passage below was edited for clarity ...")
+    instead of being one: small models do this, and it is not the text asked for."""
+    if _META.match(text):
+        raise Drop("meta_commentary", text[:80])
+    return text
+
+
 # -- formatting -------------------------------------------------------------------------------------------
 
 
@@ -140,9 +156,11 @@ def normalize_bullets(text: str, ctx: PostContext, require: bool = True) -> str:
         m = _BULLET.match(line)
         if m:
             depth = min(len(m.group(1).expandtabs(4)) // 2, 3)
-            item = strip_markdown(line[m.end() :], ctx).strip()
-            if item:
-                out.append("  " * depth + "- " + item)
+            rest = re.sub(r"^\d{1,3}[.)]\s+", "", line[m.end() :])  # "- 1. item": one marker is enough
+            item = strip_markdown(rest, ctx).strip()
+            line_out = "  " * depth + "- " + item
+            if item and line_out not in out:  # a repeated item (a looping model) is kept once
+                out.append(line_out)
                 bullets += 1
         else:
             out.append(strip_markdown(line, ctx).strip())
@@ -177,7 +195,9 @@ def remove_passage_labels(text: str, ctx: PostContext) -> str:
 # -- QA pairs ---------------------------------------------------------------------------------------------
 
 _Q = re.compile(r"^\s*(?:\d{1,2}[.)]\s*)?[*_#\s]*(?:question|q)\s*\d*\s*[*_]*\s*[:：.]\s*[*_]*\s*", re.IGNORECASE)
-_A = re.compile(r"^\s*[*_#\s]*(?:answer|a)\s*\d*\s*[*_]*\s*[:：.]\s*[*_]*\s*", re.IGNORECASE)
+_A = re.compile(r"^\s*[*_#\s]*(?:(?:the\s+)?(?:correct\s+)?answers?(?:\s+is\b)?|a)\s*\d*\s*[*_]*\s*"
+                r"(?:[:：.]|(?<=is)\s)\s*[*_]*\s*", re.IGNORECASE)
+_INLINE_A = re.compile(r"(?<=[?？])\s+(?:the\s+)?(?:correct\s+)?answer\s*[:：]\s*", re.IGNORECASE)
 _QA_ZH_Q = re.compile(r"^\s*(?:\d{1,2}[.)、]\s*)?(?:问题|问)\s*\d*\s*[:：]\s*")
 _QA_ZH_A = re.compile(r"^\s*(?:答案|回答|答)\s*\d*\s*[:：]\s*")
 
@@ -200,7 +220,9 @@ def parse_qa_pairs(text: str) -> list[tuple[str, str]]:
         ma = None if mq else (_A.match(line) or _QA_ZH_A.match(line))
         if mq:
             flush()
-            q, a = [line[mq.end() :].rstrip(" *_")], None
+            rest = line[mq.end() :].rstrip(" *_")
+            inline = _INLINE_A.search(rest)  # "Question: ...? Answer: yes" on one line
+            q, a = ([rest[: inline.start()]], [rest[inline.end() :]]) if inline else ([rest], None)
         elif ma and q is not None and a is None:
             a = [line[ma.end() :].rstrip(" *_")]
         elif a is not None:
@@ -208,7 +230,14 @@ def parse_qa_pairs(text: str) -> list[tuple[str, str]]:
         elif q is not None:
             q.append(line.rstrip())
     flush()
-    return [(_clean_inline(qs), _clean_inline(ans)) for qs, ans in pairs]
+    out, seen = [], set()
+    for qs, ans in pairs:  # small models repeat a pair (or a question) verbatim: keep its first occurrence
+        qs, ans = _clean_inline(qs), _clean_inline(ans)
+        key = re.sub(r"\W+", " ", qs).strip().lower()
+        if key not in seen:
+            seen.add(key)
+            out.append((qs, ans))
+    return out
 
 
 def _clean_inline(s: str) -> str:
@@ -226,6 +255,23 @@ def qa_pairs(text: str, ctx: PostContext, max_pairs: int = 8, tokens_per_pair: i
     random.Random(ctx.seed).shuffle(pairs)
     keep = max(1, min(max_pairs, len(pairs), math.ceil(max(ctx.source_tokens, 1) / max(tokens_per_pair, 1))))
     return "\n\n".join(f"Question: {q}\nAnswer: {a}" for q, a in pairs[:keep])
+
+
+# -- annotation scores ------------------------------------------------------------------------------------
+
+
+@step("parse_score")
+def parse_score(text: str, ctx: PostContext, label: str = "score", min: int = 0, max: int = 5) -> str:  # noqa: A002
+    """The integer after the last ``<label>:`` (``Educational score: 3``, bold or ``3/5`` allowed); a
+    missing or out-of-range score raises Drop: an unparsed answer is a counted failure, never a 0."""
+    words = r"[\s*_]*".join(re.escape(w) for w in label.split())
+    found = re.findall(r"(?i)" + words + r"[\s*_]*[:：]?[\s*_]*(-?\d+(?:\.\d+)?)", text)
+    if not found:
+        raise Drop("no_score", f"no '{label}: <number>' found")
+    value = float(found[-1])
+    if not value.is_integer() or not min <= value <= max:
+        raise Drop("score_out_of_range", f"{found[-1]} is not an integer in [{min}, {max}]")
+    return str(int(value))
 
 
 # -- running a recipe's list ------------------------------------------------------------------------------

@@ -41,6 +41,9 @@ class RecipeSpec(BaseModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
+    # generate: the cleaned output is a new document; annotate: the output is parsed into a score for the
+    # source document (the stage's annotations table), e.g. FineWeb-Edu's educational value
+    kind: Literal["generate", "annotate"] = "generate"
     select: str | None = None  # filter expression over signal columns; None = every document
     prompt: str | None = None  # inline Jinja template of the user message
     template: str | None = None  # or a template file, relative to the recipe file
@@ -51,7 +54,12 @@ class RecipeSpec(BaseModel):
     min_output_tokens: int = Field(default=50, ge=0)  # after clean-up
     temperature: float = Field(default=0.5, ge=0.0)
     top_p: float = Field(default=0.9, gt=0.0, le=1.0)
+    repetition_penalty: float = Field(default=1.0, gt=0.0)  # vLLM's; > 1 keeps small models from looping
     stop: list[str] = Field(default_factory=list)
+    # the start of the answer, written into the prompt after the chat template's assistant turn and put back
+    # in front of the output before clean-up: makes small models keep a layout ("Question:", "- ")
+    response_prefix: str = ""
+    regex: str | None = None  # structured output: the generated text must match (vLLM structured outputs)
     drop_truncated: bool = True  # an output that hit max_output_tokens is cut mid-sentence
     join_chunks: bool = False  # one document per source document: chunk outputs rejoined in order
     output: Literal["generated", "append_to_source"] = "generated"
@@ -78,6 +86,8 @@ class RecipeSpec(BaseModel):
     def _one_template(self) -> RecipeSpec:
         if (self.prompt is None) == (self.template is None):
             raise ValueError("give exactly one of prompt (inline template) or template (file)")
+        if self.kind == "annotate" and not any(name == "parse_score" for name, _ in parse_steps(self.postprocess)):
+            raise ValueError("an annotate recipe needs a parse_score postprocess step (how its score is read)")
         return self
 
 
@@ -110,6 +120,14 @@ class Recipe:
                                                 autoescape=False)  # fmt: skip
             self._template = env.from_string(self.template_text)
         return str(self._template.render({**{k: None for k in TEMPLATE_VARS}, **variables})).strip()
+
+    def prompt(self, tok: Any, **variables: Any) -> str:
+        """The whole prompt of one request: the rendered message in the model's format, then the prefix."""
+        return tok.format(self.render(**variables), self.spec.system) + self.spec.response_prefix
+
+    def output(self, generated: str) -> str:
+        """The answer as the model meant it: the response prefix it continued, then what it generated."""
+        return self.spec.response_prefix + generated
 
     def fingerprint(self) -> str:
         blob = json.dumps({"spec": self.spec.model_dump(mode="json"), "template": self.template_text},

@@ -51,6 +51,9 @@ TINY_SHAPE: dict[str, Any] = {
     "max_position_embeddings": 2048,
 }
 TOKENIZER_VOCAB = 2048
+# provenance the synth stage records and the report / dataset card print (synth/fate.py)
+TINY_MODEL_INFO = {"name": "tiny random-weight Ling (BailingMoeForCausalLM)", "test_model": True, "kind": "random",
+                   "note": "random weights: meaningless text, for architecture and pipeline tests only"}
 EOS_CARRIER = 4.0  # constant on hidden dimension 0 of every token embedding (see _random_weights)
 EOS_BIAS = 1.3  # weight of that dimension in the EOS row of lm_head
 
@@ -480,6 +483,7 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0, dtype: str = "bfloat16"
         out / "generation_config.json",
         {"eos_token_id": eos_id, "pad_token_id": eos_id, "do_sample": True, "temperature": 0.5, "top_p": 0.9},
     )
+    _write_json(out / "ling_curate_model.json", TINY_MODEL_INFO)
     (out / "configuration_bailing_moe.py").write_text(CONFIGURATION_SOURCE)
     (out / "modeling_bailing_moe.py").write_text(MODELING_SOURCE)
 

@@ -213,9 +213,11 @@ def test_each_builtin_recipe_cleans_its_output(name: str, raw: str, expected: st
 
 
 def test_builtin_recipes_follow_the_reference_budgets() -> None:
-    assert builtin_names() == ["distill", "diverse_qa", "extract_knowledge", "knowledge_list", "wiki_rephrase"]
+    assert builtin_names() == ["distill", "diverse_qa", "edu_score", "extract_knowledge", "knowledge_list",
+                               "wiki_rephrase"]
+    generating = [r for r in load_recipes(builtin_names()) if r.spec.kind == "generate"]
     budgets = {r.name: (r.spec.max_input_tokens, r.spec.max_output_tokens, r.spec.min_output_tokens, r.spec.select)
-               for r in load_recipes(builtin_names())}  # fmt: skip
+               for r in generating}  # fmt: skip
     assert budgets == {
         "wiki_rephrase": (512, 512, 50, "quality_bucket <= 11"),
         "diverse_qa": (1000, 600, 100, "quality_bucket > 11"),
@@ -224,9 +226,11 @@ def test_builtin_recipes_follow_the_reference_budgets() -> None:
         "knowledge_list": (1000, 600, 50, "quality_bucket > 11"),
     }
     for r in load_recipes(builtin_names()):
-        assert (r.spec.temperature, r.spec.top_p) == (0.5, 0.9)
+        # the document first, the instruction after: the recipes applied to one document share its prefix
         prompt = r.render(text="THE-SOURCE-TEXT")
-        assert prompt.endswith("THE-SOURCE-TEXT") and len(prompt) > 200
+        assert prompt.startswith("Passage:\nTHE-SOURCE-TEXT\n\n") and len(prompt) > 200
+    for r in generating:
+        assert (r.spec.temperature, r.spec.top_p) == (0.5, 0.9)
     wiki = load_recipe("wiki_rephrase")
     assert wiki.spec.join_chunks and wiki.domain == "synth_wiki_rephrase"
 
