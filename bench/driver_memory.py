@@ -58,14 +58,15 @@ print(json.dumps({"peaks_mb": {s: round(v / 2**20, 1) for s, v in peaks.items()}
 
 def prepare(root: Path, n: int) -> tuple[Path, Path, Path]:
     """A demo corpus of n documents, a tokenizer and a quality model (trained on the demo's labels)."""
-    from pipeline.demo.corpus import write_demo_corpus
     from tests.conftest import build_tokenizer
 
     demo = root / f"demo-{n}"
-    if not (demo / "truth.jsonl").exists():
-        write_demo_corpus(demo, n_docs=n, seed=0)
+    if not (demo / "truth.jsonl").exists():  # the corpus and the labelled sets the demo trains on
+        subprocess.run([sys.executable, "-m", "pipeline", "demo-data", str(demo), "--docs", str(n)], check=True,
+                       capture_output=True, cwd=REPO)
     tok = root / "tokenizer"
     if not (tok / "tokenizer.json").exists():
+        tok.mkdir(parents=True, exist_ok=True)
         build_tokenizer(tok)
     model = root / "quality.bin"
     if not model.exists():

@@ -311,7 +311,7 @@ class Runner:
     # -- stages ---------------------------------------------------------------------------------
     def _stage(self, planned: PlannedStage, executor: Executor) -> dict[str, Any]:
         from stages.base import StageContext
-        from stages.registry import cached_stage
+        from stages.registry import make_stage
 
         cfg = planned.config
         stage_dir, manifest = self._prepare_stage_dir(cfg.name, planned.hash)
@@ -320,8 +320,9 @@ class Runner:
             return {"stage": cfg.name, "cached": True, **manifest["counts"]}
         started = time.monotonic()
         inputs = data_partitions(self.out, planned.input_name)
-        stage = cached_stage(cfg, self.cfg, planned.hash)
-        progress = self._progress(cfg.name, unit={"map": "partitions", "dedup": "partitions"}.get(stage.shape, "tasks"))
+        stage = make_stage(cfg, self.cfg)  # the shape only: models load in the tasks, not on the driver
+        unit = getattr(stage, "progress_unit", None) or {"map": "partitions", "dedup": "partitions"}.get(stage.shape)
+        progress = self._progress(cfg.name, unit=unit or "tasks")
         if stage.shape == "map":
             counts = run_map_stage(executor, cfg, self.cfg, planned.hash, inputs, stage_dir, progress)
         elif stage.shape == "dedup":
