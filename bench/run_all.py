@@ -22,6 +22,7 @@ QUICK: dict[str, list[str]] = {
     "near_dedup.py": ["--sizes", "10000,40000"],
     "compare_datatrove.py": ["--sizes", "10000"],
     "spark.py": ["--docs", "2000"],
+    "extract.py": ["--pages", "4000", "--files", "4"],
     "synth.py": [],
 }
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"

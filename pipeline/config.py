@@ -225,8 +225,9 @@ def infer_format(path: str) -> str:
     if "://" not in path and os.path.isdir(path) and any(os.path.exists(os.path.join(path, m)) for m in HF_MARKERS):
         return "hf"
     raise ValueError(f"cannot infer the format of '{path}' from its name (known endings: .jsonl, .jsonl.gz, "
-                     ".jsonl.zst, .parquet, also .json and .ndjson; or a saved Hugging Face dataset directory): "
-                     "set format: jsonl, jsonl.gz, jsonl.zst, parquet or hf")
+                     ".jsonl.zst, .parquet, also .json and .ndjson; .warc(.gz), .wet(.gz), .html; or a saved "
+                     "Hugging Face dataset directory): set format: jsonl, jsonl.gz, jsonl.zst, parquet or hf "
+                     "(web crawls: warc, wet or html)")
 
 
 class StageConfig(Strict):

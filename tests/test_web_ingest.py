@@ -159,3 +159,25 @@ def test_mixed_inputs_share_one_partition_schema(tmp_path: Path) -> None:
 def test_input_file_default_has_no_html_column() -> None:
     inp = InputConfig(name="s", path="x.jsonl")
     assert InputFile(0, 0, inp, "x.jsonl", "x.jsonl").html_column is False
+
+
+def test_corrupt_member_and_http_encodings(tmp_path: Path) -> None:
+    """A flipped byte inside a gzip member, and a body whose HTTP Content-Encoding does not decode, are
+    quarantined (with offset); a gzip-encoded HTTP body is decoded; the records around them are read."""
+    import gzip
+
+    good = gzip.compress(b"<html><body><p>Compressed page body.</p></body></html>")
+    recs = [Rec(url="http://g/0"), Rec(url="http://g/1", body=PAGE % 1),
+            Rec(url="http://g/2", content_type="text/html; charset=utf-8\r\nContent-Encoding: gzip", body=good),
+            Rec(url="http://g/3", content_type="text/html\r\nContent-Encoding: gzip", body=b"not gzip at all"),
+            Rec(url="http://g/4")]
+    path = tmp_path / "e.warc.gz"
+    written = write_warc(path, recs)
+    data = bytearray(path.read_bytes())
+    data[(written[1][1] + written[2][1]) // 2] ^= 0xFF  # inside record 1's member
+    path.write_bytes(bytes(data))
+    result, docs, bad = _ingest(tmp_path, path)
+    assert [d["url"] for d in docs] == ["http://g/0", "http://g/2", "http://g/4"]
+    assert "Compressed page body." in docs[1]["html"]
+    assert [q["offset"] for q in bad] == [written[1][1], written[3][1]]
+    assert bad[1]["id"] == written[3][0]
