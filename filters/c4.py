@@ -164,8 +164,8 @@ def measure(batch: TextBatch, s: Settings) -> Measurement:
 
 def _lower_contains(lowered: pa.Array, phrases: list[str]) -> np.ndarray:
     out = np.zeros(len(lowered), bool)
-    for p in phrases:
-        out |= pc.match_substring(lowered, p).to_numpy(zero_copy_only=False) if len(lowered) else out
+    for p in phrases if len(lowered) else []:
+        out |= pc.match_substring(lowered, p).to_numpy(zero_copy_only=False)
     return out
 
 

@@ -21,8 +21,6 @@ from filters import en_tokens
 from filters.en_tokens import LINE_BREAK, Lexicon, Tokens, python_whitespace
 
 Compat = Literal["datatrove", "paper"]
-DEFAULT_COMPAT: Compat = "datatrove"
-COMPAT_MODES: tuple[str, ...] = ("datatrove", "paper")
 
 
 def pieces(values: pa.Array, pattern: str) -> tuple[pa.Array, np.ndarray]:
@@ -50,15 +48,15 @@ def matches(values: pa.Array, pattern: str) -> np.ndarray:
 def any_suffix(values: pa.Array, suffixes: list[str]) -> np.ndarray:
     """`value.endswith(tuple(suffixes))` per value."""
     out = np.zeros(len(values), bool)
-    for s in suffixes:
-        out |= pc.ends_with(values, s).to_numpy(zero_copy_only=False) if len(values) else out
+    for s in suffixes if len(values) else []:
+        out |= pc.ends_with(values, s).to_numpy(zero_copy_only=False)
     return out
 
 
 def any_prefix(values: pa.Array, prefixes: list[str]) -> np.ndarray:
     out = np.zeros(len(values), bool)
-    for s in prefixes:
-        out |= pc.starts_with(values, s).to_numpy(zero_copy_only=False) if len(values) else out
+    for s in prefixes if len(values) else []:
+        out |= pc.starts_with(values, s).to_numpy(zero_copy_only=False)
     return out
 
 

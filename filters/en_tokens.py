@@ -14,8 +14,9 @@ sentencizer). Its decisions depend on that tokenization: punctuation marks are t
   numpy passes plus one dictionary lookup per distinct chunk.
 
 Sentences: spaCy's sentencizer starts a sentence at the first token that is neither punctuation nor
-a sentence mark after a sentence mark. Each chunk is summarized by (has such a token, boundaries
-after its first one, ends in "a mark was seen") so a line's count is a vectorized scan over chunks.
+a sentence mark after a sentence mark. Each chunk is summarized by (has such a token, a mark before
+its first one, boundaries after it, ends with a mark pending) so a line's count is a vectorized scan
+over chunks.
 Whitespace spaCy keeps as a token (any gap other than one plain space) counts as such a token.
 """
 
@@ -34,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 RULES_FILE = Path(__file__).with_name("datatrove_en.json")
-MAX_CACHED_CHUNKS = 2_000_000  # the caches are emptied between batches beyond this
+MAX_CACHED_CHUNKS = 1_000_000  # the caches are emptied between batches beyond this (~100-200 MB)
 OTHER, PUNCT, SENT_MARK = 0, 1, 2  # token kinds for the sentencizer
 
 
@@ -215,13 +216,14 @@ class Lexicon:
         self.token_alpha = np.zeros(1024, bool)  # has a character with str.isalpha()
         self.token_kind = np.zeros(1024, np.int8)
         self.chunk_ids: dict[str, int] = {}
-        self.chunk_tokens: list[int] = []  # flat token ids of every chunk
+        self.chunk_tokens = np.zeros(4096, np.int64)  # flat token ids of every chunk
+        self.n_chunk_tokens = 0
         self.chunk_start = np.zeros(1024, np.int64)
         self.chunk_count = np.zeros(1024, np.int64)
         self.chunk_other = np.zeros(1024, bool)  # has a token that can start a sentence
+        self.chunk_head = np.zeros(1024, bool)  # a sentence mark comes before its first such token
         self.chunk_inner = np.zeros(1024, np.int64)  # sentence starts after its first such token
         self.chunk_tail = np.zeros(1024, bool)  # a sentence mark is pending at its end
-        self._flat: np.ndarray | None = None
 
     def token_id(self, token: str) -> int:
         tid = self.token_ids.get(token)
@@ -244,31 +246,30 @@ class Lexicon:
         cid = len(self.chunk_ids)
         self.chunk_ids[chunk] = cid
         ids = [self.token_id(t) for t in self.tokenize(chunk)]
-        for name in ("chunk_start", "chunk_count", "chunk_other", "chunk_inner", "chunk_tail"):
+        for name in ("chunk_start", "chunk_count", "chunk_other", "chunk_head", "chunk_inner", "chunk_tail"):
             setattr(self, name, _grow(getattr(self, name), cid + 1))
-        self.chunk_start[cid] = len(self.chunk_tokens)
+        start = self.n_chunk_tokens
+        self.chunk_tokens = _grow(self.chunk_tokens, start + len(ids))
+        self.chunk_tokens[start:start + len(ids)] = ids
+        self.n_chunk_tokens = start + len(ids)
+        self.chunk_start[cid] = start
         self.chunk_count[cid] = len(ids)
-        self.chunk_tokens += ids
-        self._flat = None
         kinds = [int(self.token_kind[t]) for t in ids]
         other = OTHER in kinds
-        inner, seen = 0, False
+        inner, seen, head = 0, False, False
         if other:
-            for k in kinds[kinds.index(OTHER) + 1:]:
+            first = kinds.index(OTHER)
+            head = SENT_MARK in kinds[:first]
+            for k in kinds[first + 1:]:
                 if k == SENT_MARK:
                     seen = True
                 elif k == OTHER and seen:
                     inner, seen = inner + 1, False
         else:
             seen = SENT_MARK in kinds
-        self.chunk_other[cid], self.chunk_inner[cid], self.chunk_tail[cid] = other, inner, seen
+        self.chunk_other[cid], self.chunk_head[cid] = other, head
+        self.chunk_inner[cid], self.chunk_tail[cid] = inner, seen
         return cid
-
-    @property
-    def flat_tokens(self) -> np.ndarray:
-        if self._flat is None:
-            self._flat = np.asarray(self.chunk_tokens, np.int64)
-        return self._flat
 
     def encode(self, chunks: pa.Array) -> np.ndarray:
         """Chunk id per chunk string (new chunks are tokenized once)."""
@@ -337,7 +338,7 @@ def word_tokens(texts: pa.Array, lex: Lexicon) -> Tokens:
     chunks, parent = split_chunks(texts)
     cids = lex.encode(chunks)
     counts = lex.chunk_count[cids]
-    ids = lex.flat_tokens[expand(counts, lex.chunk_start[cids])]
+    ids = lex.chunk_tokens[expand(counts, lex.chunk_start[cids])]
     return Tokens(ids, np.repeat(parent, counts), lex)
 
 
@@ -366,10 +367,12 @@ def sentence_counts(lines: pa.Array, lex: Lexicon) -> np.ndarray:
     n_el = m + int(ws_before.sum())
     chunk_pos = np.arange(m) + np.cumsum(ws_before)
     other = np.ones(n_el, bool)
+    head = np.zeros(n_el, bool)
     inner = np.zeros(n_el, np.int64)
     tail = np.zeros(n_el, bool)
     el_line = np.empty(n_el, np.int64)
     other[chunk_pos] = lex.chunk_other[cids]
+    head[chunk_pos] = lex.chunk_head[cids]
     inner[chunk_pos] = lex.chunk_inner[cids]
     tail[chunk_pos] = lex.chunk_tail[cids]
     el_line[chunk_pos] = line
@@ -384,7 +387,7 @@ def sentence_counts(lines: pa.Array, lex: Lexicon) -> np.ndarray:
     since = np.maximum(prev_other, line_start)
     ctail = np.concatenate([[0], np.cumsum(tail)])
     pending = (ctail[np.arange(n_el)] - ctail[since] > 0) & ~first_el
-    starts = other & pending
+    starts = other & (pending | head)
     counts = np.ones(n, np.int64)
     np.add.at(counts, el_line, starts.astype(np.int64) + inner)
     # whitespace after the last chunk is a token too (a trailing gap other than one space)

@@ -95,6 +95,27 @@ def test_sentence_counts_match_spacy(edge_texts: list[str]) -> None:
         assert count == oracle.spacy_sentences(line), line
 
 
+def test_random_symbol_soup_matches_spacy() -> None:
+    """Short strings drawn from every character class the rules treat apart (and the special cases):
+    what a prose generator would never write. spaCy itself depends on its cache history on a few
+    such strings, so agreement, not identity, is required."""
+    import random
+
+    rng = random.Random(11)
+    pool = list(oracle.edge_data()["soup"]) + oracle.edge_data()["soup_pieces"]
+    texts = ["".join(rng.choice(pool) for _ in range(rng.randint(1, 40))) for _ in range(1500)]
+    lex = en_tokens.lexicon()
+    tokens = en_tokens.word_tokens(pa.array(texts), lex)
+    names = np.array(sorted(lex.token_ids, key=lex.token_ids.__getitem__), dtype=object)
+    bounds = np.searchsorted(tokens.doc, np.arange(len(texts) + 1))
+    same = [list(names[tokens.ids[bounds[i]:bounds[i + 1]]]) == oracle.spacy_tokens(t) for i, t in enumerate(texts)]
+    assert np.mean(same) >= MIN_AGREEMENT, [t for t, ok in zip(texts, same, strict=True) if not ok][:5]
+    lines = [t.replace("\n", " ").strip() for t in texts]
+    counts = en_tokens.sentence_counts(pa.array(lines), lex)
+    same = [int(c) == oracle.spacy_sentences(line) for c, line in zip(counts, lines, strict=True)]
+    assert np.mean(same) >= MIN_AGREEMENT, [t for t, ok in zip(lines, same, strict=True) if not ok][:5]
+
+
 def test_decisions_agree_on_edge_cases(edge_texts: list[str]) -> None:
     check_agreement(edge_texts)
 

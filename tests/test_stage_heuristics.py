@@ -97,7 +97,7 @@ def test_chinese_needs_its_profile() -> None:
     """With English settings and no segmentation, every clean Chinese page would be dropped."""
     result = run(ZH_CLEAN, builtin_lang_defaults=False, compat="paper")
     assert result.column("reason").to_pylist() == ["gopher_quality:mean_word_length"] * 3
-    # datatrove's English tokens: a Chinese clause between punctuation marks is one word
+    # datatrove's English tokens: a Chinese run without spaces is one token (its final mark apart)
     result = run(ZH_CLEAN, builtin_lang_defaults=False)
     assert result.column("reason").to_pylist() == ["gopher_quality:word_count"] * 3
     assert run(ZH_CLEAN).column("reason").to_pylist() == [None] * 3

@@ -1,0 +1,64 @@
+"""`filters/en_tokens.py` without the oracle: spaCy's English tokens on known cases (expectations
+checked against spaCy 3.8 once; `test_heuristics_datatrove.py` compares with spaCy itself), sentence
+counts, and results that never depend on what the process tokenized before."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from filters import en_tokens
+from filters.en_tokens import Lexicon
+
+CASES = [
+    ("Don't stop.", ["Do", "n't", "stop", "."]),
+    ("The U.S. grew 3.5%, e.g. fast!", ["The", "U.S.", "grew", "3.5", "%", ",", "e.g.", "fast", "!"]),
+    ("Visit https://example.com/a?b=1 now", ["Visit", "https://example.com/a?b=1", "now"]),
+    ("Mail a.b@example.org.", ["Mail", "a.b@example.org", "."]),
+    ("It costs $4.99 (approx.)", ["It", "costs", "$", "4.99", "(", "approx", ".", ")"]),
+    ('She said "hi..." :) 😀', ["She", "said", '"', "hi", "...", '"', ":)", "😀"]),
+    ("end.The well-known  text", ["end", ".", "The", "well", "-", "known", "text"]),
+    ("gonna cannot", ["gon", "na", "can", "not"]),
+    ("中文句子，包含标点。", ["中文句子，包含标点", "。"]),  # no spaces: one token but its final mark
+]
+SENTENCES = [("Mr. Smith went. He left.", 2), ("One. Two! Three? Four", 4), ("Wait... what", 1),
+             ('He said "Go." Then left.', 2), ("3.5 is a number.", 1), ("", 1), ("Hi.  There", 2), ("!Wow", 2)]
+
+
+def tokens_of(texts: list[str], lex: Lexicon) -> list[list[str]]:
+    tok = en_tokens.word_tokens(pa.array(texts), lex)
+    names = np.array(sorted(lex.token_ids, key=lex.token_ids.__getitem__), dtype=object)
+    return [list(names[tok.ids[tok.doc == i]]) for i in range(len(texts))]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES)
+def test_known_tokens(text: str, expected: list[str]) -> None:
+    assert tokens_of([text], en_tokens.lexicon())[0] == expected
+
+
+def test_sentence_counts() -> None:
+    lines = [line for line, _ in SENTENCES]
+    counts = en_tokens.sentence_counts(pa.array(lines), en_tokens.lexicon())
+    assert counts.tolist() == [n for _, n in SENTENCES]
+
+
+def test_results_do_not_depend_on_the_cache() -> None:
+    texts = [text for text, _ in CASES] * 3
+    warm = Lexicon()
+    first = tokens_of(texts, warm)
+    again = tokens_of(texts[::-1], warm)[::-1]
+    cold = Lexicon()
+    assert first == again == tokens_of(texts, cold)
+    warm.clear()
+    assert tokens_of(texts, warm) == first
+    lines = [line for line, _ in SENTENCES] * 2
+    assert en_tokens.sentence_counts(pa.array(lines), warm).tolist() == en_tokens.sentence_counts(
+        pa.array(lines), Lexicon()).tolist()
+
+
+def test_empty_batches() -> None:
+    tok = en_tokens.word_tokens(pa.array([], pa.string()), en_tokens.lexicon())
+    assert len(tok.ids) == 0
+    assert len(en_tokens.sentence_counts(pa.array([], pa.string()), en_tokens.lexicon())) == 0
+    assert tokens_of(["", " \n\t "], en_tokens.lexicon()) == [[], []]
