@@ -84,11 +84,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             traceback.print_exception(exc.error)
         return EXIT_FAILED
     out = storage.location(cfg.output)
-    print(f"output: {out}")
-    print(f"shards: {out / 'shards'}")
-    print(f"status: curate status {out}")
+    where = {"output": str(out), "shards": str(out / "shards"), "status": f"curate status {out}"}
     if (out / "report.html").exists():
-        print(f"report: {out / 'report.html'}")
+        where["report"] = str(out / "report.html")
+    if args.log_format == "json":  # only JSON lines
+        print(json.dumps(where))
+    else:
+        for key, value in where.items():
+            print(f"{key}: {value}")
     return EXIT_OK
 
 
