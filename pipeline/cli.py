@@ -118,16 +118,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     root = storage.location(cfg.output)
     out = _latest_generation(root) if args.incremental else root
-    print(f"output: {out}")
-    print(f"shards: {out / 'shards'}")
-    print(f"status: curate status {root}")
+    report = _write_report(out)
+    where = {"output": str(out), "shards": str(out / "shards"), "status": f"curate status {root}"}
     line = quarantine_line(out)
     if line:
-        print(line)
-    report = _write_report(out)
+        where["quarantine"] = line
     if report is not None:
-        print(f"report: {report}")
-    print(f"total time {format_seconds(time.monotonic() - started)}")
+        where["report"] = str(report)
+    where["total_time"] = format_seconds(time.monotonic() - started)
+    if args.log_format == "json":  # only JSON lines
+        print(json.dumps(where))
+    else:
+        for key, value in where.items():
+            if key == "quarantine":
+                print(value)
+            elif key == "total_time":
+                print(f"total time {value}")
+            else:
+                print(f"{key}: {value}")
     return EXIT_OK
 
 
