@@ -20,6 +20,8 @@ STAGE_MODULES: dict[str, str] = {
     "tokenize": "stages.tokenize",
     "mix": "stages.mix",
     "synth": "stages.synth",
+    "decontaminate": "stages.decontaminate",
+    "paragraph_dedup": "stages.paragraph_dedup",
 }
 
 
