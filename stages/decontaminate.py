@@ -11,7 +11,7 @@ Steps:
 2. `map` over partitions: each worker loads the sorted hashes once (a process-level cache), hashes
    the windows of its documents and looks them up with `np.searchsorted`; it writes the partition's
    kept/removed split (masked text for `action: mask`) and a contamination table
-   `contamination/<part>.parquet` of (id, eval set, item, matched n-grams), before its marker.
+   `_parts/<part>.contamination.parquet` of (id, eval set, item, matched n-grams), before its marker.
 3. driver: `contamination.parquet` = the parts concatenated in partition order; manifest stats per
    eval set from the partition counters (documents matched) and that table (distinct items found).
 
@@ -153,7 +153,8 @@ def build_eval_table(cfg: DecontaminateConfig) -> tuple[pa.Table, dict[str, Any]
     table = pa.concat_tables(tables) if tables else EVAL_SCHEMA.empty_table()
     table = table.group_by(["hash", "set", "item"]).aggregate([]).sort_by(
         [("hash", "ascending"), ("set", "ascending"), ("item", "ascending")])
-    return table.combine_chunks(), {"sets": stats, "lengths": sorted(lengths)}
+    table = table.combine_chunks()
+    return table, {"sets": stats, "lengths": sorted(lengths), "table_bytes": table.nbytes}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -262,8 +263,9 @@ def mask_text(text: str, plan: Plan, eval_hashes: np.ndarray) -> tuple[str, int]
     return "\n".join(kept), len(text) - sum(len(p) for p in kept)
 
 
-def _work_path(plan: Plan, name: str) -> Path:
-    return plan.stage_dir / "contamination" / f"{name}.parquet"
+def contamination_part(stage_dir: Path, name: str) -> Path:
+    """A partition's contamination rows: partition bookkeeping, written before its marker."""
+    return stage_dir / "_parts" / f"{name}.contamination.parquet"
 
 
 def decontaminate_partition(task: tuple[Plan, Path]) -> dict[str, Any]:
@@ -300,7 +302,7 @@ def decontaminate_partition(task: tuple[Plan, Path]) -> dict[str, Any]:
                 texts[d] = new
         table = table.set_column(table.column_names.index("text"), "text", pa.array(texts, pa.string()))
         counters.update(masked_docs=masked_docs, masked_chars=masked_chars)
-    write_parquet(contamination_rows(ids, docs, sets, items, plan.set_names), _work_path(plan, name))
+    write_parquet(contamination_rows(ids, docs, sets, items, plan.set_names), contamination_part(plan.stage_dir, name))
     table = table.append_column(REASON, pa.array(reasons, pa.string()))
     return write_split(table, plan.stage_dir, name, plan.stage_hash, counters)
 
@@ -351,7 +353,7 @@ class Stage(GlobalStage):
         counts = merge_counts(part_done(ctx.stage_dir, n, stage_hash) or {} for n in names)
         final = ctx.stage_dir / "contamination.parquet"
         if not final.exists():
-            parts = [pq.read_table(arrow(ctx.stage_dir / "contamination" / f"{n}.parquet")) for n in names]
+            parts = [pq.read_table(arrow(contamination_part(ctx.stage_dir, n))) for n in names]
             write_parquet(pa.concat_tables(parts) if parts else CONTAMINATION_SCHEMA.empty_table(), final)
         found = pq.read_table(arrow(final), columns=["eval_set", "item"])
         per_set: dict[str, Any] = {}
@@ -361,5 +363,6 @@ class Stage(GlobalStage):
                                "docs_matched": int(counts.pop(f"matched_docs.{s.name}", 0)),
                                "items_found": len(pc.unique(items))}
         counts["eval_sets"] = per_set
+        counts["eval_table_bytes"] = (stats or {}).get("table_bytes")
         return counts
 

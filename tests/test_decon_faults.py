@@ -40,7 +40,8 @@ def outputs(out: Path) -> dict[str, Any]:
         path = out / stage / "_manifest.json"
         if path.exists():
             m = json.loads(path.read_text())
-            found[stage] = {"counts": m["counts"], "stats": m["stats"], "files": m["files"]}
+            files = {k: v for k, v in m["files"].items() if k != "shards/README.md"}  # the card names `workers`
+            found[stage] = {"counts": m["counts"], "stats": m["stats"], "files": files}
     table = out / "decontaminate" / "contamination.parquet"
     if (out / "decontaminate" / "_manifest.json").exists():
         found["contamination"] = table.read_bytes()
@@ -66,8 +67,8 @@ def chain(reference: dict[str, Any], name: str, which: str, workers: int) -> int
     """Kill at each point of our stages' steps in turn, each run resuming the last; then resume to the end."""
     points = kill_points(reference["steps"], which, only=OURS)
     labels = {p.step.label for p in points}
-    for step in ("decontaminate: _work/ files", "decontaminate: partitions", "decontaminate: contamination",
-                 "decontaminate: contamination.parquet", "paragraph_dedup: group-by units/map",
+    for step in ("decontaminate: _work/ files", "decontaminate: partitions", "decontaminate: contamination.parquet",
+                 "paragraph_dedup: group-by units/map",
                  "paragraph_dedup: group-by units/reduce", "paragraph_dedup: partitions"):
         assert step in labels or which == "first", (step, sorted(labels))
     cwd = reference["root"] / name

@@ -57,12 +57,13 @@ def _fill(template: str, rng: Random) -> str:
     return _SLOT.sub(slot, template)
 
 
-def eval_items(seed: int) -> list[dict[str, str]]:
-    """The eval set: N_EVAL_ITEMS question/answer pairs, a function of `seed` alone."""
+def eval_items(seed: int, n: int = N_EVAL_ITEMS) -> list[dict[str, str]]:
+    """The eval set: `n` question/answer pairs, a function of `seed` alone (the first N_EVAL_ITEMS
+    of a bigger set are the demo's: benchmarks grow it without changing what is planted)."""
     data = _data()
     rng = Random(seed ^ _SALT)
     items = []
-    for i in range(N_EVAL_ITEMS):
+    for i in range(n):
         short = rng.random() < SHORT_SHARE
         q = _fill(rng.choice(data["SHORT_QUESTIONS" if short else "QUESTIONS"]), rng)
         a = _fill(rng.choice(data["SHORT_ANSWERS" if short else "ANSWERS"]), rng)
