@@ -108,7 +108,7 @@ def apply(text: str, plants: Plants, items: list[dict[str, str]], seed: int, gid
     if plants.item is not None:
         it = items[plants.item]
         question = _edit(it["question"], plants.edited, rng) if plants.edited else it["question"]
-        block = f"{question}\n{it['answer']}"
+        block = f"{question} {it['answer']}."  # one line that ends like a sentence
         at = {"start": 0, "middle": max(1, len(paragraphs) // 2), "end": len(paragraphs)}[plants.position]
         paragraphs.insert(min(at, len(paragraphs)), block)
         truth.update(eval_set=EVAL_SET, item=plants.item, variant="edited" if plants.edited else "verbatim",
