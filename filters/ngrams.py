@@ -27,6 +27,7 @@ from pipeline.hashing import siphash64
 CJK_CHAR = r"[\p{Han}\p{Hiragana}\p{Katakana}]"
 NON_WORD = r"[^\p{L}\p{N}\p{M}]+"
 _PRIME = np.uint64(0x100000001B3)
+_LENGTH_SALT = mix64(np.arange(1, 17, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,13 @@ def normalize(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     """NFKC, lowercase, CJK characters spaced apart, every non-word run one space."""
     t = as_string_array(texts)
     t = pc.utf8_lower(pc.utf8_normalize(t, "NFKC"))
-    t = pc.replace_substring_regex(t, CJK_CHAR, r" \0 ")
+    if len(t) and pc.any(pc.match_substring_regex(t, CJK_CHAR)).as_py():
+        t = pc.replace_substring_regex(t, CJK_CHAR, r" \0 ")
     return pc.utf8_trim_whitespace(pc.replace_substring_regex(t, NON_WORD, " "))
 
 
 def tokenize(texts: pa.Array | pa.ChunkedArray) -> Tokens:
-    """Normalized tokens of every text, hashed (one siphash64 call for the whole batch)."""
+    """Normalized tokens of every text, hashed (one siphash64 call over the batch's distinct words)."""
     norm = normalize(texts)
     split = pc.utf8_split_whitespace(norm)
     flat = pc.list_flatten(split)
@@ -59,22 +61,68 @@ def tokenize(texts: pa.Array | pa.ChunkedArray) -> Tokens:
     keep = pc.greater(pc.utf8_length(flat), 0)
     flat = flat.filter(keep)
     parent = parent[keep.to_numpy(zero_copy_only=False)]
-    cjk = pc.match_substring_regex(flat, f"^{CJK_CHAR}$").to_numpy(zero_copy_only=False) if len(flat) else \
-        np.zeros(0, bool)
-    return Tokens(siphash64(flat), parent, np.asarray(cjk, bool), len(norm))
+    if not len(flat):
+        return Tokens(np.zeros(0, np.uint64), parent, np.zeros(0, bool), len(norm))
+    words = pc.dictionary_encode(flat)  # hash each distinct word once: a batch has few of them
+    codes = words.indices.to_numpy().astype(np.int64, copy=False)
+    cjk = pc.match_substring_regex(words.dictionary, f"^{CJK_CHAR}$").to_numpy(zero_copy_only=False)
+    return Tokens(siphash64(words.dictionary)[codes], parent, np.asarray(cjk, bool)[codes], len(norm))
 
 
 def ngram_keys(hashes: np.ndarray, text: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(start positions, keys) of every n-token window that lies inside one text."""
-    m = len(hashes) - n + 1
-    if m <= 0 or n <= 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.uint64)
-    h = np.full(m, mix64(np.array([n], np.uint64))[0], dtype=np.uint64)
+    return ngram_keys_by_length(hashes, text, (n,))[n]
+
+
+def ngram_keys_by_length(hashes: np.ndarray, text: np.ndarray, lengths: tuple[int, ...] | list[int]
+                         ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """`ngram_keys` for several lengths at once: the polynomial grows one token per step, so all
+    lengths cost max(lengths) passes; the finalizer mixes in the length, so lengths never collide."""
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    wanted = sorted({int(n) for n in lengths if n > 0})
+    h = np.zeros(len(hashes), dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for j in range(n):
-            h = h * _PRIME + hashes[j:j + m]
-    pos = np.flatnonzero(text[:m] == text[n - 1:])
-    return pos, mix64(h[pos])
+        for n in range(1, (wanted[-1] if wanted else 0) + 1):
+            m = len(hashes) - n + 1
+            if m <= 0:
+                break
+            h = h[:m] * _PRIME + hashes[n - 1:n - 1 + m]
+            if n in wanted:
+                pos = np.flatnonzero(text[:m] == text[n - 1:])
+                out[n] = (pos, mix64(h[pos] ^ _LENGTH_SALT[n % len(_LENGTH_SALT)] ^ np.uint64(n)))
+    for n in wanted:
+        out.setdefault(n, (np.zeros(0, np.int64), np.zeros(0, np.uint64)))
+    return out
+
+
+class Membership:
+    """Which of many 64-bit keys are in a sorted key set: a bitmap of the keys' top bits (16 bits per
+    set key, ~6% false positives) rejects most misses with one byte lookup; a binary search on the
+    sorted keys settles the rest."""
+
+    def __init__(self, sorted_keys: np.ndarray):
+        self.keys = sorted_keys
+        self.shift = np.uint64(64 - int(min(32, max(16, np.ceil(np.log2(max(1, len(sorted_keys)) * 16))))))
+        self.bits = np.zeros(1 << (64 - int(self.shift) - 3), dtype=np.uint8)
+        idx = sorted_keys >> self.shift
+        byte, bit = (idx >> np.uint64(3)).astype(np.int64), (idx & np.uint64(7)).astype(np.uint8)
+        for b in range(8):
+            self.bits[byte[bit == b]] |= np.uint8(1 << b)
+
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(indices into `keys` that are in the set, first and end position of each in the sorted keys)."""
+        if not len(self.keys) or not len(keys):
+            z = np.zeros(0, np.int64)
+            return z, z, z
+        idx = keys >> self.shift
+        maybe = np.flatnonzero((self.bits[(idx >> np.uint64(3)).astype(np.int64)] >> (idx & np.uint64(7)).astype(
+            np.uint8)) & np.uint8(1))
+        lo = np.searchsorted(self.keys, keys[maybe], "left")
+        found = lo < len(self.keys)
+        found[found] = self.keys[lo[found]] == keys[maybe][found]
+        hit, lo = maybe[found], lo[found]
+        hi = np.searchsorted(self.keys, keys[hit], "right")
+        return hit, lo, hi
 
 
 def _token_class(ch: str) -> int:

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field, field_validator
 
-from filters.ngrams import Tokens, ngram_keys, token_spans, tokenize
+from filters.ngrams import Membership, Tokens, ngram_keys_by_length, token_spans, tokenize
 from pipeline.config import StageConfig, Strict, local_path
 from pipeline.errors import StageFailed
 from pipeline.hashing import siphash64
@@ -126,10 +126,8 @@ def item_ngrams(tokens: Tokens, cfg: DecontaminateConfig) -> tuple[np.ndarray, n
     n_of = np.where(cjk_share >= cfg.cjk_ratio, cfg.cjk_ngram, cfg.ngram)
     n_of = np.where(sizes < n_of, sizes, n_of)
     items, hashes = [np.zeros(0, np.int64)], [np.zeros(0, np.uint64)]
-    for n in np.unique(n_of):
-        if n < cfg.min_item_tokens:
-            continue
-        pos, keys = ngram_keys(tokens.hashes, tokens.text, int(n))
+    wanted = [int(n) for n in np.unique(n_of) if n >= cfg.min_item_tokens]
+    for n, (pos, keys) in ngram_keys_by_length(tokens.hashes, tokens.text, wanted).items():
         item = tokens.text[pos]
         mine = n_of[item] == n
         items.append(item[mine])
@@ -176,36 +174,30 @@ class Plan:
     stage_hash: str
 
 
-_EVAL_CACHE: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+_EVAL_CACHE: dict[str, tuple[Membership, np.ndarray, np.ndarray]] = {}
 
 
-def load_eval(plan: Plan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(sorted hashes, set, item), once per worker process."""
+def load_eval(plan: Plan) -> tuple[Membership, np.ndarray, np.ndarray]:
+    """(membership of the sorted hashes, set, item), once per worker process."""
     got = _EVAL_CACHE.get(plan.eval_sha)
     if got is None:
         t = pq.read_table(arrow(plan.eval_path))
-        got = (t.column("hash").to_numpy(), t.column("set").to_numpy(), t.column("item").to_numpy())
+        got = (Membership(t.column("hash").to_numpy()), t.column("set").to_numpy(), t.column("item").to_numpy())
         _EVAL_CACHE.clear()
         _EVAL_CACHE[plan.eval_sha] = got
     return got
 
 
-def match(tokens: Tokens, lengths: tuple[int, ...], eval_hashes: np.ndarray, eval_set: np.ndarray,
+def match(tokens: Tokens, lengths: tuple[int, ...], eval_keys: Membership, eval_set: np.ndarray,
           eval_item: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every (doc, window start, window length, set, item) where a document window equals an eval n-gram."""
     docs, starts, ns, sets, items = [], [], [], [], []
-    for n in lengths:
-        pos, keys = ngram_keys(tokens.hashes, tokens.text, n)
-        if not len(keys) or not len(eval_hashes):
-            continue
-        lo = np.searchsorted(eval_hashes, keys, "left")
-        hi = np.searchsorted(eval_hashes, keys, "right")
-        count = hi - lo
-        hit = np.flatnonzero(count)
+    for n, (pos, keys) in ngram_keys_by_length(tokens.hashes, tokens.text, lengths).items():
+        hit, lo, hi = eval_keys.lookup(keys)
         if not len(hit):
             continue
-        rep = count[hit]
-        entry = np.repeat(lo[hit], rep) + (np.arange(rep.sum()) - np.repeat(np.cumsum(rep) - rep, rep))
+        rep = hi - lo  # one window can be an n-gram of several items
+        entry = np.repeat(lo, rep) + (np.arange(rep.sum()) - np.repeat(np.cumsum(rep) - rep, rep))
         p = np.repeat(pos[hit], rep)
         docs.append(tokens.text[p])
         starts.append(p)
@@ -230,7 +222,7 @@ def contamination_rows(ids: pa.Array, docs: np.ndarray, sets: np.ndarray, items:
                     schema=CONTAMINATION_SCHEMA)
 
 
-def mask_text(text: str, plan: Plan, eval_hashes: np.ndarray) -> tuple[str, int]:
+def mask_text(text: str, plan: Plan, eval_keys: Membership) -> tuple[str, int]:
     """`text` with every matching window (recomputed on exact token offsets) cut out with `margin`
     characters each side; pieces joined by a newline. Returns (text, characters cut)."""
     tokens, spans = token_spans(text)
@@ -239,11 +231,8 @@ def mask_text(text: str, plan: Plan, eval_hashes: np.ndarray) -> tuple[str, int]
     hashes = siphash64(tokens)
     where = np.zeros(len(tokens), np.int64)
     cuts = []
-    for n in plan.lengths:
-        pos, keys = ngram_keys(hashes, where, n)
-        i = np.searchsorted(eval_hashes, keys)
-        i = np.minimum(i, len(eval_hashes) - 1)
-        for p in pos[eval_hashes[i] == keys] if len(eval_hashes) else []:
+    for n, (pos, keys) in ngram_keys_by_length(hashes, where, plan.lengths).items():
+        for p in pos[eval_keys.lookup(keys)[0]]:
             cuts.append((max(0, spans[p][0] - plan.margin), min(len(text), spans[p + n - 1][1] + plan.margin)))
     if not cuts:
         return text, 0
@@ -272,9 +261,9 @@ def decontaminate_partition(task: tuple[Plan, Path]) -> dict[str, Any]:
     plan, in_path = task
     name = partition_name(in_path)
     table = pq.read_table(arrow(in_path))
-    eval_hashes, eval_set, eval_item = load_eval(plan)
+    eval_keys, eval_set, eval_item = load_eval(plan)
     tokens = tokenize(table.column("text"))
-    docs, _, _, sets, items = match(tokens, plan.lengths, eval_hashes, eval_set, eval_item)
+    docs, _, _, sets, items = match(tokens, plan.lengths, eval_keys, eval_set, eval_item)
     ids = table.column("id").combine_chunks()
     n = table.num_rows
     reasons: list[str | None] = [None] * n
@@ -291,7 +280,7 @@ def decontaminate_partition(task: tuple[Plan, Path]) -> dict[str, Any]:
         texts = table.column("text").to_pylist()
         masked_docs = masked_chars = 0
         for d in hit_docs:
-            new, cut = mask_text(texts[d], plan, eval_hashes)
+            new, cut = mask_text(texts[d], plan, eval_keys)
             if not cut:
                 continue
             masked_docs += 1

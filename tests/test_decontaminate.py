@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from filters.ngrams import ngram_keys, normalize, token_spans, tokenize
+from filters.ngrams import Membership, ngram_keys, ngram_keys_by_length, normalize, token_spans, tokenize
 from filters.units import drop_units, split_units, unit_keys
 from pipeline.demo.corpus import demo_inputs, load_truth, write_demo_corpus
 from pipeline.demo.plants import EVAL_SET
@@ -49,6 +49,22 @@ def test_ngram_keys_stay_inside_a_text_and_lengths_never_collide() -> None:
     assert not set(k2.tolist()) & set(keys.tolist())
 
 
+def test_membership_and_lengths_at_once() -> None:
+    rng = np.random.default_rng(3)
+    keys = np.unique(rng.integers(0, 2**63, 5000, dtype=np.uint64) * np.uint64(2))
+    member = Membership(keys)
+    probe = np.concatenate([keys[::7], keys[:300] + np.uint64(1), np.array([keys[0]] * 3, np.uint64)])
+    hit, lo, hi = member.lookup(probe)
+    assert hit.tolist() == [*range(len(keys[::7])), *range(len(keys[::7]) + 300, len(probe))]
+    assert (keys[lo] == probe[hit]).all() and (hi - lo == 1).all()
+    tokens = tokenize(pa.array(["a b c d e f", "b c d"]))
+    both = ngram_keys_by_length(tokens.hashes, tokens.text, (2, 3, 9))
+    for n in (2, 3):
+        pos, k = ngram_keys(tokens.hashes, tokens.text, n)
+        assert (both[n][0] == pos).all() and (both[n][1] == k).all()
+    assert len(both[9][0]) == 0
+
+
 def _cfg(tmp_path: Path, items: list[dict[str, Any]], **kw: Any) -> DecontaminateConfig:
     path = tmp_path / "eval.jsonl"
     path.write_text("".join(json.dumps(i) + "\n" for i in items))
@@ -71,7 +87,7 @@ def test_long_short_and_cjk_items(tmp_path: Path) -> None:
             "他说：北京是中华人民共和国的首都，也是全国的政治文化中心。",  # 20 Han characters in a row
             "which river did the old ferryman cross before the great winter"]  # 12 words: too few
     t = table
-    found = match(tokenize(pa.array(docs)), tuple(stats["lengths"]), t.column("hash").to_numpy(),
+    found = match(tokenize(pa.array(docs)), tuple(stats["lengths"]), Membership(t.column("hash").to_numpy()),
                   t.column("set").to_numpy(), t.column("item").to_numpy())
     hits = sorted(set(zip(found[0].tolist(), found[4].tolist(), strict=True)))
     assert hits == [(0, 0), (1, 1), (3, 3)]
@@ -88,7 +104,7 @@ def test_mask_cuts_matches_with_margin(tmp_path: Path) -> None:
     table, stats = build_eval_table(cfg)
     plan = DPlan("", "", ("qa",), 13, 20, tuple(stats["lengths"]), "mask", 3, 10, tmp_path, "h")
     text = f"Keep this start.\n\n{q.title()}.\n\nKeep this end."
-    masked, cut = mask_text(text, plan, table.column("hash").to_numpy())
+    masked, cut = mask_text(text, plan, Membership(table.column("hash").to_numpy()))
     assert masked == "Keep this star\nnd." or masked.startswith("Keep this sta")
     assert "One" not in masked and "Fourteen" not in masked and cut == len(text) - len(masked.replace("\n", ""))
 
@@ -220,7 +236,7 @@ def test_no_eval_item_text_reaches_the_shards(demo: Path, runs: dict[str, Path])
     assert not [i["question"] for i in items if i["question"] in corpus]
     cfg = DecontaminateConfig(name="d", eval_sets=[{"name": "qa", "path": str(demo / "eval" / f"{EVAL_SET}.jsonl")}])
     table, stats = build_eval_table(cfg)
-    found = match(tokenize(shards), tuple(stats["lengths"]), table.column("hash").to_numpy(),
+    found = match(tokenize(shards), tuple(stats["lengths"]), Membership(table.column("hash").to_numpy()),
                   table.column("set").to_numpy(), table.column("item").to_numpy())
     assert len(found[0]) == 0  # not one eval n-gram (or short item) in any shard document
     leftovers = [f for f in (runs["one"] / "decontaminate").rglob("*") if f.is_file() and f.suffix == ".parquet"
