@@ -135,23 +135,34 @@ def item_ngrams(tokens: Tokens, cfg: DecontaminateConfig) -> tuple[np.ndarray, n
     return np.concatenate(items), np.concatenate(hashes), n_of
 
 
-def build_eval_table(cfg: DecontaminateConfig) -> tuple[pa.Table, dict[str, Any]]:
+def build_eval_table(cfg: DecontaminateConfig, chunk: int = 20_000) -> tuple[pa.Table, dict[str, Any]]:
     """Distinct (hash, set, item) rows sorted by hash; per set its items and distinct n-grams, and
-    the window lengths the items use (documents are hashed at those lengths only)."""
-    tables, stats, lengths = [], {}, set()
+    the window lengths the items use (documents are hashed at those lengths only). Items are
+    tokenized `chunk` at a time, so memory follows the n-grams, not the eval text."""
+    hashes, sets, items, stats, lengths = [], [], [], {}, set()
     for s, eval_set in enumerate(cfg.eval_sets):
         texts = read_items(eval_set)
-        item, keys, n_of = item_ngrams(tokenize(pa.array(texts, pa.string())), cfg)
-        lengths |= {int(n) for n in np.unique(n_of[np.unique(item)])}
-        t = pa.table({"hash": keys, "set": np.full(len(keys), s, np.int16), "item": item.astype(np.int32)},
-                     schema=EVAL_SCHEMA)
-        tables.append(t)
+        set_keys, set_items = [], []
+        for start in range(0, len(texts), chunk):
+            item, keys, n_of = item_ngrams(tokenize(pa.array(texts[start:start + chunk], pa.string())), cfg)
+            lengths |= {int(n) for n in np.unique(n_of[np.unique(item)])}
+            set_keys.append(keys)
+            set_items.append(item + start)
+        keys = np.concatenate(set_keys) if set_keys else np.zeros(0, np.uint64)
+        item = np.concatenate(set_items) if set_items else np.zeros(0, np.int64)
         stats[eval_set.name] = {"items": len(texts), "ngrams": int(len(np.unique(keys))),
                                 "items_matchable": int(len(np.unique(item)))}
-    table = pa.concat_tables(tables) if tables else EVAL_SCHEMA.empty_table()
-    table = table.group_by(["hash", "set", "item"]).aggregate([]).sort_by(
-        [("hash", "ascending"), ("set", "ascending"), ("item", "ascending")])
-    table = table.combine_chunks()
+        hashes.append(keys)
+        sets.append(np.full(len(keys), s, np.int16))
+        items.append(item.astype(np.int32))
+    h = np.concatenate(hashes) if hashes else np.zeros(0, np.uint64)
+    st = np.concatenate(sets) if sets else np.zeros(0, np.int16)
+    it = np.concatenate(items) if items else np.zeros(0, np.int32)
+    order = np.lexsort((it, st, h))
+    h, st, it = h[order], st[order], it[order]
+    first = np.ones(len(h), bool)  # drop repeats of a (hash, set, item): an n-gram twice in one item
+    first[1:] = (h[1:] != h[:-1]) | (st[1:] != st[:-1]) | (it[1:] != it[:-1])
+    table = pa.table({"hash": h[first], "set": st[first], "item": it[first]}, schema=EVAL_SCHEMA)
     return table, {"sets": stats, "lengths": sorted(lengths), "table_bytes": table.nbytes}
 
 
