@@ -279,3 +279,25 @@ def test_mask_action(demo: Path, runs: dict[str, Path], tmp_path: Path) -> None:
     stats = json.loads((out / "decontaminate" / "_manifest.json").read_text())["stats"]
     assert stats["masked_docs"] == len(masked) + len(removed)
     assert np.all(pq.read_table(out / "decontaminate" / "contamination.parquet").column("ngrams").to_numpy() > 0)
+
+
+def test_eval_set_formats_and_errors(tmp_path: Path) -> None:
+    import datasets
+
+    from stages.decontaminate import EvalSetConfig, read_items
+
+    rows = {"question": ["Which river?", "Who hid it?"], "choices": [["a", "b"], ["c"]], "answer": ["b", None]}
+    pq.write_table(pa.table(rows), tmp_path / "e.parquet")
+    datasets.Dataset.from_dict(rows).save_to_disk(str(tmp_path / "hf"))
+    fields = ["question", "choices", "answer"]
+    for fmt, path in (("parquet", tmp_path / "e.parquet"), ("hf", tmp_path / "hf")):
+        got = read_items(EvalSetConfig(name="x", path=str(path), format=fmt, fields=fields))
+        assert got == ["Which river? a b b", "Who hid it? c"], fmt
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "ok"}\n{"question": \n')
+    with pytest.raises(ValueError, match=r"bad\.jsonl, line 2: invalid JSON"):
+        read_items(EvalSetConfig(name="x", path=str(bad)))
+    with pytest.raises(ValueError, match="has no field 'prompt'"):
+        read_items(EvalSetConfig(name="x", path=str(tmp_path / "e.parquet"), format="parquet", fields=["prompt"]))
+    with pytest.raises(ValueError, match="eval set names repeat"):
+        DecontaminateConfig(name="d", eval_sets=[{"name": "a", "path": "x"}, {"name": "a", "path": "y"}])
