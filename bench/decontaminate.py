@@ -161,7 +161,8 @@ def main() -> None:
         d, p = manifest(out, "decontaminate"), manifest(out, "paragraph_dedup")
         sets = d["stats"]["eval_sets"]["qa"]
         row = {"eval_items": n, "cpu_seconds_run": round(got["cpu"], 1),
-               "docs_per_cpu_s_both_stages": round(2 * d["counts"]["in"] / got["cpu"], 1), "eval_ngrams": sets["ngrams"],
+               "docs_per_cpu_s_both_stages": round(2 * d["counts"]["in"] / got["cpu"], 1),
+               "eval_ngrams": sets["ngrams"],
                "docs": d["counts"]["in"],
                "docs_matched": sets["docs_matched"], "items_found": sets["items_found"],
                "decontaminate_docs_per_s": round(d["counts"]["in"] / d["seconds"], 1),
