@@ -21,6 +21,7 @@ QUICK: dict[str, list[str]] = {
     "shards.py": ["--docs", "4000"],
     "near_dedup.py": ["--sizes", "10000,40000"],
     "compare_datatrove.py": ["--sizes", "10000"],
+    "decontaminate.py": ["--docs", "8000", "--sizes", "1000,10000,100000"],
     "spark.py": ["--docs", "2000"],
     "extract.py": ["--pages", "4000", "--files", "4"],
     "synth.py": [],

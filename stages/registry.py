@@ -23,6 +23,8 @@ STAGE_MODULES: dict[str, str] = {
     "synth": "stages.synth",
     "extract": "stages.extract",
     "url_filter": "stages.url_filter",
+    "decontaminate": "stages.decontaminate",
+    "paragraph_dedup": "stages.paragraph_dedup",
 }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.demo import text
+from pipeline.demo import plants, text
 from pipeline.demo.wordlists import load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +20,9 @@ DATA = ROOT / "pipeline" / "demo" / "data"
 
 
 def _names_loaded_by_text() -> set[str]:
-    return set(re.findall(r'\bload\("(\w+)"\)', Path(text.__file__).read_text(encoding="utf-8")))
+    """Data files the generator loads: text.py's, and plants.py's (eval set and boilerplate)."""
+    sources = [Path(text.__file__), Path(plants.__file__)]
+    return {name for src in sources for name in re.findall(r'\bload\("(\w+)"\)', src.read_text(encoding="utf-8"))}
 
 
 def _leaves(value: Any) -> list[Any]:

@@ -188,6 +188,8 @@ def classify(path: str) -> Step:
                     rf"^out/{stage}/{re.escape(sub)}$")
     if sub in ("data", "removed", "_parts"):
         return Step(f"{top}: partitions", top, rf"^out/{stage}/(data|removed|_parts)/")
+    if len(parts) == 2:  # a file of the stage's own, e.g. decontaminate's contamination.parquet
+        return Step(f"{top}: {sub}", top, rf"^out/{stage}/{re.escape(sub)}$")
     if sub == "_work" and len(parts) == 3 and parts[2] != "_params.json":  # scratch files (near_dedup's components)
         return Step(f"{top}: _work/ files", top, rf"^out/{stage}/_work/(?!_params\.json$)[^/]+$")
     if sub == "_work":  # a group-by: _work[/<name>]/{_params.json, map/, map_done/, reduce/}

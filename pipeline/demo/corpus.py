@@ -18,7 +18,11 @@ record's own id, else `derived_doc_id`; for lines whose id cannot be parsed, the
 code language), `exact_dup_of` / `near_dup_of` (id of the original), `dup_variant` (identical /
 whitespace / case, or accidental for template-made pages that coincide by chance), `jaccard`
 (measured `shingle_jaccard` to the original), `near_target`, `near_edits`, `n_chars`, and for math
-`shard` / `shard_row` (the Arrow file and its row).
+`shard` / `shard_row` (the Arrow file and its row), and `plants` for pages that got planted test
+material (pipeline/demo/plants.py): the eval set, item, variant (verbatim/edited) and position of a
+planted evaluation item, and the indices of the boilerplate paragraphs.
+
+`eval/demo_qa.jsonl` is the evaluation set those pages contaminate (id, question, answer).
 
 Documents are English and Chinese news, encyclopedia articles, forum posts, code and math, at four
 quality levels (high, low, spam, short). Planted problems: malformed records (JSONL files only),
@@ -44,6 +48,7 @@ from pathlib import Path
 from random import Random
 from typing import Any
 
+from pipeline.demo import plants as planting
 from pipeline.demo.text import (
     exact_variant,
     generate,
@@ -106,7 +111,7 @@ CROSS_SOURCE_RATE = 0.25
 
 TRUTH_FIELDS = ("source", "file", "line", "id", "malformed", "malformed_detail", "lang", "domain", "quality",
                 "subtype", "exact_dup_of", "dup_variant", "near_dup_of", "jaccard", "near_target", "near_edits",
-                "n_chars", "shard", "shard_row")
+                "n_chars", "shard", "shard_row", "plants")
 
 _ROLE_ORIG, _ROLE_EXACT, _ROLE_NEAR, _ROLE_BAD = 0, 1, 2, 3
 _M64 = (1 << 64) - 1
@@ -201,6 +206,8 @@ class _Corpus:
         self.seen_short: dict[bytes, str] = {}  # short pages equal after shingle normalization
         self.counts: Counter[str] = Counter()
         self.jaccards: list[float] = []
+        self.plants: dict[int, planting.Plants] = {}  # pages that get planted material (never copied)
+        self.eval_items = planting.eval_items(seed)
 
     # -- ids ---------------------------------------------------------------------------------
     def record_id(self, source: str, local: int) -> str:
@@ -249,6 +256,11 @@ class _Corpus:
         self.lang[gidx] = LANGS.index(lang)
         self.domain[gidx] = DOMAINS.index(domain)
         self.quality[gidx] = QUALITIES.index(quality)
+        if source == "web" and lang == "en" and quality == "high":
+            chosen = planting.choose(self.seed, gidx)
+            if chosen is not None:
+                self.plants[gidx] = chosen
+                return None
         if quality in ("high", "low"):
             self.exact_pool[source].append(gidx)
         if quality == "high":
@@ -435,10 +447,14 @@ def write_demo_corpus(out_dir: str | Path, n_docs: int = 3000, seed: int = 0) ->
     t0 = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for s in SOURCES:
+    for s in (*SOURCES, "eval"):
         if (out / s).exists():
             shutil.rmtree(out / s)
     corpus = _Corpus(n_docs, seed)
+    (out / "eval").mkdir()
+    with open(out / "eval" / f"{planting.EVAL_SET}.jsonl", "w", encoding="utf-8") as fh:
+        for item in corpus.eval_items:
+            fh.write(json.dumps(item, ensure_ascii=False) + "\n")
     counts = corpus.counts
     by: dict[str, Counter[str]] = {k: Counter() for k in ("source", "lang", "domain", "quality", "malformed",
                                                            "dup_variant", "near_target", "source_quality",
@@ -517,6 +533,9 @@ def write_demo_corpus(out_dir: str | Path, n_docs: int = 3000, seed: int = 0) ->
         "near_dup_targets": dict(sorted(by["near_target"].items())),
         "near_dup_jaccard": _stats(corpus.jaccards),
         "cross_source_dups": counts["cross_source"],
+        "eval_items": len(corpus.eval_items),
+        "planted_eval": counts["planted_eval"],
+        "planted_boilerplate": counts["planted_boilerplate"],
         "seconds": round(secs, 3),
         "docs_per_s": round(n_valid / secs, 1) if secs > 0 else None,
     }
@@ -551,7 +570,7 @@ _Record = tuple[str, str, Any, str | None, str | None, dict[str, Any]]
 def _empty_truth() -> dict[str, Any]:
     return {"malformed": None, "malformed_detail": None, "lang": None, "domain": None, "quality": None,
             "subtype": None, "exact_dup_of": None, "dup_variant": None, "near_dup_of": None, "jaccard": None,
-            "near_target": None, "near_edits": None, "n_chars": None}
+            "near_target": None, "near_edits": None, "n_chars": None, "plants": None}
 
 
 def _make_record(corpus: _Corpus, source: str, local: int, gidx: int, dup_role: int) -> _Record:
@@ -580,6 +599,11 @@ def _make_record(corpus: _Corpus, source: str, local: int, gidx: int, dup_role: 
         text, title, subtype = doc.text, doc.title, doc.subtype
         if quality in ("low", "spam", "short"):
             _mark_accidental(corpus, text, quality, doc_id, tr)
+        chosen = corpus.plants.get(gidx)
+        if chosen is not None:
+            text, tr["plants"] = planting.apply(text, chosen, corpus.eval_items, corpus.seed, gidx)
+            corpus.counts["planted_eval"] += chosen.item is not None
+            corpus.counts["planted_boilerplate"] += len(chosen.boilerplate)
     else:
         rng = Random(seed)
         o_seed = _doc_seed(corpus.seed, orig)
