@@ -154,10 +154,12 @@ def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # Test tiers: `make test` runs everything; `make test-fast` (the edit loop, under 3 minutes) leaves out
 # tests that start a JVM (Spark), load vLLM, or take minutes. A module is listed once, here.
 HEAVY_MODULES: dict[str, set[str]] = {
-    "spark": {"test_spark", "test_spark_synth", "test_spark_cluster", "test_remote_storage", "test_decon_spark"},
+    "spark": {"test_spark", "test_spark_synth", "test_spark_cluster", "test_remote_storage", "test_decon_spark",
+              "test_web_spark"},
     "vllm": {"test_synth_e2e", "test_synth_engines", "test_synth_server_restart", "test_synth_stage",
-             "test_synth_tiny_model", "test_spark_synth"},
-    "slow": {"test_faults_every_stage", "test_faults", "test_remote_storage", "test_incremental", "test_decon_faults"},
+             "test_synth_tiny_model", "test_spark_synth", "test_synth_demo_model"},
+    "slow": {"test_faults_every_stage", "test_faults", "test_remote_storage", "test_incremental", "test_decon_faults",
+             "test_heuristics_datatrove", "test_web_pipeline"},
 }
 
 

@@ -247,8 +247,10 @@ def test_config_errors_name_stages_suggest_and_list_kinds(workdir: Path, cli: An
     assert "curate: stages.normalize.unicode_form: Input should be 'NFC', 'NFKC' or 'none' (got 'NFX')" in lines
     assert "curate: stages.shard.max_shard_byte: unknown key (did you mean max_shard_bytes?)" in lines
     kinds = next(line for line in lines if line.startswith("curate: stages.qual.kind:"))
-    assert kinds.startswith("curate: stages.qual.kind: unknown stage kind 'quality_clasifier' (did you mean "
-                            "quality_classifier?); valid kinds: domain_classifier, exact_dedup, extract, heuristics, ")
+    from stages.registry import STAGE_MODULES
+
+    assert kinds == ("curate: stages.qual.kind: unknown stage kind 'quality_clasifier' (did you mean "
+                     f"quality_classifier?); valid kinds: {', '.join(sorted(STAGE_MODULES))}")
     cfg["stages"] = [{"name": "quality", "kind": "quality_classifier", "model": "models/none.bin", "threshold": 0.5}]
     write_config(workdir / "pipeline.yaml", cfg)
     proc = cli("run", cwd=workdir)
