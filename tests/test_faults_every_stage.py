@@ -192,6 +192,8 @@ def classify(path: str) -> Step:
         return Step(f"{top}: {sub}", top, rf"^out/{stage}/{re.escape(sub)}$")
     if sub == "_work" and len(parts) == 3 and parts[2] != "_params.json":  # scratch files (near_dedup's components)
         return Step(f"{top}: _work/ files", top, rf"^out/{stage}/_work/(?!_params\.json$)[^/]+$")
+    if sub == "_work" and len(parts) > 3 and parts[2] == "components":  # the components primitive's label files
+        return Step(f"{top}: components", top, rf"^out/{stage}/_work/components/")
     if sub == "_work":  # a group-by: _work[/<name>]/{_params.json, map/, map_done/, reduce/}
         named = parts[2] not in ("_params.json", "map", "map_done", "reduce")
         group = f"{parts[2]}/" if named else ""

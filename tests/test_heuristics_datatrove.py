@@ -121,8 +121,7 @@ def test_decisions_agree_on_edge_cases(edge_texts: list[str]) -> None:
 
 
 def test_decisions_agree_on_demo_documents(tmp_path: Path) -> None:
-    from pipeline.demo_corpus import write_demo_corpus
-
+    from pipeline.demo.corpus import write_demo_corpus
     from tests.test_stage_heuristics import load_demo_docs
 
     write_demo_corpus(tmp_path / "demo", 400, 3)

@@ -98,6 +98,8 @@ def test_every_yaml_block_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert len(blocks) >= 3
     base = {"output": "out/demo", "inputs": [{"name": "a", "path": "data/*.jsonl"}]}
     for block in blocks:  # partial blocks (a setting and the stage it concerns) on a minimal base
+        if isinstance(block, list):  # a list of stages
+            block = {"stages": block}
         try:
             validate({**base, **block})
         except ConfigError as err:  # files the example reads (block lists, models): made here, then it must pass

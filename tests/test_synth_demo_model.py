@@ -53,7 +53,7 @@ def demo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def config(model: Path, corpus: Path, with_quality: Path | None = None) -> dict[str, Any]:
-    from pipeline.demo_corpus import demo_inputs
+    from pipeline.demo.corpus import demo_inputs
 
     inputs = [i for i in demo_inputs(corpus) if i["name"] in ("web", "encyclopedia")]
     synth = {"name": "synth", "model": str(model), "max_model_len": 2048, "kv_cache_gb": 1,
@@ -77,7 +77,7 @@ def config(model: Path, corpus: Path, with_quality: Path | None = None) -> dict[
 
 
 def test_real_text_refiltered_annotate_train_classify_quiet_terminal(tmp_path: Path, demo_model: Path) -> None:
-    from pipeline.demo_corpus import write_demo_corpus
+    from pipeline.demo.corpus import write_demo_corpus
 
     write_demo_corpus(tmp_path / "corpus", n_docs=120, seed=0)
     write_config(tmp_path / "pipeline.yaml", config(demo_model, tmp_path / "corpus"))

@@ -20,7 +20,8 @@ REPO = HERE.parents[1]
 def source_docs(per_source: int) -> list[dict[str, str]]:
     """Encyclopedia (high quality) and web (low quality) documents of the demo corpus, 300-2000 characters."""
     import pyarrow.parquet as pq
-    from pipeline.demo_corpus import write_demo_corpus
+
+    from pipeline.demo.corpus import write_demo_corpus
 
     root = HERE / "_demo"
     if not (root / "truth.jsonl").exists():
