@@ -197,13 +197,21 @@ def train_classifier(examples: list[tuple[str, str]], output: str | Path, params
         with open(train_file, "w", encoding="utf-8") as fh:
             for line, (_, label) in zip(lines, train, strict=True):
                 fh.write(f"{LABEL_PREFIX}{label} {line}\n")
-        model = fasttext.train_supervised(
-            input=str(train_file), lr=params.lr, dim=params.dim, epoch=params.epoch, wordNgrams=params.word_ngrams,
-            minCount=params.min_count, ws=params.ws, thread=1, seed=params.seed, verbose=0)
+        lr = params.lr
+        for attempt in range(4):  # fastText's SGD can diverge on small, very separable sets: halve lr, retry
+            try:
+                model = fasttext.train_supervised(
+                    input=str(train_file), lr=lr, dim=params.dim, epoch=params.epoch, wordNgrams=params.word_ngrams,
+                    minCount=params.min_count, ws=params.ws, thread=1, seed=params.seed, verbose=0)
+                break
+            except RuntimeError as exc:
+                if "NaN" not in str(exc) or attempt == 3:
+                    raise
+                lr /= 2
     with atomic_path(output) as tmp_model:
         model.save_model(str(tmp_model))
     report: dict[str, Any] = {"model": str(output), "labels": labels, "train_examples": len(train),
-                              "holdout_examples": len(hold), "params": params.__dict__,
+                              "holdout_examples": len(hold), "params": params.__dict__, "lr_used": lr,
                               "preprocess": {"lowercase": True, "split_punct": params.split_punct},
                               "sha256": sha256_file(output)}
     if hold:
