@@ -172,6 +172,8 @@ def classify(path: str) -> Step:
     top, sub = parts[0], (parts[1] if len(parts) > 1 else "")
     if rel == "_run.json":
         return Step("run: _run.json", "", r"^out/_run\.json$")
+    if rel == "report.html":  # written by every finished `curate run`
+        return Step("run: report.html", "", r"^out/report\.html$")
     if top == "quarantine" or (top == "ingest" and sub in ("_raw", "_files", "data")):
         if sub == "data" or rel.endswith("-duplicate-ids.parquet"):
             return Step("ingest: unique-id apply", "ingest",
@@ -386,7 +388,7 @@ class ChainResult:
 # resumed shard stage rewrites them all from its kept sort buckets) and near_dedup's components and
 # stats (union-find over the kept edge files, in memory). Anything else a resumed run writes again
 # must be the unit of work (partition, input file, map task) the kill interrupted: in the killed step.
-REWRITTEN_BY_DESIGN = re.compile(r"^out/(_run\.json|[^/]+/_stage\.json|shards/.+|near_dedup/_work/[^/]+)$")
+REWRITTEN_BY_DESIGN = re.compile(r"^out/(_run\.json|report\.html|[^/]+/_stage\.json|shards/.+|near_dedup/_work/[^/]+)$")
 
 
 def owner(path: str) -> str:
