@@ -331,7 +331,12 @@ class Runner:
             ctx = StageContext(cfg, self.cfg, inputs, stage_dir, self.out, executor)
             ctx.stats["progress"] = progress
             ctx.stats["stage_hash"] = planned.hash
-            counts = stage.run(ctx)
+            try:
+                counts = stage.run(ctx)
+            except StageFailed:
+                raise
+            except (ValueError, RuntimeError, OSError) as exc:  # one line naming the stage, not a traceback
+                raise StageFailed(cfg.name, exc) from exc
         summary = self._finish(stage_dir, cfg.name, cfg.kind, planned.hash, counts, started, planned.input_name)
         # Scratch goes only once the manifest is written: a run killed before that (e.g. while `_finish`
         # hashes every output) resumes from it instead of redoing the stage's costliest work.

@@ -34,7 +34,6 @@ from pydantic import Field, field_validator
 
 from filters.ngrams import Membership, Tokens, ngram_keys_by_length, token_spans, tokenize
 from pipeline.config import StageConfig, Strict, local_path
-from pipeline.errors import StageFailed
 from pipeline.hashing import siphash64
 from pipeline.io import read_json_or_none, sha256_file, write_json, write_parquet
 from pipeline.partitions import merge_counts, part_done, partition_name, write_split
@@ -324,14 +323,6 @@ class Stage(GlobalStage):
         return {"eval_sets": out}
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        try:
-            return self._run(ctx)
-        except StageFailed:
-            raise
-        except (ValueError, OSError) as exc:
-            raise StageFailed(ctx.stage.name, exc) from exc
-
-    def _run(self, ctx: StageContext) -> dict[str, Any]:
         cfg = self.config
         stage_hash = str(ctx.stats.get("stage_hash"))
         work = ctx.stage_dir / "_work"

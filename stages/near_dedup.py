@@ -59,7 +59,6 @@ from filters.minhash import (
 )
 from pipeline import storage
 from pipeline.config import StageConfig
-from pipeline.errors import StageFailed
 from pipeline.io import read_json_or_none, write_json, write_parquet
 from pipeline.partitions import merge_counts, part_done, partition_name, write_split
 from pipeline.paths import stage_write_path
@@ -636,14 +635,6 @@ class Stage(GlobalStage):
         return tuple(out)
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        try:
-            return self._run(ctx)
-        except StageFailed:
-            raise
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise StageFailed(ctx.stage.name, exc) from exc
-
-    def _run(self, ctx: StageContext) -> dict[str, Any]:
         stage_hash = str(ctx.stats.get("stage_hash"))
         progress = ctx.stats.get("progress")
         work = ctx.stage_dir / "_work"

@@ -29,7 +29,6 @@ from pydantic import Field
 
 from filters.units import drop_units, unit_keys
 from pipeline.config import StageConfig
-from pipeline.errors import StageFailed
 from pipeline.partitions import merge_counts, part_done, partition_name, write_split
 from pipeline.schema import REASON
 from pipeline.storage import arrow
@@ -123,14 +122,6 @@ class Stage(GlobalStage):
     config: ParagraphDedupConfig
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        try:
-            return self._run(ctx)
-        except StageFailed:
-            raise
-        except (ValueError, OSError) as exc:
-            raise StageFailed(ctx.stage.name, exc) from exc
-
-    def _run(self, ctx: StageContext) -> dict[str, Any]:
         cfg = self.config
         stage_hash = str(ctx.stats.get("stage_hash"))
         progress = ctx.stats.get("progress")
