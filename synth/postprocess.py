@@ -91,7 +91,9 @@ def strip_preamble(text: str, ctx: PostContext) -> str:
 _META = re.compile(
     r"^\s*(?:(?:the|this|my)\s+(?:above\s+|below\s+|original\s+|rewritten\s+|revised\s+|rephrased\s+)?"
     r"(?:passage|text|article|version|rewrite)\b[^.\n]{0,80}?\b(?:was|has been|is|have been)\s+"
-    r"(?:edited|rewritten|revised|rephrased|condensed|improved)|in this (?:revised|rewritten|rephrased) version)",
+    r"(?:edited|rewritten|revised|rephrased|condensed|improved)|in this (?:revised|rewritten|rephrased) version"
+    r"|(?:in (?:the|this) (?:article|passage|text),?\s+)?(?:we|i)(?:'ve| have)?\s+"
+    r"(?:revised|rewritten|rephrased|edited|condensed)\s+the\s+(?:passage|text|article))",
     re.IGNORECASE)
 
 
