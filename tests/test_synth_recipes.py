@@ -269,3 +269,15 @@ def test_bad_recipes_are_config_errors(ref: object, message: str) -> None:
         load_recipe(ref)  # type: ignore[arg-type]
     with pytest.raises(RecipeError, match="used twice"):
         load_recipes(["distill", "distill"])
+
+
+def test_meta_commentary_is_dropped_not_kept_as_a_rewrite() -> None:
+    from synth.postprocess import Drop, drop_meta
+
+    for text in ("The passage below was edited for clarity. Rivers run.",
+                 "In the article, we've revised the passage to make it clearer and more concise.",
+                 "We have rewritten the text below for a general reader."):
+        with pytest.raises(Drop):
+            drop_meta(text, None)  # type: ignore[arg-type]
+    assert drop_meta("The river runs to the sea. We revised our plans.", None) == (  # type: ignore[arg-type]
+        "The river runs to the sea. We revised our plans.")
