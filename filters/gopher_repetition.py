@@ -21,6 +21,8 @@ Repeated n-grams are found for the whole batch at once with hash-table passes ov
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -94,28 +96,44 @@ def _dup_ratio(batch: TextBatch, pos: np.ndarray, keys: np.ndarray, n: int) -> n
     return ratio(per_doc(batch.word_doc, batch.n, batch.word_chars * covered), batch.doc_word_chars)
 
 
-def ngram_ratios(batch: TextBatch) -> dict[str, np.ndarray]:
-    """Top n-gram shares (n = 2..4) and duplicated n-gram shares (n = 5..10) for a batch.
+def repeated_ngrams(ngrams: Callable[[int], tuple[np.ndarray, np.ndarray]], n_words: int,
+                    ns: range) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """For each n in `ns`: (n, positions, keys) of the n-grams that occur twice or more in their batch.
 
     Only repeated n-grams matter, and an (n+1)-gram can repeat only where its leading n-gram
     does, so each step looks at the previous step's repeated positions only (few, in clean text).
     """
-    out: dict[str, np.ndarray] = {}
     candidates: np.ndarray | None = None  # per word position: the n-gram starting here repeats
-    for n in range(2, max(DUP_NS) + 1):
-        pos, keys = batch.ngrams(n)
+    for n in ns:
+        pos, keys = ngrams(n)
         if candidates is not None:
             keep = candidates[pos]
             pos, keys = pos[keep], keys[keep]
         repeated = pd.Series(keys, copy=False).duplicated(keep=False).to_numpy()
         pos, keys = pos[repeated], keys[repeated]
-        candidates = np.zeros(len(batch.word_ids), bool)
+        candidates = np.zeros(n_words, bool)
         candidates[pos] = True
+        yield n, pos, keys
+
+
+def ngram_ratios(batch: TextBatch) -> dict[str, np.ndarray]:
+    """Top n-gram shares (n = 2..4) and duplicated n-gram shares (n = 5..10) for a batch."""
+    out: dict[str, np.ndarray] = {}
+    for n, pos, keys in repeated_ngrams(batch.ngrams, len(batch.word_ids), range(2, max(DUP_NS) + 1)):
         if n in TOP_NS:
             out[f"gopher_top_{n}gram_ratio"] = _top_ratio(batch, pos, keys, n)
         if n in DUP_NS:
             out[f"gopher_dup_{n}gram_ratio"] = _dup_ratio(batch, pos, keys, n)
     return out
+
+
+def _ngram_fails(signals: dict[str, np.ndarray], s: Settings) -> dict[str, np.ndarray]:
+    """The top and duplicated n-gram rules, in rule order (both compat modes check them last)."""
+    fails = {f"top_{k}gram": above(signals[f"gopher_top_{k}gram_ratio"], getattr(s, f"max_top_{k}gram_ratio"))
+             for k in TOP_NS}
+    for k in DUP_NS:
+        fails[f"dup_{k}gram"] = above(signals[f"gopher_dup_{k}gram_ratio"], getattr(s, f"max_dup_{k}gram_ratio"))
+    return fails
 
 
 def measure(batch: TextBatch, s: Settings) -> Measurement:
@@ -139,10 +157,7 @@ def measure(batch: TextBatch, s: Settings) -> Measurement:
         "dup_para_ratio": above(signals["gopher_dup_para_ratio"], s.max_dup_para_ratio),
         "dup_para_char_ratio": above(signals["gopher_dup_para_char_ratio"], s.max_dup_para_char_ratio),
     }
-    for k in TOP_NS:
-        fails[f"top_{k}gram"] = above(signals[f"gopher_top_{k}gram_ratio"], getattr(s, f"max_top_{k}gram_ratio"))
-    for k in DUP_NS:
-        fails[f"dup_{k}gram"] = above(signals[f"gopher_dup_{k}gram_ratio"], getattr(s, f"max_dup_{k}gram_ratio"))
+    fails.update(_ngram_fails(signals, s))
     return Measurement(signals, fails)
 
 
@@ -210,16 +225,7 @@ def measure_datatrove(batch: TextBatch, s: Settings) -> Measurement:
     }
     for k in TOP_NS:
         signals[f"gopher_top_{k}gram_ratio"] = ratio(_top_datatrove(d, k), chars)
-    candidates: np.ndarray | None = None  # an n-gram can repeat only where its leading (n-1)-gram repeats
-    for k in range(min(DUP_NS), max(DUP_NS) + 1):
-        pos, keys = d.ngram_keys(k)
-        if candidates is not None:
-            keep = candidates[pos]
-            pos, keys = pos[keep], keys[keep]
-        repeated = pd.Series(keys, copy=False).duplicated(keep=False).to_numpy()
-        pos, keys = pos[repeated], keys[repeated]
-        candidates = np.zeros(len(d.tokens.ids), bool)
-        candidates[pos] = True
+    for k, pos, keys in repeated_ngrams(d.ngram_keys, len(d.tokens.ids), range(min(DUP_NS), max(DUP_NS) + 1)):
         signals[f"gopher_dup_{k}gram_ratio"] = ratio(_dup_datatrove(d, k, pos, keys), chars)
     fails = {
         "empty": chars == 0,
@@ -228,8 +234,5 @@ def measure_datatrove(batch: TextBatch, s: Settings) -> Measurement:
         "dup_line_ratio": above(signals["gopher_dup_line_ratio"], s.max_dup_line_ratio or None),
         "dup_line_char_ratio": above(signals["gopher_dup_line_char_ratio"], s.max_dup_line_char_ratio or None),
     }
-    for k in TOP_NS:
-        fails[f"top_{k}gram"] = above(signals[f"gopher_top_{k}gram_ratio"], getattr(s, f"max_top_{k}gram_ratio"))
-    for k in DUP_NS:
-        fails[f"dup_{k}gram"] = above(signals[f"gopher_dup_{k}gram_ratio"], getattr(s, f"max_dup_{k}gram_ratio"))
+    fails.update(_ngram_fails(signals, s))
     return Measurement({name: signals[name] for name in SIGNALS}, fails)
