@@ -130,6 +130,37 @@ def build_tokenizer(out: Path) -> Path:
     return out
 
 
+GOOD = ("research explains how the committee analysed evidence and described the method carefully because "
+        "historians compared sources and documented results with clear reasoning about causes").split()
+BAD = ("buy cheap deal click now free offer best price discount sale win bonus hot limited subscribe "
+       "amazing top viral casino coupon").split()
+
+
+def quality_doc(rng: random.Random, words: list[str], n: int = 60) -> str:
+    return " ".join(rng.choice(words) for _ in range(n)) + "."
+
+
+def write_quality_examples(path: Path, n: int, seed: int) -> None:
+    rng = random.Random(seed)
+    with open(path, "w") as fh:
+        for i in range(n):
+            label = "hq" if i % 2 == 0 else "lq"
+            fh.write(json.dumps({"text": quality_doc(rng, GOOD if label == "hq" else BAD), "q": label,
+                                 "topic": ["news", "code", "math"][i % 3]}) + "\n")
+
+
+@pytest.fixture(scope="session")
+def quality_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fastText quality model (labels hq/lq) trained by `curate train` once per session."""
+    root = tmp_path_factory.mktemp("qmodel")
+    write_quality_examples(root / "train.jsonl", 400, seed=1)
+    out = root / "quality.bin"
+    proc = curate("train", "quality", "--input", str(root / "train.jsonl"), "--label-field", "q",
+                  "--output", str(out), cwd=root, check=True)
+    assert "held-out: precision" in proc.stdout
+    return out
+
+
 def shard_digests(out: Path) -> dict[str, str]:
     manifest = json.loads((out / "shards" / "manifest.json").read_text())
     return {s["file"]: s["sha256"] for s in manifest["shards"]}
@@ -151,21 +182,51 @@ def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-# Test tiers: `make test` runs everything; `make test-fast` (the edit loop, under 3 minutes) leaves out
-# tests that start a JVM (Spark), load vLLM, or take minutes. A module is listed once, here.
+# Test tiers: `make test` runs everything; `make test-fast` (the edit loop, under 3 minutes on two cores)
+# leaves out tests that start a JVM (Spark), load vLLM, or take minutes. A module is listed once, here;
+# single tests of an otherwise fast module (module.py::name, with its parameters) in HEAVY_TESTS.
 HEAVY_MODULES: dict[str, set[str]] = {
     "spark": {"test_spark", "test_spark_synth", "test_spark_cluster", "test_remote_storage", "test_decon_spark",
               "test_web_spark"},
     "vllm": {"test_synth_e2e", "test_synth_engines", "test_synth_server_restart", "test_synth_stage",
              "test_synth_tiny_model", "test_spark_synth", "test_synth_demo_model"},
+    # end to end on the 1,500-document demo corpus (the notebook API keeps fast tests in test_first_hour
+    # and test_report; the classifiers in test_classifiers)
     "slow": {"test_faults_every_stage", "test_faults", "test_remote_storage", "test_incremental", "test_decon_faults",
-             "test_heuristics_datatrove", "test_web_pipeline"},
+             "test_heuristics_datatrove", "test_web_pipeline", "test_notebook", "test_demo_classifiers"},
+}
+HEAVY_TESTS: dict[str, set[str]] = {
+    # the fast tier keeps kill points 2 and 67 (and test_runner's 1-vs-2-workers shards)
+    "slow": {*(f"test_runner.py::test_sigkill_anywhere_then_resume_gives_identical_shards[{k}]"
+               for k in (9, 23, 41, 95, 130, 160)),
+             "test_mix_shards.py::test_shards_identical_for_1_and_2_workers_and_loadable",
+             "test_classifiers.py::test_keep_top_same_for_workers_and_partitioning",
+             # accuracy on the 2,000-document demo corpus (dedup keeps test_near_dedup_unit, the survivor and
+             # index tests, exact dedup in test_runner)
+             "test_near_dedup.py::test_planted_near_duplicates_found_with_high_precision",
+             "test_near_dedup.py::test_same_result_for_any_workers_and_partitioning",
+             # the 1,500-document demo run (decontamination keeps its unit and small-run tests)
+             *(f"test_decontaminate.py::{name}" for name in (
+                 "test_planted_contamination_is_removed_and_nothing_else",
+                 "test_boilerplate_goes_and_single_sentences_stay", "test_no_eval_item_text_reaches_the_shards",
+                 "test_any_worker_count_gives_the_same_bytes", "test_mask_action")),
+             "test_demo_wordlists.py::test_built_wheel_ships_the_data_files"},
 }
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    modules = {}
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
-        for marker, modules in HEAVY_MODULES.items():
-            if module in modules:
+        modules[module] = item.module
+        for marker, names in HEAVY_MODULES.items():
+            if module in names:
                 item.add_marker(getattr(pytest.mark, marker))
+        for marker, tests in HEAVY_TESTS.items():
+            if f"{module}.py::{item.name}" in tests:
+                item.add_marker(getattr(pytest.mark, marker))
+    # a renamed test would otherwise drop silently into the fast tier
+    stale = [t for tests in HEAVY_TESTS.values() for t in sorted(tests) if t.split(".py::")[0] in modules
+             and not hasattr(modules[t.split(".py::")[0]], t.split("::")[1].split("[")[0])]
+    if stale:
+        raise pytest.UsageError(f"HEAVY_TESTS names tests that do not exist: {stale}")

@@ -12,36 +12,7 @@ import pytest
 
 from filters.fasttext_classifier import auc, binary_metrics
 from stages.quality_classifier import assign_buckets, bucket_boundaries, keep_top_threshold
-from tests.conftest import curate, pipeline_config, write_config
-
-GOOD = ("research explains how the committee analysed evidence and described the method carefully because "
-        "historians compared sources and documented results with clear reasoning about causes").split()
-BAD = ("buy cheap deal click now free offer best price discount sale win bonus hot limited subscribe "
-       "amazing top viral casino coupon").split()
-
-
-def _doc(rng: random.Random, words: list[str], n: int = 60) -> str:
-    return " ".join(rng.choice(words) for _ in range(n)) + "."
-
-
-def _write_examples(path: Path, n: int, seed: int) -> None:
-    rng = random.Random(seed)
-    with open(path, "w") as fh:
-        for i in range(n):
-            label = "hq" if i % 2 == 0 else "lq"
-            fh.write(json.dumps({"text": _doc(rng, GOOD if label == "hq" else BAD), "q": label,
-                                 "topic": ["news", "code", "math"][i % 3]}) + "\n")
-
-
-@pytest.fixture(scope="module")
-def quality_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("qmodel")
-    _write_examples(root / "train.jsonl", 400, seed=1)
-    out = root / "quality.bin"
-    proc = curate("train", "quality", "--input", str(root / "train.jsonl"), "--label-field", "q",
-                  "--output", str(out), cwd=root, check=True)
-    assert "held-out: precision" in proc.stdout
-    return out
+from tests.conftest import BAD, GOOD, curate, pipeline_config, quality_doc, write_config, write_quality_examples
 
 
 def test_train_quality_reports_heldout_metrics(quality_model: Path) -> None:
@@ -52,8 +23,8 @@ def test_train_quality_reports_heldout_metrics(quality_model: Path) -> None:
 
 def test_train_positive_negative_files_and_domain(tmp_path: Path) -> None:
     rng = random.Random(5)
-    (tmp_path / "p.jsonl").write_text("".join(json.dumps({"text": _doc(rng, GOOD)}) + "\n" for _ in range(60)))
-    (tmp_path / "n.jsonl").write_text("".join(json.dumps({"text": _doc(rng, BAD)}) + "\n" for _ in range(90)))
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps({"text": quality_doc(rng, GOOD)}) + "\n" for _ in range(60)))
+    (tmp_path / "n.jsonl").write_text("".join(json.dumps({"text": quality_doc(rng, BAD)}) + "\n" for _ in range(90)))
     proc = curate("train", "quality", "--positive", "p.jsonl", "--negative", "n.jsonl", "--output", "m.bin",
                   cwd=tmp_path, check=True)
     assert "f1" in proc.stdout
@@ -128,7 +99,7 @@ def test_bad_model_file_is_a_clear_error_and_nothing_is_written(workdir: Path, p
 
 
 def test_domain_rules_take_precedence(workdir: Path, tmp_path: Path) -> None:
-    _write_examples(tmp_path / "d.jsonl", 300, seed=2)
+    write_quality_examples(tmp_path / "d.jsonl", 300, seed=2)
     curate("train", "domain", "--input", str(tmp_path / "d.jsonl"), "--label-field", "topic",
            "--output", str(tmp_path / "d.bin"), cwd=tmp_path, check=True)
     cfg = pipeline_config()
@@ -175,7 +146,7 @@ def test_scoring_uses_the_preprocessing_training_recorded(quality_model: Path, t
     bare = tmp_path / "bare.bin"
     bare.write_bytes(quality_model.read_bytes())
     assert model_preprocessing(bare) == {"split_punct": False}
-    _write_examples(tmp_path / "train.jsonl", 100, seed=2)
+    write_quality_examples(tmp_path / "train.jsonl", 100, seed=2)
     curate("train", "quality", "--input", "train.jsonl", "--label-field", "q", "--positive-label", "hq",
            "--no-split-punct", "--output", "m.bin", cwd=tmp_path, check=True)
     assert model_preprocessing(tmp_path / "m.bin") == {"split_punct": False}

@@ -11,7 +11,6 @@ import pytest
 
 import pipeline
 from tests.conftest import curate, pipeline_config, write_config
-from tests.test_classifiers import quality_model  # noqa: F401 - fixture
 from tests.test_mix_shards import DOMAIN_RULES, tokenizer_dir  # noqa: F401 - fixture
 
 
@@ -42,7 +41,7 @@ class Cells(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path, quality_model: Path,  # noqa: F811
+def finished_run(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path, quality_model: Path,
                  tokenizer_dir: Path) -> Path:  # noqa: F811
     root = tmp_path_factory.mktemp("reportrun")
     (root / "corpus").symlink_to(corpus_dir / "corpus")

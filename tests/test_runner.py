@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -20,9 +21,18 @@ def _ids(path: Path) -> list[str]:
     return [i for f in files for i in pq.read_table(f, columns=["id"]).column("id").to_pylist()]
 
 
-def test_accounting_every_id_exactly_once(workdir: Path) -> None:
-    curate("run", cwd=workdir, check=True)
-    out = workdir / "out"
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Path:
+    """One finished run of the default config, for the tests that only read a run (never change it)."""
+    root = tmp_path_factory.mktemp("finished")
+    (root / "corpus").symlink_to(corpus_dir / "corpus")
+    write_config(root / "pipeline.yaml", pipeline_config())
+    curate("run", cwd=root, check=True)
+    return root
+
+
+def test_accounting_every_id_exactly_once(finished: Path) -> None:
+    out = finished / "out"
     stages = ["ingest", "normalize", "exact_dedup", "shard"]
     manifests = {s: json.loads((out / s / "_manifest.json").read_text()) for s in stages}
     for name, m in manifests.items():
@@ -43,24 +53,22 @@ def test_accounting_every_id_exactly_once(workdir: Path) -> None:
     assert {(q["file"], q["line"]) for q in quarantined} == {("a.jsonl", n) for n in range(49, 54)}
 
 
-def test_survivor_is_smallest_id(workdir: Path) -> None:
-    curate("run", cwd=workdir, check=True)
-    removed = pq.read_table(workdir / "out" / "exact_dedup" / "removed").to_pylist()
+def test_survivor_is_smallest_id(finished: Path) -> None:
+    removed = pq.read_table(finished / "out" / "exact_dedup" / "removed").to_pylist()
     for row in removed:
         survivor = row["reason"].split(":of=")[1]
         assert survivor < row["id"]
 
 
-def test_workers_do_not_change_shards(workdir: Path) -> None:
-    curate("run", "--workers", "1", "--output", "out1", cwd=workdir, check=True)
+def test_workers_do_not_change_shards(workdir: Path, finished: Path) -> None:
     curate("run", "--workers", "2", "--output", "out2", "--set", "partition_rows=7", cwd=workdir, check=True)
-    one, two = shard_digests(workdir / "out1"), shard_digests(workdir / "out2")
+    one, two = shard_digests(finished / "out"), shard_digests(workdir / "out2")  # 1 worker, 16 rows
     assert one == two
     assert len(one) >= 4  # several size-capped shards in both formats
 
 
-def test_resume_skips_finished_stages_and_reruns_changed_ones(workdir: Path) -> None:
-    curate("run", cwd=workdir, check=True)
+def test_resume_skips_finished_stages_and_reruns_changed_ones(workdir: Path, finished: Path) -> None:
+    shutil.copytree(finished / "out", workdir / "out", symlinks=True)  # a finished run of this config
     first = shard_digests(workdir / "out")
     again = curate("run", cwd=workdir, check=True)
     assert "already done" in again.stderr and "shard: already done" in again.stderr
@@ -71,15 +79,13 @@ def test_resume_skips_finished_stages_and_reruns_changed_ones(workdir: Path) -> 
 
 
 @pytest.mark.parametrize("kill_at", [2, 9, 23, 41, 67, 95, 130, 160])
-def test_sigkill_anywhere_then_resume_gives_identical_shards(workdir: Path, kill_at: int) -> None:
-    reference = workdir / "ref"
-    curate("run", "--output", str(reference), cwd=workdir, check=True)
+def test_sigkill_anywhere_then_resume_gives_identical_shards(workdir: Path, finished: Path, kill_at: int) -> None:
     killed = curate("run", cwd=workdir, env={"CURATE_FAULT_KILL_AT": str(kill_at)})
     if killed.returncode == 0:
         pytest.skip(f"run finished in fewer than {kill_at} writes")
     assert killed.returncode == -9
     curate("run", cwd=workdir, check=True)
-    assert shard_digests(workdir / "out") == shard_digests(reference)
+    assert shard_digests(workdir / "out") == shard_digests(finished / "out")
     final = _ids(workdir / "out" / "shards" / "text" / "parquet")
     assert len(final) == len(set(final)) == 228
     assert not list((workdir / "out").rglob("*.tmp"))
@@ -104,16 +110,18 @@ def test_second_concurrent_run_exits_3(workdir: Path) -> None:
     curate("run", cwd=workdir, check=True)
 
 
-def test_lock_released_after_run(workdir: Path) -> None:
-    curate("run", cwd=workdir, check=True)
-    lock = workdir / "out" / "_lock"
+def test_lock_released_after_run(finished: Path) -> None:
+    lock = finished / "out" / "_lock"
     assert not lock.exists()
-    with open(workdir / "out" / "_lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody holds it
+    try:
+        with open(lock, "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody holds it
+    finally:
+        lock.unlink()  # the shared run stays as the run left it
 
 
-def test_fresh_starts_over(workdir: Path) -> None:
-    curate("run", cwd=workdir, check=True)
+def test_fresh_starts_over(workdir: Path, finished: Path) -> None:
+    shutil.copytree(finished / "out", workdir / "out", symlinks=True)  # a finished run of this config
     marker = workdir / "out" / "normalize" / "stale.txt"
     marker.write_text("x")
     t0 = time.time()
@@ -125,9 +133,8 @@ def test_fresh_starts_over(workdir: Path) -> None:
     assert time.time() >= t0
 
 
-def test_status_shows_counts(workdir: Path) -> None:
-    curate("run", cwd=workdir, check=True)
-    proc = curate("status", "out", cwd=workdir, check=True)
+def test_status_shows_counts(finished: Path) -> None:
+    proc = curate("status", "out", cwd=finished, check=True)
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("run test: finished")
     row = next(line.split() for line in lines if line.startswith("exact_dedup"))
