@@ -9,6 +9,7 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 import yaml
 
 from pipeline.demo.corpus import demo_inputs
+from tests.spark_util import start_spark
 
 REPO = Path(__file__).resolve().parents[1]
 WORDS = ("river stone garden window market silver orange planet engine harbor forest letter "
@@ -180,6 +182,26 @@ def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_demo_corpus(root / "demo", n_docs=1500, seed=0)
     write_training_sets(root / "demo" / "labels", n=1200, seed=0)
     return root
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[Any]:
+    """One local[2] SparkSession for the whole test session (a JVM start costs ~30 s); stopped at the end
+    if we started it."""
+    session, owned = start_spark()
+    yield session
+    if owned:
+        session.stop()
+
+
+@pytest.fixture(scope="module")
+def spark(request: pytest.FixtureRequest, spark_session: Any) -> Any:
+    """The shared SparkSession, with the requesting test module's functions pickled by value (Spark's
+    workers cannot import test modules)."""
+    from pyspark import cloudpickle
+
+    cloudpickle.register_pickle_by_value(request.module)
+    return spark_session
 
 
 # Test tiers: `make test` runs everything; `make test-fast` (the edit loop, under 3 minutes on two cores)

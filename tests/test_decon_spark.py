@@ -13,15 +13,11 @@ import pytest
 
 from pipeline.demo.corpus import demo_inputs, write_demo_corpus
 from pipeline.demo.plants import EVAL_SET
-from tests.test_spark import TEST_CONF, outcome, run_in_process, shard_files, start_spark
+from tests.spark_util import TEST_CONF, require_pyspark
 
+require_pyspark()
 
-@pytest.fixture(scope="module")
-def spark() -> Any:
-    session, owned = start_spark(__name__)
-    yield session
-    if owned:
-        session.stop()
+from tests.test_spark import outcome, run_in_process, shard_files  # noqa: E402 - after the pyspark check
 
 
 def config(demo: Path, out: Path, executor: str) -> dict[str, Any]:

@@ -155,7 +155,7 @@ def test_spark_on_the_store_gives_the_local_shards(
     same storage layer (no Hadoop S3 connector needed), and the shards are the local executor's."""
     if not os.environ.get("CI"):
         pytest.importorskip("pyspark")
-    from tests.test_spark import TEST_CONF
+    from tests.spark_util import TEST_CONF
 
     output = f"s3a://{BUCKET}/runs/spark"
     config = _config(tmp_path, tokenizer_dir, output, remote_corpus, executor="spark",

@@ -26,46 +26,13 @@ import pytest
 
 from pipeline.demo.corpus import demo_inputs
 from tests.conftest import REPO, write_config
+from tests.spark_util import TEST_CONF, require_pyspark
 
-CI = os.environ.get("CI") == "true"
-try:
-    import pyspark  # noqa: F401
-except ImportError:
-    if CI:
-        raise
-    pytest.skip("pyspark is not installed (pip install -e '.[spark]')", allow_module_level=True)
+require_pyspark()
 
-# Small data, short-lived JVMs: the C1 JIT alone and a serial GC halve warm-up on two shared cores.
-TEST_CONF = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2", "spark.ui.enabled": "false",
-             "spark.log.level": "ERROR", "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
 DOMAINS = [{"source": "web", "domain": "web"}, {"source": "forum", "domain": "web"},
            {"source": "encyclopedia", "domain": "wiki"}, {"source": "code", "domain": "code"},
            {"source": "math", "domain": "math"}]
-
-
-def start_spark(module: str) -> tuple[Any, bool]:
-    """The local[2] test session (shared by every test module: getOrCreate) and whether we created it;
-    `module`'s functions are pickled by value, because Spark's workers cannot import test modules.
-    No Java: a skip, or a failure under CI."""
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        if CI:
-            pytest.fail("no Java runtime for Spark")
-        pytest.skip("no Java runtime for Spark")
-    from pyspark import cloudpickle
-
-    from pipeline.config import SparkConfig
-    from pipeline.executors.spark import get_session
-
-    cloudpickle.register_pickle_by_value(sys.modules[module])
-    return get_session(SparkConfig(master="local[2]", conf=TEST_CONF))
-
-
-@pytest.fixture(scope="session")
-def spark() -> Any:
-    session, owned = start_spark(__name__)
-    yield session
-    if owned:
-        session.stop()
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import write_config
-from tests.test_spark import CI, demo, full_config, models, shard_files  # noqa: F401 - fixtures
+from tests.spark_util import CI
+from tests.test_spark import demo, full_config, models, shard_files  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 

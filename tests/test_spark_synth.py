@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -23,26 +22,11 @@ import pytest
 from test_synth_support import SERVED_NAME, Server, require
 
 from tests.conftest import pipeline_config
+from tests.spark_util import TEST_CONF, require_pyspark
 
 pytest_plugins = ["test_synth_support"]
 
-CI = os.environ.get("CI") == "true"
-try:
-    import pyspark  # noqa: F401
-except ImportError:
-    if CI:
-        raise
-    pytest.skip("pyspark is not installed (pip install -e '.[spark]')", allow_module_level=True)
-
-from tests.test_spark import TEST_CONF, start_spark  # noqa: E402 - after the pyspark check
-
-
-@pytest.fixture(scope="session")
-def spark() -> Any:
-    session, owned = start_spark(__name__)
-    yield session
-    if owned:
-        session.stop()
+require_pyspark()
 
 
 def synth_config(model: Path, server: Server, output: str, executor: str) -> dict[str, Any]:

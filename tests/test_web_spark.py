@@ -5,31 +5,16 @@ pyspark or Java, except under CI=true, where that is a failure."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.spark_util import TEST_CONF, require_pyspark
 
-CI = os.environ.get("CI") == "true"
-try:
-    import pyspark  # noqa: F401
-except ImportError:
-    if CI:
-        raise
-    pytest.skip("pyspark is not installed (pip install -e '.[spark]')", allow_module_level=True)
+require_pyspark()
 
 from pipeline.demo.web_pages import write_crawl  # noqa: E402 - after the pyspark check
-from tests.test_spark import TEST_CONF, outcome, run_in_process, start_spark  # noqa: E402
+from tests.test_spark import outcome, run_in_process  # noqa: E402
 from tests.test_web_pipeline import web_config  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def spark() -> Any:
-    session, owned = start_spark(__name__)
-    yield session
-    if owned:
-        session.stop()
 
 
 def _config(root: Path, executor: str) -> dict[str, Any]:
