@@ -6,14 +6,27 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 DEFAULT_KEY = "0123456789123456"  # pandas' own default SipHash key: hashes stay what they always were
 
 
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t)
+
+
 def siphash64(values: pa.Array | pa.ChunkedArray | list, key: str = DEFAULT_KEY) -> np.ndarray:
-    """uint64 SipHash of each string/bytes value under a 16-character `key` (nulls hash like None)."""
+    """uint64 SipHash of each string/bytes value under a 16-character `key` (nulls hash like None).
+    Integer arrays hash as pandas hashes Python ints, by their decimal text, built in Arrow without a
+    Python list (uint64 dedup keys are bucketed this way by the local and Spark executors)."""
     if isinstance(values, pa.Array | pa.ChunkedArray):
-        objs = np.asarray(values.to_pylist(), dtype=object)
+        if pa.types.is_integer(values.type):
+            # pandas hashes an integer object by its str(); Arrow's cast gives the same decimal text
+            values = pc.cast(values, pa.string())
+        if _is_text(values.type):
+            objs = values.to_numpy(zero_copy_only=False)  # str/bytes objects without a Python list
+        else:
+            objs = np.asarray(values.to_pylist(), dtype=object)
     else:
         objs = np.asarray(values, dtype=object)
     if len(objs) == 0:

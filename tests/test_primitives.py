@@ -144,3 +144,27 @@ def test_stages_filters_and_synth_never_import_an_executor() -> None:
         text = p.read_text(encoding="utf-8")
         assert not re.search(r"\.rdd\b|sparkContext|SparkContext", text), f"{p.name}: RDD/SparkContext API"
         assert not re.search(r"^from stages|^import stages", text, re.M), f"{p.name} imports a stage module"
+
+
+def test_integer_keys_hash_as_pandas_hashes_their_python_ints() -> None:
+    """The vectorized integer path of `siphash64` (hash buckets of uint64 dedup keys) gives what pandas
+    gives for the same values as Python objects, so buckets, and the outputs built from them, stay as
+    they were. Strings and bytes likewise."""
+    import pandas as pd
+
+    from pipeline.executors.local import bucket_of
+    from pipeline.hashing import siphash64
+
+    rng = np.random.default_rng(0)
+    u64 = rng.integers(0, 2**64, 5000, dtype=np.uint64)
+    cases = [pa.array(u64), pa.array([0, 2**63, 2**64 - 1, None], pa.uint64()),
+             pa.array(rng.integers(-2**63, 2**63 - 1, 500)), pa.array([-1, 0, 7, None], pa.int32()),
+             pa.chunked_array([pa.array(u64[:3]), pa.array(u64[3:9])]), pa.array([], pa.uint64()),
+             pa.array(["a", None, "café", ""]), pa.array(["x"], pa.large_string()), pa.array([b"\xff\x00", None])]
+    for keys in cases:
+        objects = np.asarray(keys.to_pylist(), dtype=object)
+        for key in ("0123456789123456", "00000000deadbeef"):
+            expected = pd.util.hash_array(objects, hash_key=key, categorize=False) if len(objects) else []
+            assert np.array_equal(siphash64(keys, key), expected), keys.type
+    buckets = bucket_of(pa.array(u64), 13, "hash")
+    assert buckets.dtype == np.uint64 and set(buckets.tolist()) == set(range(13))
