@@ -12,13 +12,15 @@ DEFAULT_KEY = "0123456789123456"  # pandas' own default SipHash key: hashes stay
 
 
 def _is_text(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t)
+    return (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
+            or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t))
 
 
 def siphash64(values: pa.Array | pa.ChunkedArray | list, key: str = DEFAULT_KEY) -> np.ndarray:
     """uint64 SipHash of each string/bytes value under a 16-character `key` (nulls hash like None).
-    Integer arrays hash as pandas hashes Python ints, by their decimal text, built in Arrow without a
-    Python list (uint64 dedup keys are bucketed this way by the local and Spark executors)."""
+    Arrow text and binary arrays (exact_dedup's digests, ids, urls: the hash buckets of `group_by_key`)
+    reach pandas as objects without a Python list; integers hash as pandas hashes Python ints, by their
+    decimal text, built by Arrow."""
     if isinstance(values, pa.Array | pa.ChunkedArray):
         if pa.types.is_integer(values.type):
             # pandas hashes an integer object by its str(); Arrow's cast gives the same decimal text

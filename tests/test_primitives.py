@@ -146,10 +146,10 @@ def test_stages_filters_and_synth_never_import_an_executor() -> None:
         assert not re.search(r"^from stages|^import stages", text, re.M), f"{p.name} imports a stage module"
 
 
-def test_integer_keys_hash_as_pandas_hashes_their_python_ints() -> None:
-    """The vectorized integer path of `siphash64` (hash buckets of uint64 dedup keys) gives what pandas
-    gives for the same values as Python objects, so buckets, and the outputs built from them, stay as
-    they were. Strings and bytes likewise."""
+def test_arrow_keys_hash_as_pandas_hashes_their_python_objects() -> None:
+    """`siphash64` without a Python list (hash buckets of exact_dedup's digests, ids, urls and integer
+    keys) gives what pandas gives for the same values as Python objects, so buckets, and the outputs
+    built from them, stay as they were."""
     import pandas as pd
 
     from pipeline.executors.local import bucket_of
@@ -160,7 +160,8 @@ def test_integer_keys_hash_as_pandas_hashes_their_python_ints() -> None:
     cases = [pa.array(u64), pa.array([0, 2**63, 2**64 - 1, None], pa.uint64()),
              pa.array(rng.integers(-2**63, 2**63 - 1, 500)), pa.array([-1, 0, 7, None], pa.int32()),
              pa.chunked_array([pa.array(u64[:3]), pa.array(u64[3:9])]), pa.array([], pa.uint64()),
-             pa.array(["a", None, "café", ""]), pa.array(["x"], pa.large_string()), pa.array([b"\xff\x00", None])]
+             pa.array(["a", None, "café", ""]), pa.array(["x"], pa.large_string()), pa.array([b"\xff\x00", None]),
+             pa.array([bytes(range(16)), None, b"\x00" * 16], pa.binary(16))]  # exact_dedup's text digests
     for keys in cases:
         objects = np.asarray(keys.to_pylist(), dtype=object)
         for key in ("0123456789123456", "00000000deadbeef"):
