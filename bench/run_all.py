@@ -22,7 +22,7 @@ QUICK: dict[str, list[str]] = {
     "near_dedup.py": ["--sizes", "10000,40000"],
     "compare_datatrove.py": ["--sizes", "10000"],
     "decontaminate.py": ["--docs", "8000", "--sizes", "1000,10000,100000"],
-    "spark.py": ["--docs", "2000"],
+    "spark.py": ["--sizes", "2000,8000"],
     "extract.py": ["--pages", "4000", "--files", "4"],
     "synth.py": [],
 }

@@ -5,20 +5,25 @@ runs `curate run` once per executor in a subprocess (so Spark's JVM start counts
 user) with the full stage list: normalize, langid, exact_dedup, heuristics, domain_classifier,
 near_dedup, tokenize, quality_classifier, mix, shard (Parquet, JSONL.zst, Megatron). Checks that the
 shards are byte-identical, prints one line per stage, and as its last line one JSON object:
-{"docs", "local_s", "spark_s", "spark_startup_s", "per_stage": {stage: {"local_s", "spark_s"}},
- "ratio_vs_local", "docs_per_s", "shards_identical"}. Spark's session starts inside the first stage
+{"sizes": [{"docs", "local_s", "spark_s", "spark_startup_s", "per_stage", ...}], "fit",
+ "slope_ratio_spark_vs_local", "shards_identical"}. Spark's session starts inside the first stage
 (ingest); `spark_startup_s` says how much of it that was.
 
-Usage: python bench/spark.py [--docs 2000] [--seed 0] [--partition-rows 500]
+With two or more `--sizes` it fits `stage seconds = fixed + per_doc * docs` for each executor (the Spark
+session start excluded) and prints the ratio of the per-document slopes.
+
+Usage: python bench/spark.py [--sizes 10000,40000] [--seed 0] [--partition-rows 2000]
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import random
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -68,7 +73,7 @@ def build_models(out: Path) -> dict[str, str]:
 
 
 def config(data: Path, models: dict[str, str], output: Path, executor: str, partition_rows: int,
-           budget: int) -> dict[str, Any]:
+           budget: int, spark_conf: dict[str, str] | None = None) -> dict[str, Any]:
     stages = [
         {"name": "normalize"},
         {"name": "langid", "keep": ["en", "zh"]},
@@ -85,24 +90,52 @@ def config(data: Path, models: dict[str, str], output: Path, executor: str, part
     return {"name": "bench-spark", "output": str(output), "executor": executor, "workers": 2, "seed": 0,
             "partition_rows": partition_rows, "inputs": demo_inputs(data),
             "stages": stages, "spark": {"master": "local[2]", "conf": {"spark.sql.shuffle.partitions": "8",
-                                                                       "spark.ui.enabled": "false"}}}
+                                                                       "spark.ui.enabled": "false",
+                                                                       **(spark_conf or {})}}}
 
 
-def run(cfg: dict[str, Any], workdir: Path) -> tuple[float, dict[str, float], float]:
+def run(cfg: dict[str, Any], workdir: Path) -> tuple[float, dict[str, float], float, float]:
+    """One `curate run`: wall seconds, per-stage seconds, Spark session start, and the CPU seconds of the
+    whole process tree (driver, workers, the JVM and its Python workers), which a shared machine's load
+    does not inflate. PySpark never waits for its JVM (it exits when the driver's pipe closes), so this
+    process is made the tree's subreaper and reaps every orphan before reading the children's rusage."""
     out = Path(cfg["output"])
     shutil.rmtree(out, ignore_errors=True)
     path = workdir / f"{cfg['executor']}.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), _children_cpu()
     proc = subprocess.run([sys.executable, "-m", "pipeline", "run", str(path)], cwd=workdir, text=True,
                           capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     wall = time.monotonic() - t0
+    _reap_orphans()
+    cpu = _children_cpu() - cpu0
     if proc.returncode != 0:
         raise SystemExit(f"{cfg['executor']} run failed:\n{proc.stderr[-3000:]}")
     stages = ["ingest", *[s["name"] for s in cfg["stages"]]]
     per = {s: json.loads((out / s / "_manifest.json").read_text())["seconds"] for s in stages}
     found = re.search(r"spark: session ready in ([0-9.]+)s", proc.stderr)
-    return wall, per, float(found.group(1)) if found else 0.0
+    return wall, per, float(found.group(1)) if found else 0.0, cpu
+
+
+def _become_subreaper() -> None:
+    """Orphaned descendants (Spark's JVM) are re-parented to this process (Linux PR_SET_CHILD_SUBREAPER)."""
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+
+
+def _reap_orphans(timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return  # no children left
+        if pid == 0:
+            time.sleep(0.2)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def shard_bytes(out: Path) -> dict[str, bytes]:
@@ -111,45 +144,93 @@ def shard_bytes(out: Path) -> dict[str, bytes]:
             if p.is_file() and p.name != "README.md"}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--partition-rows", type=int, default=500)
-    args = parser.parse_args()
-
+def run_size(docs: int, seed: int, partition_rows: int, spark_conf: dict[str, str],
+             executors: tuple[str, ...] = ("local", "spark")) -> dict[str, Any]:
+    """Both executors on one demo corpus of `docs` documents; per-stage seconds and shard equality."""
     from pipeline.demo.corpus import write_demo_corpus
 
-    data = CACHE / f"demo-{args.docs}-{args.seed}"
+    data = CACHE / f"demo-{docs}-{seed}"
     if not (data / "truth.jsonl").exists():
         shutil.rmtree(data, ignore_errors=True)
-        write_demo_corpus(data, args.docs, args.seed)
+        write_demo_corpus(data, docs, seed)
     models = build_models(CACHE / "models")
-    work = CACHE / f"run-{args.docs}-{args.seed}"
+    work = CACHE / f"run-{docs}-{seed}-{partition_rows}"
     work.mkdir(parents=True, exist_ok=True)
-    budget = args.docs * 150
-    results: dict[str, tuple[float, dict[str, float], float]] = {}
-    for executor in ("local", "spark"):
-        cfg = config(data, models, work / executor, executor, args.partition_rows, budget)
+    results: dict[str, tuple[float, dict[str, float], float, float]] = {}
+    for executor in executors:
+        cfg = config(data, models, work / executor, executor, partition_rows, docs * 150, spark_conf)
         results[executor] = run(cfg, work)
-        print(f"{executor}: {results[executor][0]:.1f} s wall", flush=True)
+        print(f"{docs} docs, {executor}: {results[executor][0]:.1f} s wall, {results[executor][3]:.1f} CPU-s",
+              flush=True)
     identical = shard_bytes(work / "local") == shard_bytes(work / "spark")
-    (local_s, local_per, _), (spark_s, spark_per, startup) = results["local"], results["spark"]
-    outside = spark_s - sum(spark_per.values())
+    (local_s, local_per, _, local_cpu), (spark_s, spark_per, startup, spark_cpu) = results["local"], results["spark"]
     print(f"{'stage':<12} {'local s':>8} {'spark s':>8} {'ratio':>6}")
     for stage in local_per:
         ratio = spark_per[stage] / local_per[stage] if local_per[stage] else float("nan")
         print(f"{stage:<12} {local_per[stage]:8.2f} {spark_per[stage]:8.2f} {ratio:6.1f}")
-    print(f"spark session start (inside ingest, the first stage to use it): {startup:.1f} s; "
-          f"interpreter start and planning outside stages: {outside:.1f} s; shards identical: {identical}")
-    print(json.dumps({
-        "docs": args.docs, "local_s": round(local_s, 2), "spark_s": round(spark_s, 2),
-        "spark_startup_s": round(startup, 2),
-        "per_stage": {s: {"local_s": local_per[s], "spark_s": spark_per[s]} for s in local_per},
-        "ratio_vs_local": round(spark_s / local_s, 3),
-        "docs_per_s": {"local": round(args.docs / local_s, 1), "spark": round(args.docs / spark_s, 1)},
-        "shards_identical": identical,
-    }))
+    print(f"spark session start (inside ingest): {startup:.1f} s; shards identical: {identical}", flush=True)
+    return {"docs": docs, "local_s": round(local_s, 2), "spark_s": round(spark_s, 2),
+            "spark_startup_s": round(startup, 2),
+            # stage time without the session start: what grows with the corpus
+            "local_stages_s": round(sum(local_per.values()), 2),
+            "spark_stages_s": round(sum(spark_per.values()) - startup, 2),
+            "local_cpu_s": round(local_cpu, 2), "spark_cpu_s": round(spark_cpu, 2),
+            "per_stage": {s: {"local_s": local_per[s], "spark_s": spark_per[s]} for s in local_per},
+            "shards_identical": identical}
+
+
+def linear_fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least-squares (intercept, slope) of ys against xs."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+    return my - slope * mx, slope
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="2000", help="comma-separated corpus sizes; two or more give a fit")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--partition-rows", type=int, default=2000, help="the config default unless set")
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="extra Spark setting")
+    parser.add_argument("--only", choices=["local", "spark"], help="run one executor (no comparison)")
+    args = parser.parse_args()
+    spark_conf = dict(item.split("=", 1) for item in args.conf)
+    if args.only:
+        for n in [int(x) for x in args.sizes.split(",")]:
+            _become_subreaper()
+            cfg = config(CACHE / f"demo-{n}-{args.seed}", build_models(CACHE / "models"),
+                         CACHE / f"only-{n}" / args.only, args.only, args.partition_rows, n * 150, spark_conf)
+            wall, per, startup, cpu = run(cfg, CACHE / f"only-{n}")
+            print(json.dumps({"docs": n, "executor": args.only, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+                              "startup_s": startup, "per_stage": per}))
+        return
+    sizes = [int(x) for x in args.sizes.split(",")]
+    _become_subreaper()
+    rows = [run_size(n, args.seed, args.partition_rows, spark_conf) for n in sizes]
+    summary: dict[str, Any] = {"sizes": rows, "partition_rows": args.partition_rows,
+                               "shards_identical": all(r["shards_identical"] for r in rows),
+                               "docs_per_s": {ex: round(rows[-1]["docs"] / rows[-1][f"{ex}_s"], 1)
+                                              for ex in ("local", "spark")},
+                               "ratio_vs_local": round(rows[-1]["spark_s"] / rows[-1]["local_s"], 3)}
+    if len(sizes) >= 2:
+        fits = {}
+        docs = [r["docs"] for r in rows]
+        for ex in ("local", "spark"):
+            fixed, per_doc = linear_fit(docs, [r[f"{ex}_stages_s"] for r in rows])
+            cpu_fixed, cpu_per_doc = linear_fit(docs, [r[f"{ex}_cpu_s"] for r in rows])
+            fits[ex] = {"fixed_s": round(fixed, 2), "ms_per_doc": round(per_doc * 1000, 4),
+                        "cpu_fixed_s": round(cpu_fixed, 2), "cpu_ms_per_doc": round(cpu_per_doc * 1000, 4)}
+            print(f"{ex:<6} stage wall = {fixed:7.1f} s + {per_doc * 1000:.3f} ms x docs;  "
+                  f"CPU = {cpu_fixed:7.1f} s + {cpu_per_doc * 1000:.3f} ms x docs", flush=True)
+        summary["fit"] = fits
+        summary["slope_ratio_spark_vs_local"] = round(fits["spark"]["ms_per_doc"] / fits["local"]["ms_per_doc"], 3)
+        summary["cpu_slope_ratio_spark_vs_local"] = round(
+            fits["spark"]["cpu_ms_per_doc"] / fits["local"]["cpu_ms_per_doc"], 3)
+        summary["ratio_vs_local_per_doc"] = summary["slope_ratio_spark_vs_local"]
+        print(f"Spark per-document CPU cost / local: {summary['cpu_slope_ratio_spark_vs_local']}")
+        print(f"Spark per-document cost / local: {summary['slope_ratio_spark_vs_local']}")
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ An executor knows how work is spread (a local process pool, a Spark cluster); it
 stages. Stages are plans over these primitives (`stages/*.py`, `pipeline/plans.py`), written once:
 
 * `map(fn, items)`: `fn(item)` for every item, results in item order (local: a process pool; Spark:
-  one task per item through `mapInArrow`).
+  `mapInArrow` tasks, a few contiguous runs of items per task slot).
 * `group_by_key(parts, key_fn, reduce_fn)`: rows keyed per partition, whole key groups reduced, in
   `hash` or `range` buckets. A range group-by is a global sort, a group-by on a key both sides share is
   a join (local: buckets spilled to disk; Spark: a shuffle by bucket).
