@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow.dataset as pads
-
 from pipeline import storage
 from pipeline.io import read_json_or_none
 
-if TYPE_CHECKING:  # pandas (~0.6 s) is imported by the methods that build frames: `curate status` needs none
+# pandas and pyarrow.dataset (which imports pandas: ~0.6 s) are imported by the methods that read documents or
+# build frames; `curate status` needs neither
+if TYPE_CHECKING:
     import pandas as pd
 
 STATS_COLUMNS = ("stage", "kind", "state", "in", "added", "kept", "removed", "quarantined", "tokens", "seconds",
@@ -102,6 +102,8 @@ class RunView:
 
     def _dataset(self, files: list[Path]) -> Any:
         filesystem, paths = storage.arrow_files(files)
+        import pyarrow.dataset as pads
+
         return pads.dataset(paths, format="parquet", filesystem=filesystem)
 
     def _read(self, directory: Path, columns: list[str] | None, limit: int | None,
@@ -176,6 +178,8 @@ class RunView:
         if not files:
             return pd.DataFrame()
         filesystem, paths = storage.arrow_files(files)
+        import pyarrow.dataset as pads
+
         dataset = pads.dataset(paths, format="parquet", filesystem=filesystem)
         return dataset.to_table(filter=pads.field("id") == doc_id).to_pandas()
 
@@ -250,8 +254,7 @@ class RunView:
         for name in self.stage_names():
             data = self.path / name / "data"
             files = sorted(data.glob("*.parquet"))
-            filesystem, paths = storage.arrow_files(files)
-            if files and column in pads.dataset(paths, filesystem=filesystem).schema.names:
+            if files and column in self._dataset(files).schema.names:
                 cols = [column] + ([by] if by and by != "decision" else [])
                 kept = self._read(data, cols, None).assign(decision="kept")
                 removed_dir = self.path / name / "removed"
