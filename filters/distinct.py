@@ -4,16 +4,21 @@ driver whatever the corpus size (exact sets would need memory per distinct value
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pyarrow as pa
-from datasketch import HyperLogLogPlusPlus
+
+if TYPE_CHECKING:
+    from datasketch import HyperLogLogPlusPlus
 
 PRECISION = 14  # 16 KB of registers; standard error about 0.8%
 
 
 def sketch(values: pa.Array | pa.ChunkedArray | list[str | None]) -> HyperLogLogPlusPlus:
     """A sketch of the distinct non-null values."""
+    from datasketch import HyperLogLogPlusPlus  # local: datasketch imports scipy (~1 s), only stages that count need it
+
     hll = HyperLogLogPlusPlus(p=PRECISION)
     items = values.to_pylist() if isinstance(values, pa.Array | pa.ChunkedArray) else values
     for v in items:
@@ -34,6 +39,8 @@ def hosts(urls: pa.Array | pa.ChunkedArray) -> list[str | None]:
 
 
 def merged_count(sketches: list[HyperLogLogPlusPlus]) -> int:
+    from datasketch import HyperLogLogPlusPlus
+
     total = HyperLogLogPlusPlus(p=PRECISION)
     for s in sketches:
         total.merge(s)

@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -103,6 +102,8 @@ def repeated_ngrams(ngrams: Callable[[int], tuple[np.ndarray, np.ndarray]], n_wo
     Only repeated n-grams matter, and an (n+1)-gram can repeat only where its leading n-gram
     does, so each step looks at the previous step's repeated positions only (few, in clean text).
     """
+    import pandas as pd  # local: stage modules load at `curate validate`, pandas costs ~0.6 s to import
+
     candidates: np.ndarray | None = None  # per word position: the n-gram starting here repeats
     for n in ns:
         pos, keys = ngrams(n)

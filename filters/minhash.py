@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -60,6 +59,8 @@ def hash_strings(values: pa.Array, seed: int, purpose: str = "token") -> np.ndar
     """Keyed SipHash (pandas) of string values to uint64; same string, same seed -> same hash."""
     if len(values) == 0:
         return np.zeros(0, dtype=np.uint64)
+    import pandas as pd  # local: stage modules load at `curate validate`, pandas costs ~0.6 s to import
+
     key = f"{seed_u64(seed, purpose):016x}"
     objs = values.to_numpy(zero_copy_only=False)
     return pd.util.hash_array(np.asarray(objs, dtype=object), hash_key=key, categorize=False)

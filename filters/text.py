@@ -12,7 +12,6 @@ import re
 from functools import cached_property
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -39,11 +38,15 @@ def per_doc(index: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.
 
 def first_seen(keys: np.ndarray) -> np.ndarray:
     """True where an equal key appeared earlier (hash table, O(n): faster than sorting)."""
+    import pandas as pd  # local here and below: stage modules load at `curate validate`, pandas costs ~0.6 s
+
     return pd.Series(keys, copy=False).duplicated(keep="first").to_numpy()
 
 
 def key_counts(keys: np.ndarray) -> np.ndarray:
     """For each element, how many elements share its key."""
+    import pandas as pd
+
     codes, _ = pd.factorize(keys)
     return np.bincount(codes)[codes]
 

@@ -209,11 +209,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     if generations:
         return _status_generations(root, generations, args.json)
     view = RunView(root)
-    frame = view.stats()
+    stages = view.stage_rows()  # plain dicts, not view.stats(): status stays free of pandas' import time
     info = view.run_info
     if args.json:
-        _print_json({"run": {k: info.get(k) for k in ("name", "status", "started", "finished")},
-                     "stages": frame.to_dict(orient="records")})
+        _print_json({"run": {k: info.get(k) for k in ("name", "status", "started", "finished")}, "stages": stages})
         return EXIT_OK
     print(f"run {info.get('name', '?')}: {info.get('status', 'unknown')} "
           f"(started {info.get('started')}, finished {info.get('finished')})")
@@ -224,7 +223,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             return ""
         return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
 
-    rows = [[cell(v) for v in r] for r in frame[cols].itertuples(index=False)]
+    rows = [[cell(row[c]) for c in cols] for row in stages]
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)] if rows else [len(c) for c in cols]
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
     for r in rows:

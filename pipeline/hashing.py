@@ -4,7 +4,6 @@ order, MinHash tokens): SipHash-2-4 through pandas, vectorized and the same on e
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -33,6 +32,8 @@ def siphash64(values: pa.Array | pa.ChunkedArray | list, key: str = DEFAULT_KEY)
         objs = np.asarray(values, dtype=object)
     if len(objs) == 0:
         return np.zeros(0, dtype=np.uint64)
+    import pandas as pd  # local: pandas costs ~0.6 s at import, and `curate validate` loads this module
+
     return pd.util.hash_array(objs, hash_key=key, categorize=False)
 
 

@@ -8,14 +8,18 @@ valid ones (a typo must not quietly return some other stage's documents).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-import pyarrow.dataset as pads
+from typing import TYPE_CHECKING, Any
 
 from pipeline import storage
 from pipeline.io import read_json_or_none
 
+# pandas and pyarrow.dataset (which imports pandas: ~0.6 s) are imported by the methods that read documents or
+# build frames; `curate status` needs neither
+if TYPE_CHECKING:
+    import pandas as pd
+
+STATS_COLUMNS = ("stage", "kind", "state", "in", "added", "kept", "removed", "quarantined", "tokens", "seconds",
+                 "by_reason")
 FINAL = "shards"  # docs("shards") / docs(): the final text shards, in shard order
 
 
@@ -72,8 +76,8 @@ class RunView:
             raise KeyError(f"{len(of_kind)} stages of kind {name!r}: {', '.join(of_kind)}; give one of these names")
         raise _unknown("stage", name, names + ([FINAL] if FINAL not in names else []))
 
-    def stats(self) -> pd.DataFrame:
-        """One row per stage: state and the manifest counts (`quarantined`: records ingest could not read)."""
+    def stage_rows(self) -> list[dict[str, Any]]:
+        """One dict per stage: state and the manifest counts (`quarantined`: records ingest could not read)."""
         rows = []
         for name in self.stage_names():
             m = self.manifest(name)
@@ -85,20 +89,29 @@ class RunView:
                          "in": c.get("in"), "added": c.get("added"), "kept": c.get("kept"),
                          "removed": c.get("removed"), "quarantined": quarantined, "tokens": (m or {}).get("tokens"),
                          "seconds": (m or {}).get("seconds"), "by_reason": by_reason})
-        return pd.DataFrame(rows, columns=["stage", "kind", "state", "in", "added", "kept", "removed", "quarantined",
-                                           "tokens", "seconds", "by_reason"])
+        return rows
+
+    def stats(self) -> pd.DataFrame:
+        """`stage_rows()` as a frame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.stage_rows(), columns=list(STATS_COLUMNS))
 
     def _files(self, directory: Path) -> list[Path]:
         return sorted(directory.glob("*.parquet")) if directory.is_dir() else []
 
     def _dataset(self, files: list[Path]) -> Any:
         filesystem, paths = storage.arrow_files(files)
+        import pyarrow.dataset as pads
+
         return pads.dataset(paths, format="parquet", filesystem=filesystem)
 
     def _read(self, directory: Path, columns: list[str] | None, limit: int | None,
               schema_from: Path | None = None, what: str = "") -> pd.DataFrame:
         """Rows of the Parquet files in `directory`; with none there, an empty frame with the columns of
         `schema_from`'s files (a stage's kept documents) so that `frame["reason"]` still works."""
+        import pandas as pd
+
         files = self._files(directory)
         if not files:
             names = self._columns(schema_from) if schema_from is not None else []
@@ -159,15 +172,21 @@ class RunView:
 
     # -- tracing one document -----------------------------------------------------------------
     def _find(self, directory: Path, doc_id: str) -> pd.DataFrame:
+        import pandas as pd
+
         files = sorted(directory.glob("*.parquet")) if directory.is_dir() else []
         if not files:
             return pd.DataFrame()
         filesystem, paths = storage.arrow_files(files)
+        import pyarrow.dataset as pads
+
         dataset = pads.dataset(paths, format="parquet", filesystem=filesystem)
         return dataset.to_table(filter=pads.field("id") == doc_id).to_pandas()
 
     def explain(self, doc_id: str) -> pd.DataFrame:
         """The path of one document through the stages: per stage the decision, reason and signals."""
+        import pandas as pd
+
         rows: list[dict[str, Any]] = []
         for name in self.stage_names():
             kept = self._find(self.path / name / "data", doc_id)
@@ -197,6 +216,8 @@ class RunView:
     def sample(self, stage: str, reason: str | None = None, n: int = 5, seed: int = 0,
                chars: int = 400) -> pd.DataFrame:
         """`n` removed documents (optionally of one reason) beside `n` kept ones, for reading."""
+        import pandas as pd
+
         stage = self.stage(stage)
         removed = self.removed(stage, columns=None, reason=reason)
         kept = self.docs(stage, columns=["id", "text"], limit=max(n * 20, 100))
@@ -228,11 +249,12 @@ class RunView:
 
     def score_frame(self, column: str, by: str | None = None) -> tuple[pd.DataFrame, str | None]:
         """Values of a signal column over kept and removed documents of the stage that made it."""
+        import pandas as pd
+
         for name in self.stage_names():
             data = self.path / name / "data"
             files = sorted(data.glob("*.parquet"))
-            filesystem, paths = storage.arrow_files(files)
-            if files and column in pads.dataset(paths, filesystem=filesystem).schema.names:
+            if files and column in self._dataset(files).schema.names:
                 cols = [column] + ([by] if by and by != "decision" else [])
                 kept = self._read(data, cols, None).assign(decision="kept")
                 removed_dir = self.path / name / "removed"
@@ -276,6 +298,7 @@ class RunView:
         that cuts it marked."""
         import matplotlib.pyplot as plt
         import numpy as np
+        import pandas as pd
 
         frame, stage = self.score_frame(column, by)
         fig, ax = plt.subplots(figsize=(7, 3.2))

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -56,6 +55,8 @@ class ShardConfig(StageConfig):
 
 def shuffle_keys(ids: pa.Array, seed: int) -> np.ndarray:
     """uint64 sort key per id for seed `seed` (SipHash keyed by the seed: stable across runs)."""
+    import pandas as pd  # local: `curate validate` loads every stage module, pandas costs ~0.6 s to import
+
     hash_key = f"{seed & 0xFFFFFFFFFFFFFFFF:016x}"
     objs = np.asarray(ids.to_pylist(), dtype=object)
     return pd.util.hash_array(objs, hash_key=hash_key, categorize=False) if len(objs) else np.zeros(0, np.uint64)

@@ -7,6 +7,9 @@ import gzip
 import json
 import logging
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -340,3 +343,43 @@ def test_report_shows_synth_samples_per_recipe(tmp_path: Path) -> None:
     page = write_report(out).read_text()
     assert 'data-recipe="wiki_rephrase"' in page and 'data-recipe="diverse_qa"' in page
     assert "rephrased one" in page and "parent one" in page and "qa again" in page
+
+
+
+# -- 5. startup imports ---------------------------------------------------------------------------------
+# Packages that cost from a few tenths of a second (pandas) to seconds (scipy via datasketch, torch) to import,
+# and that the commands below never use: a module-level import of one of them slows every `curate` call.
+HEAVY = ("scipy", "matplotlib", "datasets", "datasketch", "sklearn", "torch", "vllm", "transformers", "pandas")
+
+
+def heavy_imports(cwd: Path, *args: str) -> tuple[int | None, list[str]]:
+    """`curate ARGS` (no ARGS: only `import pipeline.cli`) in a fresh interpreter: its exit code and the HEAVY
+    packages it loaded."""
+    call = (f"try:\n    code = main({list(args)!r})\nexcept SystemExit as exc:\n    code = exc.code" if args
+            else "code = None")
+    probe = (f"import json, sys\nfrom pipeline.cli import main\n{call}\n"
+             f"print(json.dumps([code, sorted(m for m in {HEAVY!r} if m in sys.modules)]))")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=cwd, text=True, capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    code, loaded = json.loads(proc.stdout.splitlines()[-1])
+    return code, loaded
+
+
+def test_cli_startup_imports_no_heavy_package(tmp_path: Path) -> None:
+    assert heavy_imports(tmp_path) == (None, [])
+    assert heavy_imports(tmp_path, "--help") == (0, [])
+
+
+def test_status_imports_no_heavy_package(finished: Path) -> None:
+    assert heavy_imports(finished, "status", "out") == (0, [])
+    assert heavy_imports(finished, "status", "out", "--json") == (0, [])
+
+
+def test_validate_of_every_stage_imports_no_heavy_package(tmp_path: Path) -> None:
+    """The demo config names every stage kind, so every stage module and its settings load; without the demo
+    data here validate exits 2 on the missing files, after the stage modules loaded."""
+    shutil.copy(Path(__file__).parents[1] / "pipeline.yaml", tmp_path / "pipeline.yaml")
+    code, loaded = heavy_imports(tmp_path, "validate", "pipeline.yaml", "--no-read")
+    assert code == 2
+    # pyarrow imports pandas whenever it builds a scalar from a Python value (synth filter expressions do)
+    assert [m for m in loaded if m != "pandas"] == []
