@@ -13,18 +13,21 @@ stages. Stages are plans over these primitives (`stages/*.py`, `pipeline/plans.p
 * `generation_engine(kind, ...)`: where generation requests run (local: in-process; Spark: http
   requests sent from tasks).
 
-`aggregate` (below) is `map` with partial results merged on the driver: only per-partition summaries
-travel, so driver memory does not grow with the corpus. Every primitive is deterministic: results
+`aggregate` (below) is `map` with partial results folded in the tasks and merged on the driver: only
+a few summaries travel, so driver memory does not grow with the corpus. Every primitive is deterministic: results
 never depend on the number of workers or on how tasks were scheduled, retried or killed.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
+
+from pipeline.errors import StageFailed
 
 Progress = Callable[[int, int], None]  # (done, total)
 T = TypeVar("T")
@@ -66,10 +69,39 @@ class Executor(Protocol):
         ...
 
 
+FOLDS_PER_WORKER = 4  # contiguous runs of items an `aggregate` folds inside tasks, per task slot
+
+
 def aggregate(executor: Executor, partial: Callable[[Any], T], items: Sequence[Any],
               merge: Callable[[T, T], T], zero: T, progress: Progress | None = None) -> T:
-    """Fold per-item partial results on the driver (histograms, sums, counts): mergeable summaries only."""
+    """Fold per-item partial results (histograms, counts, integer sums) into one.
+
+    The items are cut into a few contiguous runs per task slot and each task folds its run, so the
+    driver holds a handful of partials whatever the corpus size (a 1 MB histogram per partition would
+    otherwise be 500 MB at 1M documents). `merge` must be associative and exact (integers, in-order
+    concatenation; no float sums), so the result does not depend on how the items were grouped, hence
+    not on the number of workers either.
+    """
+    items = list(items)
+    if not items:
+        return zero
+    runs = min(len(items), FOLDS_PER_WORKER * max(1, executor.workers))
+    cuts = [len(items) * i // runs for i in range(runs + 1)]
+    groups = [items[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
     result = zero
-    for part in executor.map(partial, items, progress):
+    for part in executor.map(functools.partial(_fold, partial, merge, zero), groups, progress):
         result = merge(result, part)
+    return result
+
+
+def _fold(partial: Callable[[Any], T], merge: Callable[[T, T], T], zero: T, items: Sequence[Any]) -> T:
+    result = zero
+    for item in items:
+        try:
+            value = partial(item)
+        except StageFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - re-raised with the item that failed, not the whole run
+            raise StageFailed(str(item), exc) from exc
+        result = merge(result, value)
     return result

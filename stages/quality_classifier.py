@@ -92,13 +92,18 @@ def key_score(key: int) -> float:
     return float(np.array([bits], np.uint32).view(np.float32)[0])
 
 
+SCORE_UNIT = 2**32  # fixed point of the score sum (scores are probabilities: |score| * rows stays < 2**63)
+
+
 @dataclass
 class ScoreHistogram:
-    """Counts and weight sums per high-16-bit score bin (+ the score sum for the mean)."""
+    """Counts and weight sums per high-16-bit score bin, plus the score sum for the mean in fixed point
+    (units of 2**-32, an integer): merging must be exact, so the result does not depend on how
+    partitions were grouped into tasks."""
 
     counts: np.ndarray
     weights: np.ndarray
-    score_sum: float = 0.0
+    score_sum: int = 0
 
     @staticmethod
     def zero() -> ScoreHistogram:
@@ -115,7 +120,7 @@ def _high_histogram(task: tuple[Path, bool]) -> ScoreHistogram:
     high = (score_keys(scores) >> np.uint32(16)).astype(np.int64)
     return ScoreHistogram(np.bincount(high, minlength=HIGH).astype(np.int64),
                           np.bincount(high, weights=weights, minlength=HIGH).astype(np.int64),
-                          float(scores.astype(np.float64).sum()))
+                          int(np.rint(scores.astype(np.float64) * SCORE_UNIT).astype(np.int64).sum()))
 
 
 def _low_values(task: tuple[Path, bool, tuple[int, ...]]) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -194,7 +199,7 @@ def histogram_scores(ex: Executor, scored: list[Path], wanted: list[Wanted], wei
         low, counts, weights = lows[b]
         j, _, _ = _locate(counts, weights, total_w, want, before_n, before_w)
         out.append(key_score((b << 16) | int(low[j])))
-    return out, hist.score_sum / n, n
+    return out, hist.score_sum / SCORE_UNIT / n, n
 
 
 def assign_buckets(scores: np.ndarray, cuts: list[float]) -> np.ndarray:
