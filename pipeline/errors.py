@@ -10,3 +10,6 @@ class StageFailed(Exception):
         super().__init__(f"{where}: {type(error).__name__}: {error}")
         self.where = where
         self.error = error
+
+    def __reduce__(self) -> tuple[type[StageFailed], tuple[str, BaseException]]:
+        return StageFailed, (self.where, self.error)  # crosses process boundaries (pool workers, Spark tasks)

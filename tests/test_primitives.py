@@ -169,3 +169,58 @@ def test_arrow_keys_hash_as_pandas_hashes_their_python_objects() -> None:
             assert np.array_equal(siphash64(keys, key), expected), keys.type
     buckets = bucket_of(pa.array(u64), 13, "hash")
     assert buckets.dtype == np.uint64 and set(buckets.tolist()) == set(range(13))
+
+
+class _CountingExecutor(LocalExecutor):
+    """The local executor inline, recording how many results each map hands back to the driver."""
+
+    def __init__(self, slots: int):
+        super().__init__(1)
+        self.slots, self.returned = slots, []
+
+    @property  # type: ignore[override]
+    def workers(self) -> int:
+        return self.slots
+
+    @workers.setter
+    def workers(self, value: int) -> None:
+        pass
+
+    def map(self, fn, items, progress=None):  # type: ignore[no-untyped-def]
+        out = super().map(fn, items, progress)
+        self.returned.append(len(out))
+        return out
+
+
+def _square_hist(x: int) -> tuple[tuple[int, ...], list[int]]:
+    return tuple(int(v == x % 7) for v in range(7)), [x * x]
+
+
+def _merge_hist(a: tuple[tuple[int, ...], list[int]], b: tuple[tuple[int, ...], list[int]]
+                ) -> tuple[tuple[int, ...], list[int]]:
+    return tuple(p + q for p, q in zip(a[0], b[0], strict=True)), a[1] + b[1]
+
+
+@pytest.mark.parametrize("slots", [1, 2, 3, 16])
+def test_aggregate_folds_in_tasks_and_gives_the_same_result_for_any_slot_count(slots: int) -> None:
+    from pipeline.primitives import FOLDS_PER_WORKER, aggregate
+
+    items = list(range(1000))
+    ex = _CountingExecutor(slots)
+    got = aggregate(ex, _square_hist, items, _merge_hist, ((0,) * 7, []))
+    assert got == (tuple(sum(1 for x in items if x % 7 == v) for v in range(7)), [x * x for x in items])
+    assert ex.returned == [min(len(items), FOLDS_PER_WORKER * slots)]  # a few partials reach the driver, not 1000
+
+
+def _fails_on_13(x: int) -> tuple[tuple[int, ...], list[int]]:
+    if x == 13:
+        raise ValueError("bad partition")
+    return _square_hist(x)
+
+
+def test_aggregate_names_the_item_that_failed() -> None:
+    from pipeline.errors import StageFailed
+    from pipeline.primitives import aggregate
+
+    with pytest.raises(StageFailed, match=r"^13: ValueError: bad partition"):
+        aggregate(_CountingExecutor(2), _fails_on_13, list(range(40)), _merge_hist, ((0,) * 7, []))
