@@ -513,16 +513,15 @@ def _save_weights(out: Path, weights: dict[str, Any], dtype: str) -> None:
 #   linear attention in the others, which needs a state backend the CPU build lacks), and vLLM then treats
 #   the model as non-hybrid; as a hybrid, MLA forces a 128-token KV block that CPU_MLA rejects (16 only).
 # * kv_lora_rank 512 + qk_rope_head_dim 64: the CPU MLA decode kernel only supports a 576-wide latent.
-# * one attention head: vLLM's CPU rotary kernel (torch.ops._C.rotary_embedding) computes wrong values for
-#   the 3-D [tokens, heads>1, 64] query that vLLM's MLA layer hands it (2-D or one head is right), which
-#   makes outputs depend on the batch; with one head the model is batch-invariant and exact.
+# vLLM's CPU rotary kernel mis-rotates MLA's strided q/k views; the vLLM engine runs MLA models with the
+# torch rotary instead (synth/engine_vllm.py, _native_rotary).
 MTP_SHAPE: dict[str, Any] = {
     "hidden_size": 64,
     "intermediate_size": 128,
     "moe_intermediate_size": 32,
     "num_hidden_layers": 2,
-    "num_attention_heads": 1,
-    "num_key_value_heads": 1,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 4,
     "num_experts": 4,
     "num_experts_per_tok": 2,
     "num_shared_experts": 1,
