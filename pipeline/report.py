@@ -191,6 +191,14 @@ def _synth(view: RunView, per_recipe: int = 2) -> str:
                     "tokens_per_s"):
             rows.append(f'<tr><td class="l">{_esc(name)}</td><td class="l">{key}</td>'
                         f'<td data-synth="{key}">{_esc(stats.get(key))}</td></tr>')
+        spec = stats.get("speculative")
+        if spec:
+            rate = spec.get("acceptance_rate")
+            shown = (f"{rate:.1%} ({spec.get('accepted_tokens')} of {spec.get('draft_tokens')} draft tokens, "
+                     f"{spec.get('method')}, k={spec.get('num_speculative_tokens')})") if rate is not None else \
+                "nothing drafted"
+            rows.append(f'<tr><td class="l">{_esc(name)}</td><td class="l">speculative acceptance</td>'
+                        f'<td data-synth="acceptance_rate">{_esc(shown)}</td></tr>')
         for label, causes in (("failed", stats.get("failures_by_cause")), ("dropped", stats.get("dropped_by_cause"))):
             for cause, n in (causes or {}).items():
                 rows.append(f'<tr><td class="l">{_esc(name)}</td><td class="l">{label}: {_esc(cause)}</td>'

@@ -211,6 +211,7 @@ class LazyEngine:
         self.load_seconds = 0.0
         self.generate_seconds = 0.0
         self.retries = 0
+        self.spec: dict[str, int] = {}  # speculative decoding: drafts, draft_tokens, accepted_tokens (summed)
         self.unavailable: str | None = None  # the error of a row that failed for want of a server
 
     @property
@@ -266,7 +267,10 @@ class LazyEngine:
                 results = engine.generate(requests)
         finally:
             self.generate_seconds += time.perf_counter() - t0
-        self.retries += int((getattr(engine, "last_stats", None) or {}).get("retries") or 0)
+        last = getattr(engine, "last_stats", None) or {}
+        self.retries += int(last.get("retries") or 0)
+        for key, n in (last.get("speculative") or {}).items():
+            self.spec[key] = self.spec.get(key, 0) + int(n)
         down = [r for r in results if not r.ok and failure_cause(r.error) == "unavailable"]
         if down:
             self.unavailable = f"{len(down)} of {len(results)} requests not served: {down[0].error}"
@@ -295,6 +299,24 @@ def cache_file(configured: str | None, output_dir: Path) -> Path:
         return where
     root = Path(os.environ.get("CURATE_CACHE_DIR") or Path.home() / ".cache" / "ling-curate")
     return root / "synth" / f"{hashlib.sha256(str(where).encode()).hexdigest()[:16]}.sqlite"
+
+
+def speculative_stats(spec_config: dict[str, Any] | None, counts: dict[str, int]) -> dict[str, Any] | None:
+    """The manifest's ``speculative`` entry: vLLM's draft/accept counts over this run's generations and the
+    acceptance rate (accepted / drafted tokens; None when nothing was drafted, e.g. all cached)."""
+    if not spec_config:
+        return None
+    drafts, drafted, accepted = (int(counts.get(k, 0)) for k in ("drafts", "draft_tokens", "accepted_tokens"))
+    return {
+        "method": spec_config.get("method"),
+        "num_speculative_tokens": spec_config.get("num_speculative_tokens"),
+        "drafts": drafts,
+        "draft_tokens": drafted,
+        "accepted_tokens": accepted,
+        "acceptance_rate": round(accepted / drafted, 4) if drafted else None,
+        # tokens per target-model step for a drafted request: 1 verified + the accepted drafts
+        "mean_acceptance_length": round(1 + accepted / drafts, 3) if drafts else None,
+    }
 
 
 def request_seed(seed: int, parent_id: str, chunk: int, recipe: str) -> int:
@@ -459,6 +481,11 @@ class Stage(GlobalStage):
         stats["load_seconds"] = round(engine.load_seconds, 3)
         stats["engine_loaded"] = engine.was_loaded
         stats["engine_retries"] = engine.retries
+        stats["speculative"] = speculative_stats(cfg.speculative_config, engine.spec) if cfg.engine == "vllm" else None
+        if stats["speculative"] and stats["speculative"]["draft_tokens"]:
+            sp = stats["speculative"]
+            log.info("synth: speculative decoding (%s) accepted %d of %d draft tokens (rate %.3f)",
+                     sp["method"], sp["accepted_tokens"], sp["draft_tokens"], sp["acceptance_rate"])
         stats.update(engine.placement or {"generated_on": "driver"})
         stats["synth_seconds"] = round(time.perf_counter() - t_start, 3)  # selection to written outputs
         stats["per_recipe"] = {k: vars(v) for k, v in per_recipe.items()}

@@ -35,6 +35,12 @@ from synth.engines import GenRequest, GenResult, Sampling, dedupe_requests
 log = logging.getLogger(__name__)
 
 _OK_FINISH = {"stop", "length"}
+# vLLM V1 metric name -> key in last_stats["speculative"]
+SPEC_COUNTERS = {
+    "vllm:spec_decode_num_drafts": "drafts",
+    "vllm:spec_decode_num_draft_tokens": "draft_tokens",
+    "vllm:spec_decode_num_accepted_tokens": "accepted_tokens",
+}
 CPU_DEFAULT_KV_CACHE_GB = 2
 
 
@@ -91,8 +97,12 @@ class VLLMEngine:
         }
         if kv_cache_gb is not None:
             kwargs["kv_cache_memory_bytes"] = int(kv_cache_gb * (1 << 30))
+        if speculative_config:
+            # vLLM counts drafted and accepted tokens only with stats on (LLM turns them off by default)
+            kwargs["disable_log_stats"] = False
         kwargs.update(llm_kwargs or {})
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        self.speculative = dict(speculative_config) if speculative_config else None
         _cpu_workarounds(kwargs)
         if data_parallel_size < 1:
             raise ValueError(f"data_parallel_size must be >= 1, got {data_parallel_size}")
@@ -114,10 +124,15 @@ class VLLMEngine:
         """One result per request, in order; invalid or failing rows come back ``failed`` with a reason."""
         t0 = time.perf_counter()
         unique, mapping = dedupe_requests(requests)
+        spec: dict[str, int] | None = None
         if self._replicas is not None:
-            unique_results = self._replicas.generate(unique)
+            unique_results, spec = self._replicas.generate(unique)
         else:
+            before = self.spec_counters()
             unique_results = self._generate_unique(unique)
+            after = self.spec_counters()
+            if before is not None and after is not None:
+                spec = {k: after[k] - before[k] for k in after}
         results = [unique_results[j].with_id(r.id) for r, j in zip(requests, mapping, strict=True)]
         self.last_stats = {
             "requests": len(requests),
@@ -127,7 +142,22 @@ class VLLMEngine:
             "completion_tokens": sum(r.completion_tokens for r in unique_results),
             "seconds": time.perf_counter() - t0,
         }
+        if spec is not None:
+            self.last_stats["speculative"] = spec
         return results
+
+    def spec_counters(self) -> dict[str, int] | None:
+        """vLLM's cumulative speculative-decoding counters (drafts, draft tokens, accepted tokens), or None
+        when speculative decoding is off. Callers take differences around a call: the counters live in a
+        process-wide registry that engines of the same model share."""
+        if self.speculative is None or self._llm is None:
+            return None
+        totals = dict.fromkeys(SPEC_COUNTERS.values(), 0)
+        for metric in self._llm.get_metrics():
+            key = SPEC_COUNTERS.get(metric.name)
+            if key is not None:
+                totals[key] += int(getattr(metric, "value", 0))
+        return totals
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids as vLLM would compute them for text prompts (special tokens per the tokenizer)."""
@@ -280,6 +310,8 @@ def _cpu_workarounds(kwargs: dict[str, Any]) -> None:
     if kwargs.get("dtype", "auto") == "auto":
         kwargs["dtype"] = "float32"  # bf16 kernels are slow or missing on CPUs without AVX512-BF16
     kwargs.setdefault("enforce_eager", True)  # torch.compile takes minutes on a few cores, for little gain
+    if kwargs["enforce_eager"] and _config_uses_mla(kwargs["model"]):
+        _native_rotary(kwargs)
     if "kv_cache_memory_bytes" not in kwargs and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
         # vLLM would otherwise take gpu_memory_utilization (0.9) of the NUMA node's RAM.
         kwargs["kv_cache_memory_bytes"] = CPU_DEFAULT_KV_CACHE_GB << 30
@@ -289,6 +321,31 @@ def _cpu_workarounds(kwargs: dict[str, Any]) -> None:
     max_len = kwargs.get("max_model_len") or _config_max_len(kwargs["model"])
     if max_len:
         kwargs["max_num_batched_tokens"] = max(int(kwargs.get("max_num_batched_tokens") or 0), int(max_len))
+
+
+def _native_rotary(kwargs: dict[str, Any]) -> None:
+    """Rotary embedding in plain torch instead of vLLM's CPU kernel, for MLA models in eager mode.
+
+    Why: the CPU kernel (``torch.ops._C.rotary_embedding``) rotates the strided views vLLM's MLA layer gives
+    it (``q[..., nope:]``, and ``k_pe`` split off the latent projection) at the wrong offsets, so keys leak
+    between tokens: prompt logprobs change when tokens are appended (measured on vLLM 0.32.0's CPU build)
+    and greedy outputs with speculative decoding differ from those without. The torch version is exact.
+    """
+    cc = kwargs.setdefault("compilation_config", {})
+    if not isinstance(cc, dict):
+        return  # a CompilationConfig object: the caller decided
+    ops = list(cc.get("custom_ops") or ["all"])  # eager mode's default is "all" (every custom kernel on)
+    if "all" in ops and "+rotary_embedding" not in ops and "-rotary_embedding" not in ops:
+        ops.append("-rotary_embedding")
+    cc["custom_ops"] = ops
+
+
+def _config_uses_mla(model: str) -> bool:
+    try:
+        cfg = json.loads((Path(model) / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return cfg.get("kv_lora_rank") is not None
 
 
 def _config_max_len(model: str) -> int | None:
@@ -345,7 +402,8 @@ def _replica_main(conn: Any, kwargs: dict[str, Any], env: dict[str, str]) -> Non
             try:
                 if op == "generate":
                     reqs = [GenRequest(r["id"], r["prompt"], Sampling(**r["params"])) for r in payload]
-                    conn.send(("ok", [r.to_dict() for r in eng.generate(reqs)]))
+                    results = [r.to_dict() for r in eng.generate(reqs)]
+                    conn.send(("ok", (results, eng.last_stats.get("speculative"))))
                 elif op == "tokenize":
                     conn.send(("ok", eng.tokenize(payload)))
             except Exception as e:  # keep serving; the parent turns this into failed rows
@@ -399,7 +457,8 @@ class _ReplicaPool:
             raise RuntimeError(payload)
         return payload
 
-    def generate(self, unique: Sequence[GenRequest]) -> list[GenResult]:
+    def generate(self, unique: Sequence[GenRequest]) -> tuple[list[GenResult], dict[str, int] | None]:
+        """Results in order, and the replicas' speculative-decoding counts summed (None when off)."""
         # Contiguous slices of the prompt-sorted list keep shared prefixes on one replica.
         order = sorted(range(len(unique)), key=lambda i: unique[i].prompt)
         n = len(self._conns)
@@ -410,17 +469,22 @@ class _ReplicaPool:
                        for i in idx]  # fmt: skip
             conn.send(("generate", payload))
         results: list[GenResult | None] = [None] * len(unique)
+        spec: dict[str, int] | None = None
         for conn, idx in zip(self._conns, slices, strict=True):
             try:
                 status, payload = conn.recv()
             except (EOFError, OSError) as e:
                 status, payload = "error", f"replica died: {e}"
+            if status == "ok":
+                payload, replica_spec = payload
+                if replica_spec is not None:
+                    spec = {k: (spec or {}).get(k, 0) + n for k, n in replica_spec.items()}
             for pos, i in enumerate(idx):
                 if status == "ok":
                     results[i] = GenResult.from_dict(payload[pos])
                 else:
                     results[i] = GenResult.failure(unique[i].id, str(payload))
-        return [r for r in results if r is not None]
+        return [r for r in results if r is not None], spec
 
     def close(self) -> None:
         for conn in self._conns:

@@ -450,12 +450,21 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0, dtype: str = "bfloat16"
 
     ``dtype`` is the stored precision (``bfloat16`` like real Ling checkpoints, or ``float32``).
     """
-    import torch
-    from safetensors.torch import save_file
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    vocab_size, eos_id = _write_tokenizer(out, seed)
+    cfg = tiny_config(vocab_size, eos_id, dtype)
+    _write_json(out / "config.json", cfg)
+    _write_generation_config(out, eos_id)
+    _write_json(out / "ling_curate_model.json", TINY_MODEL_INFO)
+    (out / "configuration_bailing_moe.py").write_text(CONFIGURATION_SOURCE)
+    (out / "modeling_bailing_moe.py").write_text(MODELING_SOURCE)
+    _save_weights(out, _random_weights(cfg, seed), dtype)
+    return out
 
+
+def _write_tokenizer(out: Path, seed: int) -> tuple[int, int]:
+    """The byte-level BPE and Ling's tokenizer files; returns (vocab size, EOS id)."""
     tok = train_tokenizer(seed=seed)
     vocab_size = tok.get_vocab_size(with_added_tokens=True)
     eos_id = tok.token_to_id(EOS_TOKEN)
@@ -476,21 +485,174 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0, dtype: str = "bfloat16"
             "additional_special_tokens": SPECIAL_TOKENS[1:],
         },
     )
+    return vocab_size, eos_id
 
-    cfg = tiny_config(vocab_size, eos_id, dtype)
-    _write_json(out / "config.json", cfg)
+
+def _write_generation_config(out: Path, eos_id: int) -> None:
     _write_json(
         out / "generation_config.json",
         {"eos_token_id": eos_id, "pad_token_id": eos_id, "do_sample": True, "temperature": 0.5, "top_p": 0.9},
     )
-    _write_json(out / "ling_curate_model.json", TINY_MODEL_INFO)
-    (out / "configuration_bailing_moe.py").write_text(CONFIGURATION_SOURCE)
-    (out / "modeling_bailing_moe.py").write_text(MODELING_SOURCE)
+
+
+def _save_weights(out: Path, weights: dict[str, Any], dtype: str) -> None:
+    import torch
+    from safetensors.torch import save_file
 
     torch_dtype = {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}[dtype]
-    weights = {k: t.to(torch_dtype).contiguous() for k, t in _random_weights(cfg, seed).items()}
-    save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
+    save_file({k: t.to(torch_dtype).contiguous() for k, t in weights.items()}, str(out / "model.safetensors"),
+              metadata={"format": "pt"})
     (out / "model.safetensors").chmod(0o644)
+
+
+# -- Ling 2.5 with an MTP layer (speculative decoding) -----------------------------------------------------
+
+# Shape of the tiny ``BailingMoeV2_5ForCausalLM`` with one multi-token-prediction layer (vLLM's
+# ``BailingMoeV25MTPModel`` drafts with it). Why these values on vLLM's CPU build:
+# * layer_group_size 1 and layer_types all "full_attention": every layer is MLA attention (Ling 2.5 puts
+#   linear attention in the others, which needs a state backend the CPU build lacks), and vLLM then treats
+#   the model as non-hybrid; as a hybrid, MLA forces a 128-token KV block that CPU_MLA rejects (16 only).
+# * kv_lora_rank 512 + qk_rope_head_dim 64: the CPU MLA decode kernel only supports a 576-wide latent.
+# vLLM's CPU rotary kernel mis-rotates MLA's strided q/k views; the vLLM engine runs MLA models with the
+# torch rotary instead (synth/engine_vllm.py, _native_rotary).
+MTP_SHAPE: dict[str, Any] = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "moe_intermediate_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 4,
+    "num_experts": 4,
+    "num_experts_per_tok": 2,
+    "num_shared_experts": 1,
+    "first_k_dense_replace": 1,
+    "layer_group_size": 1,
+    "q_lora_rank": None,
+    "kv_lora_rank": 512,
+    "qk_nope_head_dim": 32,
+    "qk_rope_head_dim": 64,
+    "v_head_dim": 32,
+    "num_nextn_predict_layers": 1,
+    "max_position_embeddings": 2048,
+}
+MTP_MODEL_INFO = {"name": "tiny random-weight Ling 2.5 with MTP (BailingMoeV2_5ForCausalLM)", "test_model": True,
+                  "kind": "random", "note": "random weights: meaningless text, for speculative decoding tests only"}
+# Layer outputs are scaled down so the residual stream is mostly the token embedding: the next token is then
+# mostly a function of the current one, which the MTP layer (fed the next token's embedding) also computes.
+# Its drafts are then often, not always, accepted, so a test exercises both the accept and the reject path.
+MTP_LAYER_SCALE = 0.25
+
+MTP_CONFIGURATION_SOURCE = '''\
+"""Bailing hybrid (Ling 2.5) configuration, written by ling-curate's tiny-model builder.
+
+transformers has no built-in ``bailing_hybrid``; vLLM reads the fields below by their Ling names.
+"""
+
+from transformers import PretrainedConfig
+
+
+class BailingHybridConfig(PretrainedConfig):
+    model_type = "bailing_hybrid"
+
+    def __init__(self, tie_word_embeddings=False, **kwargs):
+        super().__init__(tie_word_embeddings=tie_word_embeddings, **kwargs)
+'''
+
+
+def mtp_config(vocab_size: int, eos_id: int, dtype: str = "bfloat16") -> dict[str, Any]:
+    """config.json of the MTP model: Ling 2.5's keys (MLA, MoE, MTP layer count) with the tiny shape."""
+    return {
+        "architectures": ["BailingMoeV2_5ForCausalLM"],
+        "auto_map": {"AutoConfig": "configuration_bailing_hybrid.BailingHybridConfig"},
+        "model_type": "bailing_hybrid",
+        "vocab_size": vocab_size,
+        **MTP_SHAPE,
+        "layer_types": ["full_attention"] * MTP_SHAPE["num_hidden_layers"],
+        "hidden_act": "silu",
+        "norm_topk_prob": True,
+        "use_bias": False,
+        "use_qkv_bias": False,
+        "rms_norm_eps": 1e-06,
+        "rope_theta": 10000.0,
+        "tie_word_embeddings": False,
+        "eos_token_id": eos_id,
+        "pad_token_id": eos_id,
+        "torch_dtype": dtype,
+    }
+
+
+def _mtp_weights(cfg: dict[str, Any], seed: int) -> dict[str, Any]:
+    """HF-layout tensor names that vLLM's ``bailing_moe_linear.py`` (layers 0..n-1) and
+    ``bailing_moe_mtp.py`` (layer n: enorm, hnorm, eh_proj, final_layernorm) load."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    h, v, n = cfg["hidden_size"], cfg["vocab_size"], cfg["num_hidden_layers"]
+    heads, vd = cfg["num_attention_heads"], cfg["v_head_dim"]
+    nope, rope = cfg["qk_nope_head_dim"], cfg["qk_rope_head_dim"]
+    rank, experts = cfg["kv_lora_rank"], cfg["num_experts"]
+
+    def lin(out_f: int, in_f: int, scale: float = 1.0) -> torch.Tensor:
+        return torch.randn(out_f, in_f, generator=g) * (scale / in_f**0.5)
+
+    def norm(dim: int) -> torch.Tensor:
+        return 1.0 + 0.1 * torch.randn(dim, generator=g)
+
+    def mlp(prefix: str, inter: int) -> dict[str, torch.Tensor]:
+        return {f"{prefix}.gate_proj.weight": lin(inter, h), f"{prefix}.up_proj.weight": lin(inter, h),
+                f"{prefix}.down_proj.weight": lin(h, inter, MTP_LAYER_SCALE)}
+
+    def block(i: int, moe: bool) -> dict[str, torch.Tensor]:
+        p = f"model.layers.{i}"
+        w = {f"{p}.input_layernorm.weight": norm(h), f"{p}.post_attention_layernorm.weight": norm(h),
+             f"{p}.attention.q_proj.weight": lin(heads * (nope + rope), h),
+             f"{p}.attention.kv_a_proj_with_mqa.weight": lin(rank + rope, h),
+             f"{p}.attention.kv_a_layernorm.weight": norm(rank),
+             f"{p}.attention.kv_b_proj.weight": lin(heads * (nope + vd), rank),
+             f"{p}.attention.dense.weight": lin(h, heads * vd, MTP_LAYER_SCALE)}
+        if not moe:
+            w.update(mlp(f"{p}.mlp", cfg["intermediate_size"]))
+            return w
+        w[f"{p}.mlp.gate.weight"] = lin(experts, h) * 4.0  # peaked routing
+        for e in range(experts):
+            w.update(mlp(f"{p}.mlp.experts.{e}", cfg["moe_intermediate_size"]))
+        w.update(mlp(f"{p}.mlp.shared_experts", cfg["moe_intermediate_size"] * cfg["num_shared_experts"]))
+        return w
+
+    w: dict[str, torch.Tensor] = {"model.word_embeddings.weight": torch.randn(v, h, generator=g)}
+    for i in range(n):
+        w.update(block(i, i >= cfg["first_k_dense_replace"]))
+    w["model.norm.weight"] = norm(h)
+    w["lm_head.weight"] = lin(v, h) * 3.0
+    # the MTP layer (always MoE): its eh_proj passes the next token's normed embedding through and adds a
+    # little of the main model's hidden state; it shares the main lm_head (loaded from lm_head.weight)
+    p = f"model.layers.{n}"
+    w.update(block(n, True))
+    eh = torch.zeros(h, 2 * h)
+    eh[:, :h] = torch.eye(h)
+    eh[:, h:] = lin(h, h, MTP_LAYER_SCALE)
+    w[f"{p}.eh_proj.weight"] = eh
+    w[f"{p}.enorm.weight"], w[f"{p}.hnorm.weight"], w[f"{p}.final_layernorm.weight"] = norm(h), norm(h), norm(h)
+    w["model.word_embeddings.weight"][:, 0] = EOS_CARRIER  # outputs end on their own (see _random_weights)
+    w["lm_head.weight"][cfg["eos_token_id"], 0] = EOS_BIAS
+    return w
+
+
+def build_tiny_mtp_model(out_dir: str | Path, seed: int = 0, dtype: str = "bfloat16") -> Path:
+    """Write a tiny Ling 2.5 (``BailingMoeV2_5ForCausalLM``) checkpoint with one MTP layer into ``out_dir``.
+
+    Same tokenizer as `build_tiny_model`. vLLM runs it with
+    ``speculative_config={"method": "mtp", "num_speculative_tokens": k}`` (and ``trust_remote_code``).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    vocab_size, eos_id = _write_tokenizer(out, seed)
+    cfg = mtp_config(vocab_size, eos_id, dtype)
+    _write_json(out / "config.json", cfg)
+    _write_generation_config(out, eos_id)
+    _write_json(out / "ling_curate_model.json", MTP_MODEL_INFO)
+    (out / "configuration_bailing_hybrid.py").write_text(MTP_CONFIGURATION_SOURCE)
+    _save_weights(out, _mtp_weights(cfg, seed), dtype)
     return out
 
 
@@ -506,8 +668,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("out_dir")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "float16"])
+    ap.add_argument("--mtp", action="store_true", help="Ling 2.5 with an MTP layer (speculative decoding)")
     args = ap.parse_args(argv)
-    path = build_tiny_model(args.out_dir, seed=args.seed, dtype=args.dtype)
+    build = build_tiny_mtp_model if args.mtp else build_tiny_model
+    path = build(args.out_dir, seed=args.seed, dtype=args.dtype)
     size = sum(f.stat().st_size for f in path.iterdir())
     print(f"wrote {path} ({size / 1e6:.1f} MB)")
     return 0

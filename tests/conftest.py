@@ -211,7 +211,7 @@ HEAVY_MODULES: dict[str, set[str]] = {
     "spark": {"test_spark", "test_spark_synth", "test_spark_cluster", "test_remote_storage", "test_decon_spark",
               "test_web_spark"},
     "vllm": {"test_synth_e2e", "test_synth_engines", "test_synth_server_restart", "test_synth_stage",
-             "test_synth_tiny_model", "test_spark_synth", "test_synth_demo_model"},
+             "test_synth_tiny_model", "test_spark_synth", "test_synth_demo_model", "test_synth_mtp"},
     # end to end on the 1,500-document demo corpus (the notebook API keeps fast tests in test_first_hour
     # and test_report; the classifiers in test_classifiers)
     "slow": {"test_faults_every_stage", "test_faults", "test_remote_storage", "test_incremental", "test_decon_faults",
