@@ -189,8 +189,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"in-process engine loaded in {time.perf_counter() - t0:.1f} s")
         llm = engine._llm
 
-        stage_runs = []
+        def params_of(r: Any) -> Any:
+            p = r.params
+            return SamplingParams(temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens, seed=p.seed,
+                                  repetition_penalty=p.repetition_penalty)
+
+        # The contenders take turns (stage, bare, naive; again), so a change in the machine's load over
+        # the run falls on all three alike instead of on whichever ran last.
+        stage_runs, bare_runs, naive_runs = [], [], []
         recorder = Recorder(engine)
+        recipes: dict[str, Any] = {}
         for i in range(args.repeat):
             recorder.requests = []
             stages.synth.ENGINE_OVERRIDE = recorder
@@ -202,32 +210,16 @@ def main(argv: list[str] | None = None) -> int:
             stats = manifest["stats"]
             stage_s = manifest["seconds"] - stats["load_seconds"]  # the whole stage but the model load
             stage_runs.append((stats["generated_tokens"] / stage_s, stage_s, stats))
-        stage_tok_s = median([r[0] for r in stage_runs])
-        _, stage_s, stats = sorted(stage_runs, key=lambda r: r[0])[len(stage_runs) // 2]
-        reqs = list(recorder.requests)
-        print(f"synth stage: {stats['prompts']} prompts, {stats['generated_tokens']} tokens generated in "
-              f"{stage_s:.2f} s of stage time = {stage_tok_s:.1f} tok/s (engine time only: "
-              f"{stats['tokens_per_s']:.1f} tok/s); {stats['synthetic_docs']} documents")  # fmt: skip
+            reqs = list(recorder.requests)
 
-        def params_of(r: Any) -> Any:
-            p = r.params
-            return SamplingParams(temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens, seed=p.seed,
-                                  repetition_penalty=p.repetition_penalty)
-
-        bare_runs = []
-        for _ in range(args.repeat):
             llm.reset_prefix_cache()
             secs, toks = timed_generate(llm, [r.prompt for r in reqs], [params_of(r) for r in reqs])
             bare_runs.append(toks / secs)
-        bare_tok_s = median(bare_runs)
-        print(f"bare LLM.generate (the stage's requests, one call): {bare_tok_s:.1f} tok/s")
 
-        by_recipe: dict[str, list[Any]] = {}
-        for r in reqs:  # the stage's requests come in (partition, recipe, row) order: input order per recipe
-            by_recipe.setdefault(r.id.split(":", 1)[0], []).append(r)
-        recipes = {name: load_recipe(name) for name in by_recipe}
-        naive_runs = []
-        for _ in range(args.repeat):
+            by_recipe: dict[str, list[Any]] = {}
+            for r in reqs:  # the stage's requests come in (partition, recipe, row) order: input order per recipe
+                by_recipe.setdefault(r.id.split(":", 1)[0], []).append(r)
+            recipes.update({name: load_recipe(name) for name in by_recipe if name not in recipes})
             llm.reset_prefix_cache()
             secs = toks = 0
             for name, group in by_recipe.items():  # one call per recipe, as a loop over recipes would
@@ -235,6 +227,15 @@ def main(argv: list[str] | None = None) -> int:
                                         [params_of(r) for r in group])
                 secs, toks = secs + s_, toks + t_
             naive_runs.append(toks / secs)
+            print(f"round {i + 1}: stage {stage_runs[-1][0]:.1f}, bare {bare_runs[-1]:.1f}, "
+                  f"naive {naive_runs[-1]:.1f} tok/s (load {os.getloadavg()[0]:.1f})", flush=True)
+        stage_tok_s = median([r[0] for r in stage_runs])
+        _, stage_s, stats = sorted(stage_runs, key=lambda r: r[0])[len(stage_runs) // 2]
+        print(f"synth stage: {stats['prompts']} prompts, {stats['generated_tokens']} tokens generated in "
+              f"{stage_s:.2f} s of stage time = {stage_tok_s:.1f} tok/s (engine time only: "
+              f"{stats['tokens_per_s']:.1f} tok/s); {stats['synthetic_docs']} documents")  # fmt: skip
+        bare_tok_s = median(bare_runs)
+        print(f"bare LLM.generate (the stage's requests, one call): {bare_tok_s:.1f} tok/s")
         naive_tok_s = median(naive_runs)
         print(f"naive (one LLM.generate per recipe, instruction first, input order): {naive_tok_s:.1f} tok/s")
         engine.close()
