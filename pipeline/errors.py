@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 
 class StageFailed(Exception):
     """A stage raised on some partition or step; carries where, so the CLI can say it in one line."""
@@ -13,3 +16,13 @@ class StageFailed(Exception):
 
     def __reduce__(self) -> tuple[type[StageFailed], tuple[str, BaseException]]:
         return StageFailed, (self.where, self.error)  # crosses process boundaries (pool workers, Spark tasks)
+
+
+def call_naming_item(fn: Callable[[Any], Any], item: Any) -> Any:
+    """`fn(item)`, with any error but a StageFailed re-raised as one that names the item."""
+    try:
+        return fn(item)
+    except StageFailed:
+        raise
+    except Exception as exc:  # noqa: BLE001 - re-raised with the item that failed
+        raise StageFailed(str(item), exc) from exc

@@ -27,7 +27,7 @@ from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 
-from pipeline.errors import StageFailed
+from pipeline.errors import call_naming_item
 
 Progress = Callable[[int, int], None]  # (done, total)
 T = TypeVar("T")
@@ -96,12 +96,6 @@ def aggregate(executor: Executor, partial: Callable[[Any], T], items: Sequence[A
 
 def _fold(partial: Callable[[Any], T], merge: Callable[[T, T], T], zero: T, items: Sequence[Any]) -> T:
     result = zero
-    for item in items:
-        try:
-            value = partial(item)
-        except StageFailed:
-            raise
-        except Exception as exc:  # noqa: BLE001 - re-raised with the item that failed, not the whole run
-            raise StageFailed(str(item), exc) from exc
-        result = merge(result, value)
+    for item in items:  # an error names its item, not the whole run
+        result = merge(result, call_naming_item(partial, item))
     return result

@@ -23,22 +23,13 @@ import pyarrow.parquet as pq
 
 from filters.lsh_graph import UnionFind
 from pipeline import storage
-from pipeline.errors import StageFailed
+from pipeline.errors import call_naming_item
 from pipeline.hashing import siphash64
 from pipeline.io import clean_temp_files, read_json_or_none, write_json, write_parquet
 from pipeline.primitives import Progress
 from pipeline.storage import arrow
 
 LABEL_ROWS = 1 << 16  # rows per row group of a components label file (readers prune by node range)
-
-
-def _call(fn: Callable[[Any], Any], item: Any) -> Any:
-    try:
-        return fn(item)
-    except StageFailed:
-        raise
-    except Exception as exc:  # noqa: BLE001 - re-raised with the item that failed
-        raise StageFailed(str(item), exc) from exc
 
 
 def bucket_of(keys: pa.Array | pa.ChunkedArray, n_buckets: int, partitioner: str) -> np.ndarray:
@@ -133,12 +124,12 @@ class LocalExecutor:
             progress(0, len(items))
         if self.workers == 1 or len(items) <= 1:
             for i, item in enumerate(items):
-                results[i] = _call(fn, item)
+                results[i] = call_naming_item(fn, item)
                 if progress:
                     progress(i + 1, len(items))
             return results
         pool = self._get_pool()
-        pending: dict[Future, int] = {pool.submit(_call, fn, item): i for i, item in enumerate(items)}
+        pending: dict[Future, int] = {pool.submit(call_naming_item, fn, item): i for i, item in enumerate(items)}
         done_count = 0
         try:
             while pending:
