@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -450,17 +451,25 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0, dtype: str = "bfloat16"
 
     ``dtype`` is the stored precision (``bfloat16`` like real Ling checkpoints, or ``float32``).
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    vocab_size, eos_id = _write_tokenizer(out, seed)
-    cfg = tiny_config(vocab_size, eos_id, dtype)
-    _write_json(out / "config.json", cfg)
-    _write_generation_config(out, eos_id)
-    _write_json(out / "ling_curate_model.json", TINY_MODEL_INFO)
+    out, cfg = _write_common_files(out_dir, seed, dtype, tiny_config, TINY_MODEL_INFO)
     (out / "configuration_bailing_moe.py").write_text(CONFIGURATION_SOURCE)
     (out / "modeling_bailing_moe.py").write_text(MODELING_SOURCE)
     _save_weights(out, _random_weights(cfg, seed), dtype)
     return out
+
+
+def _write_common_files(out_dir: str | Path, seed: int, dtype: str,
+                        make_config: Callable[[int, int, str], dict[str, Any]],
+                        info: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """What every tiny checkpoint has: the tokenizer, config.json, the generation config, the model info."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    vocab_size, eos_id = _write_tokenizer(out, seed)
+    cfg = make_config(vocab_size, eos_id, dtype)
+    _write_json(out / "config.json", cfg)
+    _write_generation_config(out, eos_id)
+    _write_json(out / "ling_curate_model.json", info)
+    return out, cfg
 
 
 def _write_tokenizer(out: Path, seed: int) -> tuple[int, int]:
@@ -644,13 +653,7 @@ def build_tiny_mtp_model(out_dir: str | Path, seed: int = 0, dtype: str = "bfloa
     Same tokenizer as `build_tiny_model`. vLLM runs it with
     ``speculative_config={"method": "mtp", "num_speculative_tokens": k}`` (and ``trust_remote_code``).
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    vocab_size, eos_id = _write_tokenizer(out, seed)
-    cfg = mtp_config(vocab_size, eos_id, dtype)
-    _write_json(out / "config.json", cfg)
-    _write_generation_config(out, eos_id)
-    _write_json(out / "ling_curate_model.json", MTP_MODEL_INFO)
+    out, cfg = _write_common_files(out_dir, seed, dtype, mtp_config, MTP_MODEL_INFO)
     (out / "configuration_bailing_hybrid.py").write_text(MTP_CONFIGURATION_SOURCE)
     _save_weights(out, _mtp_weights(cfg, seed), dtype)
     return out
