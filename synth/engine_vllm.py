@@ -310,7 +310,8 @@ def _cpu_workarounds(kwargs: dict[str, Any]) -> None:
     if kwargs.get("dtype", "auto") == "auto":
         kwargs["dtype"] = "float32"  # bf16 kernels are slow or missing on CPUs without AVX512-BF16
     kwargs.setdefault("enforce_eager", True)  # torch.compile takes minutes on a few cores, for little gain
-    if kwargs["enforce_eager"] and _config_uses_mla(kwargs["model"]):
+    model_cfg = _local_model_config(kwargs["model"])
+    if kwargs["enforce_eager"] and model_cfg.get("kv_lora_rank") is not None:  # an MLA model
         _native_rotary(kwargs)
     if "kv_cache_memory_bytes" not in kwargs and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
         # vLLM would otherwise take gpu_memory_utilization (0.9) of the NUMA node's RAM.
@@ -318,7 +319,8 @@ def _cpu_workarounds(kwargs: dict[str, Any]) -> None:
     if "enable_chunked_prefill" in kwargs:
         return
     kwargs["enable_chunked_prefill"] = False
-    max_len = kwargs.get("max_model_len") or _config_max_len(kwargs["model"])
+    max_len = kwargs.get("max_model_len") or model_cfg.get("max_position_embeddings") or model_cfg.get(
+        "max_sequence_length")
     if max_len:
         kwargs["max_num_batched_tokens"] = max(int(kwargs.get("max_num_batched_tokens") or 0), int(max_len))
 
@@ -340,21 +342,13 @@ def _native_rotary(kwargs: dict[str, Any]) -> None:
     cc["custom_ops"] = ops
 
 
-def _config_uses_mla(model: str) -> bool:
+def _local_model_config(model: str) -> dict[str, Any]:
+    """A local checkpoint's config.json ({} for a hub id or an unreadable file)."""
     try:
         cfg = json.loads((Path(model) / "config.json").read_text())
     except (OSError, ValueError):
-        return False
-    return cfg.get("kv_lora_rank") is not None
-
-
-def _config_max_len(model: str) -> int | None:
-    try:
-        cfg = json.loads((Path(model) / "config.json").read_text())
-    except (OSError, ValueError):
-        return None
-    value = cfg.get("max_position_embeddings") or cfg.get("max_sequence_length")
-    return int(value) if value else None
+        return {}
+    return cfg if isinstance(cfg, dict) else {}
 
 
 def _to_vllm_params(cls: Any, p: Sampling) -> Any:
