@@ -7,9 +7,14 @@ chunking, prompts, cache, generation, clean-up and writing; the model load exclu
 
 * bare ``LLM.generate`` on exactly the prompts and sampling parameters the stage sent, in one call, on the
   same ``vllm.LLM`` object (same process, same engine settings, prefix cache reset before each run);
-* naive use, the way a loop written without the stage would drive vLLM: one ``LLM.generate`` call per
-  recipe, the instruction first and the document after (so recipes of one document share no prefix), the
-  documents in input order, duplicates sent again, text prompts; same documents, chunks, sampling and engine;
+* naive use, the way a loop written without the stage would drive vLLM: its own ``vllm.LLM`` with vLLM's
+  defaults (scheduling, chunked prefill, CPU thread binding; only the model, context length, dtype, eager
+  mode and KV-cache size are set, the same as the stage's so both hold the same memory), one
+  ``LLM.generate`` call per recipe, the instruction first and the document after (so recipes of one
+  document share no prefix), the documents in input order, duplicates sent again, text prompts, one
+  sampling setting per recipe (no per-request seed); same documents, chunks and sampling otherwise;
+* the same naive loop on the stage's engine ("naive, stage's engine"), which splits the stage's gain into
+  what its requests give (batching, order, prompt layout) and what its engine settings give;
 * ``HTTPEngine`` (``--http``) on the same requests against a local OpenAI-compatible vLLM server started
   here with the same settings (``python -m vllm.entrypoints.openai.api_server``).
 
@@ -18,6 +23,10 @@ default model is the demo's SmolLM2-135M-Instruct (``.cache/demo-model``, ``cura
 tiny random MoE; ``--model PATH`` runs the same bench on any checkpoint (a Ling model on a GPU machine).
 
     python bench/synth.py [--docs 400] [--per-recipe 8] [--max-tokens 128] [--model DIR] [--repeat 3] [--http]
+                          [--gpu-memory-utilization 0.45]
+
+Both engines stay loaded and the contenders take turns, so a change in the machine's load falls on all
+alike; on a GPU each engine gets ``--gpu-memory-utilization`` of it (default 0.45).
 
 The last line printed is one JSON object with every figure (``docs_per_s``: synthetic documents per second
 of stage time; ``peak_rss_mb``: this process, vLLM's engine-core process not included).
@@ -139,8 +148,43 @@ def naive_prompt(prompt: str, recipe: Any) -> str:
     return prompt[:start] + naive + "\n\nPassage:\n" + chunk + prompt[end + len(instruction) :]
 
 
+def naive_engine(model: Path, stage_llm: Any, trust_remote_code: bool, gpu_memory_utilization: float) -> Any:
+    """``vllm.LLM`` as a user would start it: vLLM's defaults but for what both engines must share to hold
+    the same memory and compute the same model (context length, dtype, eager mode, KV-cache size)."""
+    from vllm import LLM
+
+    cfg = stage_llm.llm_engine.vllm_config
+    kwargs: dict[str, Any] = {"model": str(model), "max_model_len": MAX_MODEL_LEN, "seed": 0,
+                              "dtype": str(cfg.model_config.dtype).removeprefix("torch."),
+                              "enforce_eager": cfg.model_config.enforce_eager,
+                              "trust_remote_code": trust_remote_code,
+                              "gpu_memory_utilization": gpu_memory_utilization,
+                              "disable_log_stats": False}  # counts prefix-cache hits; scheduling unchanged  # fmt: skip
+    kv_bytes = cfg.cache_config.kv_cache_memory_bytes
+    if kv_bytes:
+        kwargs["kv_cache_memory_bytes"] = kv_bytes
+    return LLM(**kwargs)
+
+
 def median(values: list[float]) -> float:
     return float(statistics.median(values))
+
+
+def prefix_counts(llm: Any) -> tuple[int, int]:
+    """vLLM's cumulative prefix-cache counters (prompt tokens looked up, found); both engines report to
+    one registry in this process, and only one runs at a time, so differences around a run are its own."""
+    queried = hits = 0
+    for m in llm.get_metrics():
+        if m.name == "vllm:prefix_cache_queries":
+            queried += int(m.value)
+        elif m.name == "vllm:prefix_cache_hits":
+            hits += int(m.value)
+    return queried, hits
+
+
+def hit_rate(before: tuple[int, int], after: tuple[int, int]) -> float:
+    queried = after[0] - before[0]
+    return round((after[1] - before[1]) / queried, 3) if queried else 0.0
 
 
 def timed_generate(llm: Any, prompts: list[Any], params: list[Any]) -> tuple[float, int]:
@@ -159,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--http", action="store_true", help="also the http engine against a local vllm server")
     ap.add_argument("--hq-recipes", default=",".join(HQ_RECIPES),
                     help="recipes applied to every selected encyclopedia document (comma-separated)")
+    ap.add_argument("--gpu-memory-utilization", type=float, default=0.45,
+                    help="each engine's share of a GPU (both stay loaded); ignored on CPU")
     args = ap.parse_args(argv)
     hq_recipes = [r for r in args.hq_recipes.split(",") if r]
 
@@ -185,18 +231,37 @@ def main(argv: list[str] | None = None) -> int:
     server = start_server(model, port, server_log, tiny) if args.http else None  # loads beside the engine
     try:
         t0 = time.perf_counter()
-        engine = VLLMEngine(model, max_model_len=MAX_MODEL_LEN, trust_remote_code=tiny, kv_cache_gb=1, seed=0)
-        print(f"in-process engine loaded in {time.perf_counter() - t0:.1f} s")
+        engine = VLLMEngine(model, max_model_len=MAX_MODEL_LEN, trust_remote_code=tiny, kv_cache_gb=1, seed=0,
+                            gpu_memory_utilization=args.gpu_memory_utilization)
+        print(f"stage's engine loaded in {time.perf_counter() - t0:.1f} s (compute cores: {engine.cpu_cores})")
         llm = engine._llm
+        t0 = time.perf_counter()
+        naive_llm = naive_engine(model, llm, tiny, args.gpu_memory_utilization)
+        print(f"naive engine (vLLM defaults) loaded in {time.perf_counter() - t0:.1f} s")
 
-        def params_of(r: Any) -> Any:
+        def params_of(r: Any, seeded: bool = True) -> Any:
             p = r.params
-            return SamplingParams(temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens, seed=p.seed,
-                                  repetition_penalty=p.repetition_penalty)
+            return SamplingParams(temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens,
+                                  seed=p.seed if seeded else None, repetition_penalty=p.repetition_penalty)
 
-        # The contenders take turns (stage, bare, naive; again), so a change in the machine's load over
-        # the run falls on all three alike instead of on whichever ran last.
-        stage_runs, bare_runs, naive_runs = [], [], []
+        def naive_loop(target: Any, reqs: list[Any], seeded: bool) -> float:
+            """One call per recipe, in input order, instruction first; tokens/s over all calls."""
+            by_recipe: dict[str, list[Any]] = {}
+            for r in reqs:  # the stage's requests come in (partition, recipe, row) order: input order per recipe
+                by_recipe.setdefault(r.id.split(":", 1)[0], []).append(r)
+            recipes.update({name: load_recipe(name) for name in by_recipe if name not in recipes})
+            target.reset_prefix_cache()
+            secs = toks = 0
+            for name, group in by_recipe.items():
+                s_, t_ = timed_generate(target, [naive_prompt(r.prompt, recipes[name]) for r in group],
+                                        [params_of(r, seeded) for r in group])
+                secs, toks = secs + s_, toks + t_
+            return toks / secs
+
+        # The contenders take turns (stage, bare, naive, naive on the stage's engine; again), so a change in
+        # the machine's load over the run falls on all of them alike instead of on whichever ran last.
+        stage_runs, bare_runs, naive_runs, same_runs = [], [], [], []
+        hits: dict[str, list[float]] = {"stage": [], "bare": [], "naive": [], "naive_same_engine": []}
         recorder = Recorder(engine)
         recipes: dict[str, Any] = {}
         for i in range(args.repeat):
@@ -212,23 +277,23 @@ def main(argv: list[str] | None = None) -> int:
             stage_runs.append((stats["generated_tokens"] / stage_s, stage_s, stats))
             reqs = list(recorder.requests)
 
+            hits["stage"].append((stats.get("prefix_cache") or {}).get("hit_rate", 0.0))
+
             llm.reset_prefix_cache()
+            c0 = prefix_counts(llm)
             secs, toks = timed_generate(llm, [r.prompt for r in reqs], [params_of(r) for r in reqs])
             bare_runs.append(toks / secs)
-
-            by_recipe: dict[str, list[Any]] = {}
-            for r in reqs:  # the stage's requests come in (partition, recipe, row) order: input order per recipe
-                by_recipe.setdefault(r.id.split(":", 1)[0], []).append(r)
-            recipes.update({name: load_recipe(name) for name in by_recipe if name not in recipes})
-            llm.reset_prefix_cache()
-            secs = toks = 0
-            for name, group in by_recipe.items():  # one call per recipe, as a loop over recipes would
-                s_, t_ = timed_generate(llm, [naive_prompt(r.prompt, recipes[name]) for r in group],
-                                        [params_of(r) for r in group])
-                secs, toks = secs + s_, toks + t_
-            naive_runs.append(toks / secs)
+            hits["bare"].append(hit_rate(c0, prefix_counts(llm)))
+            c0 = prefix_counts(llm)
+            naive_runs.append(naive_loop(naive_llm, reqs, seeded=False))
+            hits["naive"].append(hit_rate(c0, prefix_counts(llm)))
+            c0 = prefix_counts(llm)
+            same_runs.append(naive_loop(llm, reqs, seeded=True))
+            hits["naive_same_engine"].append(hit_rate(c0, prefix_counts(llm)))
             print(f"round {i + 1}: stage {stage_runs[-1][0]:.1f}, bare {bare_runs[-1]:.1f}, "
-                  f"naive {naive_runs[-1]:.1f} tok/s (load {os.getloadavg()[0]:.1f})", flush=True)
+                  f"naive {naive_runs[-1]:.1f}, naive on the stage's engine {same_runs[-1]:.1f} tok/s "
+                  f"(load {os.getloadavg()[0]:.1f}); prefix-cache hit rates {({k: v[-1] for k, v in hits.items()})}",
+                  flush=True)  # fmt: skip
         stage_tok_s = median([r[0] for r in stage_runs])
         _, stage_s, stats = sorted(stage_runs, key=lambda r: r[0])[len(stage_runs) // 2]
         print(f"synth stage: {stats['prompts']} prompts, {stats['generated_tokens']} tokens generated in "
@@ -237,7 +302,10 @@ def main(argv: list[str] | None = None) -> int:
         bare_tok_s = median(bare_runs)
         print(f"bare LLM.generate (the stage's requests, one call): {bare_tok_s:.1f} tok/s")
         naive_tok_s = median(naive_runs)
-        print(f"naive (one LLM.generate per recipe, instruction first, input order): {naive_tok_s:.1f} tok/s")
+        print(f"naive (own LLM with vLLM defaults, one LLM.generate per recipe, instruction first, input order): "
+              f"{naive_tok_s:.1f} tok/s")
+        same_tok_s = median(same_runs)
+        print(f"naive on the stage's engine: {same_tok_s:.1f} tok/s")
         engine.close()
 
         http_tok_s = None
@@ -271,7 +339,12 @@ def main(argv: list[str] | None = None) -> int:
         "stage_engine_tokens_per_s": stats["tokens_per_s"],
         "bare_llm_tokens_per_s": round(bare_tok_s, 1),
         "naive_tokens_per_s": round(naive_tok_s, 1),
+        "naive_same_engine_tokens_per_s": round(same_tok_s, 1),
         "ratio_vs_naive": round(stage_tok_s / naive_tok_s, 3),
+        "ratio_vs_naive_same_engine": round(stage_tok_s / same_tok_s, 3),
+        "rounds": {"stage": [round(r[0], 1) for r in stage_runs], "bare": [round(x, 1) for x in bare_runs],
+                   "naive": [round(x, 1) for x in naive_runs], "naive_same_engine": [round(x, 1) for x in same_runs]},
+        "prefix_cache_hit_rates": hits,
         "ratio_vs_bare_llm": round(stage_tok_s / bare_tok_s, 3),
         "prompts": stats["prompts"],
         "generated_tokens": stats["generated_tokens"],
@@ -284,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     if http_tok_s:
         figures.update(http_tokens_per_s=round(http_tok_s, 1), ratio_vs_http=round(stage_tok_s / http_tok_s, 3))
     print(f"ratios (medians of {args.repeat}): stage / naive = {figures['ratio_vs_naive']}, "
+          f"stage / naive on the stage's engine = {figures['ratio_vs_naive_same_engine']}, "
           f"stage / bare LLM.generate = {figures['ratio_vs_bare_llm']}")
     print(json.dumps(figures))
     return 0

@@ -114,6 +114,9 @@ class SynthConfig(StageConfig):
     trust_remote_code: bool = False
     kv_cache_gb: float | None = Field(default=None, gt=0.0)
     enforce_eager: bool | None = None  # None: eager on CPU, CUDA graphs on GPUs
+    # CPU build: cores kept from the compute threads (null: vLLM's binding, which keeps one per rank for
+    # its scheduler; that core idles in offline batches, half the machine on 2 cores)
+    cpu_reserved_cores: int | None = Field(default=0, ge=0)
     # http engine
     base_urls: list[str] = Field(default_factory=list)
     api_key_env: str | None = None
@@ -165,6 +168,7 @@ class SynthConfig(StageConfig):
                 "gpu_memory_utilization": self.gpu_memory_utilization,
                 "speculative_config": self.speculative_config, "trust_remote_code": self.trust_remote_code,
                 "kv_cache_gb": self.kv_cache_gb, "enforce_eager": self.enforce_eager, "seed": seed,
+                "cpu_reserved_cores": self.cpu_reserved_cores,
                 "model_id": model_id}  # fmt: skip
 
 
@@ -212,6 +216,7 @@ class LazyEngine:
         self.generate_seconds = 0.0
         self.retries = 0
         self.spec: dict[str, int] = {}  # speculative decoding: drafts, draft_tokens, accepted_tokens (summed)
+        self.prefix: dict[str, int] = {}  # prefix cache: queried_tokens, hit_tokens (summed; vllm engine)
         self.unavailable: str | None = None  # the error of a row that failed for want of a server
 
     @property
@@ -271,6 +276,8 @@ class LazyEngine:
         self.retries += int(last.get("retries") or 0)
         for key, n in (last.get("speculative") or {}).items():
             self.spec[key] = self.spec.get(key, 0) + int(n)
+        for key, n in (last.get("prefix_cache") or {}).items():
+            self.prefix[key] = self.prefix.get(key, 0) + int(n)
         down = [r for r in results if not r.ok and failure_cause(r.error) == "unavailable"]
         if down:
             self.unavailable = f"{len(down)} of {len(results)} requests not served: {down[0].error}"
@@ -317,6 +324,15 @@ def speculative_stats(spec_config: dict[str, Any] | None, counts: dict[str, int]
         # tokens per target-model step for a drafted request: 1 verified + the accepted drafts
         "mean_acceptance_length": round(1 + accepted / drafts, 3) if drafts else None,
     }
+
+
+def prefix_cache_stats(counts: dict[str, int]) -> dict[str, Any] | None:
+    """The manifest's ``prefix_cache`` entry: prompt tokens vLLM looked up in its prefix cache and found
+    there over this run's generations (None when the engine reports none: http, or nothing generated)."""
+    queried, hits = int(counts.get("queried_tokens", 0)), int(counts.get("hit_tokens", 0))
+    if not queried:
+        return None
+    return {"queried_tokens": queried, "hit_tokens": hits, "hit_rate": round(hits / queried, 4)}
 
 
 def request_seed(seed: int, parent_id: str, chunk: int, recipe: str) -> int:
@@ -486,6 +502,7 @@ class Stage(GlobalStage):
             sp = stats["speculative"]
             log.info("synth: speculative decoding (%s) accepted %d of %d draft tokens (rate %.3f)",
                      sp["method"], sp["accepted_tokens"], sp["draft_tokens"], sp["acceptance_rate"])
+        stats["prefix_cache"] = prefix_cache_stats(engine.prefix)
         stats.update(engine.placement or {"generated_on": "driver"})
         stats["synth_seconds"] = round(time.perf_counter() - t_start, 3)  # selection to written outputs
         stats["per_recipe"] = {k: vars(v) for k, v in per_recipe.items()}
@@ -544,7 +561,12 @@ class Stage(GlobalStage):
         return out
 
     def _budgets(self, recipes: list[Recipe], tok: Any) -> dict[str, int]:
-        """Tokens left for the chunk in each recipe's input budget after the prompt around it."""
+        """Tokens left for the chunk in each recipe's input budget after the prompt around it.
+
+        Recipes with the same ``max_input_tokens`` get the smallest of their budgets, so they cut a
+        document into the same chunks and their prompts share each chunk as a prefix in vLLM's prefix
+        cache (the templates put the document first); otherwise a few tokens of instruction length would
+        move the chunk boundaries of every long document."""
         budgets = {}
         for r in recipes:
             overhead = tok.count([r.prompt(tok, text="")])[0]
@@ -554,7 +576,13 @@ class Stage(GlobalStage):
                                    f"takes {overhead} of {r.spec.max_input_tokens} tokens, leaving less than "
                                    f"min_input_tokens={r.spec.min_input_tokens} for the text"])
             budgets[r.name] = budget
-        return budgets
+        shared: dict[int, int] = {}
+        for r in recipes:
+            shared[r.spec.max_input_tokens] = min(shared.get(r.spec.max_input_tokens, budgets[r.name]),
+                                                  budgets[r.name])
+        # a recipe whose min_input_tokens the shared budget cannot hold keeps its own
+        return {r.name: shared[r.spec.max_input_tokens] if shared[r.spec.max_input_tokens] >= r.spec.min_input_tokens
+                else budgets[r.name] for r in recipes}
 
     def _waves(self, inputs: Sequence[Path], recipes: list[Recipe], selection: dict[str, dict[int, np.ndarray]],
                tok: Any, budgets: dict[str, int], seed: int) -> Any:

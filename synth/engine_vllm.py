@@ -41,6 +41,8 @@ SPEC_COUNTERS = {
     "vllm:spec_decode_num_draft_tokens": "draft_tokens",
     "vllm:spec_decode_num_accepted_tokens": "accepted_tokens",
 }
+# vLLM V1 metric name -> key in last_stats["prefix_cache"] (prompt tokens looked up / found in the cache)
+PREFIX_COUNTERS = {"vllm:prefix_cache_queries": "queried_tokens", "vllm:prefix_cache_hits": "hit_tokens"}
 CPU_DEFAULT_KV_CACHE_GB = 2
 
 
@@ -51,6 +53,8 @@ class VLLMEngine:
     ``kv_cache_gb`` sets the KV cache size explicitly (on CPU this replaces ``VLLM_CPU_KVCACHE_SPACE``).
     ``dtype="auto"`` and ``enforce_eager=None`` pick per platform: the checkpoint's dtype and CUDA graphs on
     GPUs, float32 and eager mode on vLLM's CPU build (see ``_cpu_workarounds``), so one config serves both.
+    ``cpu_reserved_cores`` (CPU build): cores kept out of vLLM's compute threads; 0 gives the model every
+    core, ``None`` keeps vLLM's own binding, which reserves one (see ``synth.cpu_binding``).
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class VLLMEngine:
         enable_prefix_caching: bool = True,
         enforce_eager: bool | None = None,
         kv_cache_gb: float | None = None,
+        cpu_reserved_cores: int | None = 0,
         model_id: str | None = None,
         llm_kwargs: dict[str, Any] | None = None,
         use_tqdm: bool = False,
@@ -80,6 +85,7 @@ class VLLMEngine:
         self.last_stats: dict[str, Any] = {}
         self._llm: Any = None
         self._replicas: _ReplicaPool | None = None
+        self.cpu_cores: list[int] | None = None  # the compute threads' cores when chosen here
         kwargs: dict[str, Any] = {
             "model": str(model),
             "tokenizer": tokenizer,
@@ -97,9 +103,8 @@ class VLLMEngine:
         }
         if kv_cache_gb is not None:
             kwargs["kv_cache_memory_bytes"] = int(kv_cache_gb * (1 << 30))
-        if speculative_config:
-            # vLLM counts drafted and accepted tokens only with stats on (LLM turns them off by default)
-            kwargs["disable_log_stats"] = False
+        # vLLM counts prefix-cache hits and drafted/accepted tokens only with stats on (LLM turns them off)
+        kwargs["disable_log_stats"] = False
         kwargs.update(llm_kwargs or {})
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         self.speculative = dict(speculative_config) if speculative_config else None
@@ -113,8 +118,12 @@ class VLLMEngine:
         else:
             from vllm import LLM
 
-            with _own_resource_tracker():
+            from synth.cpu_binding import omp_binding
+
+            reserved = cpu_reserved_cores if _on_cpu() else None
+            with _own_resource_tracker(), omp_binding(reserved, tensor_parallel_size) as cores:
                 self._llm = LLM(**kwargs)
+            self.cpu_cores = cores
             self.max_model_len = int(self._llm.llm_engine.model_config.max_model_len)
             self._tokenizer = self._llm.get_tokenizer()
         self.load_seconds = time.perf_counter() - t0
@@ -125,14 +134,17 @@ class VLLMEngine:
         t0 = time.perf_counter()
         unique, mapping = dedupe_requests(requests)
         spec: dict[str, int] | None = None
+        prefix: dict[str, int] | None = None
         if self._replicas is not None:
-            unique_results, spec = self._replicas.generate(unique)
+            unique_results, spec, prefix = self._replicas.generate(unique)
         else:
-            before = self.spec_counters()
+            before, prefix_before = self.spec_counters(), self.prefix_counters()
             unique_results = self._generate_unique(unique)
-            after = self.spec_counters()
+            after, prefix_after = self.spec_counters(), self.prefix_counters()
             if before is not None and after is not None:
                 spec = {k: after[k] - before[k] for k in after}
+            if prefix_before is not None and prefix_after is not None:
+                prefix = {k: prefix_after[k] - prefix_before[k] for k in prefix_after}
         results = [unique_results[j].with_id(r.id) for r, j in zip(requests, mapping, strict=True)]
         self.last_stats = {
             "requests": len(requests),
@@ -144,20 +156,35 @@ class VLLMEngine:
         }
         if spec is not None:
             self.last_stats["speculative"] = spec
+        if prefix is not None:
+            self.last_stats["prefix_cache"] = prefix
         return results
 
     def spec_counters(self) -> dict[str, int] | None:
         """vLLM's cumulative speculative-decoding counters (drafts, draft tokens, accepted tokens), or None
         when speculative decoding is off. Callers take differences around a call: the counters live in a
         process-wide registry that engines of the same model share."""
-        if self.speculative is None or self._llm is None:
+        if self.speculative is None:
             return None
-        totals = dict.fromkeys(SPEC_COUNTERS.values(), 0)
+        return self._counters(SPEC_COUNTERS) or dict.fromkeys(SPEC_COUNTERS.values(), 0)
+
+    def prefix_counters(self) -> dict[str, int] | None:
+        """vLLM's cumulative prefix-cache counters (prompt tokens looked up, tokens found in the cache), or
+        None when vLLM reports none (stats off); callers take differences, as for :meth:`spec_counters`."""
+        return self._counters(PREFIX_COUNTERS)
+
+    def _counters(self, names: dict[str, str]) -> dict[str, int] | None:
+        """Summed values of the named metrics, or None when the engine reports none of them."""
+        if self._llm is None:
+            return None
+        totals = dict.fromkeys(names.values(), 0)
+        found = False
         for metric in self._llm.get_metrics():
-            key = SPEC_COUNTERS.get(metric.name)
+            key = names.get(metric.name)
             if key is not None:
                 totals[key] += int(getattr(metric, "value", 0))
-        return totals
+                found = True
+        return totals if found else None
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids as vLLM would compute them for text prompts (special tokens per the tokenizer)."""
@@ -290,6 +317,15 @@ def _own_resource_tracker() -> Iterator[None]:
 _TRACKERS: list[Any] = []
 
 
+def _on_cpu() -> bool:
+    try:
+        from vllm.platforms import current_platform
+
+        return bool(current_platform.is_cpu())
+    except Exception:  # pragma: no cover - platform detection failing means we are not on the CPU build
+        return False
+
+
 def _cpu_workarounds(kwargs: dict[str, Any]) -> None:
     """On vLLM's CPU build: float32 for ``dtype="auto"``, eager mode unless the caller decided, a small
     default KV cache, and chunked prefill off unless the caller decided.
@@ -299,13 +335,7 @@ def _cpu_workarounds(kwargs: dict[str, Any]) -> None:
     offset"): the engine core dies and every request in flight is lost. Without chunked prefill a prompt
     is prefilled whole, which needs ``max_num_batched_tokens >= max_model_len``.
     """
-    try:
-        from vllm.platforms import current_platform
-
-        on_cpu = current_platform.is_cpu()
-    except Exception:  # pragma: no cover - platform detection failing means we are not on the CPU build
-        on_cpu = False
-    if not on_cpu:
+    if not _on_cpu():
         return
     if kwargs.get("dtype", "auto") == "auto":
         kwargs["dtype"] = "float32"  # bf16 kernels are slow or missing on CPUs without AVX512-BF16
@@ -397,7 +427,8 @@ def _replica_main(conn: Any, kwargs: dict[str, Any], env: dict[str, str]) -> Non
                 if op == "generate":
                     reqs = [GenRequest(r["id"], r["prompt"], Sampling(**r["params"])) for r in payload]
                     results = [r.to_dict() for r in eng.generate(reqs)]
-                    conn.send(("ok", (results, eng.last_stats.get("speculative"))))
+                    last = eng.last_stats
+                    conn.send(("ok", (results, last.get("speculative"), last.get("prefix_cache"))))
                 elif op == "tokenize":
                     conn.send(("ok", eng.tokenize(payload)))
             except Exception as e:  # keep serving; the parent turns this into failed rows
@@ -451,8 +482,11 @@ class _ReplicaPool:
             raise RuntimeError(payload)
         return payload
 
-    def generate(self, unique: Sequence[GenRequest]) -> tuple[list[GenResult], dict[str, int] | None]:
-        """Results in order, and the replicas' speculative-decoding counts summed (None when off)."""
+    def generate(
+        self, unique: Sequence[GenRequest]
+    ) -> tuple[list[GenResult], dict[str, int] | None, dict[str, int] | None]:
+        """Results in order, and the replicas' speculative-decoding and prefix-cache counts summed (None
+        when off)."""
         # Contiguous slices of the prompt-sorted list keep shared prefixes on one replica.
         order = sorted(range(len(unique)), key=lambda i: unique[i].prompt)
         n = len(self._conns)
@@ -464,21 +498,24 @@ class _ReplicaPool:
             conn.send(("generate", payload))
         results: list[GenResult | None] = [None] * len(unique)
         spec: dict[str, int] | None = None
+        prefix: dict[str, int] | None = None
         for conn, idx in zip(self._conns, slices, strict=True):
             try:
                 status, payload = conn.recv()
             except (EOFError, OSError) as e:
                 status, payload = "error", f"replica died: {e}"
             if status == "ok":
-                payload, replica_spec = payload
+                payload, replica_spec, replica_prefix = payload
                 if replica_spec is not None:
                     spec = {k: (spec or {}).get(k, 0) + n for k, n in replica_spec.items()}
+                if replica_prefix is not None:
+                    prefix = {k: (prefix or {}).get(k, 0) + n for k, n in replica_prefix.items()}
             for pos, i in enumerate(idx):
                 if status == "ok":
                     results[i] = GenResult.from_dict(payload[pos])
                 else:
                     results[i] = GenResult.failure(unique[i].id, str(payload))
-        return [r for r in results if r is not None], spec
+        return [r for r in results if r is not None], spec, prefix
 
     def close(self) -> None:
         for conn in self._conns:

@@ -97,6 +97,19 @@ def test_offline_generates_duplicates_once(vllm_engine: Any) -> None:
     assert results[0].text != results[1].text
 
 
+def test_offline_reports_prefix_cache_hits_of_prompts_sharing_a_document(vllm_engine: Any) -> None:
+    doc = _text_of_tokens(vllm_engine, 200)
+    reqs = [GenRequest(f"q{i}", f"{doc}\nTask {i}: say something about it.", SP) for i in range(4)]
+    results = vllm_engine.generate(reqs)
+    assert all(r.ok for r in results)
+    prefix = vllm_engine.last_stats["prefix_cache"]
+    # every prompt token is looked up; three of the four prompts find (most of) the document there
+    assert prefix["queried_tokens"] >= sum(r.prompt_tokens for r in results) - len(results)
+    assert 3 * 100 <= prefix["hit_tokens"] <= 3 * 200
+    again = vllm_engine.generate(reqs[:1])  # a second call counts only its own lookups
+    assert vllm_engine.last_stats["prefix_cache"]["queried_tokens"] <= again[0].prompt_tokens
+
+
 def test_offline_bad_rows_fail_with_reason_while_others_succeed(vllm_engine: Any) -> None:
     reqs = [
         GenRequest("ok1", _prompts(1)[0], SP),
@@ -176,6 +189,7 @@ def test_offline_data_parallel_replicas_with_ngram_speculation(
     assert [r.id for r in got] == [r.id for r in reqs]
     assert [(r.status, r.text) for r in got] == [(r.status, r.text) for r in want]
     assert got[-1].status == "failed" and "prompt too long" in got[-1].error
+    assert dp.last_stats["prefix_cache"]["queried_tokens"] > 0  # summed over the replicas
 
 
 # -- HTTP against vllm serve ----------------------------------------------------------------------------

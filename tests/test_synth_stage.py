@@ -291,3 +291,26 @@ def test_fresh_rerun_keeps_the_response_cache(workdir: Path, tiny_model_dir: Pat
     Runner(validate({**synth_pipeline(tiny_model_dir), "output": str(workdir / "out")})).run(fresh=True)
     again = json.loads((workdir / "out" / "synth" / "_manifest.json").read_text())["stats"]
     assert again["generated"] == 0 and again["cache_hits"] == first["prompts"] and not again["engine_loaded"]
+
+
+def test_recipes_with_one_input_budget_cut_a_document_into_the_same_chunks(
+    workdir: Path, tiny_model_dir: Path, scripted: ScriptedEngine
+) -> None:
+    """Their prompts then share each chunk as a prefix (vLLM's prefix cache), although the two
+    instructions differ in length (which alone would move every long document's chunk boundaries)."""
+    require("transformers")
+    sent: list[GenRequest] = []
+    generate = scripted.generate
+    scripted.generate = lambda reqs: sent.extend(reqs) or generate(reqs)  # type: ignore[method-assign]
+    scripted.fail_every = 0
+    recipes = [{"recipe": name, "select": "source == 'd'", "max_input_tokens": 330, "min_output_tokens": 1}
+               for name in ("distill", "knowledge_list")]
+    run(workdir, synth_pipeline(tiny_model_dir, recipes=recipes))
+    starts = {"distill": "\n\nCondense the passage above", "knowledge_list": "\n\nRead the passage above"}
+    chunks: dict[str, set[tuple[str, str]]] = {name: set() for name in starts}
+    for r in sent:
+        recipe, parent, index = r.id.split(":")
+        body = r.prompt.split("Passage:\n", 1)[1]
+        chunks[recipe].add((f"{parent}:{index}", body[: body.index(starts[recipe])]))
+    assert chunks["distill"] == chunks["knowledge_list"]
+    assert sum(key.endswith(":1") for key, _ in chunks["distill"]) > 0  # documents cut into several chunks
