@@ -114,6 +114,13 @@ def test_real_vllm_kill_resume_rerun(
         ("pq-1", "echo_thrice", "generation", "prompt_too_long")]
     assert "prompt too long" in failed[0]["reason"] and failed[0]["request_id"] == "echo_thrice:pq-1:0"
     assert s["tokens_per_s"] > 0 and s["per_recipe"]["rephrase"]["selected"] == 10
+    prefix = s["prefix_cache"]  # vLLM's prefix-cache lookups over this run's generations
+    assert prefix["queried_tokens"] >= prefix["hit_tokens"] >= 0 and prefix["queried_tokens"] > 0
+    assert prefix["hit_rate"] == round(prefix["hit_tokens"] / prefix["queried_tokens"], 4)
+    from pipeline.report import write_report
+
+    report = write_report(workdir / "out").read_text()
+    assert 'data-synth="prefix_cache_hit_rate"' in report and f"of {prefix['queried_tokens']} prompt tokens" in report
 
     docs = synthetic(workdir / "out", "synth")
     c = m["counts"]
@@ -131,5 +138,6 @@ def test_real_vllm_kill_resume_rerun(
     m2 = run_in_process(workdir, again)
     s2 = m2["stats"]
     assert s2["generated"] == 0 and s2["generated_tokens"] == 0 and s2["cache_hits"] == s["prompts"] - 1
+    assert s2["prefix_cache"] is None  # nothing reached vLLM: the rest cached, the long row refused before it
     assert s2["failed"] == 1  # failures are not cached: retried, and still too long
     assert synthetic(workdir / "out", "synth").equals(docs)
