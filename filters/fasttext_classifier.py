@@ -13,11 +13,14 @@ A model without that record (older, or downloaded) is scored without the punctua
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import os
 import random
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,6 +181,34 @@ def _balance(examples: list[tuple[str, str]], seed: int) -> list[tuple[str, str]
     return out
 
 
+M_PERTURB = -6  # glibc mallopt parameter
+
+
+@contextmanager
+def zero_filled_allocations() -> Iterator[None]:
+    """Have glibc hand out zero-filled memory while fastText trains.
+
+    fasttext-numpy2-wheel stores matrices in a `posix_memalign` buffer that is never cleared, and
+    fastText's initialisation with one thread randomises only the first tenth of the input matrix
+    (upstream relies on `std::vector` zeroing the rest). Small models (unigrams: no hash buckets)
+    then start from whatever the heap held before: NaN, or a model that depends on what ran
+    earlier in the process. glibc's M_PERTURB fills each allocation with the complement of the
+    byte given, so 0xFF gives upstream's zeros and the model depends on its inputs only. Without
+    glibc this does nothing (large matrices come from fresh, zeroed pages either way).
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        yield
+        return
+    mallopt(M_PERTURB, 0xFF)
+    try:
+        yield
+    finally:
+        mallopt(M_PERTURB, 0)
+
+
 def train_classifier(examples: list[tuple[str, str]], output: str | Path, params: TrainParams,
                      positive_label: str | None = None) -> TrainResult:
     """Train on (text, label) pairs; evaluate on a held-out split; write model + report atomically."""
@@ -198,11 +229,13 @@ def train_classifier(examples: list[tuple[str, str]], output: str | Path, params
             for line, (_, label) in zip(lines, train, strict=True):
                 fh.write(f"{LABEL_PREFIX}{label} {line}\n")
         lr = params.lr
-        for attempt in range(4):  # fastText's SGD can diverge on small, very separable sets: halve lr, retry
+        for attempt in range(4):  # a too-high lr can make fastText's SGD diverge: halve it, retry
             try:
-                model = fasttext.train_supervised(
-                    input=str(train_file), lr=lr, dim=params.dim, epoch=params.epoch, wordNgrams=params.word_ngrams,
-                    minCount=params.min_count, ws=params.ws, thread=1, seed=params.seed, verbose=0)
+                with zero_filled_allocations():
+                    model = fasttext.train_supervised(
+                        input=str(train_file), lr=lr, dim=params.dim, epoch=params.epoch,
+                        wordNgrams=params.word_ngrams, minCount=params.min_count, ws=params.ws, thread=1,
+                        seed=params.seed, verbose=0)
                 break
             except RuntimeError as exc:
                 if "NaN" not in str(exc) or attempt == 3:

@@ -150,3 +150,40 @@ def test_scoring_uses_the_preprocessing_training_recorded(quality_model: Path, t
     curate("train", "quality", "--input", "train.jsonl", "--label-field", "q", "--positive-label", "hq",
            "--no-split-punct", "--output", "m.bin", cwd=tmp_path, check=True)
     assert model_preprocessing(tmp_path / "m.bin") == {"split_punct": False}
+
+
+HEAP_THEN_TRAIN = """
+import ctypes, hashlib, json, random, sys
+from pathlib import Path
+from filters.fasttext_classifier import TrainParams, train_classifier
+from tests.conftest import BAD, GOOD
+if sys.argv[1] == "dirty":  # leave freed heap memory full of 0xFF bytes (NaN as float32)
+    libc = ctypes.CDLL("libc.so.6")
+    libc.malloc.restype = ctypes.c_void_p
+    blocks = [libc.malloc(1 << k) for k in range(4, 20) for _ in range(8)]
+    for k, block in zip([k for k in range(4, 20) for _ in range(8)], blocks):
+        ctypes.memset(block, 0xFF, 1 << k)
+    for block in blocks:
+        libc.free(ctypes.c_void_p(block))
+rng = random.Random(1)
+examples = [(" ".join(rng.choice(GOOD if i % 2 else BAD) for _ in range(60)), "hq" if i % 2 else "lq")
+            for i in range(300)]
+out = Path(sys.argv[2])
+result = train_classifier(examples, out, TrainParams(word_ngrams=1), positive_label="hq")
+print(json.dumps({"sha": hashlib.sha256(out.read_bytes()).hexdigest(), "lr": result.report["lr_used"]}))
+"""
+
+
+def test_unigram_training_does_not_depend_on_what_the_heap_held(tmp_path: Path) -> None:
+    """fasttext-numpy2-wheel leaves 90% of a one-thread input matrix uninitialised: a unigram model
+    (no buckets, a small matrix from the heap) trained after other work came out NaN. Same bytes now."""
+    import subprocess
+    import sys
+
+    runs = {}
+    for heap in ("clean", "dirty"):
+        proc = subprocess.run([sys.executable, "-c", HEAP_THEN_TRAIN, heap, str(tmp_path / f"{heap}.bin")],
+                              cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs[heap] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert runs["dirty"] == runs["clean"] and runs["clean"]["lr"] == 0.1
