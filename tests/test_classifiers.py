@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ import pytest
 
 from filters.fasttext_classifier import auc, binary_metrics
 from stages.quality_classifier import assign_buckets, bucket_boundaries, keep_top_threshold
-from tests.conftest import BAD, GOOD, curate, pipeline_config, quality_doc, write_config, write_quality_examples
+from tests.conftest import BAD, GOOD, REPO, curate, pipeline_config, quality_doc, write_config, write_quality_examples
 
 
 def test_train_quality_reports_heldout_metrics(quality_model: Path) -> None:
@@ -160,9 +162,10 @@ from tests.conftest import BAD, GOOD
 if sys.argv[1] == "dirty":  # leave freed heap memory full of 0xFF bytes (NaN as float32)
     libc = ctypes.CDLL("libc.so.6")
     libc.malloc.restype = ctypes.c_void_p
-    blocks = [libc.malloc(1 << k) for k in range(4, 20) for _ in range(8)]
-    for k, block in zip([k for k in range(4, 20) for _ in range(8)], blocks):
-        ctypes.memset(block, 0xFF, 1 << k)
+    sizes = [1 << k for k in range(4, 20) for _ in range(8)]
+    blocks = [libc.malloc(size) for size in sizes]
+    for block, size in zip(blocks, sizes):
+        ctypes.memset(block, 0xFF, size)
     for block in blocks:
         libc.free(ctypes.c_void_p(block))
 rng = random.Random(1)
@@ -177,13 +180,10 @@ print(json.dumps({"sha": hashlib.sha256(out.read_bytes()).hexdigest(), "lr": res
 def test_unigram_training_does_not_depend_on_what_the_heap_held(tmp_path: Path) -> None:
     """fasttext-numpy2-wheel leaves 90% of a one-thread input matrix uninitialised: a unigram model
     (no buckets, a small matrix from the heap) trained after other work came out NaN. Same bytes now."""
-    import subprocess
-    import sys
-
     runs = {}
     for heap in ("clean", "dirty"):
         proc = subprocess.run([sys.executable, "-c", HEAP_THEN_TRAIN, heap, str(tmp_path / f"{heap}.bin")],
-                              cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=120)
+                              cwd=REPO, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr[-2000:]
         runs[heap] = json.loads(proc.stdout.strip().splitlines()[-1])
     assert runs["dirty"] == runs["clean"] and runs["clean"]["lr"] == 0.1
