@@ -40,7 +40,7 @@ class ResiliparseOptions(Strict):
 
 class ExtractConfig(StageConfig):
     # resiliparse: the fastest method that recovers >= 95% of the demo's article sentences with <= 5% of its
-    # boilerplate (README "Extract" has every method's figures)
+    # boilerplate (docs/web-input.md has every method's figures)
     method: Literal["trafilatura", "resiliparse", "plain"] = "resiliparse"
     keep_html: bool = False
     trafilatura: TrafilaturaOptions = TrafilaturaOptions()
