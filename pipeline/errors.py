@@ -24,5 +24,5 @@ def call_naming_item(fn: Callable[[Any], Any], item: Any) -> Any:
         return fn(item)
     except StageFailed:
         raise
-    except Exception as exc:  # noqa: BLE001 - re-raised with the item that failed
+    except Exception as exc:  # re-raised with the item that failed
         raise StageFailed(str(item), exc) from exc

@@ -71,7 +71,7 @@ def extract_pages(html: list[str | None], urls: list[str | None], texts: list[st
             continue
         try:
             result = extract(cfg.method, page, url, options)
-        except Exception as exc:  # noqa: BLE001 - one page's failure removes that page, not the batch
+        except Exception as exc:  # one page's failure removes that page, not the batch
             out_text.append("")
             reasons.append("extract:error")
             errors.append(f"{type(exc).__name__}: {exc}"[:1000])

@@ -172,11 +172,11 @@ def _item_task(fn: Callable[[Any], Any], items: Sequence[Any], batches: Iterator
         for i in batch.column("id").to_pylist():
             try:
                 ok, value = True, fn(items[i])
-            except Exception as exc:  # noqa: BLE001 - raised on the driver, with the item
+            except Exception as exc:  # raised on the driver, with the item
                 ok, value = False, exc
             try:
                 payload = cloudpickle.dumps(value)
-            except Exception as exc:  # noqa: BLE001 - an unpicklable exception: keep its text
+            except Exception as exc:  # an unpicklable exception: keep its text
                 ok, payload = False, cloudpickle.dumps(RuntimeError(f"{type(value).__name__}: {value} ({exc})"))
             yield pa.RecordBatch.from_pylist([{"i": i, "ok": ok, "payload": payload}], schema=_RESULT)
 
@@ -325,7 +325,7 @@ class SparkExecutor:
     def _conf(self, key: str) -> str | None:
         try:
             return self.spark.conf.get(key, None)
-        except Exception:  # noqa: BLE001 - a setting the server will not show
+        except Exception:  # a setting the server will not show
             return None
 
     @property
@@ -364,7 +364,7 @@ class SparkExecutor:
             yield
         except StageFailed:
             raise
-        except Exception as exc:  # noqa: BLE001 - PySpark errors carry the worker traceback as text
+        except Exception as exc:  # PySpark errors carry the worker traceback as text
             raise StageFailed(label, RuntimeError(python_error(exc))) from exc
 
     def positions(self, n: int) -> DataFrame:
