@@ -6,6 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 
+class ConfigError(Exception):
+    """Invalid configuration; `problems` holds one human-readable line per problem."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
 class StageFailed(Exception):
     """A stage raised on some partition or step; carries where, so the CLI can say it in one line."""
 

@@ -187,7 +187,7 @@ def executor_engine_factory(ctx: StageContext) -> Callable[..., Any]:
     """Engines made where the executor runs generation (Spark: http requests from its tasks), else here."""
 
     def factory(kind: str, **kwargs: Any) -> Any:
-        from synth.engines import make_engine
+        from synth.engine_kinds import make_engine
 
         remote = ctx.executor.generation_engine(kind, label=ctx.stage.name, **kwargs)
         return remote if remote is not None else make_engine(kind, **kwargs)
@@ -208,7 +208,7 @@ class LazyEngine:
         self.cfg, self.seed = cfg, seed
         self.log_path = log_path  # engine output (vLLM, torch, Triton; child processes too) goes here
         self._model_id = model_id
-        self._factory = factory  # (kind, **engine kwargs) -> engine; default synth.engines.make_engine
+        self._factory = factory  # (kind, **engine kwargs) -> engine; default synth.engine_kinds.make_engine
         self._engine: Any = None
         self._closed: Any = None  # the engine after close (its placement and totals are still reported)
         self.was_loaded = False
@@ -237,7 +237,7 @@ class LazyEngine:
             if ENGINE_OVERRIDE is not None:
                 self._engine = ENGINE_OVERRIDE
             else:
-                from synth.engines import make_engine
+                from synth.engine_kinds import make_engine
 
                 log.info("loading %s engine for %s", self.cfg.engine, self.cfg.model or self.cfg.base_urls)
                 from synth.engine_http import ServerUnavailableError
@@ -527,7 +527,7 @@ class Stage(GlobalStage):
 
     def _select(self, inputs: Sequence[Path], recipes: list[Recipe], seed: int) -> dict[str, dict[int, np.ndarray]]:
         """recipe -> partition index -> selected row numbers (after the deterministic cap)."""
-        from stages.shard import shuffle_keys
+        from pipeline.hashing import shuffle_keys
 
         cols = list(dict.fromkeys(["id", *(c for r in recipes if r.select for c in r.select.columns)]))
         picked: dict[str, list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]] = {r.name: [] for r in recipes}
