@@ -502,7 +502,9 @@ def stage_kinds() -> list[str]:
 
 def validate(data: dict[str, Any]) -> PipelineConfig:
     """Validate raw config data, each stage against its kind's model, and resolve read paths. Raises ConfigError."""
+    from pipeline.columns import plan_problems
     from pipeline.paths import write_path_problems
+    from stages.registry import make_stage
 
     problems: list[str] = []
     raw_stages = data.get("stages") or []
@@ -552,6 +554,9 @@ def validate(data: dict[str, Any]) -> PipelineConfig:
     if problems or cfg is None:
         raise ConfigError(problems)
     cfg.stages = stages
+    column_problems = plan_problems(cfg, stages, prefixes, make_stage)  # no problem so far: one stage per key
+    if column_problems:
+        raise ConfigError(column_problems)
     return cfg
 
 

@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from pipeline import storage
 from pipeline.config import PipelineConfig, SparkConfig
-from pipeline.errors import StageFailed
+from pipeline.errors import StageFailed, task_label
 from pipeline.executors.local import LABEL_ROWS, bucket_slices
 from pipeline.executors.spark_types import spark_schema
 from pipeline.io import read_json_or_none, write_json, write_parquet
@@ -359,7 +359,7 @@ class SparkExecutor:
             if not ok:
                 if isinstance(value, StageFailed):
                     raise value
-                raise StageFailed(str(items[i]), value)
+                raise StageFailed(task_label(items[i]), value)
             results[i] = value
         if progress:
             progress(len(items), len(items))
