@@ -112,7 +112,8 @@ class Engine(Protocol):
     ``generate`` returns one result per request, in the same order, and never raises for a row's fault.
     """
 
-    model_id: str
+    @property
+    def model_id(self) -> str: ...
 
     def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]: ...
 

@@ -365,7 +365,7 @@ class SparkExecutor:
             progress(len(items), len(items))
         return results
 
-    def group_by_key(self, partitions: Sequence[Path], key_fn: Callable[[Path, int], pa.Table],
+    def group_by_key(self, partitions: Sequence[Path | str], key_fn: Callable[[Path, int], pa.Table],
                      reduce_fn: Callable[[pa.Table], pa.Table], workdir: Path, n_buckets: int | None = None,
                      partitioner: str = "hash", progress: Progress | None = None) -> list[str]:
         """The local contract on a DataFrame shuffle; resumable per call (finished outputs reused)."""
