@@ -19,7 +19,7 @@ import json
 import os
 import posixpath
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,10 +223,14 @@ def _open_lines(path: str, fmt: str) -> Iterator[bytes]:
         yield from fh
 
 
-def read_jsonl(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[str, Any] | None]]:
+Row = tuple[int, dict[str, Any] | None, dict[str, Any] | None]  # (line or row, document, quarantine row)
+
+
+def read_jsonl(f: InputFile) -> Generator[Row, None, None]:
     """Yield (line, document, quarantine_row) for every non-blank line of a JSONL file."""
     line = 0
     inp = f.input
+    assert inp.format is not None  # inferred when the config loads
     try:
         for line, raw in enumerate(_open_lines(f.path, inp.format), start=1):
             if not raw.strip():
@@ -247,8 +251,8 @@ def read_jsonl(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[
                 yield line, None, _qrow(f, line, q, raw)
     except (OSError, EOFError, zlib.error, ValueError) as exc:
         # A truncated or corrupt compressed file: what was read is kept, the rest is reported.
-        q = Quarantined(None, f"unreadable after line {line}: {type(exc).__name__}: {exc}")
-        yield line + 1, None, _qrow(f, line + 1, q, b"")
+        cut = Quarantined(None, f"unreadable after line {line}: {type(exc).__name__}: {exc}")
+        yield line + 1, None, _qrow(f, line + 1, cut, b"")
 
 
 def _qrow(f: InputFile, line: int, q: Quarantined, raw: bytes) -> dict[str, Any]:
@@ -262,10 +266,11 @@ def _table_batches(f: InputFile) -> Iterator[pa.RecordBatch]:
         return
     import datasets
 
+    ds: Any
     if storage.is_remote_uri(f.path):
-        ds: Any = datasets.load_from_disk(f.path)  # a saved dataset on the store (fsspec)
+        ds = datasets.load_from_disk(f.path)  # a saved dataset on the store (fsspec)
     elif any(os.path.exists(os.path.join(f.path, m)) for m in HF_MARKERS):
-        ds: Any = datasets.load_from_disk(f.path)
+        ds = datasets.load_from_disk(f.path)
     else:
         ds = datasets.load_dataset(f.path, split=f.input.split or "train")
     if isinstance(ds, datasets.DatasetDict):
@@ -274,7 +279,7 @@ def _table_batches(f: InputFile) -> Iterator[pa.RecordBatch]:
     yield from ds.with_format("arrow").data.table.to_batches(max_chunksize=4096)
 
 
-def read_table_rows(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[str, Any] | None]]:
+def read_table_rows(f: InputFile) -> Generator[Row, None, None]:
     """Yield (row, document, quarantine_row) for a Parquet file or HF dataset (rows 1-based)."""
     row = 0
     try:
@@ -287,8 +292,8 @@ def read_table_rows(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, 
                     raw = json.dumps(record, default=str, ensure_ascii=True).encode()
                     yield row, None, _qrow(f, row, q, raw)
     except Exception as exc:  # any reader failure is reported, not fatal
-        q = Quarantined(None, f"unreadable after row {row}: {type(exc).__name__}: {exc}")
-        yield row + 1, None, _qrow(f, row + 1, q, b"")
+        cut = Quarantined(None, f"unreadable after row {row}: {type(exc).__name__}: {exc}")
+        yield row + 1, None, _qrow(f, row + 1, cut, b"")
 
 
 def read_web(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[str, Any] | None] | Skipped]:
@@ -304,6 +309,7 @@ def read_web(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[st
         return
     number = 0
     try:
+        assert inp.format is not None  # inferred when the config loads
         for number, item in warc.read_warc(inp.name, f.path, f.relpath, inp.format):
             if isinstance(item, Skipped):
                 yield item

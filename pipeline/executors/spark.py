@@ -154,7 +154,10 @@ def _group_map_task(key_fn: Callable[[Path, int], pa.Table], partitions: Sequenc
     """The local `_group_map`, emitting each bucket's slice as one Arrow IPC chunk instead of a file."""
     for batch in batches:
         for part in batch.column("id").to_pylist():
-            table = key_fn(storage.location(partitions[part]), part)
+            try:
+                table = key_fn(storage.location(partitions[part]), part)
+            except Exception as exc:  # the driver's error names the partition
+                raise StageFailed(f"partition {part} ({partitions[part]})", exc) from exc
             if table.num_rows == 0:
                 continue
             rows = [{"bucket": b, "part": part, "payload": _ipc(piece)}
@@ -365,7 +368,7 @@ class SparkExecutor:
             progress(len(items), len(items))
         return results
 
-    def group_by_key(self, partitions: Sequence[Path], key_fn: Callable[[Path, int], pa.Table],
+    def group_by_key(self, partitions: Sequence[Path | str], key_fn: Callable[[Path, int], pa.Table],
                      reduce_fn: Callable[[pa.Table], pa.Table], workdir: Path, n_buckets: int | None = None,
                      partitioner: str = "hash", progress: Progress | None = None) -> list[str]:
         """The local contract on a DataFrame shuffle; resumable per call (finished outputs reused)."""
