@@ -165,7 +165,7 @@ def main():
                FineWebQualityFilter(exclusion_writer=excl("fineweb"))]
     stages = [
         ("heuristics+signatures", LocalPipelineExecutor(pipeline=[
-            JsonlReader(inp), *filters, JsonlWriter(f"{work}/filtered", compression=None),
+            JsonlReader(inp, glob_pattern="*.jsonl"), *filters, JsonlWriter(f"{work}/filtered", compression=None),
             MinhashDedupSignature(output_folder=f"{work}/signatures", config=config)],
             tasks=tasks, logging_dir=f"{work}/logs/1", **common)),
         ("buckets", LocalPipelineExecutor(pipeline=[MinhashDedupBuckets(
