@@ -68,6 +68,9 @@ WRAPPED_CASES = [
     ("(hello), 10km (dont) \"cant\" local): THEN:) (8) (Gotta word). A): 1990 x1", [
         "(", "hello", ")", ",", "10", "km", "(", "do", "nt", ")", '"', "ca", "nt", '"', "local", "):", "THEN", ":)",
         "(", "8)", "(", "Got", "ta", "word", ")", ".", "A", "):", "1990", "x1"]),
+    ("ex-Gov. (well-known), word... 3.5, 1,000. D-Minn., A. U.S. etc.. x-ray", [
+        "ex", "-", "Gov.", "(", "well", "-", "known", ")", ",", "word", "...", "3.5", ",", "1,000", ".", "D", "-",
+        "Minn.", ",", "A.", "U.S.", "etc", "..", "x", "-", "ray"]),
 ]
 
 
