@@ -151,6 +151,12 @@ from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, G
                                        GopherRepetitionFilter)
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
+import datatrove.utils.hashes.xxhash as dt_xxhash
+import xxhash
+
+# datatrove 0.10.1 hands xxhash a str; xxhash 4 (in this venv) takes bytes only: encode, as xxhash 3 did
+dt_xxhash.xxhash64 = lambda data: xxhash.xxh64_intdigest(data.encode("utf-8"))
+dt_xxhash.xxhash32 = lambda data: xxhash.xxh32_intdigest(data.encode("utf-8"))
 
 
 def main():
