@@ -2,6 +2,9 @@
 
 Every statistic a selected filter computes becomes a column (`gopher_word_count`, `c4_sentences`,
 `fineweb_line_punct_ratio`, ...), so thresholds can be studied and changed without re-measuring.
+`signals: decisive` (the default) evaluates a document only up to its first failing rule, as datatrove
+does, and leaves the columns of the rules never evaluated null; `signals: all` (the default with
+`tag_only`) measures everything. Decisions and reasons are the same in both (docs/heuristics.md).
 A document fails with the first failing rule of the first failing filter, in the order of
 `filters` and of each filter's `RULES` (`gopher_quality:mean_word_length`); `tag_only` writes the
 signals and removes nothing (and rewrites nothing).
@@ -205,7 +208,7 @@ def run_filters(texts: pa.Array, profile: Profile, filters: list[str], rewrite: 
         module = FILTERS[name]
         alive = np.flatnonzero(reasons == None) if decisive else covered  # noqa: E711
         if len(alive) != len(covered):  # a smaller batch of the documents still in
-            batch, covered = TextBatch(current.take(pa.array(alive)), profile.segmenter), alive
+            batch, covered = batch.take(np.flatnonzero(np.isin(covered, alive))), alive
         full = {col: np.zeros(n, dtype=t.to_pandas_dtype()) for col, t in module.SIGNALS.items()}
         seen = {col: np.zeros(n, bool) for col in module.SIGNALS}
         if len(alive):
