@@ -341,6 +341,37 @@ def intersection_sizes(a_values: np.ndarray, a_offsets: np.ndarray, b_values: np
     return np.bincount((keys[1:][same] >> np.uint64(32)).astype(np.int64), minlength=pairs)
 
 
+def common_hash_range(a_values: np.ndarray, a_offsets: np.ndarray, b_values: np.ndarray, b_offsets: np.ndarray,
+                      cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of sets where one was capped to its `cap` smallest hashes (`shingle_sets`): both cut to
+    the hashes below the smaller of the capped sets' largest, the range both samples cover, so a
+    capped document compares with an uncapped one (or one capped higher) like for like."""
+
+    def cut(values: np.ndarray, offsets: np.ndarray, limit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lengths = np.diff(offsets)
+        vals = values[offsets[0]:offsets[-1]]
+        keep = vals.astype(np.int64) <= np.repeat(limit, lengths)
+        new_offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(_segment_sums(keep, lengths), out=new_offsets[1:])
+        return vals[keep], new_offsets
+
+    def top(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        lengths = np.diff(offsets)
+        full = lengths >= cap
+        out = np.full(len(lengths), np.iinfo(np.int64).max, dtype=np.int64)
+        out[full] = values[offsets[1:][full] - 1].astype(np.int64)  # sets ascend: the last is the largest
+        return out
+
+    limit = np.minimum(top(a_values, a_offsets), top(b_values, b_offsets))
+    return (*cut(a_values, a_offsets, limit), *cut(b_values, b_offsets, limit))
+
+
+def _segment_sums(flags: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    ends = np.cumsum(lengths)
+    total = np.concatenate([[0], np.cumsum(flags, dtype=np.int64)])
+    return total[ends] - total[ends - lengths]
+
+
 def exact_jaccard(a_values: np.ndarray, a_offsets: np.ndarray, b_values: np.ndarray,
                   b_offsets: np.ndarray) -> np.ndarray:
     """Jaccard of pairs of sorted-unique uint32 sets (CSR form), all pairs in one sort."""

@@ -31,7 +31,6 @@ import dataclasses
 import functools
 import hashlib
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from filters.lsh_graph import unique_edges, window_edges
 from filters.minhash import (
     MinHashParams,
     band_keys,
+    common_hash_range,
     containment_from_sizes,
     estimated_intersection,
     estimated_jaccard,
@@ -61,6 +61,7 @@ from filters.minhash import (
     optimal_bands,
     shingle_sets,
 )
+from filters.survivor_rule import Policy, RuleItem, needed_columns, parse_policies, rank_column, rank_type
 from pipeline import storage
 from pipeline.config import StageConfig
 from pipeline.io import read_json_or_none, write_json, write_parquet
@@ -72,7 +73,6 @@ from pipeline.storage import arrow
 from stages.base import GlobalStage, StageContext
 
 INDEX_FORMAT = 1
-_RULE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(asc|desc)?\s*$")
 
 
 class NearDedupConfig(StageConfig):
@@ -99,17 +99,17 @@ class NearDedupConfig(StageConfig):
     # mega-documents: MinHash and verification over the `max_shingles` smallest shingle hashes (a
     # consistent sample) of a text with more distinct shingles; None = whole sets
     max_shingles: int | None = Field(default=100_000, ge=1)
-    survivor: list[str] = Field(default_factory=lambda: ["quality_score desc", "length desc", "id asc"],
-                                min_length=1)
+    # which copy survives (filters/survivor_rule.py): quality, length, id, newest,
+    # {source_priority: [...]}, or '<column> asc|desc'; ties end on the smallest id
+    survivor: list[RuleItem] = Field(default_factory=lambda: ["quality", "length", "id"], min_length=1)
+    date_field: str = "date"  # for `newest`: a column, else meta.fields.<name> or meta.<name>
     window: int = Field(default=4, ge=1, le=64)  # edges per member of an LSH bucket (bounds degrees)
     index: str | None = None  # directory (relative to OUT) of band keys of documents kept by earlier runs
 
     @field_validator("survivor")
     @classmethod
-    def _rules(cls, value: list[str]) -> list[str]:
-        for rule in value:
-            if not _RULE.match(rule):
-                raise ValueError(f"'{rule}': expected '<column> asc|desc'")
+    def _rules(cls, value: list[RuleItem]) -> list[RuleItem]:
+        parse_policies(value)
         return value
 
     @model_validator(mode="after")
@@ -135,13 +135,8 @@ class NearDedupConfig(StageConfig):
         b, r = optimal_bands(self.threshold, perms, self.fp_weight, self.fn_weight)
         return perms, b, r
 
-    def rules(self) -> list[tuple[str, bool]]:
-        out = []
-        for rule in self.survivor:
-            m = _RULE.match(rule)
-            assert m is not None
-            out.append((m.group(1), (m.group(2) or "asc") == "desc"))
-        return out
+    def policies(self) -> list[Policy]:
+        return parse_policies(self.survivor)
 
 
 def _best_other(threshold: float, perms: int, fixed_value: int, cfg: NearDedupConfig, fixed: str) -> int:
@@ -178,6 +173,8 @@ class Plan:
     labels: tuple[str, ...] = ()  # components' (node, root) files, once known
     similarity: str = "jaccard"
     max_shingles: int | None = None
+    policies: tuple[Policy, ...] = ()  # the survivor rule's policies, in `rank` order
+    date_field: str = "date"
 
     @property
     def set_columns(self) -> list[str]:
@@ -258,9 +255,9 @@ def _signature_rows(plan: Plan, path: Path, part: int) -> pa.Table:
     if part >= plan.n_inputs:
         return _index_rows(plan, path, part - plan.n_inputs)
     schema = pq.read_schema(arrow(path))
-    rank_cols = [c for c, _, _ in plan.rank if c not in ("length", "id") and c in schema.names]
+    extra = [c for c in needed_columns(list(plan.policies), schema, plan.date_field) if c not in ("id", "text")]
     weight_col = ["dup_count"] if "dup_count" in schema.names else []
-    table = pq.read_table(arrow(path), columns=["id", "text", *rank_cols, *weight_col])
+    table = pq.read_table(arrow(path), columns=["id", "text", *extra, *weight_col])
     ids = table.column("id").combine_chunks()
     sets = shingle_sets(table.column("text"), plan.params.seed, plan.shingle, plan.ngram,  # type: ignore[arg-type]
                         plan.char_ngram, plan.cjk_ratio, plan.max_shingles)
@@ -274,11 +271,9 @@ def _signature_rows(plan: Plan, path: Path, part: int) -> pa.Table:
     meta: dict[str, Any] = {"id": ids, "length": pc.utf8_length(table.column("text")).cast(pa.int64()),
                             "shingles": pa.array(sizes), "cjk": pa.array(sets.cjk),
                             "weight": _weights(table)}
-    for col, _, typ in plan.rank:
-        if col in ("length", "id"):
-            continue
-        meta[f"rank_{col}"] = (table.column(col).cast(pa.type_for_alias(typ)) if col in rank_cols
-                               else pa.nulls(table.num_rows, pa.type_for_alias(typ)))
+    for policy, (col, _, typ) in zip(plan.policies, plan.rank, strict=True):
+        if col not in ("length", "id"):
+            meta[f"rank_{col}"] = rank_column(policy, table, typ, plan.date_field)
     if plan.keep_index_rows:
         meta["bands"] = _fsb(keys)
         meta["sig"] = _fsb(sig)
@@ -417,6 +412,8 @@ def _similarity(plan: Plan, a: pa.Table, v: np.ndarray, directed: bool) -> np.nd
         pos = pa.array(_lookup(sets, v[exact]))
         a_vals, a_off = _csr(a.column("set").filter(pa.array(exact)))
         b_vals, b_off = _csr(sets.column("set").take(pos))
+        if plan.max_shingles is not None:
+            a_vals, a_off, b_vals, b_off = common_hash_range(a_vals, a_off, b_vals, b_off, plan.max_shingles)
         inter = intersection_sizes(a_vals, a_off, b_vals, b_off)
         sim[exact] = _measure(plan, inter, np.diff(a_off), np.diff(b_off), directed)
     k = plan.params.num_perm
@@ -743,23 +740,20 @@ class Stage(GlobalStage):
         index = self._index()
         return {"index": [g.name for g in index.others()]} if index else {}
 
-    def _rank(self, inputs: list[Path]) -> tuple[tuple[str, bool, str], ...]:
-        """Survivor-rule columns that exist (plus length and id), each with one Arrow type."""
-        types: dict[str, pa.DataType] = {}
+    def _rank(self, inputs: list[Path]) -> tuple[tuple[Policy, ...], tuple[tuple[str, bool, str], ...]]:
+        """Survivor policies whose columns exist (plus length and id), each with one Arrow type."""
+        fields: dict[str, pa.Field] = {}
         for p in inputs:
             for f in pq.read_schema(arrow(p)):
-                types.setdefault(f.name, f.type)
-        out = []
-        for col, desc in self.config.rules():
-            if col == "length":
-                out.append((col, desc, "int64"))
-            elif col == "id":
-                out.append((col, desc, "string"))
-            elif col in types:
-                t = types[col]
-                numeric = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
-                out.append((col, desc, "double" if numeric else "string"))
-        return tuple(out)
+                fields.setdefault(f.name, f)
+        schema = pa.schema(list(fields.values()))
+        policies, rank = [], []
+        for policy in self.config.policies():
+            typ = rank_type(policy, schema)
+            if typ is not None:
+                policies.append(policy)
+                rank.append((policy.name, policy.descending, typ))
+        return tuple(policies), tuple(rank)
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         stage_hash = str(ctx.stats.get("stage_hash"))
@@ -801,6 +795,7 @@ class Stage(GlobalStage):
         index_base = n_docs + np.concatenate([[0], np.cumsum(index_rows)]).astype(np.int64)
         n_nodes = int(index_base[-1])
         text_bytes = _text_bytes(inputs)
+        policies, rank = self._rank(inputs)
         # Bucket counts: each (partition, bucket) pair is a small file, and opening files, not
         # memory, is what dominates at scale. A verify reduce filters each set file down to the
         # candidates as it reads, so its memory stays far below a bucket's ~256 MB of sets; band
@@ -811,8 +806,8 @@ class Stage(GlobalStage):
                     cjk_ratio=cfg.cjk_ratio, verify=cfg.verify, threshold=cfg.threshold, window=cfg.window,
                     n_inputs=len(inputs), base=tuple(int(x) for x in base[:-1]), n_docs=n_docs,
                     index_base=tuple(int(x) for x in index_base[:-1]), set_buckets=set_buckets,
-                    rank=self._rank(inputs), keep_index_rows=index is not None, similarity=cfg.similarity,
-                    max_shingles=cfg.max_shingles)
+                    rank=rank, keep_index_rows=index is not None, similarity=cfg.similarity,
+                    max_shingles=cfg.max_shingles, policies=policies, date_field=cfg.date_field)
         sources = inputs + index_files
         clock = _Clock()
         edge_files = ex.group_by_key(sources, functools.partial(_signature_rows, plan),

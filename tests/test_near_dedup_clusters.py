@@ -120,3 +120,35 @@ def test_one_round_cap_keeps_what_it_could_not_verify(tmp_path: Path, verify: bo
     assert {k: r["dup_of"] for k, r in got.items() if k.startswith("c") and r["dup_of"]} == {
         "c01": "c00", "c02": "c00"}
     assert all(got[f"s{i}"]["dup_of"] == "s0" for i in range(1, 7))
+
+
+@pytest.mark.parametrize(("rule", "survivor"), [(["newest"], "s3"), ([{"source_priority": ["b", "a"]}, "id"], "s4"),
+                                                (["quality", "length", "id"], "s0")])
+def test_survivor_policies(tmp_path: Path, rule: list[Any], survivor: str) -> None:
+    """`newest` by the records' `date` field (kept in meta by ingest), `source_priority` by input name."""
+    from pipeline.config import validate
+    from pipeline.runner import Runner
+    from tests.near_dup_shapes import star
+
+    texts = star(Words(3), "s", 7, 400, 2)
+    dates = {"s0": "2023-01-05", "s1": "2023-06-01T10:00:00Z", "s2": None, "s3": "2024-02-29T23:59:00+00:00",
+             "s4": "2024-02-29", "s5": "not a date", "s6": "2022-12-31"}
+    for name, ids in (("a", ["s0", "s1", "s2", "s3"]), ("b", ["s4", "s5", "s6"])):
+        (tmp_path / f"{name}.jsonl").write_text("".join(
+            json.dumps({"id": k, "text": texts[k], **({"date": dates[k]} if dates[k] else {})}) + "\n" for k in ids))
+    inputs = [{"name": n, "path": str(tmp_path / f"{n}.jsonl"), "format": "jsonl", "id_field": "id"} for n in "ab"]
+    cfg = {"name": "nd", "output": str(tmp_path / "out"), "workers": 1, "seed": 5, "partition_rows": 3,
+           "inputs": inputs, "stages": [{"name": "near_dedup", **LSH, "survivor": rule}]}
+    Runner(validate(cfg)).run()
+    got = outcome(tmp_path / "out")
+    assert got[survivor]["reason"] is None and got[survivor]["dup_count"] == 7
+    assert all(got[k]["dup_of"] == survivor for k in texts if k != survivor)
+
+
+def test_survivor_rule_errors_name_the_item() -> None:
+    from pipeline.config import ConfigError, validate
+
+    with pytest.raises(ConfigError) as err:
+        validate({"name": "x", "output": "o", "inputs": [{"name": "d", "path": "d.jsonl"}],
+                  "stages": [{"name": "near_dedup", "survivor": ["quality", {"source_prio": ["a"]}]}]})
+    assert "stages.near_dedup.survivor" in str(err.value) and "source_priority" in str(err.value)
