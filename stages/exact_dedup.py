@@ -11,7 +11,7 @@ trailing slashes are normalized.
 from __future__ import annotations
 
 import hashlib
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
@@ -20,7 +20,7 @@ from pydantic import Field, field_validator
 
 from filters.survivor_rule import RuleItem, parse_policies, rank_column, rank_type
 from pipeline.config import StageConfig
-from stages.base import DedupKey, KeyedDedupStage
+from stages.base import Column, DedupKey, KeyedDedupStage
 
 
 class ExactDedupConfig(StageConfig):
@@ -99,6 +99,31 @@ class Stage(KeyedDedupStage):
                 numbers = pc.negate(numbers)
             cols[f"p{i}"] = pc.fill_null(numbers, float("inf"))
         return pa.table(cols) if cols else pa.table({})
+
+    def reads(self) -> tuple[Column, ...]:
+        ranks: list[Column] = [Column("dup_count", pa.int64(), optional=True)]
+        for policy in parse_policies(self.config.survivor):
+            if policy.kind in ("column", "length"):
+                ranks.append(Column("text" if policy.kind == "length" else policy.name, optional=True))
+            elif policy.kind == "newest":
+                ranks += [Column(self.config.date_field, optional=True), Column("meta", optional=True)]
+            elif policy.kind == "source_priority":
+                ranks.append(Column("source", pa.string()))
+        return ((Column("text", pa.string()),) if self.config.text else ()) + \
+            ((Column("url", pa.string()),) if self.config.url else ()) + tuple(ranks)
+
+    def adds(self) -> tuple[Column, ...]:
+        return (Column("dup_count", pa.int64()),)
+
+    def key_names(self) -> list[str]:
+        return (["exact_dup"] if self.config.text else []) + (["url_dup"] if self.config.url else [])
+
+    def index_params(self, name: str) -> dict[str, Any]:
+        if name == "url_dup":
+            return {"type": "string", "normalize": "url"}
+        cfg = self.config
+        return {"type": "fixed_size_binary[16]", "hash": "blake2b-128", "lowercase": cfg.lowercase,
+                "ignore_punctuation": cfg.ignore_punctuation, "ignore_digits": cfg.ignore_digits}
 
     def keys(self, table: pa.Table) -> list[DedupKey]:
         keys = []

@@ -140,16 +140,22 @@ def test_rehydration_repeats_documents_by_the_weight_table(corpus: tuple[Path, d
     assert all(n <= SIZES[size_of[d]] for d, n in copies.items())  # 2 x unique < one rehydrated pass here
 
 
-def test_rehydration_table_from_the_config_and_errors(tmp_path: Path) -> None:
+def test_rehydration_table_from_the_config_and_errors(corpus: tuple[Path, dict[str, int], Path]) -> None:
     from filters.rehydration import copies, default_table
     from pipeline.config import ConfigError, validate
 
+    _, _, tok = corpus
     assert default_table() == {1: 1.0, 2: 2.0, 3: 3.0, 5: 5.0, 100: 8.0, 1000: 1.0}
     assert list(copies([1, 2, 3, 4, 5, 50, 100, 300, 1000, 5000, 0], default_table())) == [
         1, 2, 3, 4, 5, 6, 8, 6, 1, 1, 1]
     cfg = {"name": "x", "output": "o", "inputs": [{"name": "d", "path": "d.jsonl"}]}
-    ok = validate({**cfg, "stages": [{"name": "mix", "rehydrate": {1: 1, 10: 3}}]})
-    assert ok.stages[0].rehydration() == {1: 1.0, 10: 3.0}
+    tokenize = {"name": "tokenize", "tokenizer": str(tok)}
+    ok = validate({**cfg, "stages": [{"name": "exact_dedup"}, tokenize,
+                                     {"name": "mix", "by": "source", "rehydrate": {1: 1, 10: 3}}]})
+    assert ok.stages[2].rehydration() == {1: 1.0, 10: 3.0}
+    with pytest.raises(ConfigError) as err:
+        validate({**cfg, "stages": [tokenize, {"name": "mix", "by": "source", "rehydrate": True}]})
+    assert "stages.mix: needs column dup_count" in str(err.value)
     with pytest.raises(ConfigError) as err:
         validate({**cfg, "stages": [{"name": "mix", "rehydrate": {0: 1}}]})
     assert "stages.mix.rehydrate" in str(err.value)
