@@ -112,10 +112,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         _err(str(exc))
         return EXIT_LOCKED
     except StageFailed as exc:
-        _err(f"stage failed: {exc}")
+        from pipeline.extras import install_hint
+
+        hint = install_hint(exc)
+        _err(hint or f"stage failed: {exc}")
         if args.verbose:
             traceback.print_exception(exc.error)
-        return EXIT_FAILED
+        return EXIT_CONFIG if hint else EXIT_FAILED
     root = storage.location(cfg.output)
     out = _latest_generation(root) if args.incremental else root
     report = _write_report(out)
@@ -472,10 +475,16 @@ def main(argv: list[str] | None = None) -> int:
         _err("interrupted")
         return 130
     except Exception as exc:  # one clear line, the traceback only on request
-        _err(f"error: {type(exc).__name__}: {exc}" + ("" if args.verbose else " (run with -v for the traceback)"))
+        from pipeline.extras import install_hint
+
+        hint = install_hint(exc)  # an optional engine that is not installed: the command that brings it
+        if hint:
+            _err(hint)
+        else:
+            _err(f"error: {type(exc).__name__}: {exc}" + ("" if args.verbose else " (run with -v for the traceback)"))
         if args.verbose:
             traceback.print_exc()
-        return EXIT_FAILED
+        return EXIT_CONFIG if hint else EXIT_FAILED
 
 
 if __name__ == "__main__":
