@@ -28,6 +28,7 @@ from pipeline.config import ConfigError, ReadFile, StageConfig
 from pipeline.hashing import shuffle_keys
 from pipeline.partitions import merge_counts, part_done, partition_name, write_split
 from pipeline.primitives import Executor, Progress, aggregate
+from pipeline.progress import phase
 from pipeline.schema import REASON
 from pipeline.storage import arrow
 from stages.base import GlobalStage, StageContext
@@ -310,7 +311,7 @@ def select_and_count(ctx: StageContext, cfg: MixConfig, available: dict[str, int
                      f"({sum(available.values())} tokens × max_epochs)")
     todo = [p for p in ctx.inputs if part_done(ctx.stage_dir, partition_name(p), stage_hash) is None]
     ctx.executor.map(_select_partition, [(stage_hash, p, ctx.stage_dir, cfg.by, ctx.pipeline.seed, plan)
-                                         for p in todo], ctx.stats.get("progress"))
+                                         for p in todo], phase(ctx.stats.get("progress"), "selection", "partitions"))
     counts = merge_counts(part_done(ctx.stage_dir, partition_name(p), stage_hash) or {} for p in ctx.inputs)
     counts["budget_tokens"] = budget
     counts["realized_tokens"] = sum(r["realized_tokens"] for r in report.values())
@@ -337,10 +338,12 @@ class Stage(GlobalStage):
                                f"(add a {'tokenize' if missing[0] == 'n_tokens' else 'classifier'} stage before)"])
         items = [(p, cfg.by, seed) for p in ctx.inputs]
         totals: dict[str, tuple[int, int]]
-        totals = aggregate(ctx.executor, _domain_totals, items, _merge_totals, {}, ctx.stats.get("progress"))
+        totals = aggregate(ctx.executor, _domain_totals, items, _merge_totals, {},
+                           phase(ctx.stats.get("progress"), "domain tokens"))
         available = {d: totals[d][0] for d in sorted(totals)}
         docs = {d: totals[d][1] for d in available}
         plan = plan_mix(cfg, available)
-        partial = partial_epochs(ctx.executor, list(ctx.inputs), cfg.by, seed, plan.rests, ctx.stats.get("progress"))
+        partial = partial_epochs(ctx.executor, list(ctx.inputs), cfg.by, seed, plan.rests,
+                                 phase(ctx.stats.get("progress"), "partial epochs"))
         return select_and_count(ctx, cfg, available, docs, plan.weights, plan.targets, plan.budget,
                                 plan.full_epochs, partial)

@@ -63,6 +63,7 @@ from pipeline.io import read_json_or_none, write_json, write_parquet
 from pipeline.partitions import merge_counts, part_done, partition_name, write_split
 from pipeline.paths import stage_write_path
 from pipeline.primitives import aggregate
+from pipeline.progress import phase
 from pipeline.schema import REASON
 from pipeline.storage import arrow
 from stages.base import GlobalStage, StageContext
@@ -689,30 +690,36 @@ class Stage(GlobalStage):
         clock = _Clock()
         edge_files = ex.group_by_key(sources, functools.partial(_signature_rows, plan),
                                      functools.partial(_band_edges, plan), work / "bands", n_buckets=band_buckets,
-                                     partitioner="range", progress=progress)
+                                     partitioner="range", progress=phase(progress, "signatures"))
         candidates = sum(pq.ParquetFile(arrow(f)).metadata.num_rows for f in edge_files)
         stats: dict[str, Any] = {"index_docs": n_nodes - n_docs}
         clock.lap("signatures")
         if cfg.verify:
             joined = ex.group_by_key(edge_files, _edges_by_u, functools.partial(_attach_u, plan), work / "join_u",
-                                     n_buckets=set_buckets, partitioner="range", progress=progress)
+                                     n_buckets=set_buckets, partitioner="range",
+                                     progress=phase(progress, "verify: sets of u"))
             edge_files = ex.group_by_key(joined, _read, functools.partial(_verify, plan), work / "join_v",
-                                         n_buckets=set_buckets, partitioner="range", progress=progress)
+                                         n_buckets=set_buckets, partitioner="range",
+                                         progress=phase(progress, "verify: sets of v"))
             clock.lap("verify")
-        pairs, verified = aggregate(ex, _edge_counts, [(f, cfg.verify) for f in edge_files], _add_pairs, (0, 0))
-        labels = ex.components(edge_files, work / "components", "keep" if cfg.verify else None, progress)
-        clustered, clusters = aggregate(ex, _label_counts, labels, _add_pairs, (0, 0))
+        pairs, verified = aggregate(ex, _edge_counts, [(f, cfg.verify) for f in edge_files], _add_pairs, (0, 0),
+                                     phase(progress, "edge counts"))
+        labels = ex.components(edge_files, work / "components", "keep" if cfg.verify else None,
+                               phase(progress, "components", "edge files"))
+        clustered, clusters = aggregate(ex, _label_counts, labels, _add_pairs, (0, 0), phase(progress, "cluster sizes"))
         plan = dataclasses.replace(plan, labels=tuple(labels))
         stats.update(candidate_edges=candidates, candidate_pairs=pairs, verified_pairs=verified, clusters=clusters)
         clock.lap("components")
         cluster_buckets = int(max(2 * ex.workers, clustered * 100 // (64 << 20) + 1))  # ~100 bytes per member
         survivors = ex.group_by_key(sources, functools.partial(_cluster_rows, plan),
                                     functools.partial(_pick_survivors, plan), work / "clusters",
-                                    n_buckets=cluster_buckets, partitioner="range", progress=progress)
+                                    n_buckets=cluster_buckets, partitioner="range",
+                                    progress=phase(progress, "survivors"))
         clock.lap("survivors")
         write_json({**stats, **clock.laps}, work / "stats.json")  # `_work` stays until the manifest is written
         todo = [(i, p) for i, p in enumerate(inputs) if part_done(ctx.stage_dir, partition_name(p), stage_hash) is None]
-        ex.map(_apply, [(plan, stage_hash, survivors, p, ctx.stage_dir, i) for i, p in todo], progress)
+        ex.map(_apply, [(plan, stage_hash, survivors, p, ctx.stage_dir, i) for i, p in todo],
+               phase(progress, "removals", "partitions"))
         clock.lap("apply")
         stats.update(clock.laps)
         return stats

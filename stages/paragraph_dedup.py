@@ -30,6 +30,7 @@ from pydantic import Field
 from filters.units import drop_units, unit_keys
 from pipeline.config import StageConfig
 from pipeline.partitions import merge_counts, part_done, partition_name, write_split
+from pipeline.progress import phase
 from pipeline.schema import REASON
 from pipeline.storage import arrow
 from stages.base import GlobalStage, StageContext
@@ -134,8 +135,9 @@ class Stage(GlobalStage):
             n_buckets = int(max(2 * ex.workers, text_bytes // (64 << 20) + 1))
             results = ex.group_by_key(ctx.inputs, functools.partial(_unit_rows, plan),
                                       functools.partial(_losers, plan), ctx.stage_dir / "_work" / "units",
-                                      n_buckets=n_buckets, partitioner="range", progress=progress)
-            ex.map(_rewrite, [(plan, results, p, index[p]) for p in todo], progress)
+                                      n_buckets=n_buckets, partitioner="range",
+                                      progress=phase(progress, "units"))
+            ex.map(_rewrite, [(plan, results, p, index[p]) for p in todo], phase(progress, "rewrite", "partitions"))
         return merge_counts(part_done(ctx.stage_dir, partition_name(p), stage_hash) or {} for p in ctx.inputs)
 
 

@@ -30,6 +30,7 @@ from pipeline.config import ReadFile, StageConfig
 from pipeline.io import write_parquet
 from pipeline.partitions import merge_counts, part_done, partition_name, write_split
 from pipeline.primitives import Executor, Progress, aggregate
+from pipeline.progress import phase
 from pipeline.schema import REASON
 from pipeline.storage import arrow
 from stages.base import GlobalStage, StageContext
@@ -261,7 +262,7 @@ class Stage(GlobalStage):
         scored = [scored_dir / p.name for p in ctx.inputs]
         ctx.executor.map(_score_partition, [(self.config, ctx.pipeline, stage_hash, p, s)
                                             for p, s in zip(ctx.inputs, scored, strict=True)],
-                         ctx.stats.get("progress"))
+                         phase(ctx.stats.get("progress"), "scores", "partitions"))
         cfg = self.config
         n = sum(pq.ParquetFile(arrow(p)).metadata.num_rows for p in scored)
         buckets = cfg.buckets or 0
@@ -269,14 +270,15 @@ class Stage(GlobalStage):
         if cfg.keep_top is not None:  # the k-th best, k = ceil(keep_top * N), is rank N - k from the bottom
             wanted.append(Wanted(rank=n - max(1, math.ceil(cfg.keep_top * n))))
         values, score_mean, _ = histogram_scores(ctx.executor, scored, wanted, bool(cfg.buckets),
-                                                 ctx.stats.get("progress"))
+                                                 phase(ctx.stats.get("progress"), "score histogram"))
         threshold = cfg.threshold
         if cfg.keep_top is not None:
             threshold = values[-1] if values else math.inf
         cuts = (values[:cfg.buckets - 1] if values else []) if cfg.buckets else None
         todo = [s for s in scored if part_done(ctx.stage_dir, partition_name(s), stage_hash) is None]
         ctx.executor.map(_decide_partition, [(self.config, stage_hash, s, ctx.stage_dir, threshold, cuts)
-                                             for s in todo], ctx.stats.get("progress"))
+                                             for s in todo],
+                         phase(ctx.stats.get("progress"), "decisions", "partitions"))
         counts = merge_counts(part_done(ctx.stage_dir, partition_name(s), stage_hash) or {} for s in scored)
         counts["threshold"] = threshold
         counts["score_mean"] = score_mean

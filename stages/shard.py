@@ -29,6 +29,7 @@ from pipeline import storage
 from pipeline.config import ReadFile, StageConfig
 from pipeline.hashing import shuffle_keys
 from pipeline.io import PARQUET_OPTIONS, atomic_open, clean_temp_files, sha256_file, write_json, write_parquet
+from pipeline.progress import phase
 from pipeline.storage import arrow
 from stages.base import GlobalStage, StageContext
 
@@ -182,7 +183,7 @@ class Stage(GlobalStage):
         return ctx.executor.group_by_key(
             ctx.inputs, functools.partial(_sort_keys, (ctx.pipeline.seed, cols)), _sort_bucket,
             ctx.stage_dir / "_work", n_buckets=int(n_buckets), partitioner="range",
-            progress=ctx.stats.get("progress"))
+            progress=phase(ctx.stats.get("progress"), "shuffle"))
 
     def _plan(self, files: list[str]) -> list[tuple[ShardSlice, ...]]:
         """Shard boundaries over the sorted files, reading only each file's text sizes, one file at a time."""
@@ -232,7 +233,7 @@ class Stage(GlobalStage):
             names = [n for n in (columns or first.names) if n != SIZE]
             schema = pa.schema([first.field(n) for n in names])
         jobs = [ShardJob(self, i, slices, schema, shard_dir, columns) for i, slices in enumerate(plan)]
-        written = ctx.executor.map(_write_shard_task, jobs, ctx.stats.get("progress"))
+        written = ctx.executor.map(_write_shard_task, jobs, phase(ctx.stats.get("progress"), "write", "shards"))
         shards: list[dict[str, Any]] = []
         by_source: dict[str, int] = {}
         by_domain: dict[str, dict[str, int]] = {}
