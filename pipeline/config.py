@@ -195,6 +195,9 @@ class InputConfig(Strict):
     id_field: str | None = None
     url_field: str | None = None
     split: str | None = None  # for `hf` inputs loaded with load_dataset / DatasetDict
+    # a plain JSONL file larger than this is read by all workers in byte ranges (cut at line ends), a
+    # Parquet file in runs of row groups of about this size; compressed JSONL is always read whole
+    split_bytes: int = Field(default=64 << 20, ge=1)
 
     @field_validator("path")
     @classmethod
@@ -502,7 +505,9 @@ def stage_kinds() -> list[str]:
 
 def validate(data: dict[str, Any]) -> PipelineConfig:
     """Validate raw config data, each stage against its kind's model, and resolve read paths. Raises ConfigError."""
+    from pipeline.columns import plan_problems
     from pipeline.paths import write_path_problems
+    from stages.registry import make_stage
 
     problems: list[str] = []
     raw_stages = data.get("stages") or []
@@ -552,6 +557,9 @@ def validate(data: dict[str, Any]) -> PipelineConfig:
     if problems or cfg is None:
         raise ConfigError(problems)
     cfg.stages = stages
+    column_problems = plan_problems(cfg, stages, prefixes, make_stage)  # no problem so far: one stage per key
+    if column_problems:
+        raise ConfigError(column_problems)
     return cfg
 
 

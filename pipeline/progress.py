@@ -34,8 +34,8 @@ class Reporter:
 
     def task(self, label: str, unit: str | None = None, phase: str | None = None) -> TaskProgress:
         """A callback (done, total) for one unit of work, shown as `label: [phase: ]unit done/total`
-        (`near_dedup: band buckets 8/8`, `near_dedup: verify: partitions 3/8`); its `phase(name)` is
-        the callback of the stage's next phase (`near_dedup: signatures 14/14`)."""
+        (`near_dedup: band buckets 8/8`, `near_dedup: verify: partitions 3/8`): a stage's phases get
+        theirs through `StageContext.phase` (`near_dedup: signatures 14/14`)."""
         return TaskProgress(self, label, unit, phase)
 
     def _line(self, description: str) -> Progress:
@@ -79,9 +79,10 @@ class Reporter:
 class TaskProgress:
     """The progress of one stage (or one phase of it): called with (done, total) like any `Progress`.
 
-    A stage made of several steps over the executor primitives names each with `phase`, so its lines say
-    what they count (`near_dedup: signatures 14/14`, `near_dedup: components 3/3`) instead of one
-    anonymous count per step. The line (a rich bar or a log line) starts at the first call."""
+    A stage made of several steps over the executor primitives names each (`StageContext.phase`), so its
+    lines say what they count (`near_dedup: signatures 14/14`, `near_dedup: components round 2 3/3`)
+    instead of one anonymous count per step. The line (a rich bar or a log line) starts at the first
+    call, so a phase with nothing to do (a finished step on resume) shows no empty bar."""
 
     def __init__(self, reporter: Reporter, label: str, unit: str | None = None, phase: str | None = None):
         self.reporter, self.label, self.unit, self.name = reporter, label, unit, phase
@@ -91,15 +92,6 @@ class TaskProgress:
         if self._update is None:
             self._update = self.reporter._line(task_description(self.label, self.unit, self.name))
         self._update(done, total)
-
-    def phase(self, name: str, unit: str | None = None) -> TaskProgress:
-        """The progress of the phase `name` of this stage, counting `unit` (none: tasks, left unsaid)."""
-        return TaskProgress(self.reporter, self.label, unit, name)
-
-
-def phase(progress: Progress | None, name: str, unit: str | None = None) -> Progress | None:
-    """`progress.phase(name)` for a stage's `TaskProgress`; any other callback (or None) as it is."""
-    return progress.phase(name, unit) if isinstance(progress, TaskProgress) else progress
 
 
 def task_description(label: str, unit: str | None = None, phase: str | None = None) -> str:

@@ -15,7 +15,7 @@ import pyarrow as pa
 from filters.html_extract import extract
 from pipeline.config import StageConfig, Strict
 from pipeline.schema import REASON
-from stages.base import MapStage
+from stages.base import Column, MapStage
 
 
 class TrafilaturaOptions(Strict):
@@ -85,6 +85,14 @@ def extract_pages(html: list[str | None], urls: list[str | None], texts: list[st
 class Stage(MapStage):
     Config = ExtractConfig
     config: ExtractConfig
+
+    def reads(self) -> tuple[Column, ...]:
+        return (Column("text", pa.string()), Column("html", pa.string(), optional=True),
+                Column("url", pa.string(), optional=True))
+
+    def adds(self) -> tuple[Column, ...]:
+        html = (Column("html", pa.string()),) if self.config.keep_html else ()
+        return (*html, Column("html_chars", pa.int64()), Column("extract_error", pa.string()))
 
     def apply(self, table: pa.Table) -> pa.Table:
         n = table.num_rows
