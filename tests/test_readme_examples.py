@@ -159,3 +159,9 @@ def test_links_stay_inside_the_repository(page: str) -> None:
         assert (here / target).exists(), target
     for path in re.findall(r"`((?:docs|examples|bench|synth/recipes|stages|pipeline)/[\w./-]+)`", text):
         assert (REPO / path).exists(), path
+
+
+def test_the_readme_maps_every_docs_page_and_stays_short() -> None:
+    mapped = set(re.findall(r"\]\((docs/[\w.-]+\.md)\)", README))
+    assert mapped == {p for p in PAGES if p.startswith("docs/")}
+    assert len(README.splitlines()) <= 250  # read in ten minutes; details go to docs/
