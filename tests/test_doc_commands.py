@@ -148,11 +148,11 @@ def test_the_demo_commands(tmp_path: Path) -> None:
     built = REPO / ".cache" / "demo-model"
     if (built / "config.json").is_file():  # `make run` converted it already: the same files, 40 s saved
         (tmp_path / ".cache" / "demo-model").symlink_to(built)
-        DEMO_TO_RUN = DEMO[1:]
+        to_run = DEMO[1:]
     else:
-        DEMO_TO_RUN = DEMO
+        to_run = DEMO
     spark = shutil.which("java") is not None and _has("pyspark")
-    for command in DEMO_TO_RUN:
+    for command in to_run:
         if "--executor spark" in command and not spark and os.environ.get("CI") != "true":
             continue  # no JVM or PySpark here: the Spark tests say so (skips outside CI)
         proc = check(command, tmp_path, timeout=3600)
