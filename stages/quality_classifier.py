@@ -267,7 +267,7 @@ class Stage(GlobalStage):
         scored = [scored_dir / p.name for p in ctx.inputs]
         ctx.executor.map(_score_partition, [(self.config, ctx.pipeline, stage_hash, p, s)
                                             for p, s in zip(ctx.inputs, scored, strict=True)],
-                         ctx.progress)
+                         ctx.phase("scores", "partitions"))
         cfg = self.config
         n = sum(pq.ParquetFile(arrow(p)).metadata.num_rows for p in scored)
         buckets = cfg.buckets or 0
@@ -275,12 +275,13 @@ class Stage(GlobalStage):
         if cfg.keep_top is not None:  # the k-th best, k = ceil(keep_top * N), is rank N - k from the bottom
             wanted.append(Wanted(rank=n - max(1, math.ceil(cfg.keep_top * n))))
         values, score_mean, _ = histogram_scores(ctx.executor, scored, wanted, bool(cfg.buckets),
-                                                 ctx.progress)
+                                                 ctx.phase("score histogram"))
         threshold = cfg.threshold
         if cfg.keep_top is not None:
             threshold = values[-1] if values else math.inf
         cuts = (values[:cfg.buckets - 1] if values else []) if cfg.buckets else None
-        ctx.write_partitions(functools.partial(_decide_partition, self.config, scored_dir, threshold, cuts))
+        ctx.write_partitions(functools.partial(_decide_partition, self.config, scored_dir, threshold, cuts),
+                             progress=ctx.phase("decisions", "partitions"))
         counts: dict[str, Any] = {"threshold": threshold}
         counts["score_mean"] = score_mean
         if cuts is not None:

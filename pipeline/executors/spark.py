@@ -151,14 +151,14 @@ _BUCKET = pa.schema([("bucket", pa.int32())])
 
 
 def _group_map_task(key_fn: Callable[[Path, int], pa.Table], partitions: Sequence[str], n_buckets: int,
-                    partitioner: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+                    partitioner: str, step: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """The local `_group_map`, emitting each bucket's slice as one Arrow IPC chunk instead of a file."""
     for batch in batches:
         for part in batch.column("id").to_pylist():
             try:
                 table = key_fn(storage.location(partitions[part]), part)
-            except Exception as exc:  # the driver's error names the partition
-                raise StageFailed(f"partition {part} ({partitions[part]})", exc) from exc
+            except Exception as exc:  # named as the local executor names it (`bands map p-00002`)
+                raise StageFailed(f"{step} map {task_label(storage.location(partitions[part]))}", exc) from exc
             if table.num_rows == 0:
                 continue
             rows = [{"bucket": b, "part": part, "payload": _ipc(piece)}
@@ -385,7 +385,8 @@ class SparkExecutor:
         if partitions:
             paths = [str(p) for p in partitions]
             chunks = self.positions(len(paths)).mapInArrow(
-                functools.partial(_group_map_task, key_fn, paths, n_buckets, partitioner), spark_schema(_CHUNK))
+                functools.partial(_group_map_task, key_fn, paths, n_buckets, partitioner, workdir.name),
+                spark_schema(_CHUNK))
             reduced = (chunks.repartition(self.shuffle_partitions(n_buckets), "bucket")
                        .sortWithinPartitions("bucket", "part")
                        .mapInArrow(functools.partial(_group_reduce_task, reduce_fn, workdir), spark_schema(_BUCKET)))
