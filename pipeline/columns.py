@@ -99,7 +99,7 @@ def plan_problems(pipeline: PipelineConfig, stages: Sequence[StageConfig], keys:
                   make_stage: Callable[[StageConfig, PipelineConfig], Any]) -> list[str]:
     """Walk the stages in order (each from its `input:` or the one before) and name every stage that
     needs a column its input cannot have, or has with another kind of value."""
-    from pipeline.config import ConfigError
+    from pipeline.errors import ConfigError
 
     schemas: dict[str, pa.Schema] = {"ingest": ingest_schema(pipeline.inputs)}
     previous = "ingest"

@@ -41,6 +41,7 @@ from pydantic import (
     model_serializer,
 )
 
+from pipeline.errors import ConfigError
 from stages.registry import STAGE_MODULES, stage_config_model
 
 InputFormat = Literal["jsonl", "jsonl.gz", "jsonl.zst", "parquet", "hf", "warc", "wet", "html"]
@@ -51,14 +52,6 @@ FORMAT_SUFFIXES: tuple[tuple[str, str], ...] = (
     (".jsonl.zst", "jsonl.zst"), (".json.zst", "jsonl.zst"), (".ndjson.zst", "jsonl.zst"),
     (".jsonl", "jsonl"), (".json", "jsonl"), (".ndjson", "jsonl"), (".parquet", "parquet"), (".pq", "parquet"))
 HF_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
-
-
-class ConfigError(Exception):
-    """Invalid configuration; `problems` holds one human-readable line per problem."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def local_path(value: str) -> str:

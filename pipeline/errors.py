@@ -9,6 +9,14 @@ from typing import Any
 LABEL_CHARS = 80  # a label longer than this is cut: an error line names its task, it does not dump it
 
 
+class ConfigError(Exception):
+    """Invalid configuration; `problems` holds one human-readable line per problem."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
 class StageFailed(Exception):
     """A stage raised on some partition or step; carries where, so the CLI can say it in one line."""
 
@@ -52,5 +60,5 @@ def call_naming_item(fn: Callable[[Any], Any], item: Any) -> Any:
         return fn(item)
     except StageFailed:
         raise
-    except Exception as exc:  # noqa: BLE001 - re-raised with the item that failed
+    except Exception as exc:  # re-raised with the item that failed
         raise StageFailed(task_label(item), exc) from exc

@@ -62,7 +62,7 @@ class EvalSetConfig(Strict):
 class DecontaminateConfig(StageConfig):
     eval_sets: list[EvalSetConfig] = Field(min_length=1)
     ngram: int = Field(default=13, ge=1, le=64)  # words per n-gram (GPT-3, Llama 2, OLMo)
-    cjk_ngram: int = Field(default=20, ge=1, le=128)  # characters per n-gram for Chinese/Japanese (README)
+    cjk_ngram: int = Field(default=20, ge=1, le=128)  # chars per n-gram, Chinese/Japanese (docs/decontamination.md)
     cjk_ratio: float = Field(default=0.5, ge=0.0, le=1.0)  # share of CJK tokens that makes an item CJK
     min_item_tokens: int = Field(default=4, ge=1)  # shorter items ("yes", "42") are not matched at all
     action: Literal["remove", "mask"] = "remove"

@@ -40,7 +40,7 @@ class ResiliparseOptions(Strict):
 
 class ExtractConfig(StageConfig):
     # resiliparse: the fastest method that recovers >= 95% of the demo's article sentences with <= 5% of its
-    # boilerplate (README "Extract" has every method's figures)
+    # boilerplate (docs/web-input.md has every method's figures)
     method: Literal["trafilatura", "resiliparse", "plain"] = "resiliparse"
     keep_html: bool = False
     trafilatura: TrafilaturaOptions = TrafilaturaOptions()
@@ -71,7 +71,7 @@ def extract_pages(html: list[str | None], urls: list[str | None], texts: list[st
             continue
         try:
             result = extract(cfg.method, page, url, options)
-        except Exception as exc:  # noqa: BLE001 - one page's failure removes that page, not the batch
+        except Exception as exc:  # one page's failure removes that page, not the batch
             out_text.append("")
             reasons.append("extract:error")
             errors.append(f"{type(exc).__name__}: {exc}"[:1000])

@@ -26,11 +26,11 @@ import pyarrow.parquet as pq
 from pydantic import Field, model_validator
 
 from pipeline.config import ConfigError, ReadFile, StageConfig
+from pipeline.hashing import shuffle_keys
 from pipeline.primitives import Executor, Progress, aggregate
 from pipeline.schema import REASON
 from pipeline.storage import arrow
 from stages.base import Column, GlobalStage, Part, PartitionOutput, StageContext
-from stages.shard import shuffle_keys
 
 UINT64_MAX = (1 << 64) - 1  # the cut of a domain taken whole: every key is <= it
 

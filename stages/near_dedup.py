@@ -48,7 +48,6 @@ from filters.minhash import (
     band_keys,
     estimated_jaccard,
     exact_jaccard,
-    hash_strings,
     lsh_choices,
     minhash_signatures,
     mix64,
@@ -57,6 +56,7 @@ from filters.minhash import (
 )
 from pipeline import storage
 from pipeline.config import StageConfig
+from pipeline.hashing import seed_key, siphash64
 from pipeline.index_store import IndexStore, run_key
 from pipeline.io import write_parquet
 from pipeline.paths import stage_write_path
@@ -238,7 +238,7 @@ def _signature_rows(plan: Plan, path: Path, part: int) -> pa.Table:
     sig = minhash_signatures(sets, plan.params)
     keys = band_keys(sig, plan.params)
     nodes = plan.base[part] + np.arange(table.num_rows, dtype=np.int64)
-    order = hash_strings(ids, plan.params.seed, "order")
+    order = siphash64(ids, seed_key(plan.params.seed, "order"))
     sizes = sets.sizes
     nonempty = sizes > 0
 
@@ -274,7 +274,7 @@ def _index_rows(plan: Plan, path: Path, j: int) -> pa.Table:
     table = pq.read_table(arrow(path), columns=["id", "bands", "sig"])
     keys = _from_fsb(table.column("bands"), np.uint64, p.bands)
     nodes = plan.index_base[j] + np.arange(table.num_rows, dtype=np.int64)
-    order = hash_strings(table.column("id").combine_chunks(), p.seed, "order")
+    order = siphash64(table.column("id").combine_chunks(), seed_key(p.seed, "order"))
     if plan.verify and table.num_rows:
         buckets = _buckets(nodes, plan.set_buckets)
         sigs = pa.table({"node": nodes, "sig": table.column("sig")})

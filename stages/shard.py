@@ -27,6 +27,7 @@ from pydantic import Field, model_validator
 from filters import distinct
 from pipeline import storage
 from pipeline.config import ReadFile, StageConfig
+from pipeline.hashing import shuffle_keys
 from pipeline.io import PARQUET_OPTIONS, atomic_open, clean_temp_files, sha256_file, write_json, write_parquet
 from pipeline.storage import arrow
 from stages.base import Column, GlobalStage, StageContext
@@ -51,15 +52,6 @@ class ShardConfig(StageConfig):
         if "megatron" in self.formats and self.tokenizer is None:
             raise ValueError("the megatron format needs `tokenizer` (a tokenizer directory or tokenizer.json)")
         return self
-
-
-def shuffle_keys(ids: pa.Array, seed: int) -> np.ndarray:
-    """uint64 sort key per id for seed `seed` (SipHash keyed by the seed: stable across runs)."""
-    import pandas as pd  # local: `curate validate` loads every stage module, pandas costs ~0.6 s to import
-
-    hash_key = f"{seed & 0xFFFFFFFFFFFFFFFF:016x}"
-    objs = np.asarray(ids.to_pylist(), dtype=object)
-    return pd.util.hash_array(objs, hash_key=hash_key, categorize=False) if len(objs) else np.zeros(0, np.uint64)
 
 
 def copy_ids(table: pa.Table) -> pa.Array:

@@ -154,7 +154,7 @@ def executor_engine_factory(ctx: StageContext) -> Callable[..., Any]:
     """Engines made where the executor runs generation (Spark: http requests from its tasks), else here."""
 
     def factory(kind: str, **kwargs: Any) -> Any:
-        from synth.engines import make_engine
+        from synth.engine_kinds import make_engine
 
         remote = ctx.executor.generation_engine(kind, label=ctx.stage.name, **kwargs)
         return remote if remote is not None else make_engine(kind, **kwargs)

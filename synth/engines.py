@@ -5,7 +5,7 @@ Why one contract: the synth stage (and its cache) must not care whether text com
 workers. Every request gets exactly one result, in the caller's order, with a per-row status, so a bad
 row never sinks a batch and nothing is silently lost.
 
-Importing this module never imports vllm or httpx; the concrete engines do that lazily.
+Importing this module never imports vllm or httpx; `synth.engine_kinds.make_engine` picks and loads an engine.
 """
 
 from __future__ import annotations
@@ -159,16 +159,3 @@ def dedupe_requests(requests: Sequence[GenRequest]) -> tuple[list[GenRequest], l
             unique.append(r)
         mapping.append(index[k])
     return unique, mapping
-
-
-def make_engine(kind: str, **kwargs: Any) -> Engine:
-    """Factory used by the stage config: ``kind`` is ``"vllm"`` or ``"http"``."""
-    if kind == "vllm":
-        from synth.engine_vllm import VLLMEngine
-
-        return VLLMEngine(**kwargs)
-    if kind == "http":
-        from synth.engine_http import HTTPEngine
-
-        return HTTPEngine(**kwargs)
-    raise ValueError(f"unknown engine kind {kind!r} (expected 'vllm' or 'http')")

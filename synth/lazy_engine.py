@@ -41,7 +41,7 @@ class LazyEngine:
         self.override = override
         self.log_path = log_path  # engine output (vLLM, torch, Triton; child processes too) goes here
         self._model_id = model_id
-        self._factory = factory  # (kind, **engine kwargs) -> engine; default synth.engines.make_engine
+        self._factory = factory  # (kind, **engine kwargs) -> engine; default synth.engine_kinds.make_engine
         self._engine: Any = None
         self._closed: Any = None  # the engine after close (its placement and totals are still reported)
         self.was_loaded = False
@@ -72,7 +72,7 @@ class LazyEngine:
             if self.override is not None:
                 self._engine = self.override
             else:
-                from synth.engines import make_engine
+                from synth.engine_kinds import make_engine
 
                 log.info("loading %s engine for %s", self.cfg.engine, self.cfg.model or self.cfg.base_urls)
                 from synth.engine_http import ServerUnavailableError

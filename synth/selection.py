@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.config import ConfigError
+from pipeline.hashing import shuffle_keys
 from pipeline.storage import arrow
-from stages.shard import shuffle_keys
 from synth.chunking import Chunk, chunk_text
 from synth.recipes import Recipe
 

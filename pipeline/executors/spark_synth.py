@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from pipeline.executors.spark import spark_schema
+from pipeline.executors.spark_types import spark_schema
 from synth.engines import GenRequest, GenResult, Sampling, batch_stats, dedupe_requests
 
 if TYPE_CHECKING:
