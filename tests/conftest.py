@@ -236,7 +236,10 @@ HEAVY_TESTS: dict[str, set[str]] = {
              # the commands shown in README and docs/ run as subprocesses (the list check stays fast)
              *(f"test_doc_commands.py::{name}" for name in (
                  "test_the_quick_start_on_your_own_data", "test_the_training_commands", "test_help_demo_data_and_java",
-                 "test_the_demo_commands"))},
+                 "test_the_demo_commands")),
+             # four `curate run`s each (the index store's unit of meaning: key name and parameters)
+             "test_dedup_index.py::test_switching_the_key_kind_starts_its_own_store_and_other_settings_are_a_config_error",
+             "test_dedup_index.py::test_a_rerun_of_the_same_output_replaces_its_own_generation"},
     "vllm": {"test_doc_commands.py::test_the_demo_commands"},  # the demo run generates with vLLM
 }
 

@@ -354,7 +354,7 @@ class SparkExecutor:
         if not items:
             return []
         task = functools.partial(_item_task, fn, items)
-        with self.job(getattr(fn, "__name__", "map")), tracked(self.spark, progress, len(items)):
+        with self.job(getattr(fn, "__name__", "map")), tracked(self.spark, progress, len(items)):  # items: labels below
             rows = self.positions(len(items)).mapInArrow(task, spark_schema(_RESULT)).toArrow()
         results: list[Any] = [None] * len(items)
         for i, ok, payload in zip(rows.column("i").to_pylist(), rows.column("ok").to_pylist(),
@@ -390,7 +390,7 @@ class SparkExecutor:
             reduced = (chunks.repartition(self.shuffle_partitions(n_buckets), "bucket")
                        .sortWithinPartitions("bucket", "part")
                        .mapInArrow(functools.partial(_group_reduce_task, reduce_fn, workdir), spark_schema(_BUCKET)))
-            with self.job("group_by_key"), tracked(self.spark, progress, n_buckets):
+            with self.job(f"{workdir.name} group-by"), tracked(self.spark, progress, n_buckets):
                 reduced.toArrow()
         for out in outputs:
             if not out.exists():  # no rows fell in this bucket
