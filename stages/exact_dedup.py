@@ -33,7 +33,7 @@ class ExactDedupConfig(StageConfig):
     ignore_digits: bool = False
     index: str | None = None  # keys of kept documents (dir, relative to OUT); later runs dedup against them
     # which copy survives: id (default), quality, length, newest, {source_priority: [...]}, '<column> asc|desc'
-    survivor: list[RuleItem] = Field(default_factory=lambda: ["id"], min_length=1)
+    survivor: list[RuleItem] = Field(default_factory=lambda: list[RuleItem](["id"]), min_length=1)
     date_field: str = "date"  # for `newest`: a column, else meta.fields.<name> or meta.<name>
 
     @field_validator("survivor")

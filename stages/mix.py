@@ -250,6 +250,7 @@ def partial_epochs(ex: Executor, inputs: list[Path], by: str, seed: int, rests: 
     wanted = tuple(sorted(d for d, r in rests.items() if r > 0))
     if not wanted:
         return {}
+    bins: dict[str, dict[int, tuple[int, int]]]
     bins = aggregate(ex, _key_bins, [(p, by, seed, wanted, rehydrate) for p in inputs], _merge_bins, {}, progress)
     found: dict[str, tuple[int, int, int]] = {}  # domain -> (bin, tokens before it, documents before it)
     out: dict[str, tuple[int, int | None, int]] = {}
@@ -262,6 +263,7 @@ def partial_epochs(ex: Executor, inputs: list[Path], by: str, seed: int, rests: 
             before, count = before + t, count + n
         else:  # the rest reaches past the domain's tokens: every document
             out[d] = (count, UINT64_MAX if count else None, before)
+    rows: dict[str, list[tuple[int, int]]]
     rows = aggregate(ex, _bin_rows, [(p, by, seed, {d: b for d, (b, _, _) in found.items()}, rehydrate)
                                      for p in inputs], _merge_rows, {}, progress) if found else {}
     for d, (_, before, count) in found.items():
@@ -396,11 +398,13 @@ class Stage(GlobalStage):
         seed = ctx.pipeline.seed
         rehydrate = cfg.rehydration()
         items = [(p, cfg.by, seed) for p in ctx.inputs]
+        totals: dict[str, tuple[int, int]]
         totals = aggregate(ctx.executor, _domain_totals, items, _merge_totals, {}, ctx.progress)
         available = {d: totals[d][0] for d in sorted(totals)}
         docs = {d: totals[d][1] for d in available}
         pool = None
         if rehydrate:
+            pooled: dict[str, tuple[int, int]]
             pooled = aggregate(ctx.executor, _domain_totals, [(*i, rehydrate) for i in items], _merge_totals, {},
                                ctx.progress)
             pool = {d: pooled.get(d, (0, 0))[0] for d in available}

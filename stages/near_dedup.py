@@ -97,7 +97,7 @@ class NearDedupConfig(StageConfig):
     max_shingles: int | None = Field(default=100_000, ge=1)
     # which copy survives (filters/survivor_rule.py): quality, length, id, newest,
     # {source_priority: [...]}, or '<column> asc|desc'; ties end on the smallest id
-    survivor: list[RuleItem] = Field(default_factory=lambda: ["quality", "length", "id"], min_length=1)
+    survivor: list[RuleItem] = Field(default_factory=lambda: list[RuleItem](["quality", "length", "id"]), min_length=1)
     date_field: str = "date"  # for `newest`: a column, else meta.fields.<name> or meta.<name>
     window: int = Field(default=4, ge=1, le=64)  # edges per member of an LSH bucket (bounds degrees)
     index: str | None = None  # directory (relative to OUT) of band keys of documents kept by earlier runs
