@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-ShingleMode = Literal["word", "char", "auto"]
+ShingleMode = Literal["word", "char", "auto", "code"]
 U32_MAX = np.uint32(0xFFFFFFFF)
 _POLY = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier for polynomial combination of token hashes
 _CJK = r"[\p{Han}\p{Hiragana}\p{Katakana}]"
@@ -200,6 +200,12 @@ def shingle_sets(
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
     docs = len(texts)
+    if mode == "code":  # identifier/operator tokens of the raw text (filters/code_tokens.py)
+        from filters.code_tokens import code_token_hashes
+
+        tokens, counts = code_token_hashes(texts, seed, hash_strings)
+        h, d = ngram_hashes(tokens, counts, ngram)
+        return _sets(h, d, docs, seed, np.zeros(docs, dtype=bool))
     normalized = normalize_texts(texts)
     if mode == "auto":
         cjk = cjk_documents(normalized, cjk_ratio)
@@ -218,6 +224,11 @@ def shingle_sets(
         owners.append(idx[d])
     h = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
     d = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
+    return _sets(h, d, docs, seed, cjk)
+
+
+def _sets(h: np.ndarray, d: np.ndarray, docs: int, seed: int, cjk: np.ndarray) -> ShingleSets:
+    """Per-document sets of (seeded, 32-bit folded) shingle hashes from (hash, owner) pairs."""
     h = mix64(h ^ np.uint64(seed_u64(seed, "shingle")))
     folded = (h >> np.uint64(32)) ^ (h & np.uint64(0xFFFFFFFF))
     composite = (d.astype(np.uint64) << np.uint64(32)) | folded
