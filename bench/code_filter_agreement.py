@@ -12,8 +12,9 @@ Stack's metadata defines them), the threshold table NeMo Curator ships (`code_me
 rules off, which StarCoderData did not have), on Arrow batches in this process.
 
 Prints agreement (keep/drop), the disagreements, files/s and MB/s of both (per CPU-second, one
-process each) and the same for ours with every rule on. `--fixtures DIR --record FILE` also writes
-bigcode's decisions on the files under DIR (the test fixtures) for tests/test_code_filter.py.
+process each), the same for ours with every rule on, and the `secrets` redaction's MB/s on the same
+files. `--fixtures DIR --record FILE` also writes bigcode's decisions on the files under DIR (the test
+fixtures) for tests/test_code_filter.py.
 
 Usage: python bench/code_filter_agreement.py --bigcode /work/fetch/bigcode-dataset --table code_meta.csv
        --repos /work/fetch/repos [--fixtures tests/data/code_files --record tests/data/code_filter_starcoder.json]
@@ -132,6 +133,21 @@ def run_ours(files: list[dict[str, Any]], extras: bool, batch: int = 2000) -> tu
     return reasons, time.process_time() - start
 
 
+def run_secrets(files: list[dict[str, Any]], batch: int = 2000) -> tuple[dict[str, int], float]:
+    """The `secrets` stage's redaction over the same files: matches per kind and CPU seconds."""
+    from filters.secrets import redact_secrets
+
+    redact_secrets(pa.array([f["text"] for f in files[:50]]))  # patterns compiled outside the timing
+    totals: dict[str, int] = {}
+    start = time.process_time()
+    for i in range(0, len(files), batch):
+        _, counts = redact_secrets(pa.array([f["text"] for f in files[i:i + batch]]))
+        for found in counts:
+            for kind, n in found.items():
+                totals[kind] = totals.get(kind, 0) + n
+    return dict(sorted(totals.items())), time.process_time() - start
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bigcode", type=Path, required=True, help="a checkout of bigcode-project/bigcode-dataset")
@@ -145,6 +161,7 @@ def main() -> None:
     theirs, their_s = run_bigcode(args.bigcode, args.table, files)
     ours, our_s = run_ours(files, extras=False)
     _, all_s = run_ours(files, extras=True)
+    secrets, secrets_s = run_secrets(files)
     agree = sum((r is None) == k for r, k in zip(ours, theirs, strict=True))
     print(f"{len(files)} files, {mb:.1f} MB, {len({f['repo'] for f in files})} repositories, "
           f"{len({f['language'] for f in files})} languages; load average {os.getloadavg()[0]:.2f}")
@@ -155,6 +172,7 @@ def main() -> None:
     print(f"bigcode: {len(files) / their_s:.0f} files/s, {mb / their_s:.2f} MB/s (CPU seconds {their_s:.2f})")
     print(f"ours (StarCoder rules): {len(files) / our_s:.0f} files/s, {mb / our_s:.2f} MB/s (CPU seconds {our_s:.2f})")
     print(f"ours (every rule): {len(files) / all_s:.0f} files/s, {mb / all_s:.2f} MB/s (CPU seconds {all_s:.2f})")
+    print(f"secrets: {mb / secrets_s:.2f} MB/s (CPU seconds {secrets_s:.2f}); matches per kind: {secrets}")
     if args.fixtures and args.record:
         fixtures = collect(args.fixtures)
         keep, _ = run_bigcode(args.bigcode, args.table, fixtures)
@@ -167,6 +185,7 @@ def main() -> None:
                       "ours_files_per_s": round(len(files) / our_s, 1),
                       "ours_all_rules_files_per_s": round(len(files) / all_s, 1),
                       "bigcode_mb_per_s": round(mb / their_s, 3), "ours_mb_per_s": round(mb / our_s, 3),
+                      "secrets_mb_per_s": round(mb / secrets_s, 3),
                       "ratio_vs_bigcode": round(their_s / our_s, 2)}))
 
 
