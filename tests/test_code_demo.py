@@ -40,3 +40,7 @@ def test_demo_repos_through_code_filter_and_secrets(tmp_path: Path) -> None:
             assert text == original, rel  # untouched, indentation included
         if rel.endswith(".py"):
             ast.parse(text)
+    curate("report", "out", cwd=tmp_path, check=True)
+    page = (tmp_path / "out" / "report.html").read_text()
+    for reason in truth["removed"].values():  # the report's code funnel names every planted removal
+        assert f'data-code-stage="code_filter" data-reason="{reason}">1<' in page, reason
