@@ -10,7 +10,8 @@ code keeps parsing. Values that are never secrets are left alone: templated (`${
 and digits. E-mail and IP addresses use `filters/pii.py`'s rules, leaving private and loopback
 addresses and popular public DNS servers as bigcode's pipeline does.
 
-Only documents an RE2 pre-filter flags (one pass over the Arrow array) go through Python's `re`.
+Each kind has an RE2 pre-filter (a superset of its matches) run over the whole Arrow array; a kind's
+Python pattern only runs on the documents its pre-filter flags.
 """
 
 from __future__ import annotations
@@ -31,12 +32,9 @@ from filters.pii import EMAIL, IPV4, IPV6, _ipv4_ok, _valid_ipv6
 DATA = Path(__file__).with_name("code_data") / "secrets.yaml"
 ADDRESS_KINDS = ("email", "ip")
 ADDRESS_PLACEHOLDERS = {"email": "<EMAIL>", "ip": "<IP_ADDRESS>"}
-# cheap literals every credential pattern needs (RE2); a document with none of them is skipped
-CANDIDATE = (r"AKIA|ASIA|ABIA|ACCA|A3T|gh[pousr]_|github_pat_|gl[a-z]{1,4}-|xox[abposr]-|hooks\.slack\.com|"
-             r"PRIVATE KEY|_live_|AIza|SG\.|_authToken|eyJ|AC[a-z0-9]{32}|SK[a-z0-9]{32}|://[^\s:/@]+:[^\s@/]+@|"
-             r"(?i:password|passwd|pwd|secret|key|token|credential)")
-ADDRESS_CANDIDATE = r"@|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}"
-
+# RE2 pre-filter for addresses (the kinds' own pre-filters are in the patterns file)
+ADDRESS_CANDIDATE = (EMAIL + r"|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|(?:[0-9A-Fa-f]{1,4}:){2,}[0-9A-Fa-f]{0,4}"
+                     r"|::[0-9A-Fa-f]{1,4}|[0-9A-Fa-f]{1,4}::[0-9A-Fa-f]")
 
 @dataclass(frozen=True)
 class Kind:
@@ -44,6 +42,7 @@ class Kind:
     pattern: re.Pattern[str]
     placeholder: str
     generated_looking: bool
+    candidate: str  # RE2: documents it does not flag cannot match `pattern`
 
 
 @dataclass(frozen=True)
@@ -59,8 +58,8 @@ class SecretRules:
 @lru_cache(maxsize=4)
 def load_secret_rules(path: str | None = None) -> SecretRules:
     data = yaml.safe_load(Path(path or DATA).read_text())
-    kinds = tuple(Kind(name, re.compile(k["pattern"]), k["placeholder"], bool(k.get("generated_looking")))
-                  for name, k in data["kinds"].items())
+    kinds = tuple(Kind(name, re.compile(k["pattern"]), k["placeholder"], bool(k.get("generated_looking")),
+                       k["candidate"]) for name, k in data["kinds"].items())
     ns = data["not_secrets"]
     return SecretRules(kinds=kinds,
                        not_secret=tuple(re.compile(ns[k]) for k in ("templated", "placeholder_words", "uuid")),
@@ -90,6 +89,7 @@ def is_not_secret(value: str, kind: Kind, text: str, pos: int, rules: SecretRule
 
 
 def redact_text(text: str, kinds: set[str], rules: SecretRules) -> tuple[str, dict[str, int]]:
+    """One text with the credentials of `kinds` replaced, and matches per kind."""
     counts: dict[str, int] = {}
     for kind in rules.kinds:
         if kind.name not in kinds:
@@ -155,19 +155,24 @@ def redact_secrets(texts: pa.Array, kinds: tuple[str, ...] | list[str] = KINDS, 
     wanted = set(kinds)
     texts = pc.fill_null(texts, "")
     counts: list[dict[str, int]] = [{} for _ in range(len(texts))]
-    pattern = "|".join(p for p, on in ((CANDIDATE, wanted - set(ADDRESS_KINDS)),
-                                       (ADDRESS_CANDIDATE, wanted & set(ADDRESS_KINDS))) if on)
-    if not pattern:
+    # per kind, the documents its RE2 pre-filter flags; only those see the kind's Python pattern
+    checks = [(k.name, k.candidate) for k in rules.kinds if k.name in wanted]
+    if wanted & set(ADDRESS_KINDS):
+        checks.append(("addresses", ADDRESS_CANDIDATE))
+    if not checks:
         return texts, counts
-    flagged = np.flatnonzero(pc.match_substring_regex(texts, pattern).to_numpy(zero_copy_only=False))
+    flags = np.stack([pc.match_substring_regex(texts, c).to_numpy(zero_copy_only=False) for _, c in checks], axis=1)
+    flagged = np.flatnonzero(flags.any(axis=1))
     if len(flagged) == 0:
         return texts, counts
     values = texts.take(pa.array(flagged)).to_pylist()
     changed = False
     for j, i in enumerate(flagged):
-        text, found = redact_text(values[j], wanted, rules)
-        text, addresses = redact_addresses(text, wanted, rules)
-        found.update(addresses)
+        doc_kinds = {name for (name, _), hit in zip(checks, flags[i], strict=True) if hit}
+        text, found = redact_text(values[j], doc_kinds, rules)
+        if "addresses" in doc_kinds:
+            text, addresses = redact_addresses(text, wanted & set(ADDRESS_KINDS), rules)
+            found.update(addresses)
         if found:
             counts[i] = found
             values[j] = text

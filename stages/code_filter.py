@@ -156,7 +156,8 @@ class Stage(MapStage):
         for name, dtype in SIGNALS.items():
             full = np.zeros(n, values[name].dtype)
             full[idx] = values[name]
-            mask = ~in_scope if name != "license_header" else ~in_scope | (full < 0)
+            nullable = name in ("license_header", "code_encoded_max_run", "code_encoded_fraction")
+            mask = ~in_scope | (full < 0) if nullable else ~in_scope
             out = out.drop_columns([name]) if name in out.column_names else out
             out = out.append_column(name, pa.array(full, dtype, mask=mask))
         all_reasons = np.full(n, None, dtype=object)
@@ -204,12 +205,15 @@ class Stage(MapStage):
             content = minifiable & (chars >= cfg.minified_min_chars) & (mean_len > cfg.minified_mean_line)
             marker = np.array([rules.minified_markers.search(t[:2000]) is not None for t in py_texts], bool)
             mark(path_matches(rules.minified_paths, paths) | content | marker, "minified")
-        longest, covered = encoded_runs(texts, rules)
-        values["code_encoded_max_run"] = longest
-        values["code_encoded_fraction"] = np.divide(covered, chars, out=np.zeros(n), where=chars > 0).clip(0, 1)
-        if cfg.encoded:
+        if cfg.encoded:  # signals of a rule that is off stay null (-1 here)
+            longest, covered = encoded_runs(texts, rules)
+            values["code_encoded_max_run"] = longest
+            values["code_encoded_fraction"] = np.divide(covered, chars, out=np.zeros(n), where=chars > 0).clip(0, 1)
             mark((longest > cfg.encoded_max_run) | (values["code_encoded_fraction"] > cfg.encoded_max_fraction),
                  "encoded_data")
+        else:
+            values["code_encoded_max_run"] = np.full(n, -1, np.int64)
+            values["code_encoded_fraction"] = np.full(n, -1.0)
         if cfg.compat == "starcoder":
             self.starcoder(reasons, mark, py_texts, paths, languages, max_len, mean_len, alnum, alpha, chars)
         stripped = None
