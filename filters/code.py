@@ -189,9 +189,8 @@ def char_fractions(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     if len(lead):
         rows = np.searchsorted(offsets, lead, side="right") - 1
         width = np.where(raw[lead] >= 0xF0, 4, np.where(raw[lead] >= 0xE0, 3, 2))
-        data = raw.tobytes()
         for pos, row, size in zip(lead.tolist(), rows.tolist(), width.tolist(), strict=True):
-            ch = data[pos: pos + size].decode("utf-8", "replace")
+            ch = raw[pos: pos + size].tobytes().decode("utf-8", "replace")
             if ch.isalpha():
                 alpha[row] += 1
             elif ch.isnumeric():

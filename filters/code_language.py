@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 DATA = Path(__file__).with_name("code_data")
 
@@ -49,6 +50,14 @@ def file_extension(path: str) -> str:
     base = posixpath.basename(path.replace("\\", "/"))
     dot = base.rfind(".")
     return base[dot + 1:] if dot > 0 else ""
+
+
+def file_extensions(paths: list[str | None]) -> list[str]:
+    """`file_extension` of many paths at once (RE2 over an Arrow array); "" for a null path."""
+    if not paths:
+        return []
+    found = pc.extract_regex(pa.array(paths, pa.string()), r"(?:^|[/\\])[^/\\]+\.(?P<ext>[^./\\]*)$")
+    return [row["ext"] if row else "" for row in found.to_pylist()]
 
 
 @lru_cache(maxsize=65536)

@@ -48,7 +48,7 @@ from filters.code import (
     path_matches,
     table_language,
 )
-from filters.code_language import detect_language, file_extension
+from filters.code_language import detect_language, file_extensions
 from filters.text import as_string_array
 from pipeline.config import ReadFile, StageConfig
 from pipeline.io import sha256_file
@@ -142,7 +142,7 @@ class Stage(MapStage):
         in_scope = self.scope(table, paths, languages)
         idx = np.flatnonzero(in_scope)
         all_texts = as_string_array(table.column("text"))
-        texts = all_texts.take(pa.array(idx, pa.int64())).cast(pa.large_string())
+        texts = (all_texts if len(idx) == n else all_texts.take(pa.array(idx, pa.int64()))).cast(pa.large_string())
         sub_paths = [paths[i] for i in idx]
         sub_langs = [languages[i] for i in idx]
         reasons, values, stripped = self.decide(texts, sub_paths, sub_langs)
@@ -233,8 +233,9 @@ class Stage(MapStage):
         selected = np.zeros(n, bool)
         xml = np.zeros(n, bool)
         keys = []
-        for i, (path, lang) in enumerate(zip(paths, languages, strict=True)):
-            key = (table_language(lang) if lang else "", file_extension(path) if path else "")
+        extensions = file_extensions(paths)
+        for i, (ext, lang) in enumerate(zip(extensions, languages, strict=True)):
+            key = (table_language(lang) if lang else "", ext)
             keys.append(key[0])
             row = table.get(key)
             if row is None:
