@@ -5,8 +5,8 @@ pipeline). A match is replaced by its kind's placeholder (`<SECRET_AWS_KEY>`); w
 a group named `secret`, only that group is, so `key = "AKIA…"` becomes `key = "<SECRET_AWS_KEY>"` and
 `postgres://app:pw@db` becomes `postgres://app:<SECRET_PASSWORD>@db`: quotes, names and URLs stay and
 code keeps parsing. Values that are never secrets are left alone: templated (`${DB_PASSWORD}`,
-`{{ token }}`, `<your-key>`), placeholder words (`changeme`, `xxxx`), UUIDs, sequential runs
-(`abcdef123456`), environment lookups, digests on hash lines; `generated_looking` kinds need letters
+`{{ token }}`, `<your-key>`), placeholder words (`changeme`, `xxxx`), UUIDs, versions, file paths,
+sequential runs (`abcdef123456`), environment lookups, digests on hash lines; `generated_looking` kinds need letters
 and digits. E-mail and IP addresses use `filters/pii.py`'s rules, leaving private and loopback
 addresses and popular public DNS servers as bigcode's pipeline does.
 
@@ -62,7 +62,7 @@ def load_secret_rules(path: str | None = None) -> SecretRules:
                        k["candidate"]) for name, k in data["kinds"].items())
     ns = data["not_secrets"]
     return SecretRules(kinds=kinds,
-                       not_secret=tuple(re.compile(ns[k]) for k in ("templated", "placeholder_words", "uuid")),
+                       not_secret=tuple(re.compile(v) for k, v in ns.items() if k not in ("lookup", "hash_line")),
                        lookup=re.compile(ns["lookup"]), hash_line=re.compile(ns["hash_line"]),
                        sequences=tuple(str(s) for s in data["sequences"]), keep_ips=frozenset(data["keep_ips"]))
 

@@ -125,6 +125,8 @@ def test_other_file_kinds() -> None:
     'api_key = "your_api_key_here"',
     'url = "https://example.org:8443/path"  # a port is not a password',
     "ids: [123e4567-e89b-12d3-a456-426614174000]",
+    '"parse-passwd": "^1.0.0",',  # a package named after passwords, in a lock file
+    "'/%2fetc%2Fpasswd' => '/etc/passwd',",  # a path, not a password
 ])
 def test_false_positive_guards(text: str) -> None:
     out, counts = redact(text)
