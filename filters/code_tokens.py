@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.hashing import seed_key, siphash64
+
 OPERATORS = (r"===|!==|\*\*=|<<=|>>=|\.\.\.|==|!=|<=|>=|->|=>|::|\+\+|--|&&|\|\||<<|>>|\*\*|//|\+=|-=|\*=|/=|%=|&=|"
              r"\|=|\^=|:=|\?\?")
 TOKEN = rf"[\pL_$][\pL\pN_$]*|\pN[\pL\pN_.]*|{OPERATORS}|[^\s\pL\pN_$]"
@@ -28,15 +30,15 @@ def code_tokens(texts: pa.Array) -> pa.Array:
     return pc.if_else(empty, pa.scalar([], tokens.type), tokens) if pc.any(empty).as_py() else tokens
 
 
-def code_token_hashes(texts: pa.Array, seed: int, hash_strings) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
-    """Token hashes (all documents concatenated) and per-document token counts (`hash_strings` from minhash)."""
+def code_token_hashes(texts: pa.Array, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Token hashes (all documents concatenated) and per-document token counts, seeded like minhash's words."""
     tokens = code_tokens(texts)
     counts = pc.list_value_length(tokens).to_numpy(zero_copy_only=False).astype(np.int64)
     flat = pc.list_flatten(tokens)
     if len(flat) == 0:
         return np.zeros(0, dtype=np.uint64), counts
     encoded = pc.dictionary_encode(flat)
-    vocab_hash = hash_strings(encoded.dictionary, seed, "code")
+    vocab_hash = siphash64(encoded.dictionary, seed_key(seed, "code"))
     return vocab_hash[encoded.indices.to_numpy(zero_copy_only=False)], counts
 
 

@@ -104,9 +104,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         for line in exc.problems:
             _err(line)
         if cfg is not None and not args.incremental and _is_input_error(exc):
-            line = quarantine_line(storage.location(cfg.output))
-            if line:
-                _err(line)
+            quarantined = quarantine_line(storage.location(cfg.output))
+            if quarantined:
+                _err(quarantined)
         return EXIT_CONFIG
     except LockHeld as exc:
         _err(str(exc))
@@ -120,9 +120,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = _latest_generation(root) if args.incremental else root
     report = _write_report(out)
     where = {"output": str(out), "shards": str(out / "shards"), "status": f"curate status {root}"}
-    line = quarantine_line(out)
-    if line:
-        where["quarantine"] = line
+    quarantined = quarantine_line(out)
+    if quarantined:
+        where["quarantine"] = quarantined
     if report is not None:
         where["report"] = str(report)
     where["total_time"] = format_seconds(time.monotonic() - started)
@@ -159,7 +159,7 @@ def _write_report(out: Any) -> Any:
 
     try:
         return write_report(out)
-    except Exception as exc:  # noqa: BLE001 - the run succeeded; a report problem must not hide that
+    except Exception as exc:  # the run succeeded; a report problem must not hide that
         _err(f"warning: report.html not written: {type(exc).__name__}: {exc}")
         stale = out / "report.html"
         if stale.exists():
@@ -474,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
-    except Exception as exc:  # noqa: BLE001 - one clear line, the traceback only on request
+    except Exception as exc:  # one clear line, the traceback only on request
         _err(f"error: {type(exc).__name__}: {exc}" + ("" if args.verbose else " (run with -v for the traceback)"))
         if args.verbose:
             traceback.print_exc()

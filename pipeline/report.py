@@ -107,7 +107,7 @@ def _code(view: RunView) -> str:
     for name in view.stage_names():
         try:
             frame = view.removed(name, columns=["language", "reason"])
-        except Exception:  # noqa: BLE001 - no code columns in this stage's output (or no removed documents)
+        except Exception:  # no code columns in this stage's output (or no removed documents)
             continue
         has_code = True
         frame = frame[frame["language"].notna()] if not frame.empty else frame
