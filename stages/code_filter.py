@@ -36,6 +36,8 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from filters.code import (
+    Rules,
+    Thresholds,
     char_fractions,
     encoded_runs,
     head_lines,
@@ -109,8 +111,8 @@ class Stage(MapStage):
 
     def __init__(self, config: CodeFilterConfig, pipeline: Any):
         super().__init__(config, pipeline)
-        self.table = None
-        self.rules = None
+        self.table: dict[tuple[str, str], Thresholds] | None = None
+        self.rules: Rules | None = None
 
     def fingerprint(self) -> dict[str, Any]:
         return {name: sha256_file(path) for name, path in (("thresholds", self.config.thresholds),

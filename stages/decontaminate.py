@@ -131,10 +131,11 @@ def read_items(cfg: EvalSetConfig) -> list[str]:
     """Each item's text: its `fields` joined by a space (missing or null fields are skipped)."""
     path = Path(cfg.path)
     rows = _rows(cfg, path)
-    missing = [f for f in cfg.fields if rows and all(f not in r for r in rows)]
+    fields = cfg.fields or []  # never None after validation (the layout's or question, answer)
+    missing = [f for f in fields if rows and all(f not in r for r in rows)]
     if missing:
-        raise ValueError(f"eval set {cfg.name}: {path} has no field {missing[0]!r} (fields: {cfg.fields})")
-    return [" ".join(_field_text(r.get(f)) for f in cfg.fields if r.get(f) is not None) for r in rows]
+        raise ValueError(f"eval set {cfg.name}: {path} has no field {missing[0]!r} (fields: {fields})")
+    return [" ".join(_field_text(r.get(f)) for f in fields if r.get(f) is not None) for r in rows]
 
 
 def _field_text(value: Any) -> str:
