@@ -293,6 +293,9 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     from pipeline.demo.corpus import write_demo_corpus
 
     summary = write_demo_corpus(args.dir, n_docs=args.docs, seed=args.seed)
+    from pipeline.demo.repos import write_demo_repos
+
+    summary["repos"] = len(write_demo_repos(Path(args.dir) / "repos", seed=args.seed)["files"])
     if args.label_docs:
         from pipeline.demo.labels import write_training_sets
 

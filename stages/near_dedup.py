@@ -81,7 +81,8 @@ class NearDedupConfig(StageConfig):
     rows: int | None = Field(default=None, ge=1)
     fp_weight: float = Field(default=0.5, ge=0.0)  # weights when bands/rows are derived from threshold
     fn_weight: float = Field(default=0.5, ge=0.0)
-    shingle: Literal["word", "char", "auto"] = "auto"  # auto: characters for Han/kana-dominant documents
+    # auto: characters for Han/kana-dominant documents; code: identifier/operator tokens, whitespace ignored
+    shingle: Literal["word", "char", "auto", "code"] = "auto"
     ngram: int = Field(default=5, ge=1, le=64)  # words per shingle
     char_ngram: int = Field(default=5, ge=1, le=64)  # characters per shingle for CJK text
     cjk_ratio: float = Field(default=0.3, ge=0.0, le=1.0)  # share of Han/kana letters that makes a doc CJK
