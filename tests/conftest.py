@@ -236,7 +236,15 @@ HEAVY_TESTS: dict[str, set[str]] = {
                  "test_planted_contamination_is_removed_and_nothing_else",
                  "test_boilerplate_goes_and_single_sentences_stay", "test_no_eval_item_text_reaches_the_shards",
                  "test_any_worker_count_gives_the_same_bytes", "test_mask_action")),
-             "test_demo_wordlists.py::test_built_wheel_ships_the_data_files"},
+             "test_demo_wordlists.py::test_built_wheel_ships_the_data_files",
+             # the commands shown in README and docs/ run as subprocesses (the list check stays fast)
+             *(f"test_doc_commands.py::{name}" for name in (
+                 "test_the_quick_start_on_your_own_data", "test_the_training_commands", "test_help_demo_data_and_java",
+                 "test_the_demo_commands")),
+             # four `curate run`s each (the index store's unit of meaning: key name and parameters)
+             "test_dedup_index.py::test_switching_the_key_kind_starts_its_own_store_and_other_settings_are_a_config_error",
+             "test_dedup_index.py::test_a_rerun_of_the_same_output_replaces_its_own_generation"},
+    "vllm": {"test_doc_commands.py::test_the_demo_commands"},  # the demo run generates with vLLM
 }
 
 
