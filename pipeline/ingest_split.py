@@ -30,7 +30,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import storage
+from pipeline import faults, storage
 from pipeline.ingest import InputFile, _error_kind, ingest_file, read_jsonl, read_table_rows
 from pipeline.io import atomic_path, read_json_or_none, write_json, write_parquet
 from pipeline.primitives import Executor, Progress
@@ -162,6 +162,7 @@ def _write_ipc(table: pa.Table, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
+    faults.before_commit(path)
     os.replace(tmp, path)
 
 

@@ -227,6 +227,10 @@ HEAVY_TESTS: dict[str, set[str]] = {
              # index tests, exact dedup in test_runner)
              "test_near_dedup.py::test_planted_near_duplicates_found_with_high_precision",
              "test_near_dedup.py::test_same_result_for_any_workers_and_partitioning",
+             # in-file splits: four split sizes and two kill points (the fast tier keeps kill point 9,
+             # which compares a split run with whole-file reading too)
+             "test_ingest_split.py::test_splits_give_the_bytes_of_whole_file_reading",
+             *(f"test_ingest_split.py::test_killed_split_ingest_resumes_to_the_same_bytes[{k}]" for k in (2, 17)),
              # the 1,500-document demo run (decontamination keeps its unit and small-run tests)
              *(f"test_decontaminate.py::{name}" for name in (
                  "test_planted_contamination_is_removed_and_nothing_else",
