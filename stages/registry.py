@@ -25,6 +25,7 @@ STAGE_MODULES: dict[str, str] = {
     "url_filter": "stages.url_filter",
     "decontaminate": "stages.decontaminate",
     "paragraph_dedup": "stages.paragraph_dedup",
+    "embed": "stages.embed",
 }
 
 
