@@ -46,6 +46,7 @@ from pipeline.config import PipelineConfig  # noqa: E402
 from pipeline.executors.local import LocalExecutor  # noqa: E402
 from stages.base import StageContext  # noqa: E402
 from stages.registry import make_stage  # noqa: E402
+from stages.semantic_dedup import SemanticDedupConfig  # noqa: E402
 
 ARTICLES = REPO.parent / "shared" / "data" / "article-extraction" / "ground-truth.json"
 
@@ -83,8 +84,8 @@ def run_stage(table: pa.Table, work: Path, workers: int, rows: int, **settings: 
         inputs.append(p)
     pipe = PipelineConfig.model_validate({"name": "b", "output": str(work / "out"), "workers": workers, "seed": 0,
                                           "inputs": [{"name": "x", "path": "x.jsonl"}],
-                                          "stages": [{"name": "semantic_dedup", **settings}]})
-    cfg = pipe.stages[0]
+                                          "stages": [{"name": "semantic_dedup"}]})
+    cfg = SemanticDedupConfig(name="semantic_dedup", kind="semantic_dedup", **settings)
     stage = make_stage(cfg, pipe)
     ex = LocalExecutor(workers)
     stage_dir = work / "out" / "semantic_dedup"

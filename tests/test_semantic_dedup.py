@@ -144,7 +144,7 @@ def test_planted_paraphrases_found_and_articles_kept(reference: tuple[Path, dict
     kept = {r["id"]: r for r in outcome(out)["kept"]}
     assert kept["art-3c6d3381ef52"]["semantic_cluster"] == -1  # Russian: not compared
     for r in removed.values():
-        assert r["reason"] == f"semantic_dup:of={r['dup_of']}" and r["semantic_sim"] >= 0.8 - 1e-6
+        assert r["reason"] == f"semantic_dup:of={r['dup_of']}" and r["semantic_sim"] >= 0.7 - 1e-6
     manifest = json.loads((out / "semantic_dedup" / "_manifest.json").read_text())
     c = manifest["counts"]
     assert c["in"] == c["kept"] + c["removed"] and manifest["stats"]["clusters"] >= 2
