@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from filters import en_tokens
 from filters.en_tokens import LINE_BREAK, Lexicon, Tokens, python_whitespace
+from filters.window_hashes import ngram_hashes
 
 Compat = Literal["datatrove", "paper"]
 
@@ -111,8 +112,6 @@ class DatatroveText:
 
     def ngram_keys(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(start, 64-bit key) of every token n-gram inside one document (see TextBatch.ngrams)."""
-        from filters.text import ngram_hashes
-
         return ngram_hashes(self.tokens.ids, self.tokens.doc, n, self._ngram_cache)
 
     @cached_property

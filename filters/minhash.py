@@ -20,13 +20,14 @@ Pure functions, no I/O: the `near_dedup` stage does the reading, grouping and wr
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from pipeline.hashing import derive_seed, seed_key, siphash64
 
 ShingleMode = Literal["word", "char", "auto"]
 U32_MAX = np.uint32(0xFFFFFFFF)
@@ -47,23 +48,6 @@ def mix64(x: np.ndarray) -> np.ndarray:
     x *= np.uint64(0x94D049BB133111EB)
     x ^= x >> np.uint64(31)
     return x
-
-
-def seed_u64(seed: int, purpose: str) -> int:
-    """A 64-bit constant derived from the pipeline seed and a purpose string (stable across runs)."""
-    digest = hashlib.blake2b(f"{purpose}:{seed}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little")
-
-
-def hash_strings(values: pa.Array, seed: int, purpose: str = "token") -> np.ndarray:
-    """Keyed SipHash (pandas) of string values to uint64; same string, same seed -> same hash."""
-    if len(values) == 0:
-        return np.zeros(0, dtype=np.uint64)
-    import pandas as pd  # local: stage modules load at `curate validate`, pandas costs ~0.6 s to import
-
-    key = f"{seed_u64(seed, purpose):016x}"
-    objs = values.to_numpy(zero_copy_only=False)
-    return pd.util.hash_array(np.asarray(objs, dtype=object), hash_key=key, categorize=False)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -121,7 +105,7 @@ def _word_tokens(normalized: pa.Array, seed: int) -> tuple[np.ndarray, np.ndarra
         return np.zeros(0, dtype=np.uint64), counts
     encoded = pc.dictionary_encode(flat).combine_chunks() if isinstance(flat, pa.ChunkedArray) \
         else pc.dictionary_encode(flat)
-    vocab_hash = hash_strings(encoded.dictionary, seed, "word")
+    vocab_hash = siphash64(encoded.dictionary, seed_key(seed, "word"))
     return vocab_hash[encoded.indices.to_numpy(zero_copy_only=False)], counts
 
 
@@ -131,7 +115,7 @@ def _char_tokens(normalized: pa.Array, seed: int) -> tuple[np.ndarray, np.ndarra
     counts = pc.utf8_length(compact).to_numpy(zero_copy_only=False).astype(np.int64)
     joined = "".join(compact.to_pylist()).encode("utf-32-le")
     points = np.frombuffer(joined, dtype="<u4").astype(np.uint64)
-    return mix64(points ^ np.uint64(seed_u64(seed, "char"))), counts
+    return mix64(points ^ np.uint64(derive_seed(seed, "char"))), counts
 
 
 def ngram_hashes(tokens: np.ndarray, counts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -218,7 +202,7 @@ def shingle_sets(
         owners.append(idx[d])
     h = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
     d = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
-    h = mix64(h ^ np.uint64(seed_u64(seed, "shingle")))
+    h = mix64(h ^ np.uint64(derive_seed(seed, "shingle")))
     folded = (h >> np.uint64(32)) ^ (h & np.uint64(0xFFFFFFFF))
     composite = (d.astype(np.uint64) << np.uint64(32)) | folded
     composite = np.sort(composite)  # by (document, hash); np.unique is much slower than sort + mask
@@ -253,7 +237,7 @@ class MinHashParams:
 
     @property
     def coefficients(self) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng(seed_u64(self.seed, "minhash-permutations"))
+        rng = np.random.default_rng(derive_seed(self.seed, "minhash-permutations"))
         a = rng.integers(0, 1 << 32, size=self.num_perm, dtype=np.uint64).astype(np.uint32) | np.uint32(1)
         b = rng.integers(0, 1 << 32, size=self.num_perm, dtype=np.uint64).astype(np.uint32)
         return a, b
@@ -301,7 +285,7 @@ def band_keys(sig: np.ndarray, params: MinHashParams) -> np.ndarray:
     docs = sig.shape[0]
     b, r = params.bands, params.rows
     rows = sig[:, : b * r].reshape(docs, b, r).astype(np.uint64)
-    band_seed = mix64(np.arange(b, dtype=np.uint64) + np.uint64(seed_u64(params.seed, "band")))
+    band_seed = mix64(np.arange(b, dtype=np.uint64) + np.uint64(derive_seed(params.seed, "band")))
     h = np.broadcast_to(band_seed, (docs, b)).copy()
     for k in range(r):
         h *= _POLY

@@ -159,7 +159,7 @@ def _write_report(out: Any) -> Any:
 
     try:
         return write_report(out)
-    except Exception as exc:  # noqa: BLE001 - the run succeeded; a report problem must not hide that
+    except Exception as exc:  # the run succeeded; a report problem must not hide that
         _err(f"warning: report.html not written: {type(exc).__name__}: {exc}")
         stale = out / "report.html"
         if stale.exists():
@@ -543,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
-    except Exception as exc:  # noqa: BLE001 - one clear line, the traceback only on request
+    except Exception as exc:  # one clear line, the traceback only on request
         _err(f"error: {type(exc).__name__}: {exc}" + ("" if args.verbose else " (run with -v for the traceback)"))
         if args.verbose:
             traceback.print_exc()

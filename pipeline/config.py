@@ -41,6 +41,7 @@ from pydantic import (
     model_serializer,
 )
 
+from pipeline.errors import ConfigError
 from stages.registry import STAGE_MODULES, stage_config_model
 
 InputFormat = Literal["jsonl", "jsonl.gz", "jsonl.zst", "parquet", "hf", "warc", "wet", "html"]
@@ -51,14 +52,6 @@ FORMAT_SUFFIXES: tuple[tuple[str, str], ...] = (
     (".jsonl.zst", "jsonl.zst"), (".json.zst", "jsonl.zst"), (".ndjson.zst", "jsonl.zst"),
     (".jsonl", "jsonl"), (".json", "jsonl"), (".ndjson", "jsonl"), (".parquet", "parquet"), (".pq", "parquet"))
 HF_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
-
-
-class ConfigError(Exception):
-    """Invalid configuration; `problems` holds one human-readable line per problem."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def local_path(value: str) -> str:
@@ -509,7 +502,9 @@ def stage_kinds() -> list[str]:
 
 def validate(data: dict[str, Any]) -> PipelineConfig:
     """Validate raw config data, each stage against its kind's model, and resolve read paths. Raises ConfigError."""
+    from pipeline.columns import plan_problems
     from pipeline.paths import write_path_problems
+    from stages.registry import make_stage
 
     problems: list[str] = []
     raw_stages = data.get("stages") or []
@@ -559,6 +554,9 @@ def validate(data: dict[str, Any]) -> PipelineConfig:
     if problems or cfg is None:
         raise ConfigError(problems)
     cfg.stages = stages
+    column_problems = plan_problems(cfg, stages, prefixes, make_stage)  # no problem so far: one stage per key
+    if column_problems:
+        raise ConfigError(column_problems)
     return cfg
 
 

@@ -286,7 +286,7 @@ def read_table_rows(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, 
                 except Quarantined as q:
                     raw = json.dumps(record, default=str, ensure_ascii=True).encode()
                     yield row, None, _qrow(f, row, q, raw)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is reported, not fatal
+    except Exception as exc:  # any reader failure is reported, not fatal
         q = Quarantined(None, f"unreadable after row {row}: {type(exc).__name__}: {exc}")
         yield row + 1, None, _qrow(f, row + 1, q, b"")
 

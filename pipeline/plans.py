@@ -1,13 +1,14 @@
 """The two stage shapes the runner plans itself, written once over the executor primitives.
 
-* A row-wise `MapStage`: `map` over input partitions; each task applies the stage and writes the
-  partition's kept/removed split and marker.
+* A row-wise `MapStage`: `map` over input partitions; each task applies the stage and hands its rows
+  to the context's sink, which writes the partition's kept/removed split and marker.
 * A `KeyedDedupStage`: for each of its keys a `group_by_key` (hash buckets) whose reduce keeps the
   smallest `(priority..., id)` of every key group; then `map` writes each partition with the reasons
   the reduces chose. Keys of an incremental index (earlier runs' kept documents) join the group-by
   and always win.
 
-Global stages (`GlobalStage.run`) compose the same primitives themselves.
+Global stages (`GlobalStage.run`) compose the same primitives themselves; all three shapes hand
+their rows back through the same `StageContext` (pipeline/stage_context.py).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.config import PipelineConfig, StageConfig
+from pipeline.index_store import IndexStore
 from pipeline.io import write_parquet
-from pipeline.partitions import partition_name, stage_counts, unfinished, write_split
-from pipeline.primitives import Executor, Progress
 from pipeline.schema import REASON
+from pipeline.stage_context import Part, PartitionOutput, StageContext
 from pipeline.storage import arrow
 from stages.registry import cached_stage, make_stage
 
@@ -34,18 +35,14 @@ from stages.registry import cached_stage, make_stage
 # row-wise stages
 
 
-def _map_partition(task: tuple[StageConfig, PipelineConfig, str, Path, Path]) -> dict[str, Any]:
-    config, pipeline, stage_hash, in_path, stage_dir = task
+def _map_partition(config: StageConfig, pipeline: PipelineConfig, stage_hash: str, part: Part) -> PartitionOutput:
     stage = cached_stage(config, pipeline, stage_hash)
-    result = stage.apply(pq.read_table(arrow(in_path)))
-    return write_split(result, stage_dir, partition_name(in_path), stage_hash, stage.counters(result))
+    result = stage.apply(pq.read_table(arrow(part.path)))
+    return PartitionOutput(result, stage.counters(result))
 
 
-def run_map_stage(ex: Executor, config: StageConfig, pipeline: PipelineConfig, stage_hash: str,
-                  inputs: Sequence[Path], stage_dir: Path, progress: Progress | None = None) -> dict[str, Any]:
-    todo = unfinished(stage_dir, inputs, stage_hash)
-    ex.map(_map_partition, [(config, pipeline, stage_hash, p, stage_dir) for p in todo], progress)
-    return stage_counts(stage_dir, [partition_name(p) for p in inputs], stage_hash)
+def run_map_stage(ctx: StageContext) -> None:
+    ctx.write_partitions(functools.partial(_map_partition, ctx.stage, ctx.pipeline, ctx.stage_hash))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -121,14 +118,6 @@ def _dedup_keys(task: tuple[StageConfig, PipelineConfig, str, int, list[str], in
     return keys.filter(mask)
 
 
-def index_files(index_dir: Path | None, key_index: int, stage_hash: str) -> list[Path]:
-    """Key files of earlier runs' kept documents, excluding this stage run's own generation."""
-    if index_dir is None:
-        return []
-    files = sorted((index_dir / f"key{key_index}").glob("gen-*.parquet"))
-    return [f for f in files if f.name != f"gen-{stage_hash}.parquet"]
-
-
 def _index_keys(task: tuple[StageConfig, PipelineConfig, str, int], path: Path) -> pa.Table:
     config, pipeline, stage_hash, key_index = task
     stage = cached_stage(config, pipeline, stage_hash)
@@ -137,46 +126,40 @@ def _index_keys(task: tuple[StageConfig, PipelineConfig, str, int], path: Path) 
     return pa.table({"key": key.values, "id": table.column("id")}).filter(pc.is_valid(key.values))
 
 
-def _dedup_apply(task: tuple[str, list[str], Path, Path, int]) -> dict[str, Any]:
-    stage_hash, results, in_path, stage_dir, part = task
-    table = pq.read_table(arrow(in_path))
-    gone = removed_rows(results, part)
+def _dedup_apply(results: list[str], part: Part) -> PartitionOutput:
+    table = pq.read_table(arrow(part.path))
+    gone = removed_rows(results, part.index)
     reasons = [gone.get(i) for i in range(table.num_rows)]
-    table = table.append_column(REASON, pa.array(reasons, pa.string()))
-    return write_split(table, stage_dir, partition_name(in_path), stage_hash, {})
+    return PartitionOutput(table.append_column(REASON, pa.array(reasons, pa.string())))
 
 
-def run_dedup_stage(ex: Executor, config: StageConfig, pipeline: PipelineConfig, stage_hash: str,
-                    inputs: Sequence[Path], stage_dir: Path, progress: Progress | None = None) -> dict[str, Any]:
+def run_dedup_stage(ctx: StageContext) -> None:
+    config, pipeline, stage_hash, inputs = ctx.stage, ctx.pipeline, ctx.stage_hash, ctx.inputs
     stage = make_stage(config, pipeline)
-    sample = pq.read_table(arrow(inputs[0])).slice(0, 0) if inputs else None
-    todo = unfinished(stage_dir, inputs, stage_hash)
-    key_names = [k.name for k in stage.keys(sample)] if sample is not None and todo else []
+    stores = stage.index_stores()
+    key_names = stage.key_names() if inputs and ctx.todo else []
     results: list[str] = []
-    index_dir = stage.index_dir()
     for k, name in enumerate(key_names):
-        extra = index_files(index_dir, k, stage_hash)
+        extra = stores[name].files() if stores else []
         key_fn = functools.partial(_dedup_keys, (config, pipeline, stage_hash, k, list(results), len(inputs)))
         reduce_fn = functools.partial(keep_first_per_key, reason_prefix=name)
-        results += ex.group_by_key([*inputs, *extra], key_fn, reduce_fn, stage_dir / "_work" / f"key{k}",
-                                   progress=progress)
-    todo = unfinished(stage_dir, inputs, stage_hash)
-    index = {p: i for i, p in enumerate(inputs)}
-    ex.map(_dedup_apply, [(stage_hash, results, p, stage_dir, index[p]) for p in todo], progress)
-    counts = stage_counts(stage_dir, [partition_name(p) for p in inputs], stage_hash)
-    if index_dir is not None:
-        _append_index(ex, config, pipeline, stage_hash, stage, index_dir, stage_dir)
-    return counts
+        results += ctx.executor.group_by_key([*inputs, *extra], key_fn, reduce_fn, ctx.stage_dir / "_work" / f"key{k}",
+                                             progress=ctx.progress)
+    ctx.write_partitions(functools.partial(_dedup_apply, results))
+    if stores:
+        _append_index(ctx, stage, stores)
 
 
-def _append_index(ex: Executor, config: StageConfig, pipeline: PipelineConfig, stage_hash: str, stage: Any,
-                  index_dir: Path, stage_dir: Path) -> None:
-    """Add the keys of this run's kept documents as a new index generation (named by stage hash,
-    so a resumed run rewrites the same file and never matches against itself)."""
-    kept = sorted((stage_dir / "data").glob("part-*.parquet"))
-    sample = pq.read_table(arrow(kept[0])).slice(0, 0) if kept else None
-    if sample is None:
-        return
-    for k in range(len(stage.keys(sample))):
-        tables = ex.map(functools.partial(_index_keys, (config, pipeline, stage_hash, k)), kept)
-        write_parquet(pa.concat_tables(tables), index_dir / f"key{k}" / f"gen-{stage_hash}.parquet")
+def _append_index(ctx: StageContext, stage: Any, stores: dict[str, IndexStore]) -> None:
+    """Add the keys of this run's kept documents to each key's index store as a new generation (one per
+    output directory and stage: a resumed or repeated run replaces its own, never matches against it)."""
+    kept = sorted((ctx.stage_dir / "data").glob("part-*.parquet"))
+    docs = ctx.counts()["kept"]
+    for k, name in enumerate(stage.key_names()):
+        store = stores[name]
+        if not kept or store.current(ctx.stage_hash) is not None:
+            continue
+        tables = ctx.executor.map(functools.partial(_index_keys, (ctx.stage, ctx.pipeline, ctx.stage_hash, k)), kept)
+        staged = ctx.stage_dir / "_work" / f"index-{name}.parquet"
+        write_parquet(pa.concat_tables(tables), staged)
+        store.write([staged], ctx.stage_hash, docs)

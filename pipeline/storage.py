@@ -131,26 +131,6 @@ def check_uri(value: str) -> None:
         raise ValueError(f"no filesystem for {scheme}:// here{hint}: {exc}") from None
 
 
-def save_array(path: Path, array: Any) -> None:
-    """np.save to any store (atomically, like every other file a run writes)."""
-    import numpy as np
-
-    from pipeline.io import atomic_open
-
-    with atomic_open(path, "wb") as fh:
-        np.save(fh, array)
-
-
-def load_array(path: Path) -> Any:
-    """np.load: memory-mapped from a local disk, read whole from a remote store."""
-    import numpy as np
-
-    if is_local(path):
-        return np.load(path, mmap_mode="r")
-    with path.open("rb") as fh:
-        return np.load(fh)
-
-
 def arrow_files(paths: list[Any]) -> tuple[Any, list[str]]:
     """(Arrow filesystem or None, paths on it) for `pyarrow.dataset.dataset(paths, filesystem=fs)`,
     which takes either plain local paths or paths on one explicit filesystem, not URIs."""

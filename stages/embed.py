@@ -23,7 +23,7 @@ from filters.text import as_string_array
 from filters.vectors import to_column
 from pipeline.config import ModelRef, StageConfig
 from pipeline.schema import REASON
-from stages.base import MapStage
+from stages.base import Column, MapStage
 
 
 class EmbedConfig(StageConfig):
@@ -50,6 +50,12 @@ class Stage(MapStage):
     def __init__(self, config: EmbedConfig, pipeline: Any):
         super().__init__(config, pipeline)
         self.embedder: Embedder | None = None
+
+    def reads(self) -> tuple[Column, ...]:
+        return (Column("text", pa.string()),)
+
+    def adds(self) -> tuple[Column, ...]:
+        return (Column(self.config.column),)  # fixed_size_list<float16>[dim]; dim comes with the model
 
     def fingerprint(self) -> dict[str, Any]:
         checkpoint = resolve_checkpoint(self.config.model, None)

@@ -9,14 +9,14 @@ trailing slashes are normalized.
 from __future__ import annotations
 
 import hashlib
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.config import StageConfig
-from stages.base import DedupKey, KeyedDedupStage
+from stages.base import Column, DedupKey, KeyedDedupStage
 
 
 class ExactDedupConfig(StageConfig):
@@ -65,6 +65,20 @@ def normalize_url(url: str | None) -> str | None:
 class Stage(KeyedDedupStage):
     Config = ExactDedupConfig
     config: ExactDedupConfig
+
+    def reads(self) -> tuple[Column, ...]:
+        return ((Column("text", pa.string()),) if self.config.text else ()) + \
+            ((Column("url", pa.string()),) if self.config.url else ())
+
+    def key_names(self) -> list[str]:
+        return (["exact_dup"] if self.config.text else []) + (["url_dup"] if self.config.url else [])
+
+    def index_params(self, name: str) -> dict[str, Any]:
+        if name == "url_dup":
+            return {"type": "string", "normalize": "url"}
+        cfg = self.config
+        return {"type": "fixed_size_binary[16]", "hash": "blake2b-128", "lowercase": cfg.lowercase,
+                "ignore_punctuation": cfg.ignore_punctuation, "ignore_digits": cfg.ignore_digits}
 
     def keys(self, table: pa.Table) -> list[DedupKey]:
         keys = []

@@ -15,7 +15,7 @@ import pyarrow as pa
 from filters.html_extract import extract
 from pipeline.config import StageConfig, Strict
 from pipeline.schema import REASON
-from stages.base import MapStage
+from stages.base import Column, MapStage
 
 
 class TrafilaturaOptions(Strict):
@@ -40,7 +40,7 @@ class ResiliparseOptions(Strict):
 
 class ExtractConfig(StageConfig):
     # resiliparse: the fastest method that recovers >= 95% of the demo's article sentences with <= 5% of its
-    # boilerplate (README "Extract" has every method's figures)
+    # boilerplate (docs/web-input.md has every method's figures)
     method: Literal["trafilatura", "resiliparse", "plain"] = "resiliparse"
     keep_html: bool = False
     trafilatura: TrafilaturaOptions = TrafilaturaOptions()
@@ -71,7 +71,7 @@ def extract_pages(html: list[str | None], urls: list[str | None], texts: list[st
             continue
         try:
             result = extract(cfg.method, page, url, options)
-        except Exception as exc:  # noqa: BLE001 - one page's failure removes that page, not the batch
+        except Exception as exc:  # one page's failure removes that page, not the batch
             out_text.append("")
             reasons.append("extract:error")
             errors.append(f"{type(exc).__name__}: {exc}"[:1000])
@@ -85,6 +85,14 @@ def extract_pages(html: list[str | None], urls: list[str | None], texts: list[st
 class Stage(MapStage):
     Config = ExtractConfig
     config: ExtractConfig
+
+    def reads(self) -> tuple[Column, ...]:
+        return (Column("text", pa.string()), Column("html", pa.string(), optional=True),
+                Column("url", pa.string(), optional=True))
+
+    def adds(self) -> tuple[Column, ...]:
+        html = (Column("html", pa.string()),) if self.config.keep_html else ()
+        return (*html, Column("html_chars", pa.int64()), Column("extract_error", pa.string()))
 
     def apply(self, table: pa.Table) -> pa.Table:
         n = table.num_rows

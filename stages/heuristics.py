@@ -40,7 +40,7 @@ from filters.compat import Compat
 from filters.text import TextBatch, as_string_array
 from pipeline.config import StageConfig, Strict
 from pipeline.schema import REASON
-from stages.base import MapStage
+from stages.base import Column, MapStage
 
 FILTERS: dict[str, ModuleType] = {m.NAME: m for m in (gopher_quality, gopher_repetition, c4, fineweb)}
 FilterName = Literal["gopher_quality", "gopher_repetition", "c4", "fineweb"]
@@ -220,6 +220,13 @@ class Stage(MapStage):
             return lang  # type: ignore[return-value]
         alias = LANG_ALIASES.get(lang) if lang else None
         return alias if alias in self.profiles else DEFAULT_PROFILE  # type: ignore[return-value]
+
+    def reads(self) -> tuple[Column, ...]:
+        return (Column("text", pa.string()), Column("source", pa.string()),
+                Column("lang", pa.string(), optional=True))
+
+    def adds(self) -> tuple[Column, ...]:
+        return (*(Column(name, t) for name, t in self.schema.items()), Column(PROFILE_COLUMN, pa.string()))
 
     def apply(self, table: pa.Table) -> pa.Table:
         n = table.num_rows

@@ -12,6 +12,7 @@ Each selected copy carries its `epoch` (0 for the first); copies beyond the firs
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -25,12 +26,11 @@ import pyarrow.parquet as pq
 from pydantic import Field, model_validator
 
 from pipeline.config import ConfigError, ReadFile, StageConfig
-from pipeline.partitions import merge_counts, part_done, partition_name, write_split
+from pipeline.hashing import shuffle_keys
 from pipeline.primitives import Executor, Progress, aggregate
 from pipeline.schema import REASON
 from pipeline.storage import arrow
-from stages.base import GlobalStage, StageContext
-from stages.shard import shuffle_keys
+from stages.base import Column, GlobalStage, Part, PartitionOutput, StageContext
 
 UINT64_MAX = (1 << 64) - 1  # the cut of a domain taken whole: every key is <= it
 
@@ -224,9 +224,8 @@ def partial_epochs(ex: Executor, inputs: list[Path], by: str, seed: int, rests: 
     return out
 
 
-def _select_partition(task: tuple[str, Path, Path, str, int, dict[str, tuple[int, int | None]]]) -> None:
-    stage_hash, in_path, stage_dir, by, seed, plan = task
-    table = pq.read_table(arrow(in_path))
+def _select_partition(by: str, seed: int, plan: dict[str, tuple[int, int | None]], part: Part) -> PartitionOutput:
+    table = pq.read_table(arrow(part.path))
     keys = shuffle_keys(table.column("id"), seed)
     domains = pc.fill_null(pc.cast(table.column(by), pa.string()), "None").to_pylist()
     copies = np.zeros(table.num_rows, dtype=np.int64)
@@ -245,7 +244,7 @@ def _select_partition(task: tuple[str, Path, Path, str, int, dict[str, tuple[int
     n_kept = int(copies[kept_rows].sum()) if len(kept_rows) else 0
     reasons = pa.array([None] * n_kept + ["mix:not_selected"] * len(removed_rows), pa.string())
     added = n_kept - len(kept_rows)
-    write_split(out.append_column(REASON, reasons), stage_dir, partition_name(in_path), stage_hash, {}, added=added)
+    return PartitionOutput(out.append_column(REASON, reasons), added=added)
 
 
 @dataclass
@@ -285,9 +284,8 @@ def select_and_count(ctx: StageContext, cfg: MixConfig, available: dict[str, int
                      weights: dict[str, float], targets: dict[str, float], budget: int,
                      full_epochs: dict[str, int], partial: dict[str, tuple[int, int | None, int]]) -> dict[str, Any]:
     """The part of the mix every executor shares once the partial-epoch cuts are known: the per-domain
-    report, the shortfall, the per-partition selection, and the manifest counts.
+    report, the shortfall, the per-partition selection, and the manifest figures.
     `partial[d]` is (documents taken, last key taken, tokens taken) of domain d's partial epoch."""
-    stage_hash = ctx.stats["stage_hash"]
     plan: dict[str, tuple[int, int | None]] = {}
     report: dict[str, dict[str, Any]] = {}
     for d in available:
@@ -306,10 +304,8 @@ def select_and_count(ctx: StageContext, cfg: MixConfig, available: dict[str, int
     if planned_total + 1e-6 < budget:
         shortfall = (f"budget {budget} tokens not reachable: {planned_total:.0f} available within the epoch caps "
                      f"({sum(available.values())} tokens × max_epochs)")
-    todo = [p for p in ctx.inputs if part_done(ctx.stage_dir, partition_name(p), stage_hash) is None]
-    ctx.executor.map(_select_partition, [(stage_hash, p, ctx.stage_dir, cfg.by, ctx.pipeline.seed, plan)
-                                         for p in todo], ctx.stats.get("progress"))
-    counts = merge_counts(part_done(ctx.stage_dir, partition_name(p), stage_hash) or {} for p in ctx.inputs)
+    ctx.write_partitions(functools.partial(_select_partition, cfg.by, ctx.pipeline.seed, plan))
+    counts: dict[str, Any] = {}
     counts["budget_tokens"] = budget
     counts["realized_tokens"] = sum(r["realized_tokens"] for r in report.values())
     counts["domains"] = report
@@ -321,6 +317,12 @@ class Stage(GlobalStage):
     Config = MixConfig
     config: MixConfig
 
+    def reads(self) -> tuple[Column, ...]:
+        return (Column("id", pa.string()), Column(self.config.by), Column("n_tokens", pa.int32()))
+
+    def adds(self) -> tuple[Column, ...]:
+        return (Column("epoch", pa.int16()),)
+
     def fingerprint(self) -> dict[str, Any]:
         weights = load_weights(self.config)  # a bad weights file fails before anything is written
         return {"weights": weights} if self.config.weights_file else {}
@@ -328,16 +330,11 @@ class Stage(GlobalStage):
     def run(self, ctx: StageContext) -> dict[str, Any]:
         cfg = self.config
         seed = ctx.pipeline.seed
-        names = pq.read_schema(arrow(ctx.inputs[0])).names if ctx.inputs else []
-        missing = [c for c in (cfg.by, "n_tokens") if ctx.inputs and c not in names]
-        if missing:
-            raise ConfigError([f"stages.{ctx.stage.name}: input documents have no column {missing[0]!r} "
-                               f"(add a {'tokenize' if missing[0] == 'n_tokens' else 'classifier'} stage before)"])
         items = [(p, cfg.by, seed) for p in ctx.inputs]
-        totals = aggregate(ctx.executor, _domain_totals, items, _merge_totals, {}, ctx.stats.get("progress"))
+        totals = aggregate(ctx.executor, _domain_totals, items, _merge_totals, {}, ctx.progress)
         available = {d: totals[d][0] for d in sorted(totals)}
         docs = {d: totals[d][1] for d in available}
         plan = plan_mix(cfg, available)
-        partial = partial_epochs(ctx.executor, list(ctx.inputs), cfg.by, seed, plan.rests, ctx.stats.get("progress"))
+        partial = partial_epochs(ctx.executor, list(ctx.inputs), cfg.by, seed, plan.rests, ctx.progress)
         return select_and_count(ctx, cfg, available, docs, plan.weights, plan.targets, plan.budget,
                                 plan.full_epochs, partial)

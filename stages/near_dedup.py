@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import os
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +48,6 @@ from filters.minhash import (
     band_keys,
     estimated_jaccard,
     exact_jaccard,
-    hash_strings,
     lsh_choices,
     minhash_signatures,
     mix64,
@@ -59,15 +56,15 @@ from filters.minhash import (
 )
 from pipeline import storage
 from pipeline.config import StageConfig
-from pipeline.io import read_json_or_none, write_json, write_parquet
-from pipeline.partitions import merge_counts, part_done, partition_name, write_split
+from pipeline.hashing import seed_key, siphash64
+from pipeline.index_store import IndexStore, run_key
+from pipeline.io import write_parquet
 from pipeline.paths import stage_write_path
 from pipeline.primitives import aggregate
 from pipeline.schema import REASON
 from pipeline.storage import arrow
-from stages.base import GlobalStage, StageContext
+from stages.base import Column, GlobalStage, Part, PartitionOutput, StageContext
 
-INDEX_FORMAT = 1
 _RULE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(asc|desc)?\s*$")
 
 
@@ -241,7 +238,7 @@ def _signature_rows(plan: Plan, path: Path, part: int) -> pa.Table:
     sig = minhash_signatures(sets, plan.params)
     keys = band_keys(sig, plan.params)
     nodes = plan.base[part] + np.arange(table.num_rows, dtype=np.int64)
-    order = hash_strings(ids, plan.params.seed, "order")
+    order = siphash64(ids, seed_key(plan.params.seed, "order"))
     sizes = sets.sizes
     nonempty = sizes > 0
 
@@ -277,7 +274,7 @@ def _index_rows(plan: Plan, path: Path, j: int) -> pa.Table:
     table = pq.read_table(arrow(path), columns=["id", "bands", "sig"])
     keys = _from_fsb(table.column("bands"), np.uint64, p.bands)
     nodes = plan.index_base[j] + np.arange(table.num_rows, dtype=np.int64)
-    order = hash_strings(table.column("id").combine_chunks(), p.seed, "order")
+    order = siphash64(table.column("id").combine_chunks(), seed_key(p.seed, "order"))
     if plan.verify and table.num_rows:
         buckets = _buckets(nodes, plan.set_buckets)
         sigs = pa.table({"node": nodes, "sig": table.column("sig")})
@@ -478,9 +475,9 @@ def _pick_survivors(plan: Plan, table: pa.Table) -> pa.Table:
 # 5. apply per partition
 
 
-def _apply(task: tuple[Plan, str, list[str], Path, Path, int]) -> dict[str, Any]:
-    plan, stage_hash, results, in_path, stage_dir, part = task
-    table = pq.read_table(arrow(in_path))
+def _apply(plan: Plan, results: list[str], p: Part) -> PartitionOutput:
+    part = p.index
+    table = pq.read_table(arrow(p.path))
     n = table.num_rows
     cluster: list[str | None] = [None] * n
     dup = np.zeros(n, dtype=bool)
@@ -507,87 +504,11 @@ def _apply(task: tuple[Plan, str, list[str], Path, Path, int]) -> dict[str, Any]
     extra = {"cjk_docs": int(meta.column("cjk").to_numpy(zero_copy_only=False).sum()),
              "empty_shingle_docs": int((sizes == 0).sum()), "clustered_docs": int(pc.sum(
                  pc.is_valid(cluster_arr)).as_py() or 0)}
-    return write_split(table, stage_dir, partition_name(in_path), stage_hash, extra)
+    return PartitionOutput(table, extra)
 
 
 # ----------------------------------------------------------------------------------------------
 # persistent index
-
-
-class IndexStore:
-    """Append-only generations under one directory, one per (output directory, stage): a rerun of the
-    same output replaces its own generation instead of matching itself."""
-
-    def __init__(self, root: str | Path, params: dict[str, Any], run_key: str):
-        self.root = storage.location(root)
-        self.params = params
-        self.run_key = run_key
-
-    def generations(self) -> list[Path]:
-        if not self.root.is_dir():
-            return []
-        gens = [p for p in self.root.glob("gen-*") if p.is_dir() and (p / "_gen.json").exists()]
-        return sorted(gens, key=lambda p: p.name)
-
-    def others(self) -> list[Path]:
-        """Generations written by other runs (what this run deduplicates against)."""
-        return [g for g in self.generations() if not g.name.endswith(f"-{self.run_key}")]
-
-    def files(self) -> list[Path]:
-        return [f for g in self.others() for f in sorted(g.glob("part-*.parquet"))]
-
-    def check(self) -> None:
-        found = read_json_or_none(self.root / "_params.json")
-        if found is not None and found != self.params:
-            diff = {k: (found.get(k), v) for k, v in self.params.items() if found.get(k) != v}
-            raise ValueError(f"index {self.root} was built with other hashing settings (index vs now: {diff}); "
-                             "use another index path or the same settings")
-
-    def current(self, stage_hash: str) -> Path | None:
-        for g in self.generations():
-            if g.name.endswith(f"-{self.run_key}") and (read_json_or_none(g / "_gen.json") or {}).get(
-                    "stage_hash") == stage_hash:
-                return g
-        return None
-
-    def write(self, files: list[Path], stage_hash: str, docs: int) -> Path:
-        """Commit a generation atomically: files are linked into a temporary directory, renamed."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        if not (self.root / "_params.json").exists():
-            write_json(self.params, self.root / "_params.json")
-        stale = [g for g in self.generations() if g.name.endswith(f"-{self.run_key}")]
-        seq = max((int(g.name.split("-")[1]) for g in self.generations()), default=0) + 1
-        if not storage.is_local(self.root):
-            # no directory rename on object stores: a generation counts once its _gen.json exists
-            final = self.root / f"gen-{seq:06d}-{self.run_key}"
-            storage.rmtree(final)
-            for i, f in enumerate(files):
-                storage.link_or_copy(f, final / f"part-{i:06d}.parquet")
-            write_json({"stage_hash": stage_hash, "docs": docs, "format": INDEX_FORMAT}, final / "_gen.json")
-            for g in stale:
-                storage.rmtree(g)
-            return final
-        tmp = self.root / f".tmp-{self.run_key}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        for i, f in enumerate(files):
-            try:
-                os.link(f, tmp / f"part-{i:06d}.parquet")
-            except OSError:  # index on another filesystem
-                shutil.copyfile(f, tmp / f"part-{i:06d}.parquet")
-        write_json({"stage_hash": stage_hash, "docs": docs, "format": INDEX_FORMAT}, tmp / "_gen.json")
-        while True:
-            final = self.root / f"gen-{seq:06d}-{self.run_key}"
-            try:
-                os.rename(tmp, final)
-                break
-            except OSError:
-                if not final.exists():
-                    raise
-                seq += 1
-        for g in stale:
-            shutil.rmtree(g, ignore_errors=True)
-        return final
 
 
 # ----------------------------------------------------------------------------------------------
@@ -596,6 +517,13 @@ class IndexStore:
 class Stage(GlobalStage):
     Config = NearDedupConfig
     config: NearDedupConfig
+
+    def reads(self) -> tuple[Column, ...]:
+        ranks = (Column(col, optional=True) for col, _ in self.config.rules() if col not in ("length", "id"))
+        return (Column("id", pa.string()), Column("text", pa.string()), *ranks)
+
+    def adds(self) -> tuple[Column, ...]:
+        return (Column("dup_cluster", pa.string()), Column("dup_of", pa.string()))
 
     def _params(self) -> MinHashParams:
         perms, b, r = self.config.lsh()
@@ -606,15 +534,16 @@ class Stage(GlobalStage):
         if root is None:
             return None
         c, p = self.config, self._params()
-        params = {"format": INDEX_FORMAT, "num_perm": p.num_perm, "bands": p.bands, "rows": p.rows, "seed": p.seed,
+        params = {"num_perm": p.num_perm, "bands": p.bands, "rows": p.rows, "seed": p.seed,
                   "shingle": c.shingle, "ngram": c.ngram, "char_ngram": c.char_ngram, "cjk_ratio": c.cjk_ratio}
-        out = storage.location(self.pipeline.output)
-        where = f"{out.resolve() if storage.is_local(out) else out}\0{c.name}"
-        return IndexStore(root, params, hashlib.blake2b(where.encode(), digest_size=6).hexdigest())
+        return IndexStore(root, params, run_key(self.pipeline.output, c.name), f"stages.{c.name}.index")
 
     def fingerprint(self) -> dict[str, Any]:
         index = self._index()
-        return {"index": [g.name for g in index.others()]} if index else {}
+        if index is None:
+            return {}
+        index.check()  # settings that give the stored signatures another meaning stop the plan
+        return {"index": [g.name for g in index.others()]}
 
     def _rank(self, inputs: list[Path]) -> tuple[tuple[str, bool, str], ...]:
         """Survivor-rule columns that exist (plus length and id), each with one Arrow type."""
@@ -635,36 +564,31 @@ class Stage(GlobalStage):
         return tuple(out)
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        stage_hash = str(ctx.stats.get("stage_hash"))
-        progress = ctx.stats.get("progress")
         work = ctx.stage_dir / "_work"
-        inputs = list(ctx.inputs)
         params = self._params()
         index = self._index()
-        stats: dict[str, Any] = {"num_perm": params.num_perm, "bands": params.bands, "rows": params.rows}
-        all_done = all(part_done(ctx.stage_dir, partition_name(p), stage_hash) is not None for p in inputs)
         if index is not None:
             index.check()
-        if not all_done:
-            stats.update(self._dedup(ctx, inputs, params, index, work, stage_hash, progress))
-        else:  # resuming a run killed after its last partition: report what that run found
-            stats.update(read_json_or_none(work / "stats.json") or {})
-        counts = merge_counts(part_done(ctx.stage_dir, partition_name(p), stage_hash) or {} for p in inputs)
-        current = index.current(stage_hash) if index is not None else None
+        stats: dict[str, Any] = {"num_perm": params.num_perm, "bands": params.bands, "rows": params.rows}
+        found, _ = ctx.step("_work/stats", lambda: self._dedup(ctx, list(ctx.inputs), params, index, work))
+        stats.update(found)
+        current = index.current(ctx.stage_hash) if index is not None else None
         if index is not None and current is None:
             files = sorted((work / "index_rows").glob("p*.parquet"))
-            if len(files) != len(inputs):
+            if len(files) != len(ctx.inputs):
                 raise RuntimeError("near_dedup: index rows are missing; rerun with --fresh")
-            gen = index.write(files, stage_hash, counts["kept"])
+            gen = index.write(files, ctx.stage_hash, ctx.counts()["kept"])
             stats["index_generation"] = gen.name
         elif current is not None:  # written by a run killed before its manifest
             stats["index_generation"] = current.name
-        counts.update({k: v for k, v in stats.items() if k not in counts})
-        return counts
+        return stats
 
     def _dedup(self, ctx: StageContext, inputs: list[Path], params: MinHashParams, index: IndexStore | None,
-               work: Path, stage_hash: str, progress: Any) -> dict[str, Any]:
+               work: Path) -> dict[str, Any]:
+        """Signatures, candidate pairs, components and survivors, then every unfinished partition
+        written; returns the figures (the runner keeps them, so a resumed run does not redo this)."""
         cfg = self.config
+        progress = ctx.progress
         ex = ctx.executor
         rows = [pq.ParquetFile(arrow(p)).metadata.num_rows for p in inputs]
         base = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
@@ -710,9 +634,7 @@ class Stage(GlobalStage):
                                     functools.partial(_pick_survivors, plan), work / "clusters",
                                     n_buckets=cluster_buckets, partitioner="range", progress=progress)
         clock.lap("survivors")
-        write_json({**stats, **clock.laps}, work / "stats.json")  # `_work` stays until the manifest is written
-        todo = [(i, p) for i, p in enumerate(inputs) if part_done(ctx.stage_dir, partition_name(p), stage_hash) is None]
-        ex.map(_apply, [(plan, stage_hash, survivors, p, ctx.stage_dir, i) for i, p in todo], progress)
+        ctx.write_partitions(functools.partial(_apply, plan, survivors))
         clock.lap("apply")
         stats.update(clock.laps)
         return stats

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from pipeline.config import StageConfig
 from pipeline.schema import REASON
-from stages.base import MapStage
+from stages.base import Column, MapStage
 
 # Mojibake and odd characters ftfy can repair; documents without any are passed through untouched.
 _SUSPECT = re.compile("[\u0080-\u00ff\u0100-\u017f\u2018-\u201e\u2020-\u2026\ufffd\u00c2\u00c3]")
@@ -70,6 +70,9 @@ def normalize_texts(texts: pa.Array, cfg: NormalizeConfig) -> pa.Array:
 class Stage(MapStage):
     Config = NormalizeConfig
     config: NormalizeConfig
+
+    def adds(self) -> tuple[Column, ...]:
+        return (Column("normalize_changed", pa.bool_()),)
 
     def apply(self, table: pa.Table) -> pa.Table:
         before = table.column("text").combine_chunks()

@@ -19,7 +19,7 @@ from filters.pii import KINDS, PLACEHOLDERS, mask_pii
 from filters.text import as_string_array
 from pipeline.config import StageConfig
 from pipeline.schema import REASON
-from stages.base import MapStage
+from stages.base import Column, MapStage
 
 Kind = Literal["email", "ip", "phone"]
 
@@ -40,6 +40,9 @@ class PiiConfig(StageConfig):
 class Stage(MapStage):
     Config = PiiConfig
     config: PiiConfig
+
+    def adds(self) -> tuple[Column, ...]:
+        return tuple(Column(f"pii_{kind}", pa.int64()) for kind in KINDS if kind in self.config.kinds)
 
     def apply(self, table: pa.Table) -> pa.Table:
         texts = as_string_array(table.column("text"))

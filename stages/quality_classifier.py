@@ -9,6 +9,7 @@ passes; scores are kept on disk between them so a resumed run does not score aga
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +31,10 @@ from filters.fasttext_classifier import (
 )
 from pipeline.config import ReadFile, StageConfig
 from pipeline.io import write_parquet
-from pipeline.partitions import merge_counts, part_done, partition_name, write_split
 from pipeline.primitives import Executor, Progress, aggregate
 from pipeline.schema import REASON
 from pipeline.storage import arrow
-from stages.base import GlobalStage, StageContext
+from stages.base import Column, GlobalStage, Part, PartitionOutput, StageContext
 from stages.registry import cached_stage
 
 
@@ -226,9 +226,9 @@ def _score_partition(task: tuple[StageConfig, Any, str, Path, Path]) -> None:
     write_parquet(table.append_column("quality_score", pa.array(scores, pa.float32())), out_path)
 
 
-def _decide_partition(task: tuple[StageConfig, str, Path, Path, float | None, list[float] | None]) -> None:
-    config, stage_hash, scored_path, stage_dir, threshold, cuts = task
-    table = pq.read_table(arrow(scored_path))
+def _decide_partition(config: StageConfig, scored_dir: Path, threshold: float | None, cuts: list[float] | None,
+                      part: Part) -> PartitionOutput:
+    table = pq.read_table(arrow(scored_dir / part.path.name))
     scores = table.column("quality_score").to_numpy(zero_copy_only=False)
     if cuts is not None:
         table = table.append_column("quality_bucket", pa.array(assign_buckets(scores, cuts), pa.int16()))
@@ -236,8 +236,7 @@ def _decide_partition(task: tuple[StageConfig, str, Path, Path, float | None, li
     if threshold is not None:
         label = "quality:not_top" if config.keep_top is not None else "quality:below_threshold"
         reasons = [None if s >= threshold else label for s in scores]
-    table = table.append_column(REASON, pa.array(reasons, pa.string()))
-    write_split(table, stage_dir, partition_name(scored_path), stage_hash, {})
+    return PartitionOutput(table.append_column(REASON, pa.array(reasons, pa.string())))
 
 
 class Stage(GlobalStage):
@@ -245,6 +244,13 @@ class Stage(GlobalStage):
     config: QualityClassifierConfig
 
     head: Any = None  # an embedding head (`model:` a head JSON file from `curate train ... --head embedding`)
+
+    def reads(self) -> tuple[Column, ...]:
+        return (Column("text", pa.string()), Column("n_tokens", pa.int32(), optional=True))
+
+    def adds(self) -> tuple[Column, ...]:
+        buckets = (Column("quality_bucket", pa.int16()),) if self.config.buckets else ()
+        return (Column("quality_score", pa.float32()), *buckets)
 
     def fingerprint(self) -> dict[str, Any]:
         if is_head_file(self.config.model):
@@ -278,28 +284,25 @@ class Stage(GlobalStage):
         return predict_proba(self.model, lines, self.config.positive_label)
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        stage_hash = ctx.stats["stage_hash"]
+        stage_hash = ctx.stage_hash
         scored_dir = ctx.stage_dir / "_scored"
         scored = [scored_dir / p.name for p in ctx.inputs]
         ctx.executor.map(_score_partition, [(self.config, ctx.pipeline, stage_hash, p, s)
                                             for p, s in zip(ctx.inputs, scored, strict=True)],
-                         ctx.stats.get("progress"))
+                         ctx.progress)
         cfg = self.config
         n = sum(pq.ParquetFile(arrow(p)).metadata.num_rows for p in scored)
         wanted = [Wanted(share=i / cfg.buckets) for i in range(1, cfg.buckets or 0)]
         if cfg.keep_top is not None:  # the k-th best, k = ceil(keep_top * N), is rank N - k from the bottom
             wanted.append(Wanted(rank=n - max(1, math.ceil(cfg.keep_top * n))))
         values, score_mean, _ = histogram_scores(ctx.executor, scored, wanted, bool(cfg.buckets),
-                                                 ctx.stats.get("progress"))
+                                                 ctx.progress)
         threshold = cfg.threshold
         if cfg.keep_top is not None:
             threshold = values[-1] if values else math.inf
         cuts = (values[:cfg.buckets - 1] if values else []) if cfg.buckets else None
-        todo = [s for s in scored if part_done(ctx.stage_dir, partition_name(s), stage_hash) is None]
-        ctx.executor.map(_decide_partition, [(self.config, stage_hash, s, ctx.stage_dir, threshold, cuts)
-                                             for s in todo], ctx.stats.get("progress"))
-        counts = merge_counts(part_done(ctx.stage_dir, partition_name(s), stage_hash) or {} for s in scored)
-        counts["threshold"] = threshold
+        ctx.write_partitions(functools.partial(_decide_partition, self.config, scored_dir, threshold, cuts))
+        counts: dict[str, Any] = {"threshold": threshold}
         counts["score_mean"] = score_mean
         if cuts is not None:
             counts["bucket_boundaries"] = cuts

@@ -30,7 +30,7 @@ STAGE_MODULES: dict[str, str] = {
 }
 
 
-def stage_module(kind: str):  # noqa: ANN201 - returns a module
+def stage_module(kind: str):  # returns a module
     name = STAGE_MODULES.get(kind)
     return importlib.import_module(name) if name else None
 
@@ -40,7 +40,7 @@ def stage_config_model(kind: str) -> type[StageConfig] | None:
     return module.Stage.Config if module else None
 
 
-def make_stage(config, pipeline):  # noqa: ANN001, ANN201
+def make_stage(config, pipeline):
     module = stage_module(config.kind)
     if module is None:
         raise KeyError(f"unknown stage kind {config.kind!r}")

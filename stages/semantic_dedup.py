@@ -45,12 +45,11 @@ from pydantic import Field, field_validator
 from filters.vectors import cosines, fixed_point, from_column, unit_fixed_point
 from pipeline import storage
 from pipeline.config import StageConfig
-from pipeline.io import atomic_open, read_json_or_none, write_json
-from pipeline.partitions import merge_counts, part_done, partition_name, write_split
+from pipeline.io import atomic_open
 from pipeline.primitives import aggregate
 from pipeline.schema import REASON
 from pipeline.storage import arrow
-from stages.base import GlobalStage, StageContext
+from stages.base import Column, GlobalStage, Part, PartitionOutput, StageContext
 
 _RULE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(asc|desc)?\s*$")
 REASON_PREFIX = "semantic_dup"
@@ -266,9 +265,9 @@ def _dedup_bucket(plan: Plan, table: pa.Table) -> pa.Table:
     return out.sort_by([("part", "ascending"), ("row", "ascending")])
 
 
-def _apply(task: tuple[str, list[str], Path, Path, int]) -> dict[str, Any]:
-    stage_hash, results, in_path, stage_dir, part = task
-    table = pq.read_table(arrow(in_path))
+def _apply(results: list[str], p: Part) -> PartitionOutput:
+    part = p.index
+    table = pq.read_table(arrow(p.path))
     n = table.num_rows
     cluster = np.full(n, -1, np.int32)  # -1: not compared (a language outside `languages`)
     sim = np.full(n, np.nan, np.float32)
@@ -289,7 +288,7 @@ def _apply(task: tuple[str, list[str], Path, Path, int]) -> dict[str, Any]:
             table = table.set_column(table.column_names.index(name), name, col)
         else:
             table = table.append_column(name, col)
-    return write_split(table, stage_dir, partition_name(in_path), stage_hash, {})
+    return PartitionOutput(table, {"compared_docs": int((cluster >= 0).sum())})
 
 
 def _read(path: Path, part: int) -> pa.Table:
@@ -331,40 +330,34 @@ class Stage(GlobalStage):
                 out.append((col, desc, "double" if numeric else "string"))
         return tuple(out)
 
-    def _check_column(self, inputs: list[Path]) -> None:
-        for p in inputs:
-            names = pq.read_schema(arrow(p)).names
-            if self.config.column not in names:
-                raise ValueError(f"stage '{self.config.name}': input {p} has no '{self.config.column}' column "
-                                 "(run an `embed` stage before semantic_dedup)")
-            return
+    def reads(self) -> tuple[Column, ...]:
+        ranks = (Column(col, optional=True) for col, _ in self.config.rules() if col not in ("length", "id"))
+        lang = (Column("lang", pa.string(), made_by="langid"),) if self.config.languages else ()
+        return (Column("id", pa.string()), Column("text", pa.string()),
+                Column(self.config.column, made_by="embed"), *lang, *ranks)
+
+    def adds(self) -> tuple[Column, ...]:
+        return (Column("semantic_cluster", pa.int32()), Column("semantic_sim", pa.float32()),
+                Column("dup_of", pa.string()))
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        stage_hash = str(ctx.stats.get("stage_hash"))
-        progress = ctx.stats.get("progress")
-        inputs = list(ctx.inputs)
-        work = ctx.stage_dir / "_work"
-        if all(part_done(ctx.stage_dir, partition_name(p), stage_hash) is not None for p in inputs):
-            stats = read_json_or_none(work / "stats.json") or {}
-        else:
-            stats = self._dedup(ctx, inputs, work, stage_hash, progress)
-        counts = merge_counts(part_done(ctx.stage_dir, partition_name(p), stage_hash) or {} for p in inputs)
-        counts.update({k: v for k, v in stats.items() if k not in counts})
-        return counts
+        found, _ = ctx.step("_work/stats", lambda: self._dedup(ctx))  # a resumed run reuses the figures
+        return found
 
-    def _dedup(self, ctx: StageContext, inputs: list[Path], work: Path, stage_hash: str, progress: Any
-               ) -> dict[str, Any]:
+    def _dedup(self, ctx: StageContext) -> dict[str, Any]:
+        """k-means, pairs per cluster, then every unfinished partition written; returns the figures."""
         cfg = self.config
         ex = ctx.executor
-        if inputs:
-            self._check_column(inputs)
+        inputs = list(ctx.inputs)
+        work = ctx.stage_dir / "_work"
+        progress = ctx.progress
         n_docs = sum(pq.ParquetFile(arrow(p)).metadata.num_rows for p in inputs)
         k = max(1, min(n_docs, cfg.clusters or math.ceil(n_docs / cfg.cluster_size)))
         plan = Plan(column=cfg.column, threshold=1.0 - cfg.eps, seed=int(ctx.pipeline.seed), k=k,
                     rank=self._rank(inputs), block_rows=cfg.block_rows, languages=tuple(cfg.languages))
         laps: dict[str, float] = {}
         clock = time.monotonic()
-        final, rounds = self._kmeans(ex, plan, inputs, work, progress)
+        final, rounds = self._kmeans(ex, plan, inputs, work, ctx.phase("k-means", "rounds"))
         centroids = _load_npy(final)
         laps["seconds_kmeans"] = round(time.monotonic() - clock, 3)
         plan = replace(plan, centroids=str(final))
@@ -374,14 +367,10 @@ class Stage(GlobalStage):
             inputs, functools.partial(_member_rows, plan), functools.partial(_dedup_bucket, plan), work / "clusters",
             n_buckets=buckets, partitioner="hash", progress=progress)
         laps["seconds_pairs"] = round(time.monotonic() - clock, 3)
-        stats: dict[str, Any] = {"clusters": len(centroids), "kmeans_rounds": rounds, "eps": cfg.eps, **laps}
-        if not (work / "stats.json").exists():  # a resumed run reports what the first one found
-            write_json(stats, work / "stats.json")
         clock = time.monotonic()
-        todo = [(i, p) for i, p in enumerate(inputs) if part_done(ctx.stage_dir, partition_name(p), stage_hash) is None]
-        ex.map(_apply, [(stage_hash, results, p, ctx.stage_dir, i) for i, p in todo], progress)
-        stats["seconds_apply"] = round(time.monotonic() - clock, 3)
-        return stats
+        ctx.write_partitions(functools.partial(_apply, results))
+        laps["seconds_apply"] = round(time.monotonic() - clock, 3)
+        return {"clusters": len(centroids), "kmeans_rounds": rounds, "eps": cfg.eps, **laps}
 
     def _kmeans(self, ex: Any, plan: Plan, inputs: list[Path], work: Path, progress: Any) -> tuple[Path, int]:
         """The file of the final centroids and the rounds run. Each round's centroids are saved, so a

@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pyarrow as pa
@@ -41,8 +40,9 @@ import pyarrow.parquet as pq
 
 from pipeline import storage
 from pipeline.config import PipelineConfig, SparkConfig
-from pipeline.errors import StageFailed
+from pipeline.errors import StageFailed, task_label
 from pipeline.executors.local import LABEL_ROWS, bucket_slices
+from pipeline.executors.spark_types import spark_schema
 from pipeline.io import read_json_or_none, write_json, write_parquet
 from pipeline.primitives import Progress
 from pipeline.storage import arrow
@@ -74,42 +74,6 @@ def to_uri(path: str | Path) -> str:
         scheme, rest = text.split("://", 1)
         return f"{'s3a' if storage.scheme_of(text) == 's3' else scheme}://{rest}"
     return Path(text.removeprefix("file://")).resolve().as_uri()
-
-
-def uri_key(uri: str) -> str:
-    """A comparable form of a file URI (Spark writes `file:/x`, Python `file:///x`)."""
-    parsed = urlparse(uri)
-    return unquote(parsed.path) if parsed.scheme in ("", "file") else uri
-
-
-def sparkable(schema: pa.Schema) -> pa.Schema:
-    """The nearest schema Spark can carry (no unsigned or fixed-size types); values cast back later."""
-
-    def conv(t: pa.DataType) -> pa.DataType:
-        if pa.types.is_unsigned_integer(t):
-            return {8: pa.int16(), 16: pa.int32(), 32: pa.int64()}.get(t.bit_width, pa.decimal128(20, 0))
-        if pa.types.is_fixed_size_binary(t) or pa.types.is_large_binary(t):
-            return pa.binary()
-        if pa.types.is_large_string(t):
-            return pa.string()
-        if pa.types.is_dictionary(t):
-            return conv(t.value_type)
-        if pa.types.is_null(t):
-            return pa.string()
-        if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
-            return pa.list_(conv(t.value_type))
-        if pa.types.is_struct(t):
-            return pa.struct([pa.field(f.name, conv(f.type)) for f in t])
-        return t
-
-    return pa.schema([pa.field(f.name, conv(f.type)) for f in schema])
-
-
-def spark_schema(schema: pa.Schema) -> Any:
-    """Spark StructType for an Arrow schema (every field nullable: Spark checks nothing else)."""
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    return from_arrow_schema(sparkable(schema))
 
 
 def runs(batch: pa.RecordBatch, column: str) -> Iterator[tuple[Any, pa.RecordBatch]]:
@@ -172,11 +136,11 @@ def _item_task(fn: Callable[[Any], Any], items: Sequence[Any], batches: Iterator
         for i in batch.column("id").to_pylist():
             try:
                 ok, value = True, fn(items[i])
-            except Exception as exc:  # noqa: BLE001 - raised on the driver, with the item
+            except Exception as exc:  # raised on the driver, with the item
                 ok, value = False, exc
             try:
                 payload = cloudpickle.dumps(value)
-            except Exception as exc:  # noqa: BLE001 - an unpicklable exception: keep its text
+            except Exception as exc:  # an unpicklable exception: keep its text
                 ok, payload = False, cloudpickle.dumps(RuntimeError(f"{type(value).__name__}: {value} ({exc})"))
             yield pa.RecordBatch.from_pylist([{"i": i, "ok": ok, "payload": payload}], schema=_RESULT)
 
@@ -325,7 +289,7 @@ class SparkExecutor:
     def _conf(self, key: str) -> str | None:
         try:
             return self.spark.conf.get(key, None)
-        except Exception:  # noqa: BLE001 - a setting the server will not show
+        except Exception:  # a setting the server will not show
             return None
 
     @property
@@ -364,7 +328,7 @@ class SparkExecutor:
             yield
         except StageFailed:
             raise
-        except Exception as exc:  # noqa: BLE001 - PySpark errors carry the worker traceback as text
+        except Exception as exc:  # PySpark errors carry the worker traceback as text
             raise StageFailed(label, RuntimeError(python_error(exc))) from exc
 
     def positions(self, n: int) -> DataFrame:
@@ -395,7 +359,7 @@ class SparkExecutor:
             if not ok:
                 if isinstance(value, StageFailed):
                     raise value
-                raise StageFailed(str(items[i]), value)
+                raise StageFailed(task_label(items[i]), value)
             results[i] = value
         if progress:
             progress(len(items), len(items))
