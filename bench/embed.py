@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from filters.embedding import Embedder, default_threads  # noqa: E402
+from filters.embedding import Embedder, default_threads
 
 ARTICLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "article-extraction" / "ground-truth.json"
 

@@ -44,6 +44,7 @@ from filters.embedding import Embedder  # noqa: E402
 from filters.vectors import to_column  # noqa: E402
 from pipeline.config import PipelineConfig  # noqa: E402
 from pipeline.executors.local import LocalExecutor  # noqa: E402
+from pipeline.stage_context import finish_counts  # noqa: E402
 from stages.base import StageContext  # noqa: E402
 from stages.registry import make_stage  # noqa: E402
 from stages.semantic_dedup import SemanticDedupConfig  # noqa: E402
@@ -91,10 +92,11 @@ def run_stage(table: pa.Table, work: Path, workers: int, rows: int, **settings: 
     stage_dir = work / "out" / "semantic_dedup"
     stage_dir.mkdir(parents=True)
     ctx = StageContext(stage=cfg, pipeline=pipe, inputs=inputs, stage_dir=stage_dir, output_dir=work / "out",
-                       executor=ex, stats={"stage_hash": "bench"})
+                       executor=ex, stage_hash="bench", reporter=lambda phase, unit: None)
     t = time.perf_counter()
     try:
-        counts = stage.run(ctx)
+        stats = stage.run(ctx)
+        counts = finish_counts(ctx, True, stats)
     finally:
         ex.close()
     seconds = time.perf_counter() - t

@@ -16,7 +16,7 @@ from pipeline.config import PipelineConfig
 CI = os.environ.get("CI") == "true"
 
 
-def require_embedder(**kwargs: object):  # noqa: ANN201 - returns an Embedder
+def require_embedder(**kwargs: object):
     try:
         import onnxruntime  # noqa: F401
 
@@ -34,7 +34,7 @@ def require_embedder(**kwargs: object):  # noqa: ANN201 - returns an Embedder
 
 
 @pytest.fixture(scope="module")
-def embedder():  # noqa: ANN201
+def embedder():
     return require_embedder(max_tokens=128, threads=2)
 
 
@@ -48,7 +48,7 @@ PAIRS = [
 ]
 
 
-def test_vectors_are_unit_length_and_meaningful(embedder) -> None:  # noqa: ANN001
+def test_vectors_are_unit_length_and_meaningful(embedder) -> None:
     texts = [a for a, _ in PAIRS] + [b for _, b in PAIRS]
     v = embedder.encode(texts)
     assert v.shape == (6, 384) and v.dtype == np.float32
@@ -59,7 +59,7 @@ def test_vectors_are_unit_length_and_meaningful(embedder) -> None:  # noqa: ANN0
     assert np.diag(sim).min() > 0.4 > sim[~np.eye(3, dtype=bool)].max()
 
 
-def test_a_documents_vector_does_not_depend_on_its_neighbours_or_threads(embedder) -> None:  # noqa: ANN001
+def test_a_documents_vector_does_not_depend_on_its_neighbours_or_threads(embedder) -> None:
     texts = [a for a, _ in PAIRS] + ["", "short", "x " * 400]
     alone = np.concatenate([embedder.encode([t]) for t in texts])
     together = embedder.encode(texts)
@@ -69,14 +69,14 @@ def test_a_documents_vector_does_not_depend_on_its_neighbours_or_threads(embedde
     assert np.array_equal(together, one_thread)
 
 
-def test_int8_agrees_with_the_float_model(embedder) -> None:  # noqa: ANN001
+def test_int8_agrees_with_the_float_model(embedder) -> None:
     texts = [a for a, _ in PAIRS] + [b for _, b in PAIRS]
     exact = require_embedder(max_tokens=128, quantize=False, threads=2).encode(texts)
     cos = (exact * embedder.encode(texts)).sum(axis=1)
     assert cos.min() > 0.97
 
 
-def test_window_is_the_first_max_tokens(embedder) -> None:  # noqa: ANN001
+def test_window_is_the_first_max_tokens(embedder) -> None:
     head = " ".join(["alpha beta gamma"] * 60)
     tail = " ".join(["river stone harbor"] * 60)
     v = embedder.encode([head, head + " " + tail])
