@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +173,15 @@ def test_spark_gives_the_local_result(reference: tuple[Path, dict[str, Any]], tm
     cfg["spark"] = {"master": "local[2]", "conf": TEST_CONF}
     Runner(validate(cfg)).run()
     assert outcome(tmp_path / "out") == outcome(out)
+
+
+def test_semdedup_params_shows_counts_and_examples(reference: tuple[Path, dict[str, Any]]) -> None:
+    out, _ = reference
+    proc = curate("semdedup-params", str(out), "--eps", "0.05,0.3,0.5", "--cluster-size", "40", cwd=out.parent,
+                  check=True, timeout=300)
+    rows = {float(m[0]): int(m[1]) for m in re.findall(r"^\s*([\d.]+)\s+[\d.]+\s+(\d+)\s+[\d.]+%$", proc.stdout, re.M)}
+    assert set(rows) == {0.05, 0.3, 0.5}
+    assert rows[0.05] <= rows[0.3] <= rows[0.5] and rows[0.3] >= 8  # more go as eps grows; the planted pairs
+    assert re.search(r"cosine 0\.[3-9]\d*\n  removed  \S+: .+\n  survivor \S+: ", proc.stdout)
+    bad = curate("semdedup-params", str(out), "--stage", "langid", cwd=out.parent)
+    assert bad.returncode == 2 and "no 'embedding' column" in bad.stderr
