@@ -125,6 +125,11 @@ def read_pooling(path: Path) -> Pooling:
                 elif not cfg.get("pooling_mode_mean_tokens", True):
                     raise EmbeddingModelMissing(f"{path}: only mean or CLS pooling is supported")
         normalize = any(m.get("type", "").endswith("Normalize") for m in modules)
+        extra = [m.get("type") for m in modules if not m.get("type", "").endswith(("Transformer", "Pooling",
+                                                                                    "Normalize"))]
+        if extra:
+            raise EmbeddingModelMissing(f"{path}: modules {extra} after pooling are not supported (a transformer, "
+                                        "pooling and an optional Normalize are)")
     return Pooling(mode, normalize)
 
 
@@ -143,8 +148,12 @@ def weights_digest(path: Path) -> str:
 
 def export_onnx(checkpoint: Path, target: Path) -> None:
     """The transformer (token embeddings out; pooling stays in numpy) as ONNX, dynamic batch and length."""
-    import torch
-    from transformers import AutoModel
+    try:
+        import torch
+        from transformers import AutoModel
+    except ImportError as exc:
+        raise EmbeddingModelMissing(f"exporting {checkpoint} to ONNX once needs torch and transformers "
+                                    f"(pip install 'ling-curate[embed]'): {exc}") from None
 
     model = AutoModel.from_pretrained(str(checkpoint), dtype=torch.float32)
     model.eval()
