@@ -71,6 +71,14 @@ class TextBatch:
         self.n = len(self.texts)
         self.segmenter = segmenter
 
+    def take(self, idx: np.ndarray) -> TextBatch:
+        """The documents at `idx` (increasing) as a batch of their own, keeping the word tokens already
+        computed (the next filter of `signals: decisive` sees the documents still in)."""
+        out = TextBatch(self.texts.take(pa.array(idx, pa.int64())), self.segmenter)
+        if "datatrove" in self.__dict__:
+            out.__dict__["datatrove"] = self.datatrove.take(idx, out.texts)
+        return out
+
     @cached_property
     def datatrove(self):  # -> filters.compat.DatatroveText
         """The same texts cut the way datatrove 0.10's filters cut them (`compat: datatrove`)."""

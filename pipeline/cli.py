@@ -104,9 +104,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         for line in exc.problems:
             _err(line)
         if cfg is not None and not args.incremental and _is_input_error(exc):
-            line = quarantine_line(storage.location(cfg.output))
-            if line:
-                _err(line)
+            quarantined = quarantine_line(storage.location(cfg.output))
+            if quarantined:
+                _err(quarantined)
         return EXIT_CONFIG
     except LockHeld as exc:
         _err(str(exc))
@@ -120,9 +120,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = _latest_generation(root) if args.incremental else root
     report = _write_report(out)
     where = {"output": str(out), "shards": str(out / "shards"), "status": f"curate status {root}"}
-    line = quarantine_line(out)
-    if line:
-        where["quarantine"] = line
+    quarantined = quarantine_line(out)
+    if quarantined:
+        where["quarantine"] = quarantined
     if report is not None:
         where["report"] = str(report)
     where["total_time"] = format_seconds(time.monotonic() - started)

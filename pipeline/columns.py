@@ -78,7 +78,7 @@ def read_problems(key: str, reads: Iterable[Column], schema: pa.Schema) -> list[
             continue
         got = schema.field(index).type
         if not pa.types.is_null(got) and not compatible(col.type, got):
-            problems.append(f"{key}: needs column {col.name} as {_family(col.type)} "  # type: ignore[arg-type]
+            problems.append(f"{key}: needs column {col.name} as {_family(col.type)} "
                             f"but its input has it as {_family(got)}")
     return problems
 

@@ -195,6 +195,9 @@ class InputConfig(Strict):
     id_field: str | None = None
     url_field: str | None = None
     split: str | None = None  # for `hf` inputs loaded with load_dataset / DatasetDict
+    # a plain JSONL file larger than this is read by all workers in byte ranges (cut at line ends), a
+    # Parquet file in runs of row groups of about this size; compressed JSONL is always read whole
+    split_bytes: int = Field(default=64 << 20, ge=1)
 
     @field_validator("path")
     @classmethod

@@ -19,7 +19,7 @@ import json
 import os
 import posixpath
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,12 +223,19 @@ def _open_lines(path: str, fmt: str) -> Iterator[bytes]:
         yield from fh
 
 
-def read_jsonl(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[str, Any] | None]]:
-    """Yield (line, document, quarantine_row) for every non-blank line of a JSONL file."""
+Row = tuple[int, dict[str, Any] | None, dict[str, Any] | None]  # (line or row, document, quarantine row)
+
+
+def read_jsonl(f: InputFile, byte_range: tuple[int, int] | None = None, first_line: int = 1
+               ) -> Generator[Row, None, None]:
+    """Yield (line, document, quarantine_row) for every non-blank line of a JSONL file, or of the
+    lines in `byte_range` of a plain one (which starts on a line boundary and holds line `first_line`)."""
     line = 0
     inp = f.input
+    assert inp.format is not None  # inferred when the config loads
+    lines = _range_lines(f.path, *byte_range) if byte_range else _open_lines(f.path, inp.format)
     try:
-        for line, raw in enumerate(_open_lines(f.path, inp.format), start=1):
+        for line, raw in enumerate(lines, start=first_line):
             if not raw.strip():
                 continue
             try:
@@ -247,8 +254,22 @@ def read_jsonl(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[
                 yield line, None, _qrow(f, line, q, raw)
     except (OSError, EOFError, zlib.error, ValueError) as exc:
         # A truncated or corrupt compressed file: what was read is kept, the rest is reported.
-        q = Quarantined(None, f"unreadable after line {line}: {type(exc).__name__}: {exc}")
-        yield line + 1, None, _qrow(f, line + 1, q, b"")
+        cut = Quarantined(None, f"unreadable after line {line}: {type(exc).__name__}: {exc}")
+        yield line + 1, None, _qrow(f, line + 1, cut, b"")
+
+
+def _range_lines(path: str, start: int, stop: int) -> Iterator[bytes]:
+    """The lines of bytes [start, stop) of a plain file, each with its newline, as iterating the
+    whole file yields them (the range starts after a newline and ends after one, or at the end)."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        data = fh.read(stop - start)
+    pos = 0
+    while pos < len(data):
+        end = data.find(b"\n", pos)
+        end = len(data) if end < 0 else end + 1
+        yield data[pos:end]
+        pos = end
 
 
 def _qrow(f: InputFile, line: int, q: Quarantined, raw: bytes) -> dict[str, Any]:
@@ -256,16 +277,17 @@ def _qrow(f: InputFile, line: int, q: Quarantined, raw: bytes) -> dict[str, Any]
             "error": q.error, "raw": raw[:65536], "id": None}
 
 
-def _table_batches(f: InputFile) -> Iterator[pa.RecordBatch]:
+def _table_batches(f: InputFile, row_groups: Sequence[int] | None = None) -> Iterator[pa.RecordBatch]:
     if f.input.format == "parquet":
-        yield from pq.ParquetFile(f.path).iter_batches(batch_size=4096)
+        yield from pq.ParquetFile(f.path).iter_batches(batch_size=4096, row_groups=row_groups)
         return
     import datasets
 
+    ds: Any
     if storage.is_remote_uri(f.path):
-        ds: Any = datasets.load_from_disk(f.path)  # a saved dataset on the store (fsspec)
+        ds = datasets.load_from_disk(f.path)  # a saved dataset on the store (fsspec)
     elif any(os.path.exists(os.path.join(f.path, m)) for m in HF_MARKERS):
-        ds: Any = datasets.load_from_disk(f.path)
+        ds = datasets.load_from_disk(f.path)
     else:
         ds = datasets.load_dataset(f.path, split=f.input.split or "train")
     if isinstance(ds, datasets.DatasetDict):
@@ -274,11 +296,13 @@ def _table_batches(f: InputFile) -> Iterator[pa.RecordBatch]:
     yield from ds.with_format("arrow").data.table.to_batches(max_chunksize=4096)
 
 
-def read_table_rows(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[str, Any] | None]]:
-    """Yield (row, document, quarantine_row) for a Parquet file or HF dataset (rows 1-based)."""
-    row = 0
+def read_table_rows(f: InputFile, row_groups: Sequence[int] | None = None, first_row: int = 1
+                    ) -> Generator[Row, None, None]:
+    """Yield (row, document, quarantine_row) for a Parquet file or HF dataset (rows 1-based), or for
+    the Parquet `row_groups` given (whose first row is row `first_row` of the file)."""
+    row = first_row - 1
     try:
-        for batch in _table_batches(f):
+        for batch in _table_batches(f, row_groups):
             for record in batch.to_pylist():
                 row += 1
                 try:
@@ -287,8 +311,8 @@ def read_table_rows(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, 
                     raw = json.dumps(record, default=str, ensure_ascii=True).encode()
                     yield row, None, _qrow(f, row, q, raw)
     except Exception as exc:  # any reader failure is reported, not fatal
-        q = Quarantined(None, f"unreadable after row {row}: {type(exc).__name__}: {exc}")
-        yield row + 1, None, _qrow(f, row + 1, q, b"")
+        cut = Quarantined(None, f"unreadable after row {row}: {type(exc).__name__}: {exc}")
+        yield row + 1, None, _qrow(f, row + 1, cut, b"")
 
 
 def read_web(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[str, Any] | None] | Skipped]:
@@ -304,6 +328,7 @@ def read_web(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[st
         return
     number = 0
     try:
+        assert inp.format is not None  # inferred when the config loads
         for number, item in warc.read_warc(inp.name, f.path, f.relpath, inp.format):
             if isinstance(item, Skipped):
                 yield item

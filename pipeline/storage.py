@@ -28,7 +28,8 @@ OBJECT_STORES = {"s3", "gs", "gcs", "az", "abfs", "abfss"}
 def scheme_of(value: str | os.PathLike[str]) -> str:
     """'' for local paths, else the URI scheme with Hadoop aliases folded (s3a -> s3)."""
     if not isinstance(value, str):
-        return "" if is_local(value) else SCHEME_ALIASES.get(value.protocol, value.protocol)  # type: ignore[attr-defined]
+        protocol: str = value.protocol  # type: ignore[attr-defined]  # a UPath
+        return "" if is_local(value) else SCHEME_ALIASES.get(protocol, protocol)
     text = value
     if "://" not in text:
         return ""

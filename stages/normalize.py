@@ -23,16 +23,19 @@ _SUSPECT = re.compile("[\u0080-\u00ff\u0100-\u017f\u2018-\u201e\u2020-\u2026\uff
 _CONTROL = r"[\x{0}-\x{8}\x{b}\x{c}\x{e}-\x{1f}\x{7f}-\x{9f}\x{200b}\x{feff}]"
 
 
+UnicodeForm = Literal["NFC", "NFKC", "none"]
+
+
 class NormalizeConfig(StageConfig):
     fix_unicode: bool = True  # ftfy: mojibake, HTML entities left in text, bad quotes
-    unicode_form: Literal["NFC", "NFKC", "none"] = "NFC"
+    unicode_form: UnicodeForm = "NFC"
     strip_control: bool = True  # control characters except newline and tab; zero-width spaces
     collapse_spaces: bool = True  # runs of spaces/tabs -> one space, no trailing spaces on lines
     max_newlines: int = 2  # at most this many consecutive newlines (2 = one blank line)
     strip: bool = True
 
 
-def fix_unicode(texts: list[str | None], form: str) -> list[str | None]:
+def fix_unicode(texts: list[str | None], form: UnicodeForm) -> list[str | None]:
     import ftfy
 
     out: list[str | None] = []

@@ -178,7 +178,7 @@ def _locate(counts: np.ndarray, weights: np.ndarray, total_w: int, want: Wanted,
     else:
         cum_w = before_w + np.cumsum(weights)
         share = cum_w.astype(np.float64) / float(total_w) if total_w > 0 else np.zeros(len(cum_w))
-        i = int(np.searchsorted(share, want.share, side="right"))
+        i = int(np.searchsorted(share, want.share or 0.0, side="right"))  # one of rank and share is set
         if i >= len(counts):  # no share exceeds it (all weights 0): the last document, as in memory
             return _locate(counts, weights, total_w, Wanted(rank=int(cum_n[-1]) - 1), before_n, before_w)
     i = min(i, len(counts) - 1)
@@ -195,6 +195,7 @@ def histogram_scores(ex: Executor, scored: list[Path], wanted: list[Wanted], wei
         return [], None, 0
     bins = [_locate(hist.counts, hist.weights, total_w, w) for w in wanted]
     needed = tuple(sorted({b for b, _, _ in bins}))
+    lows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
     lows = aggregate(ex, _low_values, [(p, weighted, needed) for p in scored], _merge_low, {}, progress)
     out = []
     for want, (b, before_n, before_w) in zip(wanted, bins, strict=True):
@@ -226,8 +227,8 @@ def _score_partition(task: tuple[StageConfig, Any, str, Path, Path]) -> None:
     write_parquet(table.append_column("quality_score", pa.array(scores, pa.float32())), out_path)
 
 
-def _decide_partition(config: StageConfig, scored_dir: Path, threshold: float | None, cuts: list[float] | None,
-                      part: Part) -> PartitionOutput:
+def _decide_partition(config: QualityClassifierConfig, scored_dir: Path, threshold: float | None,
+                      cuts: list[float] | None, part: Part) -> PartitionOutput:
     table = pq.read_table(arrow(scored_dir / part.path.name))
     scores = table.column("quality_score").to_numpy(zero_copy_only=False)
     if cuts is not None:
@@ -292,7 +293,8 @@ class Stage(GlobalStage):
                          ctx.progress)
         cfg = self.config
         n = sum(pq.ParquetFile(arrow(p)).metadata.num_rows for p in scored)
-        wanted = [Wanted(share=i / cfg.buckets) for i in range(1, cfg.buckets or 0)]
+        buckets = cfg.buckets or 0
+        wanted = [Wanted(share=i / buckets) for i in range(1, buckets)]
         if cfg.keep_top is not None:  # the k-th best, k = ceil(keep_top * N), is rank N - k from the bottom
             wanted.append(Wanted(rank=n - max(1, math.ceil(cfg.keep_top * n))))
         values, score_mean, _ = histogram_scores(ctx.executor, scored, wanted, bool(cfg.buckets),

@@ -16,7 +16,7 @@ Plan, every step over the executor primitives (pure functions below, a thin `run
    when no centroid moves or after `iterations`; each round's centroids are saved, so a resumed run
    continues from the last finished round.
 3. pairs (`group_by_key` by cluster): within a cluster, documents in survivor-rule order
-   (near_dedup's rule: quality_score desc, length desc, id asc); a document is a duplicate when its
+   (near_dedup's policies, filters/survivor_rule.py: by default quality, length, id); a document is a duplicate when its
    cosine to an earlier *kept* member is >= 1 - eps, and `dup_of` names the most similar such member
    (so no chain of paraphrases removes a document whose only near neighbour was itself removed).
    Similarities are computed in row blocks, so a large cluster needs block x cluster memory.
@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import re
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,6 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field, field_validator
 
+from filters.survivor_rule import Policy, RuleItem, needed_columns, parse_policies, rank_column, rank_type
 from filters.vectors import cosines, fixed_point, from_column, unit_fixed_point
 from pipeline import storage
 from pipeline.config import StageConfig
@@ -51,7 +51,6 @@ from pipeline.schema import REASON
 from pipeline.storage import arrow
 from stages.base import Column, GlobalStage, Part, PartitionOutput, StageContext
 
-_RULE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(asc|desc)?\s*$")
 REASON_PREFIX = "semantic_dup"
 
 
@@ -61,8 +60,10 @@ class SemanticDedupConfig(StageConfig):
     clusters: int | None = Field(default=None, ge=1)  # default: ceil(documents / cluster_size)
     cluster_size: int = Field(default=1000, ge=10)  # documents per cluster the default aims at
     iterations: int = Field(default=10, ge=0, le=100)  # k-means rounds (fewer if centroids settle)
-    survivor: list[str] = Field(default_factory=lambda: ["quality_score desc", "length desc", "id asc"],
-                                min_length=1)
+    # which copy survives (filters/survivor_rule.py, as near_dedup): quality, length, id, newest,
+    # {source_priority: [...]}, or '<column> asc|desc'; ties end on the smallest id
+    survivor: list[RuleItem] = Field(default_factory=lambda: list[RuleItem](["quality", "length", "id"]), min_length=1)
+    date_field: str = "date"  # for `newest`: a column, else meta.fields.<name> or meta.<name>
     block_rows: int = Field(default=1024, ge=16)  # rows of a similarity block (memory: block x cluster)
     # only documents whose `lang` is listed take part (the model's languages; all-MiniLM-L6-v2 is English:
     # on other text its vectors crowd together and unrelated pages look alike); empty = every document
@@ -70,19 +71,12 @@ class SemanticDedupConfig(StageConfig):
 
     @field_validator("survivor")
     @classmethod
-    def _rules(cls, value: list[str]) -> list[str]:
-        for rule in value:
-            if not _RULE.match(rule):
-                raise ValueError(f"'{rule}': expected '<column> asc|desc'")
+    def _rules(cls, value: list[RuleItem]) -> list[RuleItem]:
+        parse_policies(value)
         return value
 
-    def rules(self) -> list[tuple[str, bool]]:
-        out = []
-        for rule in self.survivor:
-            m = _RULE.match(rule)
-            assert m is not None
-            out.append((m.group(1), (m.group(2) or "asc") == "desc"))
-        return out
+    def policies(self) -> list[Policy]:
+        return parse_policies(self.survivor)
 
 
 @dataclass(frozen=True)
@@ -91,7 +85,8 @@ class Plan:
     threshold: float  # 1 - eps
     seed: int
     k: int
-    rank: tuple[tuple[str, bool, str], ...]  # (column, descending, arrow type) of the survivor rule
+    rank: tuple[tuple[Policy, str], ...]  # survivor policies with their rank columns' arrow types
+    date_field: str
     block_rows: int
     languages: tuple[str, ...] = ()
     centroids: str = ""  # .npy of the final centroids (grid vectors), once known
@@ -219,18 +214,14 @@ def _add(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> 
 def _member_rows(plan: Plan, path: Path, part: int) -> pa.Table:
     """Every document of a partition keyed by its cluster, with what the survivor rule needs."""
     schema = pq.read_schema(arrow(path))
-    rank_cols = [c for c, _, _ in plan.rank if c not in ("length", "id") and c in schema.names]
-    t, rows = _read_eligible(plan, path, ["id", "text", plan.column, *rank_cols])
+    needed = needed_columns([p for p, _ in plan.rank], schema, plan.date_field)
+    t, rows = _read_eligible(plan, path, list(dict.fromkeys(["id", plan.column, *needed])))
     labels = assign(_grid(t, plan.column), _load_npy(plan.centroids))
     cols: dict[str, Any] = {"key": pa.array(labels.astype(np.uint64)),
                             "part": pa.array(np.full(t.num_rows, part, np.int32)),
                             "row": pa.array(rows), "id": t.column("id")}
-    for col, _, typ in plan.rank:
-        if col == "length":
-            cols["rank_length"] = pc.utf8_length(pc.fill_null(t.column("text"), "")).cast(pa.int64())
-        elif col != "id":
-            cols[f"rank_{col}"] = (t.column(col).cast(pa.type_for_alias(typ)) if col in rank_cols
-                                   else pa.nulls(t.num_rows, pa.type_for_alias(typ)))
+    for i, (policy, typ) in enumerate(plan.rank):
+        cols[f"rank_{i}"] = rank_column(policy, t, typ, plan.date_field)
     cols["vec"] = t.column(plan.column)
     return pa.table(cols)
 
@@ -244,8 +235,8 @@ def _dedup_bucket(plan: Plan, table: pa.Table) -> pa.Table:
     if table.num_rows == 0:
         return _PAIR_SCHEMA.empty_table()
     order: list[tuple[str, str, str]] = [("key", "ascending", "at_end")]
-    for col, desc, _ in plan.rank:
-        order.append(("id" if col == "id" else f"rank_{col}", "descending" if desc else "ascending", "at_end"))
+    for i, (policy, _) in enumerate(plan.rank):
+        order.append((f"rank_{i}", "descending" if policy.descending else "ascending", "at_end"))
     order.append(("id", "ascending", "at_end"))
     t = table.sort_by(order)
     keys = t.column("key").to_numpy()
@@ -313,25 +304,22 @@ class Stage(GlobalStage):
     Config = SemanticDedupConfig
     config: SemanticDedupConfig
 
-    def _rank(self, inputs: list[Path]) -> tuple[tuple[str, bool, str], ...]:
-        types: dict[str, pa.DataType] = {}
-        for p in inputs:
-            for f in pq.read_schema(arrow(p)):
-                types.setdefault(f.name, f.type)
+    def _rank(self, inputs: list[Path]) -> tuple[tuple[Policy, str], ...]:
+        """Survivor policies whose rank column exists (length, id, ... always), each with one Arrow type."""
+        schema = pq.read_schema(arrow(inputs[0])) if inputs else pa.schema([])
         out = []
-        for col, desc in self.config.rules():
-            if col == "length":
-                out.append((col, desc, "int64"))
-            elif col == "id":
-                out.append((col, desc, "string"))
-            elif col in types:
-                t = types[col]
-                numeric = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
-                out.append((col, desc, "double" if numeric else "string"))
+        for policy in self.config.policies():
+            typ = rank_type(policy, schema)
+            if typ is not None:
+                out.append((policy, typ))
         return tuple(out)
 
     def reads(self) -> tuple[Column, ...]:
-        ranks = (Column(col, optional=True) for col, _ in self.config.rules() if col not in ("length", "id"))
+        ranks = [Column(p.name, optional=True) for p in self.config.policies() if p.kind == "column"]
+        if any(p.kind == "newest" for p in self.config.policies()):
+            ranks += [Column(self.config.date_field, optional=True), Column("meta", optional=True)]
+        if any(p.kind == "source_priority" for p in self.config.policies()):
+            ranks.append(Column("source", pa.string()))
         lang = (Column("lang", pa.string(), made_by="langid"),) if self.config.languages else ()
         return (Column("id", pa.string()), Column("text", pa.string()),
                 Column(self.config.column, made_by="embed"), *lang, *ranks)
@@ -354,7 +342,8 @@ class Stage(GlobalStage):
         n_docs = sum(pq.ParquetFile(arrow(p)).metadata.num_rows for p in inputs)
         k = max(1, min(n_docs, cfg.clusters or math.ceil(n_docs / cfg.cluster_size)))
         plan = Plan(column=cfg.column, threshold=1.0 - cfg.eps, seed=int(ctx.pipeline.seed), k=k,
-                    rank=self._rank(inputs), block_rows=cfg.block_rows, languages=tuple(cfg.languages))
+                    rank=self._rank(inputs), date_field=cfg.date_field, block_rows=cfg.block_rows,
+                    languages=tuple(cfg.languages))
         laps: dict[str, float] = {}
         clock = time.monotonic()
         final, rounds = self._kmeans(ex, plan, inputs, work, ctx.phase("k-means", "rounds"))

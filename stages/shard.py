@@ -37,7 +37,7 @@ TEXT_ONLY_DROP = ("token_ids",)  # token ids go to the Megatron shards, not the 
 
 
 class ShardConfig(StageConfig):
-    formats: list[ShardFormat] = Field(default_factory=lambda: ["parquet"], min_length=1)
+    formats: list[ShardFormat] = Field(default_factory=lambda: list[ShardFormat](["parquet"]), min_length=1)
     shuffle: bool = True
     max_shard_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)  # UTF-8 bytes of text per shard
     max_shard_docs: int | None = Field(default=None, ge=1)

@@ -209,7 +209,7 @@ def spark(request: pytest.FixtureRequest, spark_session: Any) -> Any:
 # single tests of an otherwise fast module (module.py::name, with its parameters) in HEAVY_TESTS.
 HEAVY_MODULES: dict[str, set[str]] = {
     "spark": {"test_spark", "test_spark_synth", "test_spark_cluster", "test_remote_storage", "test_decon_spark",
-              "test_web_spark"},
+              "test_web_spark", "test_near_dedup_spark"},
     "vllm": {"test_synth_e2e", "test_synth_engines", "test_synth_server_restart", "test_synth_stage",
              "test_synth_tiny_model", "test_spark_synth", "test_synth_demo_model", "test_synth_mtp"},
     # end to end on the 1,500-document demo corpus (the notebook API keeps fast tests in test_first_hour

@@ -290,6 +290,29 @@ def _square(x: int) -> int:
     return x * x
 
 
+def _slow_square(x: int) -> int:
+    time.sleep(0.7)
+    return x * x
+
+
+def test_map_progress_moves_while_tasks_run(spark: Any, tmp_path: Path) -> None:
+    """Progress comes from Spark's status tracker while the job runs, not only `0/n` then `n/n`."""
+    from pipeline.config import validate
+    from pipeline.executors.spark import SparkExecutor
+
+    cfg = validate({"output": str(tmp_path / "o"), "executor": "spark",
+                    "inputs": [{"name": "x", "path": "x", "format": "jsonl"}]})
+    ex = SparkExecutor(cfg)
+    seen: list[tuple[int, int]] = []
+    assert ex.map(_slow_square, list(range(8)), progress=lambda d, t: seen.append((d, t))) == [
+        i * i for i in range(8)]
+    done = [d for d, _ in seen]
+    assert seen[0] == (0, 8) and seen[-1] == (8, 8)
+    assert any(0 < d < 8 for d in done), seen  # movement between the start and the end
+    assert done == sorted(done) and {t for _, t in seen} == {8}
+    assert spark.sparkContext.getLocalProperty("spark.jobGroup.id") is None  # the job group is cleared
+
+
 def _fail_on_3(x: int) -> int:
     if x == 3:
         raise ValueError(f"bad item {x}")
