@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from pipeline.hashing import derive_seed, seed_key, siphash64
 
-ShingleMode = Literal["word", "char", "auto"]
+ShingleMode = Literal["word", "char", "auto", "code"]
 U32_MAX = np.uint32(0xFFFFFFFF)
 _POLY = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier for polynomial combination of token hashes
 _CJK = r"[\p{Han}\p{Hiragana}\p{Katakana}]"
@@ -191,6 +191,12 @@ def shingle_sets(
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
     docs = len(texts)
+    if mode == "code":  # identifier/operator tokens of the raw text (filters/code_tokens.py)
+        from filters.code_tokens import code_token_hashes
+
+        tokens, counts = code_token_hashes(texts, seed)
+        h, d = ngram_hashes(tokens, counts, ngram)
+        return _sets(h, d, docs, seed, np.zeros(docs, dtype=bool), max_shingles)
     normalized = normalize_texts(texts)
     if mode == "auto":
         cjk = cjk_documents(normalized, cjk_ratio)
@@ -209,6 +215,13 @@ def shingle_sets(
         owners.append(idx[d])
     h = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
     d = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
+    return _sets(h, d, docs, seed, cjk, max_shingles)
+
+
+def _sets(h: np.ndarray, d: np.ndarray, docs: int, seed: int, cjk: np.ndarray, max_shingles: int | None
+          ) -> ShingleSets:
+    """Per-document sets of (seeded, 32-bit folded) shingle hashes from (hash, owner) pairs, capped at
+    `max_shingles` smallest hashes each."""
     h = mix64(h ^ np.uint64(derive_seed(seed, "shingle")))
     folded = (h >> np.uint64(32)) ^ (h & np.uint64(0xFFFFFFFF))
     composite = (d.astype(np.uint64) << np.uint64(32)) | folded

@@ -27,12 +27,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import storage
+from pipeline import repo_input, storage
 from pipeline.config import ConfigError, InputConfig
 from pipeline.ids import derived_doc_id
 from pipeline.io import read_json_or_none, write_json, write_parquet
-from pipeline.schema import DOC_SCHEMA, QUARANTINE_SCHEMA
-from pipeline.warc import HTML_FORMATS, WEB_DOC_SCHEMA, WEB_FORMATS, Skipped
+from pipeline.schema import QUARANTINE_SCHEMA
+from pipeline.warc import HTML_FORMATS, WEB_FORMATS, Skipped
 
 HF_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
 
@@ -47,6 +47,7 @@ class InputFile:
     path: str
     relpath: str
     html_column: bool = False  # some input is web HTML: every partition gets an `html` column (one schema)
+    code_columns: bool = False  # some input is code: every partition gets `path`, `repo`, `language`
 
     @property
     def prefix(self) -> str:
@@ -85,6 +86,9 @@ def list_input_files(inputs: list[InputConfig], base_dir: Path | None = None) ->
     files: list[InputFile] = []
     problems: list[str] = []
     for i, inp in enumerate(inputs):
+        if storage.is_remote_uri(inp.path) and inp.format == "repo":
+            problems.append(f"inputs[{i}].path: format repo reads local directories only")
+            continue
         if storage.is_remote_uri(inp.path):
             matches, root = _remote_matches(inp.path, inp.format == "hf")
             if not matches:
@@ -93,6 +97,12 @@ def list_input_files(inputs: list[InputConfig], base_dir: Path | None = None) ->
                 files.append(InputFile(i, j, inp, uri, posixpath.relpath(uri.split("://", 1)[1], root)))
             continue
         pattern = inp.path if base_dir is None or os.path.isabs(inp.path) else str(base_dir / inp.path)
+        if inp.format == "repo":  # one InputFile per repository directory (pipeline/repo_input.py)
+            dirs = repo_input.repo_dirs(pattern, _glob_root(pattern))
+            if not dirs:
+                problems.append(f"inputs[{i}].path: no directories match '{inp.path}'")
+            files.extend(InputFile(i, j, inp, path, name) for j, (path, name) in enumerate(dirs))
+            continue
         if inp.format == "hf":
             if not os.path.exists(pattern):
                 problems.append(f"inputs[{i}].path: '{inp.path}' does not exist")
@@ -110,6 +120,8 @@ def list_input_files(inputs: list[InputConfig], base_dir: Path | None = None) ->
         raise ConfigError(problems)
     if any(inp.format in HTML_FORMATS for inp in inputs):
         files = [dataclasses.replace(f, html_column=True) for f in files]
+    if any(repo_input.is_code_input(inp) for inp in inputs):
+        files = [dataclasses.replace(f, code_columns=True) for f in files]
     return files
 
 
@@ -119,6 +131,9 @@ def fingerprint(files: list[InputFile]) -> list[list[Any]]:
     for f in files:
         if storage.is_remote_uri(f.path):
             out.append([f.input.name, f.relpath, *_remote_identity(f.path)])
+            continue
+        if f.input.format == "repo":
+            out.append([f.input.name, f.relpath, *repo_input.fingerprint(f.path)])
             continue
         st = os.stat(f.path)
         if os.path.isdir(f.path):  # HF dataset directory: fingerprint its files
@@ -174,7 +189,7 @@ def record_to_doc(record: Any, inp: InputConfig, relpath: str, line: int) -> dic
         raise Quarantined(inp.url_field, f"url must be a string, got {type(url).__name__}")
     if url is not None:
         _check_utf8(url, inp.url_field or "url")
-    skip = {inp.text_field, inp.id_field, inp.url_field}
+    skip = {inp.text_field, inp.id_field, inp.url_field, inp.path_field, inp.repo_field}
     rest = {k: v for k, v in record.items() if k not in skip}
     meta = {"file": relpath, "line": line}
     if rest:
@@ -186,7 +201,18 @@ def record_to_doc(record: Any, inp: InputConfig, relpath: str, line: int) -> dic
         meta_json = json.dumps(meta, ensure_ascii=True, default=str)
     except (ValueError, RecursionError) as exc:
         raise Quarantined(None, f"metadata cannot be stored: {exc}") from None
-    return {"id": doc_id, "text": text, "source": inp.name, "url": url, "meta": meta_json}
+    doc = {"id": doc_id, "text": text, "source": inp.name, "url": url, "meta": meta_json}
+    if inp.path_field:
+        path, repo = (_optional_string(record, key) for key in (inp.path_field, inp.repo_field))
+        doc.update(repo_input.code_columns(path, repo))
+    return doc
+
+
+def _optional_string(record: dict[str, Any], key: str | None) -> str | None:
+    value = record.get(key) if key else None
+    if value is not None and not isinstance(value, str):
+        raise Quarantined(key, f"{key} must be a string, got {type(value).__name__}")
+    return _check_utf8(value, key) if value is not None and key else None
 
 
 def _remote_identity(uri: str) -> list[Any]:
@@ -315,7 +341,7 @@ def read_table_rows(f: InputFile, row_groups: Sequence[int] | None = None, first
         yield row + 1, None, _qrow(f, row + 1, cut, b"")
 
 
-def read_web(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[str, Any] | None] | Skipped]:
+def read_web(f: InputFile) -> Generator[Row | Skipped, None, None]:
     """Yield (record, document, quarantine_row) or Skipped for a WARC/WET file or one HTML file."""
     from pipeline import warc
 
@@ -350,8 +376,9 @@ def ingest_file(task: tuple[InputFile, Path, int, str]) -> dict[str, Any]:
     if done and done.get("config_hash") == stage_hash:
         return done
     fmt = f.input.format
-    reader = read_web if fmt in WEB_FORMATS else read_table_rows if fmt in ("parquet", "hf") else read_jsonl
-    schema = WEB_DOC_SCHEMA if f.html_column else DOC_SCHEMA
+    reader = (read_web if fmt in WEB_FORMATS else repo_input.read_repo if fmt == "repo"
+              else read_table_rows if fmt in ("parquet", "hf") else read_jsonl)
+    schema = repo_input.doc_schema(f.html_column, f.code_columns)
     skipped: dict[str, int] = {}
     docs: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []

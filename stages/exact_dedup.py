@@ -4,14 +4,14 @@ Survivor rule: `survivor:` policies (`filters/survivor_rule.py`; default the sma
 broken by the smallest id, so the result is the same whatever the partitioning or worker count.
 Each survivor carries `dup_count`: how many copies its group had (summing an earlier stage's counts).
 Keys are 128-bit BLAKE2b digests of lower-cased, whitespace-collapsed text (punctuation and
-digits optionally ignored); URLs are compared after host/scheme case, `www.`, fragments and
-trailing slashes are normalized.
+digits optionally ignored; for code, `lowercase: false` and `whitespace: ignore`); URLs are
+compared after host/scheme case, `www.`, fragments and trailing slashes are normalized.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
@@ -31,6 +31,9 @@ class ExactDedupConfig(StageConfig):
     lowercase: bool = True
     ignore_punctuation: bool = False
     ignore_digits: bool = False
+    # collapse: runs of whitespace count as one space; ignore: whitespace is dropped, so copies of code that
+    # differ only in indentation, spacing or line breaks (`a=b` / `a = b`) share a key
+    whitespace: Literal["collapse", "ignore"] = "collapse"
     index: str | None = None  # keys of kept documents (dir, relative to OUT); later runs dedup against them
     # which copy survives: id (default), quality, length, newest, {source_priority: [...]}, '<column> asc|desc'
     survivor: list[RuleItem] = Field(default_factory=lambda: list[RuleItem](["id"]), min_length=1)
@@ -52,7 +55,7 @@ def normalized_for_hash(texts: pa.Array, cfg: ExactDedupConfig) -> pa.Array:
         texts = pc.replace_substring_regex(texts, r"[\p{P}\p{S}]+", " ")
     if cfg.ignore_digits:
         texts = pc.replace_substring_regex(texts, r"\d", "0")
-    texts = pc.replace_substring_regex(texts, r"\s+", " ")
+    texts = pc.replace_substring_regex(texts, r"\s+", "" if cfg.whitespace == "ignore" else " ")
     return pc.utf8_trim_whitespace(texts)
 
 

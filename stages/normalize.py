@@ -33,6 +33,7 @@ class NormalizeConfig(StageConfig):
     collapse_spaces: bool = True  # runs of spaces/tabs -> one space, no trailing spaces on lines
     max_newlines: int = 2  # at most this many consecutive newlines (2 = one blank line)
     strip: bool = True
+    skip_sources: list[str] = []  # e.g. source code from `format: repo`: indentation and blank lines are syntax
 
 
 def fix_unicode(texts: list[str | None], form: UnicodeForm) -> list[str | None]:
@@ -80,6 +81,10 @@ class Stage(MapStage):
     def apply(self, table: pa.Table) -> pa.Table:
         before = table.column("text").combine_chunks()
         after = normalize_texts(before, self.config)
+        if self.config.skip_sources:
+            skipped = pc.fill_null(pc.is_in(table.column("source"), pa.array(self.config.skip_sources, pa.string())),
+                                   False)
+            after = pc.if_else(skipped, before, after)
         changed = pc.fill_null(pc.not_equal(before, after), False)
         empty = pc.equal(pc.utf8_length(after), 0)
         reason = pc.if_else(empty, pa.scalar("normalize:empty_after_cleaning"), pa.scalar(None, pa.string()))

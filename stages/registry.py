@@ -27,6 +27,8 @@ STAGE_MODULES: dict[str, str] = {
     "paragraph_dedup": "stages.paragraph_dedup",
     "embed": "stages.embed",
     "semantic_dedup": "stages.semantic_dedup",
+    "code_filter": "stages.code_filter",
+    "secrets": "stages.secrets",
 }
 
 
