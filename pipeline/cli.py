@@ -396,6 +396,8 @@ def cmd_dedup_params(args: argparse.Namespace) -> int:
 
 def cmd_semdedup_params(args: argparse.Namespace) -> int:
     import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from filters.vectors import from_column
@@ -412,8 +414,12 @@ def cmd_semdedup_params(args: argparse.Namespace) -> int:
     ids: list[str] = []
     texts: list[str] = []
     vectors = []
+    languages = [x for x in (args.languages or "").split(",") if x]
     for f in files:
-        t = pq.read_table(f, columns=["id", "text", args.column])
+        cols = ["id", "text", args.column] + (["lang"] if languages else [])
+        t = pq.read_table(f, columns=cols)
+        if languages:  # as the stage's `languages`: only these documents are compared
+            t = t.filter(pc.fill_null(pc.is_in(t.column("lang"), pa.array(languages, pa.string())), False))
         ids += t.column("id").to_pylist()
         texts += t.column("text").to_pylist()
         vectors.append(from_column(t.column(args.column)))
@@ -518,6 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster-size", type=int, default=1000, help="documents per k-means cluster")
     p.add_argument("--examples", type=int, default=3, help="removed/survivor pairs shown per eps")
     p.add_argument("--seed", type=int, default=0, help="sampling and k-means seed")
+    p.add_argument("--languages", default=None, help="comma-separated `lang` values compared, as the stage's "
+                   "`languages` (e.g. en); default: every document")
     p.set_defaults(func=cmd_semdedup_params)
 
     p = command("tiny-model", "build a tiny random-weight BailingMoeForCausalLM checkpoint for tests and the demo")

@@ -346,7 +346,7 @@ class Stage(GlobalStage):
                     languages=tuple(cfg.languages))
         laps: dict[str, float] = {}
         clock = time.monotonic()
-        final, rounds = self._kmeans(ex, plan, inputs, work, ctx.phase("k-means", "rounds"))
+        final, rounds = self._kmeans(ex, plan, inputs, work, ctx.phase("k-means", "tasks"))
         centroids = _load_npy(final)
         laps["seconds_kmeans"] = round(time.monotonic() - clock, 3)
         plan = replace(plan, centroids=str(final))
