@@ -50,9 +50,12 @@ def run_map_stage(ctx: StageContext) -> None:
 
 
 def keep_first_per_key(table: pa.Table, reason_prefix: str) -> pa.Table:
-    """Reduce for dedup: in each key group the smallest (prio..., id) survives; others get a reason."""
+    """Reduce for dedup: in each key group the smallest (prio..., id) survives; others get a reason.
+    With a `weight` column (copies each row already stands for), the survivor of a group of two or
+    more also gets a row with a null reason and the group's total `count` (its `dup_count`)."""
+    counted = "weight" in table.column_names
     empty = pa.table({"part": pa.array([], pa.int32()), "row": pa.array([], pa.int64()),
-                      REASON: pa.array([], pa.string())})
+                      REASON: pa.array([], pa.string()), **({"count": pa.array([], pa.int64())} if counted else {})})
     if table.num_rows == 0:
         return empty
     prio_cols = sorted(c for c in table.column_names if c.startswith("prio_"))
@@ -72,6 +75,15 @@ def keep_first_per_key(table: pa.Table, reason_prefix: str) -> pa.Table:
     reasons = pc.binary_join_element_wise(pa.scalar(f"{reason_prefix}:of="), of.cast(pa.string()), "")
     out = pa.table({"part": table.column("part").filter(pa.array(dup)),
                     "row": table.column("row").filter(pa.array(dup)), REASON: reasons})
+    if counted:
+        weights = table.column("weight").to_numpy().astype(np.int64)
+        heads = np.flatnonzero(starts)
+        totals = np.add.reduceat(weights, heads)
+        grouped = np.diff(np.append(heads, table.num_rows)) > 1
+        lead = pa.array(heads[grouped])
+        out = pa.concat_tables([out.append_column("count", pa.nulls(out.num_rows, pa.int64())), pa.table({
+            "part": table.column("part").take(lead), "row": table.column("row").take(lead),
+            REASON: pa.nulls(len(lead), pa.string()), "count": pa.array(totals[grouped], pa.int64())})])
     return out.sort_by([("part", "ascending"), ("row", "ascending")])
 
 
@@ -81,8 +93,30 @@ def removed_rows(result_paths: Sequence[str], part: int) -> dict[int, str]:
     for path in result_paths:
         t = pq.read_table(arrow(path), filters=[("part", "=", part)], columns=["row", REASON])
         for row, reason in zip(t.column("row").to_pylist(), t.column(REASON).to_pylist(), strict=True):
-            out.setdefault(row, reason)
+            if reason is not None:
+                out.setdefault(row, reason)
     return out
+
+
+def survivor_counts(result_paths: Sequence[str], part: int) -> dict[int, int]:
+    """row -> copies it stands for, for one partition's survivors of groups of two or more; keys run
+    in order and each key's weights are the earlier keys' counts, so the last count is the total."""
+    out: dict[int, int] = {}
+    for path in result_paths:
+        if "count" not in pq.read_schema(arrow(path)).names:
+            continue
+        t = pq.read_table(arrow(path), filters=[("part", "=", part)], columns=["row", "count"])
+        for row, count in zip(t.column("row").to_pylist(), t.column("count").to_pylist(), strict=True):
+            if count is not None:
+                out[row] = count
+    return out
+
+
+def _input_weights(table: pa.Table) -> np.ndarray:
+    """Copies each row already stands for: an earlier dedup stage's `dup_count`, else 1."""
+    if "dup_count" not in table.column_names:
+        return np.ones(table.num_rows, np.int64)
+    return pc.fill_null(table.column("dup_count").cast(pa.int64()), 1).to_numpy().astype(np.int64)
 
 
 def _dedup_keys(task: tuple[StageConfig, PipelineConfig, str, int, list[str], int], path: Path, part: int
@@ -95,7 +129,7 @@ def _dedup_keys(task: tuple[StageConfig, PipelineConfig, str, int, list[str], in
         n = index.num_rows
         return pa.table({"key": index.column("key"), "part": pa.array(np.full(n, -1, dtype=np.int32)),
                          "row": pa.array(np.full(n, -1, dtype=np.int64)), "id": index.column("id"),
-                         "prio_0": pa.array(np.zeros(n, dtype=np.int8))})
+                         "prio_0": pa.array(np.zeros(n, dtype=np.int8)), "weight": pa.array(np.ones(n, np.int64))})
     stage = cached_stage(config, pipeline, stage_hash)
     table = pq.read_table(arrow(path))
     key = stage.keys(table)[key_index]
@@ -109,6 +143,10 @@ def _dedup_keys(task: tuple[StageConfig, PipelineConfig, str, int, list[str], in
     }
     for i, name in enumerate(prio.column_names, start=1):
         cols[f"prio_{i}"] = prio.column(name)
+    weights = _input_weights(table)
+    for row, count in survivor_counts(earlier, part).items():
+        weights[row] = count
+    cols["weight"] = pa.array(weights)
     keys = pa.table(cols)
     mask = pc.is_valid(keys.column("key"))
     if earlier:
@@ -130,6 +168,15 @@ def _dedup_apply(results: list[str], part: Part) -> PartitionOutput:
     table = pq.read_table(arrow(part.path))
     gone = removed_rows(results, part.index)
     reasons = [gone.get(i) for i in range(table.num_rows)]
+    counts = _input_weights(table)
+    for row, count in survivor_counts(results, part.index).items():
+        counts[row] = count
+    dup_count = pa.array([None if r is not None else int(c) for r, c in zip(reasons, counts, strict=True)],
+                         pa.int64())
+    if "dup_count" in table.column_names:
+        table = table.set_column(table.column_names.index("dup_count"), "dup_count", dup_count)
+    else:
+        table = table.append_column("dup_count", dup_count)
     return PartitionOutput(table.append_column(REASON, pa.array(reasons, pa.string())))
 
 

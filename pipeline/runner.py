@@ -32,7 +32,8 @@ from pipeline import __version__, storage
 from pipeline.config import PipelineConfig, StageConfig, config_hash
 from pipeline.errors import StageFailed
 from pipeline.executors.local import LocalExecutor
-from pipeline.ingest import InputFile, fingerprint, ingest_file, list_input_files
+from pipeline.ingest import InputFile, fingerprint, list_input_files
+from pipeline.ingest_split import ingest_files
 from pipeline.input_checks import check_ingest
 from pipeline.io import clean_temp_files, read_json_or_none, sha256_file, write_json, write_parquet
 from pipeline.partitions import partition_name
@@ -266,8 +267,8 @@ class Runner:
             return {"stage": "ingest", "cached": True, **manifest["counts"]}
         clean_temp_files(self.out / "quarantine")
         started = time.monotonic()
-        tasks = [(f, stage_dir, self.cfg.partition_rows, plan.ingest_hash) for f in plan.files]
-        results = executor.map(ingest_file, tasks, self._progress("ingest", unit="files"))
+        results = ingest_files(executor, plan.files, stage_dir, self.cfg.partition_rows, plan.ingest_hash,
+                               lambda unit: self._progress("ingest", unit=unit))
         raw_parts = [stage_dir / "_raw" / f"{name}.parquet" for r in results for name in r["parts"]]
         by_reason: dict[str, int] = {}
         for r in results:

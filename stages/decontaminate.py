@@ -31,8 +31,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from filters.code_tokens import strip_comments
 from filters.ngrams import Membership, Tokens, ngram_keys_by_length, token_spans, tokenize
 from pipeline.config import StageConfig, Strict, local_path
 from pipeline.hashing import siphash64
@@ -46,17 +47,32 @@ CONTAMINATION_SCHEMA = pa.schema([("id", pa.string()), ("eval_set", pa.string())
                                   ("ngrams", pa.int32())])
 
 
+# code benchmarks' layouts: the fields an item's text is made of (its prompt, solution and tests)
+CODE_LAYOUTS = {"humaneval": ["prompt", "canonical_solution", "test"], "mbpp": ["text", "code", "test_list"]}
+
+
 class EvalSetConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     path: str
     format: Literal["jsonl", "parquet", "hf"] = "jsonl"
-    fields: list[str] = Field(default_factory=lambda: ["question", "answer"], min_length=1)
+    fields: list[str] | None = Field(default=None, min_length=1)  # default: question, answer (or the layout's)
     split: str | None = None  # for an `hf` DatasetDict saved with save_to_disk
+    # a code benchmark: `layout` names its fields; code items and code documents lose comments before matching
+    layout: Literal["humaneval", "mbpp"] | None = None
+    code: bool = False  # implied by `layout`
 
     @field_validator("path")
     @classmethod
     def _file_uri(cls, value: str) -> str:
         return local_path(value)
+
+    @model_validator(mode="after")
+    def _layout(self) -> EvalSetConfig:
+        if self.fields is None:
+            self.__dict__["fields"] = list(CODE_LAYOUTS[self.layout]) if self.layout else ["question", "answer"]
+        if self.layout is not None:
+            self.__dict__["code"] = True
+        return self
 
 
 class DecontaminateConfig(StageConfig):
@@ -68,6 +84,9 @@ class DecontaminateConfig(StageConfig):
     action: Literal["remove", "mask"] = "remove"
     margin: int = Field(default=200, ge=0)  # mask: characters cut on each side of a match (GPT-3)
     min_chars: int = Field(default=200, ge=0)  # mask: fewer left -> removed as decontaminate:too_short
+    # with a code eval set: documents of these sources, and every document with a `language` (code input),
+    # lose their comments before matching, as the code items do
+    code_sources: list[str] = []
 
     @field_validator("eval_sets")
     @classmethod
@@ -112,10 +131,11 @@ def read_items(cfg: EvalSetConfig) -> list[str]:
     """Each item's text: its `fields` joined by a space (missing or null fields are skipped)."""
     path = Path(cfg.path)
     rows = _rows(cfg, path)
-    missing = [f for f in cfg.fields if rows and all(f not in r for r in rows)]
+    fields = cfg.fields or []  # never None after validation (the layout's or question, answer)
+    missing = [f for f in fields if rows and all(f not in r for r in rows)]
     if missing:
-        raise ValueError(f"eval set {cfg.name}: {path} has no field {missing[0]!r} (fields: {cfg.fields})")
-    return [" ".join(_field_text(r.get(f)) for f in cfg.fields if r.get(f) is not None) for r in rows]
+        raise ValueError(f"eval set {cfg.name}: {path} has no field {missing[0]!r} (fields: {fields})")
+    return [" ".join(_field_text(r.get(f)) for f in fields if r.get(f) is not None) for r in rows]
 
 
 def _field_text(value: Any) -> str:
@@ -149,6 +169,8 @@ def build_eval_table(cfg: DecontaminateConfig, chunk: int = 20_000) -> tuple[pa.
     hashes, sets, items, stats, lengths = [], [], [], {}, set()
     for s, eval_set in enumerate(cfg.eval_sets):
         texts = read_items(eval_set)
+        if eval_set.code:
+            texts = strip_comments(pa.array(texts, pa.string())).to_pylist()
         set_keys, set_items = [], []
         for start in range(0, len(texts), chunk):
             item, keys, n_of = item_ngrams(tokenize(pa.array(texts[start:start + chunk], pa.string())), cfg)
@@ -188,6 +210,20 @@ class Plan:
     action: str
     margin: int
     min_chars: int
+    code_sources: tuple[str, ...] | None = None  # None: no code eval set, documents are matched as they are
+
+
+def code_normalized(table: pa.Table, code_sources: tuple[str, ...] | None) -> pa.Array:
+    """The texts to match: code documents (listed sources, or with a `language`) without comments."""
+    texts = table.column("text").combine_chunks()
+    if code_sources is None:
+        return texts
+    code = pc.fill_null(pc.is_in(table.column("source"), pa.array(code_sources, pa.string())), False)
+    if "language" in table.column_names:
+        code = pc.or_(code, pc.is_valid(table.column("language")))
+    if not pc.any(code).as_py():
+        return texts
+    return pc.if_else(code, strip_comments(texts), texts)
 
 
 _EVAL_CACHE: dict[str, tuple[Membership, np.ndarray, np.ndarray]] = {}
@@ -274,7 +310,7 @@ CONTAMINATION_PART = "contamination.parquet"  # a partition's contamination rows
 def decontaminate_partition(plan: Plan, sink: PartitionSink, part: Part) -> PartitionOutput:
     table = pq.read_table(arrow(part.path))
     eval_keys, eval_set, eval_item = load_eval(plan)
-    tokens = tokenize(table.column("text"))
+    tokens = tokenize(code_normalized(table, plan.code_sources))
     docs, _, _, sets, items = match(tokens, plan.lengths, eval_keys, eval_set, eval_item)
     ids = table.column("id").combine_chunks()
     n = table.num_rows
@@ -337,7 +373,8 @@ class Stage(GlobalStage):
         stats, _ = ctx.step("_work/eval_stats", build)
         if ctx.todo:
             plan = Plan(str(eval_path), sha256_file(eval_path), tuple(s.name for s in cfg.eval_sets), cfg.ngram,
-                        cfg.cjk_ngram, tuple(stats["lengths"]), cfg.action, cfg.margin, cfg.min_chars)
+                        cfg.cjk_ngram, tuple(stats["lengths"]), cfg.action, cfg.margin, cfg.min_chars,
+                        tuple(cfg.code_sources) if any(s.code for s in cfg.eval_sets) else None)
             ctx.write_partitions(functools.partial(decontaminate_partition, plan, ctx.sink))
         counts = ctx.counts()
         final = ctx.stage_dir / "contamination.parquet"

@@ -27,6 +27,7 @@ stop-word list, full-width terminal punctuation; see `filters/cjk.py`) < `lang_o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal
@@ -111,7 +112,7 @@ class Profile:
     settings: dict[str, FilterSettings]
 
 
-def signal_schema(filters: list[str]) -> dict[str, pa.DataType]:
+def signal_schema(filters: Sequence[str]) -> dict[str, pa.DataType]:
     out: dict[str, pa.DataType] = {}
     for name in filters:
         out.update(FILTERS[name].SIGNALS)
@@ -188,7 +189,7 @@ def _scatter(base: pa.Array, idx: np.ndarray, values: pa.Array) -> pa.Array:
     return pa.concat_arrays([base, values.cast(base.type)]).take(pa.array(take))
 
 
-def run_filters(texts: pa.Array, profile: Profile, filters: list[str], rewrite: bool = True,
+def run_filters(texts: pa.Array, profile: Profile, filters: Sequence[str], rewrite: bool = True,
                 decisive: bool = False) -> FilterRun:
     """Apply `filters` in order to one batch.
 
@@ -290,9 +291,9 @@ class Stage(MapStage):
 
     def profile_key(self, lang: str | None) -> str:
         if lang in self.profiles:
-            return lang  # type: ignore[return-value]
+            return lang
         alias = LANG_ALIASES.get(lang) if lang else None
-        return alias if alias in self.profiles else DEFAULT_PROFILE  # type: ignore[return-value]
+        return alias if alias in self.profiles else DEFAULT_PROFILE
 
     def reads(self) -> tuple[Column, ...]:
         return (Column("text", pa.string()), Column("source", pa.string()),

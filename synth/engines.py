@@ -114,8 +114,11 @@ class Engine(Protocol):
     ``speculative`` and ``prefix_cache`` from it, and stops on ``unavailable``).
     """
 
-    model_id: str
-    last_stats: dict[str, Any]
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def last_stats(self) -> dict[str, Any]: ...
 
     def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]: ...
 

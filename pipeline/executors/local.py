@@ -179,7 +179,7 @@ class LocalExecutor:
     # -- primitives -----------------------------------------------------------------------------
     def group_by_key(
         self,
-        partitions: Sequence[Path],
+        partitions: Sequence[Path | str],
         key_fn: Callable[[Path, int], pa.Table],
         reduce_fn: Callable[[pa.Table], pa.Table],
         workdir: Path,
@@ -201,7 +201,8 @@ class LocalExecutor:
                        workdir / "_params.json")
         for sub in (workdir / "map").glob("b*"):
             clean_temp_files(sub)
-        map_tasks = [_GroupMap(key_fn, p, i, workdir, n_buckets, partitioner) for i, p in enumerate(partitions)]
+        map_tasks = [_GroupMap(key_fn, storage.location(p), i, workdir, n_buckets, partitioner)
+                     for i, p in enumerate(partitions)]
         total = len(map_tasks) + n_buckets
 
         def map_progress(done: int, _n: int) -> None:
