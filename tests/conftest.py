@@ -237,6 +237,9 @@ HEAVY_TESTS: dict[str, set[str]] = {
                  "test_boilerplate_goes_and_single_sentences_stay", "test_no_eval_item_text_reaches_the_shards",
                  "test_any_worker_count_gives_the_same_bytes", "test_mask_action")),
              "test_demo_wordlists.py::test_built_wheel_ships_the_data_files",
+             # signals decisive vs all on a 500-document demo corpus and 300 edge cases (the article test stays fast)
+             *(f"test_heuristics_signals.py::test_same_decisions_on_demo_and_edge_cases[{c}]"
+               for c in ("datatrove", "paper")),
              # the commands shown in README and docs/ run as subprocesses (the list check stays fast)
              *(f"test_doc_commands.py::{name}" for name in (
                  "test_the_quick_start_on_your_own_data", "test_the_training_commands", "test_help_demo_data_and_java",
