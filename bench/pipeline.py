@@ -209,14 +209,15 @@ def job_input(args: argparse.Namespace, work: Path) -> Path:
         data = corpus(work, args.docs)
         lines = []
         for f in sorted((data / "web").glob("*.jsonl.gz")):
-            with gzip.open(f, "rt", encoding="utf-8") as fh:
+            with gzip.open(f, "rb") as fh:
                 for line in fh:
                     try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError:
+                        row = json.loads(line.decode("utf-8"))
+                    except (UnicodeDecodeError, json.JSONDecodeError):
                         continue  # the demo's planted malformed records
-                    if isinstance(row, dict) and isinstance(row.get("id"), str) and isinstance(row.get("text"), str):
-                        lines.append(json.dumps({"id": row["id"], "text": row["text"]}, ensure_ascii=False))
+                    if isinstance(row, dict) and isinstance(row.get("text"), str):
+                        doc_id = f"{f.name}:{len(lines)}"  # unique (planted copies share urls)
+                        lines.append(json.dumps({"id": str(doc_id), "text": row["text"]}, ensure_ascii=False))
         name = f"demo-web-{args.docs}"
     dest = work / f"job-input-{name}-{args.files}"
     if not (dest / "_done").exists():
@@ -240,7 +241,9 @@ def run_ours_job(inp: Path, work: Path, workers: int, signals: str) -> dict:
            "inputs": [{"name": "real", "path": f"{inp}/*.jsonl", "format": "jsonl", "id_field": "id"}],
            # c4 rewrite: datatrove's C4QualityFilter always replaces the text by its kept lines, and
            # FineWeb's filter after it judges that text
-           "stages": [{"name": "heuristics", "filters": FILTER_ORDER, "signals": signals, "c4": {"rewrite": True}},
+           # and English rules for every document, as datatrove (no built-in Chinese profile)
+           "stages": [{"name": "heuristics", "filters": FILTER_ORDER, "signals": signals, "c4": {"rewrite": True},
+                       "builtin_lang_defaults": False},
                       {"name": "near_dedup"}, {"name": "shard", "formats": ["parquet"]}]}
     path = work / "ours-job.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -332,7 +335,7 @@ def _print_side(label: str, r: dict, n_docs: int) -> None:
 def compare_job(args: argparse.Namespace) -> dict:
     import os
 
-    sys.path.insert(0, str(REPO / "bench"))
+    sys.path.append(str(REPO / "bench"))  # after REPO: bench/pipeline.py must not shadow the package
     work = Path(args.work) / "e2e"
     inp = job_input(args, work)
     n_docs = int((inp / "_done").read_text())
