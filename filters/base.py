@@ -6,7 +6,9 @@ A filter module (`filters/gopher_quality.py`, ...) is data plus one pure functio
 * `Settings`: a strict pydantic model whose fields are the thresholds, defaults = the published ones;
 * `SIGNALS`: column name -> Arrow type of every statistic it computes (stable even for empty batches);
 * `RULES`: rule names in the fixed order used to pick *the* reason (the first failing one);
-* `measure(batch, settings) -> Measurement`: statistics and per-rule failures for a `TextBatch`.
+* `measure(batch, settings) -> Measurement`: statistics and per-rule failures for a `TextBatch`;
+* optionally `PRECHECKS`: functions measuring the first rules only (each more than the one before),
+  so `signals: decisive` measures the rest only for the documents that pass them.
 
 Filters never remove anything themselves: the `heuristics` stage turns failures into reasons (or,
 with `tag_only`, keeps only the signals), so the same code serves tagging and filtering.

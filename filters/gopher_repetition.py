@@ -139,9 +139,29 @@ def _ngram_fails(signals: dict[str, np.ndarray], s: Settings) -> dict[str, np.nd
 
 def precheck(batch: TextBatch, s: Settings) -> Measurement:
     """The line and paragraph rules alone (no word tokens): every rule `measure` checks before the
-    n-gram ones, with the same values. `signals: decisive` runs `measure` only on the documents that
-    pass these, as datatrove returns before tokenizing."""
+    n-gram ones, with the same values."""
     return _lines_datatrove(batch, s) if s.compat != "paper" else _lines_paper(batch, s)
+
+
+def precheck_top(batch: TextBatch, s: Settings) -> Measurement:
+    """The line, paragraph and top n-gram rules (`compat: datatrove`; `paper` finds top and duplicated
+    n-grams in one pass, so there it is `precheck`)."""
+    if s.compat == "paper":
+        return precheck(batch, s)
+    lines = _lines_datatrove(batch, s)
+    d = batch.datatrove
+    signals = dict(lines.signals)
+    for k in TOP_NS:
+        signals[f"gopher_top_{k}gram_ratio"] = ratio(_top_datatrove(d, k), d.doc_chars)
+    fails = {**lines.fails, **{f"top_{k}gram": above(signals[f"gopher_top_{k}gram_ratio"],
+                                                      getattr(s, f"max_top_{k}gram_ratio")) for k in TOP_NS}}
+    return Measurement(signals, fails)
+
+
+# `signals: decisive` runs these in turn, each on the documents that passed the one before, then
+# `measure` on the rest, as datatrove returns at the first failing rule (before tokenizing, for the
+# line rules; before the duplicated n-grams, for the top ones)
+PRECHECKS = (precheck, precheck_top)
 
 
 def _lines_paper(batch: TextBatch, s: Settings) -> Measurement:

@@ -154,32 +154,32 @@ def _measure(module: ModuleType, batch: TextBatch, settings: FilterSettings, dec
              ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, pa.Array | None]:
     """One filter on one batch: (signals, measured masks, first failing rule, rewritten texts).
 
-    Decisive, a filter with a `precheck` (its first rules, cheaper) runs its full `measure` only on the
-    documents that pass them; the columns only `measure` fills stay unmeasured for the others.
+    Decisive, a filter's `PRECHECKS` (functions measuring its first rules, each more than the one
+    before, cheaper than `measure`) run in turn on the documents that passed the previous one, and
+    `measure` on those that pass them all; the columns a document never reached stay unmeasured.
     """
     n = batch.n
-    precheck = getattr(module, "precheck", None) if decisive else None
-    if precheck is not None:
-        first = precheck(batch, settings)
-        rule = first_failure(first.fails, n)
-        passed = np.flatnonzero(rule == None)  # noqa: E711 - elementwise on object arrays
-        if len(passed) < n:
-            signals = {name: np.zeros(n, dtype=t.to_pandas_dtype()) for name, t in module.SIGNALS.items()}
-            measured = {name: np.zeros(n, bool) for name in module.SIGNALS}
-            for name, values in first.signals.items():
-                signals[name][:], measured[name][:] = values, True
-            texts = None
-            if len(passed):
-                rest = module.measure(TextBatch(batch.texts.take(pa.array(passed)), batch.segmenter), settings)
-                for name, values in rest.signals.items():
-                    signals[name][passed], measured[name][passed] = values, True
-                rule[passed] = first_failure(rest.fails, len(passed))
-                if rest.texts is not None:
-                    texts = _scatter(batch.texts, passed, rest.texts)
-            return signals, measured, rule, texts
-    result = module.measure(batch, settings)
-    measured = {name: np.ones(n, bool) for name in result.signals}
-    return result.signals, measured, first_failure(result.fails, n), result.texts
+    steps = [*getattr(module, "PRECHECKS", ()), module.measure] if decisive else [module.measure]
+    signals = {name: np.zeros(n, dtype=t.to_pandas_dtype()) for name, t in module.SIGNALS.items()}
+    measured = {name: np.zeros(n, bool) for name in module.SIGNALS}
+    rule = np.full(n, None, dtype=object)
+    idx = np.arange(n)  # the documents of `batch` that `current` holds
+    current, texts = batch, None
+    for step in steps:
+        result = step(current, settings)
+        for name, values in result.signals.items():
+            signals[name][idx], measured[name][idx] = values, True
+        rule[idx] = first_failure(result.fails, current.n)
+        if step is module.measure:
+            if result.texts is not None:
+                texts = result.texts if len(idx) == n else _scatter(batch.texts, idx, result.texts)
+            break
+        passed = np.flatnonzero(rule[idx] == None)  # noqa: E711 - elementwise on object arrays
+        if len(passed) == 0:
+            break
+        if len(passed) < current.n:  # the documents still in, their word tokens kept
+            current, idx = current.take(passed), idx[passed]
+    return signals, measured, rule, texts
 
 
 def _scatter(base: pa.Array, idx: np.ndarray, values: pa.Array) -> pa.Array:

@@ -243,6 +243,9 @@ HEAVY_TESTS: dict[str, set[str]] = {
                  "test_planted_paraphrases_found_and_articles_kept",
                  "test_same_result_for_any_workers_and_partitioning",
                  "test_semdedup_params_shows_counts_and_examples")),
+             # signals decisive vs all on a 500-document demo corpus and 300 edge cases (the article test stays fast)
+             *(f"test_heuristics_signals.py::test_same_decisions_on_demo_and_edge_cases[{c}]"
+               for c in ("datatrove", "paper")),
              # the commands shown in README and docs/ run as subprocesses (the list check stays fast)
              *(f"test_doc_commands.py::{name}" for name in (
                  "test_the_quick_start_on_your_own_data", "test_the_training_commands", "test_help_demo_data_and_java",
