@@ -72,8 +72,8 @@ def prepare(pages: list[dict]) -> list[dict]:
         x = features(blocks, resiliparse_lines(p["html"]))
         chars = np.array([b.chars for b in blocks], dtype=np.float32)
         w = chars / max(chars.sum(), 1.0) + 1.0 / max(len(blocks), 1)
-        out.append({"key": p["key"], "x": x, "blocks": blocks, "y": label_blocks(texts, p["truth"]), "w": w, "texts": texts,
-                    "truth": p["truth"]})
+        out.append({"key": p["key"], "x": x, "blocks": blocks, "y": label_blocks(texts, p["truth"]), "w": w,
+                    "texts": texts, "truth": p["truth"]})
     return out
 
 
