@@ -90,13 +90,13 @@ def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float, bias: int | None
     penalty = np.full(z.shape[1], l2)
     penalty[bias] = 0.0
     w = w.astype(np.float64) / w.sum() * len(w)
-    for _ in range(50):
+    for _ in range(30):
         p = 1.0 / (1.0 + np.exp(-np.clip(z @ beta, -30, 30)))
         grad = z.T @ (w * (p - y)) + penalty * beta
         hess = (z * (w * p * (1 - p))[:, None]).T @ z + np.diag(penalty + 1e-9)
         step = np.linalg.solve(hess, grad)
         beta -= step
-        if np.abs(step).max() < 1e-6:
+        if np.abs(step).max() < 1e-4:
             break
     return mean, scale, beta
 
@@ -139,13 +139,14 @@ def best_threshold(pages: list[dict], probs: list[np.ndarray]) -> float:
 
 def train(pages: list[dict], l2: float) -> tuple[Model, float]:
     """Stage 1 on block features; stage 2 on those plus stage 1's view of the neighbourhood."""
-    x = np.concatenate([p["x"] for p in pages])
-    y = np.concatenate([p["y"] for p in pages])
     w = np.concatenate([p["w"] for p in pages])
-    first = fit(x, y, w, l2)
+    rows = w > 0  # unlabeled blocks (snippet pages) carry no weight: left out of the fit
+    x = np.concatenate([p["x"] for p in pages])[rows]
+    y = np.concatenate([p["y"] for p in pages])[rows]
+    first = fit(x, y, w[rows], l2)
     x2 = np.concatenate([np.hstack([p["x"], context_features(p["blocks"], logistic(p["x"], *first))])
-                         for p in pages])
-    second = fit(x2, y, w, l2, bias=FEATURE_NAMES.index("bias"))
+                         for p in pages])[rows]
+    second = fit(x2, y, w[rows], l2, bias=FEATURE_NAMES.index("bias"))
     model = [first, second]
     threshold = best_threshold(pages, [predict(p, model) for p in pages])
     return model, threshold

@@ -299,7 +299,7 @@ def _drop_keep_tail(el: etree._Element) -> None:
 def _formula_text(f: html_math.Formula) -> str:
     if f.display:
         return f"\n{FORMULA_OPEN}$${f.tex}$${FORMULA_CLOSE}\n"
-    return f" {FORMULA_OPEN}${f.tex}${FORMULA_CLOSE} "
+    return f"{FORMULA_OPEN}${f.tex}${FORMULA_CLOSE}"
 
 
 def parse(html: str) -> etree._Element | None:

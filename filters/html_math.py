@@ -48,8 +48,11 @@ def local(tag: object) -> str:
 
 
 def is_rendered_copy(el: etree._Element) -> bool:
-    if local(el.tag) in RENDERED_TAGS:
+    tag = local(el.tag)
+    if tag in RENDERED_TAGS:
         return True
+    if tag == "mjx-container":  # MathJax 3's container (class "MathJax") holds the assistive MathML: kept
+        return False
     cls = el.get("class")
     return bool(cls) and any(c in RENDERED_CLASSES for c in cls.split())
 
