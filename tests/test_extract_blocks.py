@@ -163,3 +163,29 @@ def test_limits_remove_the_page_and_the_batch_goes_on() -> None:
     assert "max_tags" in errors[1] and "max_html_chars" in errors[2] and "0.2 s" in errors[3]
     assert out.column("math_formulas").to_pylist() == [2, None, None, None, None, 2]
     assert out.column("text").to_pylist()[4] == "text doc"
+
+
+def test_demo_crawl_math_and_code_pages(tmp_path: Path) -> None:
+    """The demo crawl's math pages (four markup forms) and code pages come out with TeX and fenced code."""
+    from pipeline.demo.web_pages import WARC_NAME, load_crawl_truth, write_crawl
+    from pipeline.warc import read_warc
+
+    write_crawl(tmp_path, 80, seed=4)
+    truth = {t["id"]: t for t in load_crawl_truth(tmp_path) if t["kind"] == "page"}
+    docs = {d["id"]: d for _, d in read_warc("crawl", str(tmp_path / "crawl" / WARC_NAME), WARC_NAME, "warc")
+            if isinstance(d, dict)}
+    math = [t for t in truth.values() if t["formulas"]]
+    code = [t for t in truth.values() if t["code_blocks"]]
+    assert len(math) >= 6 and len(code) >= 6
+    exact = 0
+    for t in math:
+        out = extract_page("blocks", docs[t["id"]]["html"], None, {})
+        display = next(line for line in t["article"] if line.startswith("$$"))
+        assert display in out.text  # the display formula once, as TeX
+        exact += out.formulas == t["formulas"]
+    assert exact >= 0.9 * len(math)
+    for t in code:
+        out = extract_page("blocks", docs[t["id"]]["html"], None, {})
+        start = t["article"].index(next(line for line in t["article"] if line.startswith("```")))
+        fenced = "\n".join(t["article"][start:start + t["article"][start + 1:].index("```") + 2])
+        assert fenced in out.text

@@ -155,13 +155,13 @@ def _math_passage(b: _Builder, page: Page) -> str:
     r = b.rng
     form = r.choice(MATH_FORMS)
     inline1, inline2, shown = r.sample(_load("math_code.json")["formulas"], 3)
-    lead = b.sentence().rstrip(".")
-    text = f"{lead} with ${inline1['tex']}$ and ${inline2['tex']}$, so that"
+    opening, lead = b.paragraph(), b.sentence().rstrip(".")
+    text = f"{opening} {lead} with ${inline1['tex']}$ and ${inline2['tex']}$, as follows."
     page.article += [text, f"$${shown['tex']}$$"]
     page.formulas += 3
     page.math_form = form
-    html = (f"<p>{_e(lead)} with {_formula_html(inline1, form, False)} and {_formula_html(inline2, form, False)}"
-            f", so that</p>{_formula_html(shown, form, True)}")
+    html = (f"<p>{_e(opening)} {_e(lead)} with {_formula_html(inline1, form, False)} and "
+            f"{_formula_html(inline2, form, False)}, as follows.</p>{_formula_html(shown, form, True)}")
     if form == "mathjax2":
         html = ('<script type="text/x-mathjax-config">MathJax.Hub.Config({tex2jax: {inlineMath: [["$","$"]]}});'
                 "</script>" + html)
