@@ -75,8 +75,10 @@ test: $(VENV)/.installed-dev
 test-fast: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -m "not spark and not vllm and not slow"
 
+# ruff (style, and a `# noqa` only for an enabled rule) and mypy (types of pipeline/ and stages/: pyproject.toml)
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/run_all.py

@@ -125,7 +125,7 @@ def build_real(articles: Path, snippets: Path | None, files: int, repeat: int) -
         rng = Random("bench-extract-real")
         date = datetime(2024, 5, 1, tzinfo=UTC)
         truth = []
-        outs = [open(warcs / f"real-{k:05d}.warc.gz", "wb") for k in range(files)]  # noqa: SIM115
+        outs = [open(warcs / f"real-{k:05d}.warc.gz", "wb") for k in range(files)]
         for i, page in enumerate(pages * repeat):
             data, rid = _record("response", page["url"], date, _http(200, "text/html", page["body"]), page["body"],
                                 "text/html", uuid.UUID(int=rng.getrandbits(128), version=4))

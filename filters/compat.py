@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from filters import en_tokens
 from filters.en_tokens import LINE_BREAK, Lexicon, Tokens, python_whitespace
+from filters.window_hashes import ngram_hashes
 
 Compat = Literal["datatrove", "paper"]
 
@@ -76,6 +77,19 @@ class DatatroveText:
     def lex(self) -> Lexicon:
         return en_tokens.fresh_lexicon()
 
+    def take(self, idx: np.ndarray, texts: pa.Array) -> DatatroveText:
+        """The views of the texts at `idx` (increasing), `texts` being those texts; tokens already cut
+        are kept (with the lexicon they refer to), not cut again."""
+        out = DatatroveText(texts)
+        if "tokens" in self.__dict__:
+            where = np.full(self.n, -1, np.int64)
+            where[idx] = np.arange(len(idx))
+            doc = where[self.tokens.doc]
+            keep = doc >= 0
+            out.__dict__["lex"] = self.lex
+            out.__dict__["tokens"] = Tokens(self.tokens.ids[keep], doc[keep], self.lex)
+        return out
+
     @cached_property
     def tokens(self) -> Tokens:
         return en_tokens.word_tokens(self.texts, self.lex)
@@ -111,8 +125,6 @@ class DatatroveText:
 
     def ngram_keys(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(start, 64-bit key) of every token n-gram inside one document (see TextBatch.ngrams)."""
-        from filters.text import ngram_hashes
-
         return ngram_hashes(self.tokens.ids, self.tokens.doc, n, self._ngram_cache)
 
     @cached_property

@@ -137,9 +137,14 @@ def _ngram_fails(signals: dict[str, np.ndarray], s: Settings) -> dict[str, np.nd
     return fails
 
 
-def measure(batch: TextBatch, s: Settings) -> Measurement:
-    if s.compat != "paper":
-        return measure_datatrove(batch, s)
+def precheck(batch: TextBatch, s: Settings) -> Measurement:
+    """The line and paragraph rules alone (no word tokens): every rule `measure` checks before the
+    n-gram ones, with the same values. `signals: decisive` runs `measure` only on the documents that
+    pass these, as datatrove returns before tokenizing."""
+    return _lines_datatrove(batch, s) if s.compat != "paper" else _lines_paper(batch, s)
+
+
+def _lines_paper(batch: TextBatch, s: Settings) -> Measurement:
     n = batch.n
     line_dup = batch.line_dup
     para_dup = dup_flags(batch.paragraphs, batch.paragraph_doc)
@@ -151,15 +156,21 @@ def measure(batch: TextBatch, s: Settings) -> Measurement:
         "gopher_dup_para_ratio": ratio(per_doc(batch.paragraph_doc, n, para_dup), n_paras),
         "gopher_dup_para_char_ratio": ratio(per_doc(batch.paragraph_doc, n, para_chars * para_dup), batch.doc_chars),
     }
-    signals.update(ngram_ratios(batch))
     fails = {
         "dup_line_ratio": above(signals["gopher_dup_line_ratio"], s.max_dup_line_ratio),
         "dup_line_char_ratio": above(signals["gopher_dup_line_char_ratio"], s.max_dup_line_char_ratio),
         "dup_para_ratio": above(signals["gopher_dup_para_ratio"], s.max_dup_para_ratio),
         "dup_para_char_ratio": above(signals["gopher_dup_para_char_ratio"], s.max_dup_para_char_ratio),
     }
-    fails.update(_ngram_fails(signals, s))
     return Measurement(signals, fails)
+
+
+def measure(batch: TextBatch, s: Settings) -> Measurement:
+    if s.compat != "paper":
+        return measure_datatrove(batch, s)
+    lines = _lines_paper(batch, s)
+    signals = {**lines.signals, **ngram_ratios(batch)}
+    return Measurement(signals, {**lines.fails, **_ngram_fails(signals, s)})
 
 
 def _dups(values: pa.Array, doc: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -210,7 +221,7 @@ def _dup_datatrove(d: DatatroveText, n: int, pos: np.ndarray, keys: np.ndarray) 
     return out
 
 
-def measure_datatrove(batch: TextBatch, s: Settings) -> Measurement:
+def _lines_datatrove(batch: TextBatch, s: Settings) -> Measurement:
     n = batch.n
     d = batch.datatrove
     chars = d.doc_chars
@@ -224,10 +235,6 @@ def measure_datatrove(batch: TextBatch, s: Settings) -> Measurement:
         "gopher_dup_para_ratio": ratio(para_dups, n_paras),
         "gopher_dup_para_char_ratio": ratio(para_dup_chars, chars),
     }
-    for k in TOP_NS:
-        signals[f"gopher_top_{k}gram_ratio"] = ratio(_top_datatrove(d, k), chars)
-    for k, pos, keys in repeated_ngrams(d.ngram_keys, len(d.tokens.ids), range(min(DUP_NS), max(DUP_NS) + 1)):
-        signals[f"gopher_dup_{k}gram_ratio"] = ratio(_dup_datatrove(d, k, pos, keys), chars)
     fails = {
         "empty": chars == 0,
         "dup_para_ratio": above(signals["gopher_dup_para_ratio"], s.max_dup_para_ratio or None),
@@ -235,5 +242,18 @@ def measure_datatrove(batch: TextBatch, s: Settings) -> Measurement:
         "dup_line_ratio": above(signals["gopher_dup_line_ratio"], s.max_dup_line_ratio or None),
         "dup_line_char_ratio": above(signals["gopher_dup_line_char_ratio"], s.max_dup_line_char_ratio or None),
     }
-    fails.update(_ngram_fails(signals, s))
-    return Measurement({name: signals[name] for name in SIGNALS}, fails)
+    return Measurement(signals, fails)
+
+
+def measure_datatrove(batch: TextBatch, s: Settings) -> Measurement:
+    d = batch.datatrove
+    chars = d.doc_chars
+    lines = _lines_datatrove(batch, s)
+    signals = dict(lines.signals)
+    for k in TOP_NS:
+        signals[f"gopher_top_{k}gram_ratio"] = ratio(_top_datatrove(d, k), chars)
+    for k in DUP_NS:  # datatrove joins a duplicated n-gram's tokens without spaces: keys of the joined text
+        pos, keys = d.tokens.joined_ngram_keys(k)
+        repeated = key_counts(keys) > 1 if len(keys) else np.zeros(0, bool)
+        signals[f"gopher_dup_{k}gram_ratio"] = ratio(_dup_datatrove(d, k, pos[repeated], keys[repeated]), chars)
+    return Measurement({name: signals[name] for name in SIGNALS}, {**lines.fails, **_ngram_fails(signals, s)})

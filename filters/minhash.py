@@ -20,7 +20,6 @@ Pure functions, no I/O: the `near_dedup` stage does the reading, grouping and wr
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,7 +27,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-ShingleMode = Literal["word", "char", "auto"]
+from pipeline.hashing import derive_seed, seed_key, siphash64
+
+ShingleMode = Literal["word", "char", "auto", "code"]
 U32_MAX = np.uint32(0xFFFFFFFF)
 _POLY = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier for polynomial combination of token hashes
 _CJK = r"[\p{Han}\p{Hiragana}\p{Katakana}]"
@@ -47,23 +48,6 @@ def mix64(x: np.ndarray) -> np.ndarray:
     x *= np.uint64(0x94D049BB133111EB)
     x ^= x >> np.uint64(31)
     return x
-
-
-def seed_u64(seed: int, purpose: str) -> int:
-    """A 64-bit constant derived from the pipeline seed and a purpose string (stable across runs)."""
-    digest = hashlib.blake2b(f"{purpose}:{seed}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little")
-
-
-def hash_strings(values: pa.Array, seed: int, purpose: str = "token") -> np.ndarray:
-    """Keyed SipHash (pandas) of string values to uint64; same string, same seed -> same hash."""
-    if len(values) == 0:
-        return np.zeros(0, dtype=np.uint64)
-    import pandas as pd  # local: stage modules load at `curate validate`, pandas costs ~0.6 s to import
-
-    key = f"{seed_u64(seed, purpose):016x}"
-    objs = values.to_numpy(zero_copy_only=False)
-    return pd.util.hash_array(np.asarray(objs, dtype=object), hash_key=key, categorize=False)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -121,7 +105,7 @@ def _word_tokens(normalized: pa.Array, seed: int) -> tuple[np.ndarray, np.ndarra
         return np.zeros(0, dtype=np.uint64), counts
     encoded = pc.dictionary_encode(flat).combine_chunks() if isinstance(flat, pa.ChunkedArray) \
         else pc.dictionary_encode(flat)
-    vocab_hash = hash_strings(encoded.dictionary, seed, "word")
+    vocab_hash = siphash64(encoded.dictionary, seed_key(seed, "word"))
     return vocab_hash[encoded.indices.to_numpy(zero_copy_only=False)], counts
 
 
@@ -131,7 +115,7 @@ def _char_tokens(normalized: pa.Array, seed: int) -> tuple[np.ndarray, np.ndarra
     counts = pc.utf8_length(compact).to_numpy(zero_copy_only=False).astype(np.int64)
     joined = "".join(compact.to_pylist()).encode("utf-32-le")
     points = np.frombuffer(joined, dtype="<u4").astype(np.uint64)
-    return mix64(points ^ np.uint64(seed_u64(seed, "char"))), counts
+    return mix64(points ^ np.uint64(derive_seed(seed, "char"))), counts
 
 
 def ngram_hashes(tokens: np.ndarray, counts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -194,12 +178,25 @@ class ShingleSets:
 
 def shingle_sets(
     texts: pa.Array, seed: int, mode: ShingleMode = "auto", ngram: int = 5, char_ngram: int = 5,
-    cjk_ratio: float = 0.3,
+    cjk_ratio: float = 0.3, max_shingles: int | None = None,
 ) -> ShingleSets:
-    """Normalize, tokenize and hash a batch of documents into per-document shingle-hash sets."""
+    """Normalize, tokenize and hash a batch of documents into per-document shingle-hash sets.
+
+    `max_shingles` caps a mega-document's set at its `max_shingles` smallest hashes (a bottom-k
+    sketch). The hashes are random, so this is a consistent sample: two large near-copies keep
+    nearly the same shingles and their sketches' Jaccard estimates their own, while the set (and the
+    MinHash and verification cost) of a document of millions of words stays bounded, and a small
+    document is no longer "contained" in a huge one that merely quotes it.
+    """
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
     docs = len(texts)
+    if mode == "code":  # identifier/operator tokens of the raw text (filters/code_tokens.py)
+        from filters.code_tokens import code_token_hashes
+
+        tokens, counts = code_token_hashes(texts, seed)
+        h, d = ngram_hashes(tokens, counts, ngram)
+        return _sets(h, d, docs, seed, np.zeros(docs, dtype=bool), max_shingles)
     normalized = normalize_texts(texts)
     if mode == "auto":
         cjk = cjk_documents(normalized, cjk_ratio)
@@ -218,7 +215,14 @@ def shingle_sets(
         owners.append(idx[d])
     h = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
     d = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
-    h = mix64(h ^ np.uint64(seed_u64(seed, "shingle")))
+    return _sets(h, d, docs, seed, cjk, max_shingles)
+
+
+def _sets(h: np.ndarray, d: np.ndarray, docs: int, seed: int, cjk: np.ndarray, max_shingles: int | None
+          ) -> ShingleSets:
+    """Per-document sets of (seeded, 32-bit folded) shingle hashes from (hash, owner) pairs, capped at
+    `max_shingles` smallest hashes each."""
+    h = mix64(h ^ np.uint64(derive_seed(seed, "shingle")))
     folded = (h >> np.uint64(32)) ^ (h & np.uint64(0xFFFFFFFF))
     composite = (d.astype(np.uint64) << np.uint64(32)) | folded
     composite = np.sort(composite)  # by (document, hash); np.unique is much slower than sort + mask
@@ -231,6 +235,11 @@ def shingle_sets(
     values = (composite & np.uint64(0xFFFFFFFF)).astype(np.uint32)
     offsets = np.zeros(docs + 1, dtype=np.int64)
     np.cumsum(np.bincount(owner, minlength=docs), out=offsets[1:])
+    if max_shingles is not None and len(values) and int(np.diff(offsets).max()) > max_shingles:
+        rank = np.arange(len(values), dtype=np.int64) - offsets[owner]  # hashes ascend within a document
+        keep = rank < max_shingles
+        values, owner = values[keep], owner[keep]
+        np.cumsum(np.bincount(owner, minlength=docs), out=offsets[1:])
     return ShingleSets(values, offsets, cjk)
 
 
@@ -253,7 +262,7 @@ class MinHashParams:
 
     @property
     def coefficients(self) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng(seed_u64(self.seed, "minhash-permutations"))
+        rng = np.random.default_rng(derive_seed(self.seed, "minhash-permutations"))
         a = rng.integers(0, 1 << 32, size=self.num_perm, dtype=np.uint64).astype(np.uint32) | np.uint32(1)
         b = rng.integers(0, 1 << 32, size=self.num_perm, dtype=np.uint64).astype(np.uint32)
         return a, b
@@ -301,7 +310,7 @@ def band_keys(sig: np.ndarray, params: MinHashParams) -> np.ndarray:
     docs = sig.shape[0]
     b, r = params.bands, params.rows
     rows = sig[:, : b * r].reshape(docs, b, r).astype(np.uint64)
-    band_seed = mix64(np.arange(b, dtype=np.uint64) + np.uint64(seed_u64(params.seed, "band")))
+    band_seed = mix64(np.arange(b, dtype=np.uint64) + np.uint64(derive_seed(params.seed, "band")))
     h = np.broadcast_to(band_seed, (docs, b)).copy()
     for k in range(r):
         h *= _POLY
@@ -314,21 +323,72 @@ def estimated_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:
     return (sig_a == sig_b).mean(axis=-1)
 
 
-def exact_jaccard(a_values: np.ndarray, a_offsets: np.ndarray, b_values: np.ndarray,
-                  b_offsets: np.ndarray) -> np.ndarray:
-    """Jaccard of pairs of sorted-unique uint32 sets (CSR form), all pairs in one sort."""
+def intersection_sizes(a_values: np.ndarray, a_offsets: np.ndarray, b_values: np.ndarray,
+                       b_offsets: np.ndarray) -> np.ndarray:
+    """|A_i ∩ B_i| for pairs of sorted-unique uint32 sets (CSR form), all pairs in one sort."""
     pairs = len(a_offsets) - 1
     if pairs == 0:
-        return np.zeros(0, dtype=np.float64)
+        return np.zeros(0, dtype=np.int64)
     a_len, b_len = np.diff(a_offsets), np.diff(b_offsets)
     owner = np.concatenate([np.repeat(np.arange(pairs, dtype=np.uint64), a_len),
                             np.repeat(np.arange(pairs, dtype=np.uint64), b_len)])
     vals = np.concatenate([a_values[a_offsets[0]:a_offsets[-1]], b_values[b_offsets[0]:b_offsets[-1]]])
     keys = np.sort((owner << np.uint64(32)) | vals.astype(np.uint64))
     same = keys[1:] == keys[:-1]
-    inter = np.bincount((keys[1:][same] >> np.uint64(32)).astype(np.int64), minlength=pairs)
+    return np.bincount((keys[1:][same] >> np.uint64(32)).astype(np.int64), minlength=pairs)
+
+
+def common_hash_range(a_values: np.ndarray, a_offsets: np.ndarray, b_values: np.ndarray, b_offsets: np.ndarray,
+                      cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of sets where one was capped to its `cap` smallest hashes (`shingle_sets`): both cut to
+    the hashes below the smaller of the capped sets' largest, the range both samples cover, so a
+    capped document compares with an uncapped one (or one capped higher) like for like."""
+
+    def cut(values: np.ndarray, offsets: np.ndarray, limit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lengths = np.diff(offsets)
+        vals = values[offsets[0]:offsets[-1]]
+        keep = vals.astype(np.int64) <= np.repeat(limit, lengths)
+        new_offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(_segment_sums(keep, lengths), out=new_offsets[1:])
+        return vals[keep], new_offsets
+
+    def top(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        lengths = np.diff(offsets)
+        full = lengths >= cap
+        out = np.full(len(lengths), np.iinfo(np.int64).max, dtype=np.int64)
+        out[full] = values[offsets[1:][full] - 1].astype(np.int64)  # sets ascend: the last is the largest
+        return out
+
+    limit = np.minimum(top(a_values, a_offsets), top(b_values, b_offsets))
+    return (*cut(a_values, a_offsets, limit), *cut(b_values, b_offsets, limit))
+
+
+def _segment_sums(flags: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    ends = np.cumsum(lengths)
+    total = np.concatenate([[0], np.cumsum(flags, dtype=np.int64)])
+    return total[ends] - total[ends - lengths]
+
+
+def exact_jaccard(a_values: np.ndarray, a_offsets: np.ndarray, b_values: np.ndarray,
+                  b_offsets: np.ndarray) -> np.ndarray:
+    """Jaccard of pairs of sorted-unique uint32 sets (CSR form), all pairs in one sort."""
+    inter = intersection_sizes(a_values, a_offsets, b_values, b_offsets)
+    return jaccard_from_sizes(inter, np.diff(a_offsets), np.diff(b_offsets))
+
+
+def jaccard_from_sizes(inter: np.ndarray, a_len: np.ndarray, b_len: np.ndarray) -> np.ndarray:
     union = a_len + b_len - inter
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
+def containment_from_sizes(inter: np.ndarray, a_len: np.ndarray) -> np.ndarray:
+    """Share of A's shingles found in B (1.0 for an empty A, which is never a candidate anyway)."""
+    return np.where(a_len > 0, inter / np.maximum(a_len, 1), 1.0)
+
+
+def estimated_intersection(jaccard: np.ndarray, a_len: np.ndarray, b_len: np.ndarray) -> np.ndarray:
+    """|A ∩ B| implied by a Jaccard estimate and the set sizes: J·(|A| + |B|) / (1 + J)."""
+    return jaccard * (a_len + b_len) / (1.0 + jaccard)
 
 
 # ----------------------------------------------------------------------------------------------

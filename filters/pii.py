@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-KINDS = ("email", "ip", "phone")
-PLACEHOLDERS = {"email": "<EMAIL>", "ip": "<IP_ADDRESS>", "phone": "<PHONE>"}
+Kind = Literal["email", "ip", "phone"]
+KINDS: tuple[Kind, ...] = ("email", "ip", "phone")
+PLACEHOLDERS: dict[Kind, str] = {"email": "<EMAIL>", "ip": "<IP_ADDRESS>", "phone": "<PHONE>"}
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 EMAIL = rf"[A-Za-z0-9][A-Za-z0-9._%+-]*@{_LABEL}(?:\.{_LABEL})*\.[A-Za-z]{{2,24}}"
@@ -121,8 +123,9 @@ def _mask_python(texts: pa.Array, candidate: str, maskers: list[Callable[[str], 
     return pa.concat_arrays([texts, pa.array(values, texts.type)]).take(pa.array(take)), counts
 
 
-def mask_pii(texts: pa.Array, kinds: tuple[str, ...] | list[str] = KINDS,
-             placeholders: dict[str, str] | None = None, mask: bool = True) -> tuple[pa.Array, dict[str, np.ndarray]]:
+def mask_pii(texts: pa.Array, kinds: Sequence[str] = KINDS,
+             placeholders: Mapping[Kind, str] | None = None, mask: bool = True
+             ) -> tuple[pa.Array, dict[str, np.ndarray]]:
     """Masked texts (unchanged if `mask` is false) and per-document counts per kind.
 
     Kinds run in a fixed order (e-mail, IP, phone) so a masked e-mail's digits are not re-counted.

@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from filters.window_hashes import ngram_hashes
+
 WORD_SPLIT = r"[^\p{L}\p{N}\p{M}]+"
 NUMBER_SEP = r"(\p{N})[.,](\p{N})"
 CJK_CHAR = r"[\p{Han}\p{Hiragana}\p{Katakana}]"
@@ -59,14 +61,6 @@ def dup_flags(values: pa.Array, groups: np.ndarray) -> np.ndarray:
     return first_seen(groups.astype(np.int64) * (int(ids.max()) + 1) + ids)
 
 
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finalizer: spreads small integer ids over 64 bits before polynomial hashing."""
-    x = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
 class TextBatch:
     """Documents of one batch with lazily computed lines, paragraphs and words (all flat arrays)."""
 
@@ -76,6 +70,14 @@ class TextBatch:
         self.texts = as_string_array(texts)
         self.n = len(self.texts)
         self.segmenter = segmenter
+
+    def take(self, idx: np.ndarray) -> TextBatch:
+        """The documents at `idx` (increasing) as a batch of their own, keeping the word tokens already
+        computed (the next filter of `signals: decisive` sees the documents still in)."""
+        out = TextBatch(self.texts.take(pa.array(idx, pa.int64())), self.segmenter)
+        if "datatrove" in self.__dict__:
+            out.__dict__["datatrove"] = self.datatrove.take(idx, out.texts)
+        return out
 
     @cached_property
     def datatrove(self):  # -> filters.compat.DatatroveText
@@ -225,33 +227,6 @@ class TextBatch:
     @cached_property
     def _ngram_cache(self) -> dict:
         return {}
-
-
-def ngram_hashes(ids: np.ndarray, doc: np.ndarray, n: int, cache: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(start positions, 64-bit keys) of every n-gram of `ids` that lies inside one document.
-
-    Keys are polynomial hashes seeded with the document index, so equal keys mean the same
-    n-gram in the same document (up to 2^-64 collisions). Asking for n = 2, 3, ... in turn
-    extends the previous hashes (kept in `cache`) by one token each time.
-    """
-    w = len(ids)
-    m = w - n + 1
-    if m <= 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.uint64)
-    if "mixed" not in cache:
-        cache["mixed"] = _mix64(ids)
-        cache["seed"] = _mix64(doc.astype(np.uint64) + np.uint64(1 << 40))
-    mixed = cache["mixed"]
-    prime = np.uint64(0x100000001B3)
-    last_n, h = cache.get("state", (0, None))
-    if last_n == 0 or last_n >= n:
-        last_n, h = 0, cache["seed"]
-    with np.errstate(over="ignore"):
-        for j in range(last_n, n):
-            h = h[: w - j] * prime + mixed[j:]
-    cache["state"] = (n, h)
-    pos = np.flatnonzero(doc[:m] == doc[n - 1:])
-    return pos, h[pos]
 
 
 def _re2_escape(text: str) -> str:

@@ -10,7 +10,6 @@ DFA, linear in the URL length); domain matching is set look-ups of the host's su
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -121,7 +120,3 @@ def fingerprint_paths(paths: Sequence[str]) -> list[Path]:
         path = Path(raw)
         out.extend(sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path])
     return out
-
-
-def exists_problems(paths: Sequence[str], key: str) -> list[str]:
-    return [f"{key}: '{p}' does not exist" for p in paths if not os.path.exists(p)]

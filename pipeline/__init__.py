@@ -5,7 +5,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 
-def open_run(path: str):  # noqa: ANN201 - avoids importing pandas at package import
+def open_run(path: str):  # avoids importing pandas at package import
     from pipeline.run_view import RunView
 
     return RunView(path)

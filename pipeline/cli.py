@@ -29,11 +29,33 @@ class JsonFormatter(logging.Formatter):
                            "logger": record.name, "message": record.getMessage()}, ensure_ascii=False)
 
 
+class StderrHandler(logging.StreamHandler):
+    """Log records to the `sys.stderr` of the moment a record is emitted, not the one at set-up.
+
+    A handler that keeps the stream it was given outlives it when `curate` runs inside another program
+    (a test harness capturing output, a notebook, a redirect): a record logged after that stream was
+    closed, such as py4j's "Closing down clientserver connection" from a finalizer at interpreter exit,
+    then prints a `--- Logging error ---` traceback instead of the message."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # StreamHandler.__init__ and setStream assign it: always stderr
+        pass
+
+
 def _setup_logging(verbose: bool = False, fmt: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else
                          logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True)
+    # py4j (Spark's bridge) logs every connection it opens and closes at INFO, the last from a finalizer
+    logging.getLogger("py4j").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def _err(message: str) -> None:
@@ -104,25 +126,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         for line in exc.problems:
             _err(line)
         if cfg is not None and not args.incremental and _is_input_error(exc):
-            line = quarantine_line(storage.location(cfg.output))
-            if line:
-                _err(line)
+            quarantined = quarantine_line(storage.location(cfg.output))
+            if quarantined:
+                _err(quarantined)
         return EXIT_CONFIG
     except LockHeld as exc:
         _err(str(exc))
         return EXIT_LOCKED
     except StageFailed as exc:
-        _err(f"stage failed: {exc}")
+        from pipeline.extras import install_hint
+
+        hint = install_hint(exc)
+        _err(hint or f"stage failed: {exc}")
         if args.verbose:
             traceback.print_exception(exc.error)
-        return EXIT_FAILED
+        return EXIT_CONFIG if hint else EXIT_FAILED
     root = storage.location(cfg.output)
     out = _latest_generation(root) if args.incremental else root
     report = _write_report(out)
     where = {"output": str(out), "shards": str(out / "shards"), "status": f"curate status {root}"}
-    line = quarantine_line(out)
-    if line:
-        where["quarantine"] = line
+    quarantined = quarantine_line(out)
+    if quarantined:
+        where["quarantine"] = quarantined
     if report is not None:
         where["report"] = str(report)
     where["total_time"] = format_seconds(time.monotonic() - started)
@@ -159,7 +184,7 @@ def _write_report(out: Any) -> Any:
 
     try:
         return write_report(out)
-    except Exception as exc:  # noqa: BLE001 - the run succeeded; a report problem must not hide that
+    except Exception as exc:  # the run succeeded; a report problem must not hide that
         _err(f"warning: report.html not written: {type(exc).__name__}: {exc}")
         stale = out / "report.html"
         if stale.exists():
@@ -268,6 +293,9 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     from pipeline.demo.corpus import write_demo_corpus
 
     summary = write_demo_corpus(args.dir, n_docs=args.docs, seed=args.seed)
+    from pipeline.demo.repos import write_demo_repos
+
+    summary["repos"] = len(write_demo_repos(Path(args.dir) / "repos", seed=args.seed)["files"])
     if args.label_docs:
         from pipeline.demo.labels import write_training_sets
 
@@ -471,11 +499,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
-    except Exception as exc:  # noqa: BLE001 - one clear line, the traceback only on request
-        _err(f"error: {type(exc).__name__}: {exc}" + ("" if args.verbose else " (run with -v for the traceback)"))
+    except Exception as exc:  # one clear line, the traceback only on request
+        from pipeline.extras import install_hint
+
+        hint = install_hint(exc)  # an optional engine that is not installed: the command that brings it
+        if hint:
+            _err(hint)
+        else:
+            _err(f"error: {type(exc).__name__}: {exc}" + ("" if args.verbose else " (run with -v for the traceback)"))
         if args.verbose:
             traceback.print_exc()
-        return EXIT_FAILED
+        return EXIT_CONFIG if hint else EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -41,9 +41,10 @@ from pydantic import (
     model_serializer,
 )
 
+from pipeline.errors import ConfigError
 from stages.registry import STAGE_MODULES, stage_config_model
 
-InputFormat = Literal["jsonl", "jsonl.gz", "jsonl.zst", "parquet", "hf", "warc", "wet", "html"]
+InputFormat = Literal["jsonl", "jsonl.gz", "jsonl.zst", "parquet", "hf", "warc", "wet", "html", "repo"]
 # file name endings -> format, longest first (`format:` may be omitted when the path ends in one)
 FORMAT_SUFFIXES: tuple[tuple[str, str], ...] = (
     (".wet.gz", "wet"), (".wet", "wet"), (".warc.gz", "warc"), (".warc", "warc"), (".html", "html"), (".htm", "html"),
@@ -51,14 +52,6 @@ FORMAT_SUFFIXES: tuple[tuple[str, str], ...] = (
     (".jsonl.zst", "jsonl.zst"), (".json.zst", "jsonl.zst"), (".ndjson.zst", "jsonl.zst"),
     (".jsonl", "jsonl"), (".json", "jsonl"), (".ndjson", "jsonl"), (".parquet", "parquet"), (".pq", "parquet"))
 HF_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
-
-
-class ConfigError(Exception):
-    """Invalid configuration; `problems` holds one human-readable line per problem."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def local_path(value: str) -> str:
@@ -202,6 +195,15 @@ class InputConfig(Strict):
     id_field: str | None = None
     url_field: str | None = None
     split: str | None = None  # for `hf` inputs loaded with load_dataset / DatasetDict
+    # source code (docs/code.md): the file's path inside its repository and the repository's name, as The
+    # Stack-style records carry them (`content`, `path`, `repo`); documents get `path`, `repo`, `language`
+    path_field: str | None = None
+    repo_field: str | None = None
+    # `format: repo` (a checked-out directory tree, or a glob of them): larger files are skipped (counted)
+    max_file_bytes: int = Field(default=1_000_000, ge=1)
+    # a plain JSONL file larger than this is read by all workers in byte ranges (cut at line ends), a
+    # Parquet file in runs of row groups of about this size; compressed JSONL is always read whole
+    split_bytes: int = Field(default=64 << 20, ge=1)
 
     @field_validator("path")
     @classmethod
@@ -215,6 +217,13 @@ class InputConfig(Strict):
             return value
         return infer_format(info.data["path"])
 
+    @field_validator("repo_field")
+    @classmethod
+    def _repo_needs_path(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("path_field") is None:
+            raise ValueError("repo_field needs path_field (the file's path inside the repository)")
+        return value
+
 
 def infer_format(path: str) -> str:
     """The input format a path's ending implies; ValueError (naming the choices) when it implies none."""
@@ -227,7 +236,7 @@ def infer_format(path: str) -> str:
     raise ValueError(f"cannot infer the format of '{path}' from its name (known endings: .jsonl, .jsonl.gz, "
                      ".jsonl.zst, .parquet, also .json and .ndjson; .warc(.gz), .wet(.gz), .html; or a saved "
                      "Hugging Face dataset directory): set format: jsonl, jsonl.gz, jsonl.zst, parquet or hf "
-                     "(web crawls: warc, wet or html)")
+                     "(web crawls: warc, wet or html; a source-code directory tree: repo)")
 
 
 class StageConfig(Strict):
@@ -509,7 +518,9 @@ def stage_kinds() -> list[str]:
 
 def validate(data: dict[str, Any]) -> PipelineConfig:
     """Validate raw config data, each stage against its kind's model, and resolve read paths. Raises ConfigError."""
+    from pipeline.columns import plan_problems
     from pipeline.paths import write_path_problems
+    from stages.registry import make_stage
 
     problems: list[str] = []
     raw_stages = data.get("stages") or []
@@ -559,6 +570,9 @@ def validate(data: dict[str, Any]) -> PipelineConfig:
     if problems or cfg is None:
         raise ConfigError(problems)
     cfg.stages = stages
+    column_problems = plan_problems(cfg, stages, prefixes, make_stage)  # no problem so far: one stage per key
+    if column_problems:
+        raise ConfigError(column_problems)
     return cfg
 
 

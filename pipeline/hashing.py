@@ -1,13 +1,22 @@
-"""One keyed 64-bit hash of strings for every place that needs a stable one (dedup keys, shuffle
-order, MinHash tokens): SipHash-2-4 through pandas, vectorized and the same on every run and host."""
+"""The one keyed 64-bit hash of strings for every place that needs a stable one: SipHash-2-4 through
+pandas, vectorized and the same on every run and host.
+
+Users: `group_by_key`'s hash buckets, exact and paragraph dedup keys, decontamination n-grams, MinHash
+word tokens and the near-dup survivor order (keys derived from the seed and a purpose), and the
+seeded shuffle order of shard, mix and synth (`shuffle_keys`). Changing anything here changes output
+bytes; `tests/test_hashing.py` pins the values.
+"""
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 DEFAULT_KEY = "0123456789123456"  # pandas' own default SipHash key: hashes stay what they always were
+U64 = 0xFFFFFFFFFFFFFFFF
 
 
 def _is_text(t: pa.DataType) -> bool:
@@ -37,6 +46,21 @@ def siphash64(values: pa.Array | pa.ChunkedArray | list, key: str = DEFAULT_KEY)
     return pd.util.hash_array(objs, hash_key=key, categorize=False)
 
 
-def u64_key(value: int) -> str:
-    """A SipHash key from a 64-bit integer (a seed)."""
-    return f"{value & 0xFFFFFFFFFFFFFFFF:016x}"
+def derive_seed(seed: int, purpose: str) -> int:
+    """A 64-bit constant from the pipeline seed and a purpose string (stable across runs), so the
+    hashes and permutations drawn for different purposes from one seed are independent."""
+    digest = hashlib.blake2b(f"{purpose}:{seed}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def seed_key(seed: int, purpose: str | None = None) -> str:
+    """The SipHash key for a seed: its own low 64 bits (the shuffle order), or with `purpose` the
+    derived constant `derive_seed(seed, purpose)` (MinHash tokens, the near-dup order)."""
+    value = derive_seed(seed, purpose) if purpose is not None else seed & U64
+    return f"{value:016x}"
+
+
+def shuffle_keys(ids: pa.Array | pa.ChunkedArray, seed: int) -> np.ndarray:
+    """uint64 sort key per id for seed `seed`: the global shuffle of shard, the epoch cut of mix and the
+    sample of synth (stable across runs, independent of partitioning)."""
+    return siphash64(ids, seed_key(seed))

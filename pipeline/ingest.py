@@ -19,7 +19,7 @@ import json
 import os
 import posixpath
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,12 +27,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import storage
+from pipeline import repo_input, storage
 from pipeline.config import ConfigError, InputConfig
 from pipeline.ids import derived_doc_id
 from pipeline.io import read_json_or_none, write_json, write_parquet
-from pipeline.schema import DOC_SCHEMA, QUARANTINE_SCHEMA
-from pipeline.warc import HTML_FORMATS, WEB_DOC_SCHEMA, WEB_FORMATS, Skipped
+from pipeline.schema import QUARANTINE_SCHEMA
+from pipeline.warc import HTML_FORMATS, WEB_FORMATS, Skipped
 
 HF_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
 
@@ -47,6 +47,7 @@ class InputFile:
     path: str
     relpath: str
     html_column: bool = False  # some input is web HTML: every partition gets an `html` column (one schema)
+    code_columns: bool = False  # some input is code: every partition gets `path`, `repo`, `language`
 
     @property
     def prefix(self) -> str:
@@ -85,6 +86,9 @@ def list_input_files(inputs: list[InputConfig], base_dir: Path | None = None) ->
     files: list[InputFile] = []
     problems: list[str] = []
     for i, inp in enumerate(inputs):
+        if storage.is_remote_uri(inp.path) and inp.format == "repo":
+            problems.append(f"inputs[{i}].path: format repo reads local directories only")
+            continue
         if storage.is_remote_uri(inp.path):
             matches, root = _remote_matches(inp.path, inp.format == "hf")
             if not matches:
@@ -93,6 +97,12 @@ def list_input_files(inputs: list[InputConfig], base_dir: Path | None = None) ->
                 files.append(InputFile(i, j, inp, uri, posixpath.relpath(uri.split("://", 1)[1], root)))
             continue
         pattern = inp.path if base_dir is None or os.path.isabs(inp.path) else str(base_dir / inp.path)
+        if inp.format == "repo":  # one InputFile per repository directory (pipeline/repo_input.py)
+            dirs = repo_input.repo_dirs(pattern, _glob_root(pattern))
+            if not dirs:
+                problems.append(f"inputs[{i}].path: no directories match '{inp.path}'")
+            files.extend(InputFile(i, j, inp, path, name) for j, (path, name) in enumerate(dirs))
+            continue
         if inp.format == "hf":
             if not os.path.exists(pattern):
                 problems.append(f"inputs[{i}].path: '{inp.path}' does not exist")
@@ -110,6 +120,8 @@ def list_input_files(inputs: list[InputConfig], base_dir: Path | None = None) ->
         raise ConfigError(problems)
     if any(inp.format in HTML_FORMATS for inp in inputs):
         files = [dataclasses.replace(f, html_column=True) for f in files]
+    if any(repo_input.is_code_input(inp) for inp in inputs):
+        files = [dataclasses.replace(f, code_columns=True) for f in files]
     return files
 
 
@@ -119,6 +131,9 @@ def fingerprint(files: list[InputFile]) -> list[list[Any]]:
     for f in files:
         if storage.is_remote_uri(f.path):
             out.append([f.input.name, f.relpath, *_remote_identity(f.path)])
+            continue
+        if f.input.format == "repo":
+            out.append([f.input.name, f.relpath, *repo_input.fingerprint(f.path)])
             continue
         st = os.stat(f.path)
         if os.path.isdir(f.path):  # HF dataset directory: fingerprint its files
@@ -174,7 +189,7 @@ def record_to_doc(record: Any, inp: InputConfig, relpath: str, line: int) -> dic
         raise Quarantined(inp.url_field, f"url must be a string, got {type(url).__name__}")
     if url is not None:
         _check_utf8(url, inp.url_field or "url")
-    skip = {inp.text_field, inp.id_field, inp.url_field}
+    skip = {inp.text_field, inp.id_field, inp.url_field, inp.path_field, inp.repo_field}
     rest = {k: v for k, v in record.items() if k not in skip}
     meta = {"file": relpath, "line": line}
     if rest:
@@ -186,7 +201,18 @@ def record_to_doc(record: Any, inp: InputConfig, relpath: str, line: int) -> dic
         meta_json = json.dumps(meta, ensure_ascii=True, default=str)
     except (ValueError, RecursionError) as exc:
         raise Quarantined(None, f"metadata cannot be stored: {exc}") from None
-    return {"id": doc_id, "text": text, "source": inp.name, "url": url, "meta": meta_json}
+    doc = {"id": doc_id, "text": text, "source": inp.name, "url": url, "meta": meta_json}
+    if inp.path_field:
+        path, repo = (_optional_string(record, key) for key in (inp.path_field, inp.repo_field))
+        doc.update(repo_input.code_columns(path, repo))
+    return doc
+
+
+def _optional_string(record: dict[str, Any], key: str | None) -> str | None:
+    value = record.get(key) if key else None
+    if value is not None and not isinstance(value, str):
+        raise Quarantined(key, f"{key} must be a string, got {type(value).__name__}")
+    return _check_utf8(value, key) if value is not None and key else None
 
 
 def _remote_identity(uri: str) -> list[Any]:
@@ -223,12 +249,19 @@ def _open_lines(path: str, fmt: str) -> Iterator[bytes]:
         yield from fh
 
 
-def read_jsonl(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[str, Any] | None]]:
-    """Yield (line, document, quarantine_row) for every non-blank line of a JSONL file."""
+Row = tuple[int, dict[str, Any] | None, dict[str, Any] | None]  # (line or row, document, quarantine row)
+
+
+def read_jsonl(f: InputFile, byte_range: tuple[int, int] | None = None, first_line: int = 1
+               ) -> Generator[Row, None, None]:
+    """Yield (line, document, quarantine_row) for every non-blank line of a JSONL file, or of the
+    lines in `byte_range` of a plain one (which starts on a line boundary and holds line `first_line`)."""
     line = 0
     inp = f.input
+    assert inp.format is not None  # inferred when the config loads
+    lines = _range_lines(f.path, *byte_range) if byte_range else _open_lines(f.path, inp.format)
     try:
-        for line, raw in enumerate(_open_lines(f.path, inp.format), start=1):
+        for line, raw in enumerate(lines, start=first_line):
             if not raw.strip():
                 continue
             try:
@@ -247,8 +280,22 @@ def read_jsonl(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[
                 yield line, None, _qrow(f, line, q, raw)
     except (OSError, EOFError, zlib.error, ValueError) as exc:
         # A truncated or corrupt compressed file: what was read is kept, the rest is reported.
-        q = Quarantined(None, f"unreadable after line {line}: {type(exc).__name__}: {exc}")
-        yield line + 1, None, _qrow(f, line + 1, q, b"")
+        cut = Quarantined(None, f"unreadable after line {line}: {type(exc).__name__}: {exc}")
+        yield line + 1, None, _qrow(f, line + 1, cut, b"")
+
+
+def _range_lines(path: str, start: int, stop: int) -> Iterator[bytes]:
+    """The lines of bytes [start, stop) of a plain file, each with its newline, as iterating the
+    whole file yields them (the range starts after a newline and ends after one, or at the end)."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        data = fh.read(stop - start)
+    pos = 0
+    while pos < len(data):
+        end = data.find(b"\n", pos)
+        end = len(data) if end < 0 else end + 1
+        yield data[pos:end]
+        pos = end
 
 
 def _qrow(f: InputFile, line: int, q: Quarantined, raw: bytes) -> dict[str, Any]:
@@ -256,16 +303,17 @@ def _qrow(f: InputFile, line: int, q: Quarantined, raw: bytes) -> dict[str, Any]
             "error": q.error, "raw": raw[:65536], "id": None}
 
 
-def _table_batches(f: InputFile) -> Iterator[pa.RecordBatch]:
+def _table_batches(f: InputFile, row_groups: Sequence[int] | None = None) -> Iterator[pa.RecordBatch]:
     if f.input.format == "parquet":
-        yield from pq.ParquetFile(f.path).iter_batches(batch_size=4096)
+        yield from pq.ParquetFile(f.path).iter_batches(batch_size=4096, row_groups=row_groups)
         return
     import datasets
 
+    ds: Any
     if storage.is_remote_uri(f.path):
-        ds: Any = datasets.load_from_disk(f.path)  # a saved dataset on the store (fsspec)
+        ds = datasets.load_from_disk(f.path)  # a saved dataset on the store (fsspec)
     elif any(os.path.exists(os.path.join(f.path, m)) for m in HF_MARKERS):
-        ds: Any = datasets.load_from_disk(f.path)
+        ds = datasets.load_from_disk(f.path)
     else:
         ds = datasets.load_dataset(f.path, split=f.input.split or "train")
     if isinstance(ds, datasets.DatasetDict):
@@ -274,11 +322,13 @@ def _table_batches(f: InputFile) -> Iterator[pa.RecordBatch]:
     yield from ds.with_format("arrow").data.table.to_batches(max_chunksize=4096)
 
 
-def read_table_rows(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[str, Any] | None]]:
-    """Yield (row, document, quarantine_row) for a Parquet file or HF dataset (rows 1-based)."""
-    row = 0
+def read_table_rows(f: InputFile, row_groups: Sequence[int] | None = None, first_row: int = 1
+                    ) -> Generator[Row, None, None]:
+    """Yield (row, document, quarantine_row) for a Parquet file or HF dataset (rows 1-based), or for
+    the Parquet `row_groups` given (whose first row is row `first_row` of the file)."""
+    row = first_row - 1
     try:
-        for batch in _table_batches(f):
+        for batch in _table_batches(f, row_groups):
             for record in batch.to_pylist():
                 row += 1
                 try:
@@ -286,12 +336,12 @@ def read_table_rows(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, 
                 except Quarantined as q:
                     raw = json.dumps(record, default=str, ensure_ascii=True).encode()
                     yield row, None, _qrow(f, row, q, raw)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is reported, not fatal
-        q = Quarantined(None, f"unreadable after row {row}: {type(exc).__name__}: {exc}")
-        yield row + 1, None, _qrow(f, row + 1, q, b"")
+    except Exception as exc:  # any reader failure is reported, not fatal
+        cut = Quarantined(None, f"unreadable after row {row}: {type(exc).__name__}: {exc}")
+        yield row + 1, None, _qrow(f, row + 1, cut, b"")
 
 
-def read_web(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[str, Any] | None] | Skipped]:
+def read_web(f: InputFile) -> Generator[Row | Skipped, None, None]:
     """Yield (record, document, quarantine_row) or Skipped for a WARC/WET file or one HTML file."""
     from pipeline import warc
 
@@ -304,6 +354,7 @@ def read_web(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[st
         return
     number = 0
     try:
+        assert inp.format is not None  # inferred when the config loads
         for number, item in warc.read_warc(inp.name, f.path, f.relpath, inp.format):
             if isinstance(item, Skipped):
                 yield item
@@ -325,8 +376,9 @@ def ingest_file(task: tuple[InputFile, Path, int, str]) -> dict[str, Any]:
     if done and done.get("config_hash") == stage_hash:
         return done
     fmt = f.input.format
-    reader = read_web if fmt in WEB_FORMATS else read_table_rows if fmt in ("parquet", "hf") else read_jsonl
-    schema = WEB_DOC_SCHEMA if f.html_column else DOC_SCHEMA
+    reader = (read_web if fmt in WEB_FORMATS else repo_input.read_repo if fmt == "repo"
+              else read_table_rows if fmt in ("parquet", "hf") else read_jsonl)
+    schema = repo_input.doc_schema(f.html_column, f.code_columns)
     skipped: dict[str, int] = {}
     docs: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []

@@ -29,7 +29,7 @@ def dtype_for_vocab(vocab_size: int) -> type:
 def write_indexed_dataset(prefix: str | Path, tokens: np.ndarray, lengths: np.ndarray, dtype: type) -> None:
     """Write `prefix.bin` then `prefix.idx` (the index last: its presence marks a complete pair)."""
     prefix = storage.location(prefix)
-    data = np.asarray(tokens).astype(dtype, copy=False)
+    data: np.ndarray = np.asarray(tokens).astype(dtype, copy=False)
     lengths = np.asarray(lengths, dtype=np.int64)
     if int(lengths.sum()) != len(data):
         raise ValueError("lengths do not add up to the number of tokens")

@@ -1,5 +1,5 @@
-"""Partition bookkeeping the runner owns for every stage kind: the kept/removed split of one
-partition, its completion marker, and the counts merged into the stage's manifest.
+"""Partition bookkeeping the runner owns for every stage kind (used through `pipeline/stage_context.py`):
+the kept/removed split of one partition, its completion marker, and the counts merged into the manifest.
 
 A partition is finished when its marker (`_parts/<name>.json`) carries the stage hash; the marker is
 written last, after the partition's data files, so a killed run redoes exactly the unfinished ones.
@@ -75,11 +75,6 @@ def part_done(stage_dir: Path, name: str, stage_hash: str) -> dict | None:
     return None
 
 
-def unfinished(stage_dir: Path, inputs: Iterable[Path], stage_hash: str) -> list[Path]:
-    """The input partitions whose output is not finished yet."""
-    return [p for p in inputs if part_done(stage_dir, partition_name(p), stage_hash) is None]
-
-
 def merge_counts(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
     total: dict[str, Any] = {"in": 0, "kept": 0, "removed": 0, "added": 0, "by_reason": {}}
     for counts in parts:
@@ -91,8 +86,3 @@ def merge_counts(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
                 total[key] = total.get(key, 0) + value
     total["by_reason"] = dict(sorted(total["by_reason"].items()))
     return total
-
-
-def stage_counts(stage_dir: Path, names: Iterable[str], stage_hash: str) -> dict[str, Any]:
-    """The merged counts of finished partitions `names` (by partition name)."""
-    return merge_counts(part_done(stage_dir, n, stage_hash) or {} for n in names)

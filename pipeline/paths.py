@@ -18,6 +18,7 @@ import posixpath
 import re
 from typing import TYPE_CHECKING
 
+from pipeline.errors import ConfigError
 from pipeline.storage import SCHEME_ALIASES
 
 if TYPE_CHECKING:
@@ -88,8 +89,6 @@ def write_path_problem(output: str, value: str, allowed: list[str] | tuple[str, 
 
 def resolve_write_path(output: str, value: str, allowed: list[str] | tuple[str, ...], key: str) -> str:
     """The place to write `value` to (local: symlinks resolved; URI: normalized); ConfigError if it escapes."""
-    from pipeline.config import ConfigError
-
     problem = write_path_problem(output, value, allowed)
     if problem:
         raise ConfigError([f"{key}: {problem}"])

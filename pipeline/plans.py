@@ -1,13 +1,14 @@
 """The two stage shapes the runner plans itself, written once over the executor primitives.
 
-* A row-wise `MapStage`: `map` over input partitions; each task applies the stage and writes the
-  partition's kept/removed split and marker.
+* A row-wise `MapStage`: `map` over input partitions; each task applies the stage and hands its rows
+  to the context's sink, which writes the partition's kept/removed split and marker.
 * A `KeyedDedupStage`: for each of its keys a `group_by_key` (hash buckets) whose reduce keeps the
   smallest `(priority..., id)` of every key group; then `map` writes each partition with the reasons
   the reduces chose. Keys of an incremental index (earlier runs' kept documents) join the group-by
   and always win.
 
-Global stages (`GlobalStage.run`) compose the same primitives themselves.
+Global stages (`GlobalStage.run`) compose the same primitives themselves; all three shapes hand
+their rows back through the same `StageContext` (pipeline/stage_context.py).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.config import PipelineConfig, StageConfig
+from pipeline.index_store import IndexStore
 from pipeline.io import write_parquet
-from pipeline.partitions import partition_name, stage_counts, unfinished, write_split
-from pipeline.primitives import Executor, Progress
 from pipeline.schema import REASON
+from pipeline.stage_context import Part, PartitionOutput, StageContext
 from pipeline.storage import arrow
 from stages.registry import cached_stage, make_stage
 
@@ -34,18 +35,14 @@ from stages.registry import cached_stage, make_stage
 # row-wise stages
 
 
-def _map_partition(task: tuple[StageConfig, PipelineConfig, str, Path, Path]) -> dict[str, Any]:
-    config, pipeline, stage_hash, in_path, stage_dir = task
+def _map_partition(config: StageConfig, pipeline: PipelineConfig, stage_hash: str, part: Part) -> PartitionOutput:
     stage = cached_stage(config, pipeline, stage_hash)
-    result = stage.apply(pq.read_table(arrow(in_path)))
-    return write_split(result, stage_dir, partition_name(in_path), stage_hash, stage.counters(result))
+    result = stage.apply(pq.read_table(arrow(part.path)))
+    return PartitionOutput(result, stage.counters(result))
 
 
-def run_map_stage(ex: Executor, config: StageConfig, pipeline: PipelineConfig, stage_hash: str,
-                  inputs: Sequence[Path], stage_dir: Path, progress: Progress | None = None) -> dict[str, Any]:
-    todo = unfinished(stage_dir, inputs, stage_hash)
-    ex.map(_map_partition, [(config, pipeline, stage_hash, p, stage_dir) for p in todo], progress)
-    return stage_counts(stage_dir, [partition_name(p) for p in inputs], stage_hash)
+def run_map_stage(ctx: StageContext) -> None:
+    ctx.write_partitions(functools.partial(_map_partition, ctx.stage, ctx.pipeline, ctx.stage_hash))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -53,9 +50,12 @@ def run_map_stage(ex: Executor, config: StageConfig, pipeline: PipelineConfig, s
 
 
 def keep_first_per_key(table: pa.Table, reason_prefix: str) -> pa.Table:
-    """Reduce for dedup: in each key group the smallest (prio..., id) survives; others get a reason."""
+    """Reduce for dedup: in each key group the smallest (prio..., id) survives; others get a reason.
+    With a `weight` column (copies each row already stands for), the survivor of a group of two or
+    more also gets a row with a null reason and the group's total `count` (its `dup_count`)."""
+    counted = "weight" in table.column_names
     empty = pa.table({"part": pa.array([], pa.int32()), "row": pa.array([], pa.int64()),
-                      REASON: pa.array([], pa.string())})
+                      REASON: pa.array([], pa.string()), **({"count": pa.array([], pa.int64())} if counted else {})})
     if table.num_rows == 0:
         return empty
     prio_cols = sorted(c for c in table.column_names if c.startswith("prio_"))
@@ -75,6 +75,15 @@ def keep_first_per_key(table: pa.Table, reason_prefix: str) -> pa.Table:
     reasons = pc.binary_join_element_wise(pa.scalar(f"{reason_prefix}:of="), of.cast(pa.string()), "")
     out = pa.table({"part": table.column("part").filter(pa.array(dup)),
                     "row": table.column("row").filter(pa.array(dup)), REASON: reasons})
+    if counted:
+        weights = table.column("weight").to_numpy().astype(np.int64)
+        heads = np.flatnonzero(starts)
+        totals = np.add.reduceat(weights, heads)
+        grouped = np.diff(np.append(heads, table.num_rows)) > 1
+        lead = pa.array(heads[grouped])
+        out = pa.concat_tables([out.append_column("count", pa.nulls(out.num_rows, pa.int64())), pa.table({
+            "part": table.column("part").take(lead), "row": table.column("row").take(lead),
+            REASON: pa.nulls(len(lead), pa.string()), "count": pa.array(totals[grouped], pa.int64())})])
     return out.sort_by([("part", "ascending"), ("row", "ascending")])
 
 
@@ -84,8 +93,30 @@ def removed_rows(result_paths: Sequence[str], part: int) -> dict[int, str]:
     for path in result_paths:
         t = pq.read_table(arrow(path), filters=[("part", "=", part)], columns=["row", REASON])
         for row, reason in zip(t.column("row").to_pylist(), t.column(REASON).to_pylist(), strict=True):
-            out.setdefault(row, reason)
+            if reason is not None:
+                out.setdefault(row, reason)
     return out
+
+
+def survivor_counts(result_paths: Sequence[str], part: int) -> dict[int, int]:
+    """row -> copies it stands for, for one partition's survivors of groups of two or more; keys run
+    in order and each key's weights are the earlier keys' counts, so the last count is the total."""
+    out: dict[int, int] = {}
+    for path in result_paths:
+        if "count" not in pq.read_schema(arrow(path)).names:
+            continue
+        t = pq.read_table(arrow(path), filters=[("part", "=", part)], columns=["row", "count"])
+        for row, count in zip(t.column("row").to_pylist(), t.column("count").to_pylist(), strict=True):
+            if count is not None:
+                out[row] = count
+    return out
+
+
+def _input_weights(table: pa.Table) -> np.ndarray:
+    """Copies each row already stands for: an earlier dedup stage's `dup_count`, else 1."""
+    if "dup_count" not in table.column_names:
+        return np.ones(table.num_rows, np.int64)
+    return pc.fill_null(table.column("dup_count").cast(pa.int64()), 1).to_numpy().astype(np.int64)
 
 
 def _dedup_keys(task: tuple[StageConfig, PipelineConfig, str, int, list[str], int], path: Path, part: int
@@ -98,7 +129,7 @@ def _dedup_keys(task: tuple[StageConfig, PipelineConfig, str, int, list[str], in
         n = index.num_rows
         return pa.table({"key": index.column("key"), "part": pa.array(np.full(n, -1, dtype=np.int32)),
                          "row": pa.array(np.full(n, -1, dtype=np.int64)), "id": index.column("id"),
-                         "prio_0": pa.array(np.zeros(n, dtype=np.int8))})
+                         "prio_0": pa.array(np.zeros(n, dtype=np.int8)), "weight": pa.array(np.ones(n, np.int64))})
     stage = cached_stage(config, pipeline, stage_hash)
     table = pq.read_table(arrow(path))
     key = stage.keys(table)[key_index]
@@ -112,6 +143,10 @@ def _dedup_keys(task: tuple[StageConfig, PipelineConfig, str, int, list[str], in
     }
     for i, name in enumerate(prio.column_names, start=1):
         cols[f"prio_{i}"] = prio.column(name)
+    weights = _input_weights(table)
+    for row, count in survivor_counts(earlier, part).items():
+        weights[row] = count
+    cols["weight"] = pa.array(weights)
     keys = pa.table(cols)
     mask = pc.is_valid(keys.column("key"))
     if earlier:
@@ -119,14 +154,6 @@ def _dedup_keys(task: tuple[StageConfig, PipelineConfig, str, int, list[str], in
         if gone:
             mask = pc.and_(mask, pc.invert(pc.is_in(keys.column("row"), pa.array(sorted(gone), pa.int64()))))
     return keys.filter(mask)
-
-
-def index_files(index_dir: Path | None, key_index: int, stage_hash: str) -> list[Path]:
-    """Key files of earlier runs' kept documents, excluding this stage run's own generation."""
-    if index_dir is None:
-        return []
-    files = sorted((index_dir / f"key{key_index}").glob("gen-*.parquet"))
-    return [f for f in files if f.name != f"gen-{stage_hash}.parquet"]
 
 
 def _index_keys(task: tuple[StageConfig, PipelineConfig, str, int], path: Path) -> pa.Table:
@@ -137,46 +164,49 @@ def _index_keys(task: tuple[StageConfig, PipelineConfig, str, int], path: Path) 
     return pa.table({"key": key.values, "id": table.column("id")}).filter(pc.is_valid(key.values))
 
 
-def _dedup_apply(task: tuple[str, list[str], Path, Path, int]) -> dict[str, Any]:
-    stage_hash, results, in_path, stage_dir, part = task
-    table = pq.read_table(arrow(in_path))
-    gone = removed_rows(results, part)
+def _dedup_apply(results: list[str], part: Part) -> PartitionOutput:
+    table = pq.read_table(arrow(part.path))
+    gone = removed_rows(results, part.index)
     reasons = [gone.get(i) for i in range(table.num_rows)]
-    table = table.append_column(REASON, pa.array(reasons, pa.string()))
-    return write_split(table, stage_dir, partition_name(in_path), stage_hash, {})
+    counts = _input_weights(table)
+    for row, count in survivor_counts(results, part.index).items():
+        counts[row] = count
+    dup_count = pa.array([None if r is not None else int(c) for r, c in zip(reasons, counts, strict=True)],
+                         pa.int64())
+    if "dup_count" in table.column_names:
+        table = table.set_column(table.column_names.index("dup_count"), "dup_count", dup_count)
+    else:
+        table = table.append_column("dup_count", dup_count)
+    return PartitionOutput(table.append_column(REASON, pa.array(reasons, pa.string())))
 
 
-def run_dedup_stage(ex: Executor, config: StageConfig, pipeline: PipelineConfig, stage_hash: str,
-                    inputs: Sequence[Path], stage_dir: Path, progress: Progress | None = None) -> dict[str, Any]:
+def run_dedup_stage(ctx: StageContext) -> None:
+    config, pipeline, stage_hash, inputs = ctx.stage, ctx.pipeline, ctx.stage_hash, ctx.inputs
     stage = make_stage(config, pipeline)
-    sample = pq.read_table(arrow(inputs[0])).slice(0, 0) if inputs else None
-    todo = unfinished(stage_dir, inputs, stage_hash)
-    key_names = [k.name for k in stage.keys(sample)] if sample is not None and todo else []
+    stores = stage.index_stores()
+    key_names = stage.key_names() if inputs and ctx.todo else []
     results: list[str] = []
-    index_dir = stage.index_dir()
     for k, name in enumerate(key_names):
-        extra = index_files(index_dir, k, stage_hash)
+        extra = stores[name].files() if stores else []
         key_fn = functools.partial(_dedup_keys, (config, pipeline, stage_hash, k, list(results), len(inputs)))
         reduce_fn = functools.partial(keep_first_per_key, reason_prefix=name)
-        results += ex.group_by_key([*inputs, *extra], key_fn, reduce_fn, stage_dir / "_work" / f"key{k}",
-                                   progress=progress)
-    todo = unfinished(stage_dir, inputs, stage_hash)
-    index = {p: i for i, p in enumerate(inputs)}
-    ex.map(_dedup_apply, [(stage_hash, results, p, stage_dir, index[p]) for p in todo], progress)
-    counts = stage_counts(stage_dir, [partition_name(p) for p in inputs], stage_hash)
-    if index_dir is not None:
-        _append_index(ex, config, pipeline, stage_hash, stage, index_dir, stage_dir)
-    return counts
+        results += ctx.executor.group_by_key([*inputs, *extra], key_fn, reduce_fn, ctx.stage_dir / "_work" / f"key{k}",
+                                             progress=ctx.progress)
+    ctx.write_partitions(functools.partial(_dedup_apply, results))
+    if stores:
+        _append_index(ctx, stage, stores)
 
 
-def _append_index(ex: Executor, config: StageConfig, pipeline: PipelineConfig, stage_hash: str, stage: Any,
-                  index_dir: Path, stage_dir: Path) -> None:
-    """Add the keys of this run's kept documents as a new index generation (named by stage hash,
-    so a resumed run rewrites the same file and never matches against itself)."""
-    kept = sorted((stage_dir / "data").glob("part-*.parquet"))
-    sample = pq.read_table(arrow(kept[0])).slice(0, 0) if kept else None
-    if sample is None:
-        return
-    for k in range(len(stage.keys(sample))):
-        tables = ex.map(functools.partial(_index_keys, (config, pipeline, stage_hash, k)), kept)
-        write_parquet(pa.concat_tables(tables), index_dir / f"key{k}" / f"gen-{stage_hash}.parquet")
+def _append_index(ctx: StageContext, stage: Any, stores: dict[str, IndexStore]) -> None:
+    """Add the keys of this run's kept documents to each key's index store as a new generation (one per
+    output directory and stage: a resumed or repeated run replaces its own, never matches against it)."""
+    kept = sorted((ctx.stage_dir / "data").glob("part-*.parquet"))
+    docs = ctx.counts()["kept"]
+    for k, name in enumerate(stage.key_names()):
+        store = stores[name]
+        if not kept or store.current(ctx.stage_hash) is not None:
+            continue
+        tables = ctx.executor.map(functools.partial(_index_keys, (ctx.stage, ctx.pipeline, ctx.stage_hash, k)), kept)
+        staged = ctx.stage_dir / "_work" / f"index-{name}.parquet"
+        write_parquet(pa.concat_tables(tables), staged)
+        store.write([staged], ctx.stage_hash, docs)

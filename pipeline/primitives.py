@@ -45,10 +45,11 @@ class Executor(Protocol):
         """Apply `fn` to every item (picklable, small results); results in item order. Raises StageFailed."""
         ...
 
-    def group_by_key(self, partitions: Sequence[Path], key_fn: Callable[[Path, int], pa.Table],
+    def group_by_key(self, partitions: Sequence[Path | str], key_fn: Callable[[Path, int], pa.Table],
                      reduce_fn: Callable[[pa.Table], pa.Table], workdir: Path, n_buckets: int | None = None,
                      partitioner: str = "hash", progress: Progress | None = None) -> list[str]:
-        """`key_fn(path, i)` gives rows with a `key` column per partition; rows go to buckets by key
+        """`key_fn(path, i)` gives rows with a `key` column per partition (`path` a path object, also for a
+        partition given as a string or URI); rows go to buckets by key
         (hash of the key, or uint64 key ranges in order for `partitioner="range"`), each bucket's rows
         arrive in partition order, and `reduce_fn` sees whole buckets. Returns one reduce output file
         per bucket, in bucket order. Resumable: finished work under `workdir` is reused."""

@@ -25,8 +25,8 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 th{background:#f3f3f3}td.l,th.l{text-align:left}h2{border-bottom:1px solid #ddd;margin-top:2em}
 pre{white-space:pre-wrap;background:#f8f8f8;padding:6px;max-height:9em;overflow:auto;font-size:12px}
 img{max-width:100%}.muted{color:#777}nav ul{columns:2}table.pair td{vertical-align:top;text-align:left;width:50%}"""
-SECTIONS = (("funnel", "Funnel"), ("reasons", "Removals by reason"), ("scores", "Score distributions"),
-            ("mix", "Language, domain and token mix"), ("synth", "Synthetic data"))
+SECTIONS = (("funnel", "Funnel"), ("reasons", "Removals by reason"), ("code", "Source code"),
+            ("scores", "Score distributions"), ("mix", "Language, domain and token mix"), ("synth", "Synthetic data"))
 
 
 def _figure_png(fig: Any) -> str:
@@ -95,6 +95,35 @@ def _example(view: RunView, stage: str, row: Any) -> str:
                     f'{_esc(str(row["text"])[:600])}</pre></td><td><pre>{_esc(str(survivor.iloc[0]["text"])[:600])}'
                     "</pre></td></tr></table>")
     return f"{head}<pre>{_esc(str(row['text'])[:600])}</pre>"
+
+
+def _code(view: RunView) -> str:
+    """The code funnel: files ingest skipped (binary, non-UTF-8, ...), then per stage the code documents
+    (those with a `language`) removed, by reason, with the languages they were in."""
+    head = '<h2 id="code">Source code</h2>'
+    skipped = ((view.manifest("ingest") or {}).get("stats") or {}).get("skipped") or {}
+    rows = []
+    has_code = False
+    for name in view.stage_names():
+        try:
+            frame = view.removed(name, columns=["language", "reason"])
+        except Exception:  # no code columns in this stage's output (or no removed documents)
+            continue
+        has_code = True
+        frame = frame[frame["language"].notna()] if not frame.empty else frame
+        for reason, group in (frame.groupby(frame["reason"].str.split(":of=").str[0]) if not frame.empty else []):
+            langs = ", ".join(f"{k} {v}" for k, v in group["language"].value_counts().head(4).items())
+            rows.append(f'<tr><td class="l">{_esc(name)}</td><td class="l">{_esc(reason)}</td>'
+                        f'<td data-code-stage="{_esc(name)}" data-reason="{_esc(reason)}">{len(group)}</td>'
+                        f'<td class="l">{_esc(langs)}</td></tr>')
+    skip = ", ".join(f"{k}: {v}" for k, v in skipped.items() if not k.startswith(("record_type", "http_status",
+                                                                                     "content_type")))
+    table = ('<table id="code-table"><tr><th class="l">stage</th><th class="l">reason</th><th>files</th>'
+             f'<th class="l">languages</th></tr>{"".join(rows)}</table>')
+    note = f'<p class="muted">files not ingested: {_esc(skip)}</p>' if skip else ""
+    if not has_code and not skip:
+        return head + '<p class="muted">no source-code input in this run</p>'
+    return head + note + (table if rows else '<p class="muted">no code document was removed</p>')
 
 
 def _rule_columns(view: RunView) -> list[str]:
@@ -250,7 +279,8 @@ def write_report(out: str | Path) -> Path:
     header = (f"<h1>{title}</h1><p>status <b>{_esc(info.get('status'))}</b> · started {_esc(info.get('started'))} · "
               f"finished {_esc(info.get('finished'))} · executor {_esc(info.get('executor'))} · "
               f"config hash <code>{_esc(info.get('config_hash'))}</code></p>")
-    body = "".join([header, _contents(), _funnel(view), _reasons(view), _scores(view), _mix(view), _synth(view)])
+    body = "".join([header, _contents(), _funnel(view), _reasons(view), _code(view), _scores(view), _mix(view),
+                    _synth(view)])
     page = f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{CSS}</style></head>" \
            f"<body>{body}</body></html>"
     path = storage.location(out) / "report.html"

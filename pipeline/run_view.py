@@ -309,7 +309,7 @@ class RunView:
             return fig
         values = pd.to_numeric(frame[column], errors="coerce").astype(float)
         finite = values[np.isfinite(values)]
-        edges = np.histogram_bin_edges(finite, bins=bins) if len(finite) else bins
+        edges = np.histogram_bin_edges(finite, bins=bins).tolist() if len(finite) else bins
         groups = frame.assign(_v=values).groupby(by) if by else [(None, frame.assign(_v=values))]
         colors = {"kept": "#4c72b0", "removed": "#dd8452"}
         for label, group in groups:

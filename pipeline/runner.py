@@ -32,7 +32,8 @@ from pipeline import __version__, storage
 from pipeline.config import PipelineConfig, StageConfig, config_hash
 from pipeline.errors import StageFailed
 from pipeline.executors.local import LocalExecutor
-from pipeline.ingest import InputFile, fingerprint, ingest_file, list_input_files
+from pipeline.ingest import InputFile, fingerprint, list_input_files
+from pipeline.ingest_split import ingest_files
 from pipeline.input_checks import check_ingest
 from pipeline.io import clean_temp_files, read_json_or_none, sha256_file, write_json, write_parquet
 from pipeline.partitions import partition_name
@@ -40,6 +41,7 @@ from pipeline.plans import keep_first_per_key, removed_rows, run_dedup_stage, ru
 from pipeline.primitives import Executor, Progress
 from pipeline.progress import Reporter
 from pipeline.schema import QUARANTINE_SCHEMA
+from pipeline.stage_context import StageContext, finish_counts
 from pipeline.storage import arrow
 
 log = logging.getLogger("curate")
@@ -265,8 +267,8 @@ class Runner:
             return {"stage": "ingest", "cached": True, **manifest["counts"]}
         clean_temp_files(self.out / "quarantine")
         started = time.monotonic()
-        tasks = [(f, stage_dir, self.cfg.partition_rows, plan.ingest_hash) for f in plan.files]
-        results = executor.map(ingest_file, tasks, self._progress("ingest", unit="files"))
+        results = ingest_files(executor, plan.files, stage_dir, self.cfg.partition_rows, plan.ingest_hash,
+                               lambda unit: self._progress("ingest", unit=unit))
         raw_parts = [stage_dir / "_raw" / f"{name}.parquet" for r in results for name in r["parts"]]
         by_reason: dict[str, int] = {}
         for r in results:
@@ -310,7 +312,6 @@ class Runner:
 
     # -- stages ---------------------------------------------------------------------------------
     def _stage(self, planned: PlannedStage, executor: Executor) -> dict[str, Any]:
-        from stages.base import StageContext
         from stages.registry import make_stage
 
         cfg = planned.config
@@ -319,30 +320,36 @@ class Runner:
             self.reporter.cached(cfg.name, manifest)
             return {"stage": cfg.name, "cached": True, **manifest["counts"]}
         started = time.monotonic()
-        inputs = data_partitions(self.out, planned.input_name)
         stage = make_stage(cfg, self.cfg)  # the shape only: models load in the tasks, not on the driver
         unit = getattr(stage, "progress_unit", None) or {"map": "partitions", "dedup": "partitions"}.get(stage.shape)
-        progress = self._progress(cfg.name, unit=unit or "tasks")
-        if stage.shape == "map":
-            counts = run_map_stage(executor, cfg, self.cfg, planned.hash, inputs, stage_dir, progress)
-        elif stage.shape == "dedup":
-            counts = run_dedup_stage(executor, cfg, self.cfg, planned.hash, inputs, stage_dir, progress)
-        else:
-            ctx = StageContext(cfg, self.cfg, inputs, stage_dir, self.out, executor)
-            ctx.stats["progress"] = progress
-            ctx.stats["stage_hash"] = planned.hash
-            try:
-                counts = stage.run(ctx)
-            except StageFailed:
+        ctx = StageContext(cfg, self.cfg, data_partitions(self.out, planned.input_name), stage_dir, self.out,
+                           executor, planned.hash, functools.partial(self._phase, cfg.name),
+                           self._progress(cfg.name, unit=unit or "tasks"))
+        try:
+            if stage.shape == "map":
+                run_map_stage(ctx)
+                stats = None
+            elif stage.shape == "dedup":
+                run_dedup_stage(ctx)
+                stats = None
+            else:
+                stats = stage.run(ctx)
+            counts = finish_counts(ctx, getattr(stage, "writes_partitions", True), stats)
+        except StageFailed as exc:  # named by its stage, then its task (partition, bucket)
+            if exc.where.startswith(cfg.name):
                 raise
-            except (ValueError, RuntimeError, OSError) as exc:  # one line naming the stage, not a traceback
-                raise StageFailed(cfg.name, exc) from exc
+            raise StageFailed(f"{cfg.name}: {exc.where}", exc.error) from exc
+        except (ValueError, RuntimeError, OSError) as exc:  # one line naming the stage, not a traceback
+            raise StageFailed(cfg.name, exc) from exc
         summary = self._finish(stage_dir, cfg.name, cfg.kind, planned.hash, counts, started, planned.input_name)
         # Scratch goes only once the manifest is written: a run killed before that (e.g. while `_finish`
         # hashes every output) resumes from it instead of redoing the stage's costliest work.
         for scratch in SCRATCH_DIRS:
             storage.rmtree(stage_dir / scratch)
         return summary
+
+    def _phase(self, name: str, phase: str | None, unit: str | None) -> Progress:
+        return self._progress(name, unit=unit, phase=phase)
 
 
 def _id_keys(path: Path, part: int) -> pa.Table:

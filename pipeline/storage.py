@@ -28,7 +28,8 @@ OBJECT_STORES = {"s3", "gs", "gcs", "az", "abfs", "abfss"}
 def scheme_of(value: str | os.PathLike[str]) -> str:
     """'' for local paths, else the URI scheme with Hadoop aliases folded (s3a -> s3)."""
     if not isinstance(value, str):
-        return "" if is_local(value) else SCHEME_ALIASES.get(value.protocol, value.protocol)  # type: ignore[attr-defined]
+        protocol: str = value.protocol  # type: ignore[attr-defined]  # a UPath
+        return "" if is_local(value) else SCHEME_ALIASES.get(protocol, protocol)
     text = value
     if "://" not in text:
         return ""
@@ -127,28 +128,11 @@ def check_uri(value: str) -> None:
 
         fsspec.get_filesystem_class(scheme)
     except (ImportError, ValueError) as exc:
-        hint = " (pip install 'ling-curate[remote]' for s3/gs)" if scheme in ("s3", "gs", "gcs") else ""
-        raise ValueError(f"no filesystem for {scheme}:// here{hint}: {exc}") from None
-
-
-def save_array(path: Path, array: Any) -> None:
-    """np.save to any store (atomically, like every other file a run writes)."""
-    import numpy as np
-
-    from pipeline.io import atomic_open
-
-    with atomic_open(path, "wb") as fh:
-        np.save(fh, array)
-
-
-def load_array(path: Path) -> Any:
-    """np.load: memory-mapped from a local disk, read whole from a remote store."""
-    import numpy as np
-
-    if is_local(path):
-        return np.load(path, mmap_mode="r")
-    with path.open("rb") as fh:
-        return np.load(fh)
+        client = {"s3": ("s3fs", "'ling-curate[remote]'"), "gs": ("gcsfs", "gcsfs"), "gcs": ("gcsfs", "gcsfs")}
+        if isinstance(exc, ImportError) and scheme in client:  # fsspec knows the scheme, its client is missing
+            module, package = client[scheme]
+            raise ValueError(f"{scheme}:// needs {module}, which is not installed: pip install {package}") from None
+        raise ValueError(f"no filesystem for {scheme}:// here: {exc}") from None
 
 
 def arrow_files(paths: list[Any]) -> tuple[Any, list[str]]:

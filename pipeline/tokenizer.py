@@ -53,7 +53,7 @@ def load_tokenizer(path: str | Path, eod_token: str | None = None) -> LoadedToke
     file = _tokenizer_file(Path(path))
     try:
         tok = Tokenizer.from_file(str(file))
-    except Exception as exc:  # noqa: BLE001 - the Rust side raises plain Exception
+    except Exception as exc:  # the Rust side raises plain Exception
         raise ConfigError([f"{file}: not a readable tokenizer ({exc})"]) from None
     candidates: list[str] = [eod_token] if eod_token else []
     config_file = file.parent / "tokenizer_config.json"

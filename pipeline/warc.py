@@ -16,7 +16,7 @@ import json
 import os
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,7 +148,7 @@ def next_record_start(path: str, after: int, gz: bool) -> int | None:
 
 
 # -- reading --------------------------------------------------------------------------------------
-def iter_records(path: str, gz: bool) -> Iterator[Any]:
+def iter_records(path: str, gz: bool) -> Generator[Any, str | None, None]:
     """Yield each FastWARC record, or a BadRecord where one cannot be read; then go on after it.
 
     The consumer must finish with a record before asking for the next one; an error it raises

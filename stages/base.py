@@ -10,24 +10,25 @@ tables. What shape of work it is decides which executor primitive runs it:
 * `GlobalStage`: anything needing a view of the whole corpus (near-dup graphs, percentiles,
   mixing, ordered shard writing) implements `run(ctx)` against the executor's primitives.
 
-Stages never do I/O beyond what their context gives them, so the same functions run in a local
-process pool and inside Spark's `mapInArrow`.
+Every shape runs with a `StageContext` (pipeline/stage_context.py) and hands its rows back to it: the
+runner owns partition markers, the kept/removed split, counts and manifests. docs/stage-contract.md
+says how to write each shape.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
 from pipeline import storage
+from pipeline.columns import Column
 from pipeline.config import PipelineConfig, StageConfig
+from pipeline.index_store import IndexStore, run_key
 from pipeline.paths import stage_write_path
-
-if TYPE_CHECKING:
-    from pipeline.primitives import Executor
+from pipeline.schema import DOC_SCHEMA
+from pipeline.stage_context import Part, PartitionOutput, PartitionSink, StageContext
 
 
 class Stage:
@@ -46,6 +47,18 @@ class Stage:
     def fingerprint(self) -> dict[str, Any]:
         """Extra inputs that decide the output besides settings (e.g. a model file's hash)."""
         return {}
+
+    def reads(self) -> tuple[Column, ...]:
+        """Columns this stage reads (checked along the plan when the config loads); `text` by default."""
+        return (Column("text", pa.string()),)
+
+    def adds(self) -> tuple[Column, ...]:
+        """Columns this stage adds to the documents it passes on."""
+        return ()
+
+    def input_problems(self, key: str, schema: pa.Schema) -> list[str]:
+        """Checks of the input schema beyond `reads()` (e.g. synth's selection expressions); one line each."""
+        return []
 
 
 class MapStage(Stage):
@@ -78,28 +91,48 @@ class KeyedDedupStage(Stage):
         """Columns sorted ascending before `id` to choose a survivor (default: id alone)."""
         return pa.table({})
 
-    def index_dir(self) -> Path | None:
-        """Where keys of earlier runs' kept documents live (incremental runs); None = no index."""
+    def key_names(self) -> list[str]:
+        """The names of `keys()` (reason prefixes), known without data."""
+        return [k.name for k in self.keys(DOC_SCHEMA.empty_table())]
+
+    def index_params(self, name: str) -> dict[str, Any]:
+        """What gives key `name`'s index entries their meaning (its normalization, its type): an index
+        built with other values is a config error, not a key type clash in the middle of a run."""
+        return {}
+
+    def index_stores(self) -> dict[str, IndexStore]:
+        """Each key's persistent index store (incremental runs: keys of earlier runs' kept documents),
+        none without an `index` setting. Checked here, so a mismatch stops the plan, not the run."""
         index = stage_write_path(self.pipeline, self.config, "index") if hasattr(self.config, "index") else None
-        return storage.location(index) if index else None
+        if not index:
+            return {}
+        where = f"stages.{self.config.name}.index"
+        key = run_key(self.pipeline.output, self.config.name)
+        stores = {n: IndexStore(storage.location(index) / n, {"key": n, **self.index_params(n)}, key, where)
+                  for n in self.key_names()}
+        for store in stores.values():
+            store.check()
+        return stores
 
-
-@dataclass
-class StageContext:
-    """What a global stage gets to run: its inputs, its directory and the executor."""
-
-    stage: StageConfig
-    pipeline: PipelineConfig
-    inputs: list[Path]
-    stage_dir: Path
-    output_dir: Path
-    executor: Executor
-    stats: dict[str, Any] = field(default_factory=dict)
+    def fingerprint(self) -> dict[str, Any]:
+        """The index generations of other runs decide the output (a new one reruns the stage)."""
+        stores = self.index_stores()
+        return {"index": {n: [g.name for g in s.others()] for n, s in stores.items()}} if stores else {}
 
 
 class GlobalStage(Stage):
-    shape = "global"
+    """A plan over the executor primitives. `run` decides, hands its rows back through the context
+    (`ctx.write_partitions`, `ctx.add_partition`) and returns its own figures for the manifest's
+    stats; the runner writes the partitions' split and markers, counts them and writes the manifest.
+    `writes_partitions = False`: the stage writes elsewhere (shard's shards); its input passes through."""
 
-    def run(self, ctx: StageContext) -> dict[str, Any]:  # pragma: no cover - interface
-        """Do the work; return manifest counts: in, kept, removed, added, by_reason (+ extras)."""
+    shape = "global"
+    writes_partitions: ClassVar[bool] = True
+
+    def run(self, ctx: StageContext) -> dict[str, Any] | None:  # pragma: no cover - interface
+        """Do the work; return extra manifest figures (the counts come from the partitions)."""
         raise NotImplementedError
+
+
+__all__ = ["Column", "DedupKey", "GlobalStage", "KeyedDedupStage", "MapStage", "Part", "PartitionOutput",
+           "PartitionSink", "Stage", "StageContext"]

@@ -21,6 +21,7 @@ same kept/removed ids and bytes.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,44 +31,62 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from filters.code_tokens import strip_comments
 from filters.ngrams import Membership, Tokens, ngram_keys_by_length, token_spans, tokenize
 from pipeline.config import StageConfig, Strict, local_path
 from pipeline.hashing import siphash64
-from pipeline.io import read_json_or_none, sha256_file, write_json, write_parquet
-from pipeline.partitions import merge_counts, part_done, partition_name, write_split
+from pipeline.io import sha256_file, write_parquet
 from pipeline.schema import REASON
 from pipeline.storage import arrow
-from stages.base import GlobalStage, StageContext
+from stages.base import GlobalStage, Part, PartitionOutput, PartitionSink, StageContext
 
 EVAL_SCHEMA = pa.schema([("hash", pa.uint64()), ("set", pa.int16()), ("item", pa.int32())])
 CONTAMINATION_SCHEMA = pa.schema([("id", pa.string()), ("eval_set", pa.string()), ("item", pa.int32()),
                                   ("ngrams", pa.int32())])
 
 
+# code benchmarks' layouts: the fields an item's text is made of (its prompt, solution and tests)
+CODE_LAYOUTS = {"humaneval": ["prompt", "canonical_solution", "test"], "mbpp": ["text", "code", "test_list"]}
+
+
 class EvalSetConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     path: str
     format: Literal["jsonl", "parquet", "hf"] = "jsonl"
-    fields: list[str] = Field(default_factory=lambda: ["question", "answer"], min_length=1)
+    fields: list[str] | None = Field(default=None, min_length=1)  # default: question, answer (or the layout's)
     split: str | None = None  # for an `hf` DatasetDict saved with save_to_disk
+    # a code benchmark: `layout` names its fields; code items and code documents lose comments before matching
+    layout: Literal["humaneval", "mbpp"] | None = None
+    code: bool = False  # implied by `layout`
 
     @field_validator("path")
     @classmethod
     def _file_uri(cls, value: str) -> str:
         return local_path(value)
 
+    @model_validator(mode="after")
+    def _layout(self) -> EvalSetConfig:
+        if self.fields is None:
+            self.__dict__["fields"] = list(CODE_LAYOUTS[self.layout]) if self.layout else ["question", "answer"]
+        if self.layout is not None:
+            self.__dict__["code"] = True
+        return self
+
 
 class DecontaminateConfig(StageConfig):
     eval_sets: list[EvalSetConfig] = Field(min_length=1)
     ngram: int = Field(default=13, ge=1, le=64)  # words per n-gram (GPT-3, Llama 2, OLMo)
-    cjk_ngram: int = Field(default=20, ge=1, le=128)  # characters per n-gram for Chinese/Japanese (README)
+    cjk_ngram: int = Field(default=20, ge=1, le=128)  # chars per n-gram, Chinese/Japanese (docs/decontamination.md)
     cjk_ratio: float = Field(default=0.5, ge=0.0, le=1.0)  # share of CJK tokens that makes an item CJK
     min_item_tokens: int = Field(default=4, ge=1)  # shorter items ("yes", "42") are not matched at all
     action: Literal["remove", "mask"] = "remove"
     margin: int = Field(default=200, ge=0)  # mask: characters cut on each side of a match (GPT-3)
     min_chars: int = Field(default=200, ge=0)  # mask: fewer left -> removed as decontaminate:too_short
+    # with a code eval set: documents of these sources, and every document with a `language` (code input),
+    # lose their comments before matching, as the code items do
+    code_sources: list[str] = []
 
     @field_validator("eval_sets")
     @classmethod
@@ -82,32 +101,41 @@ class DecontaminateConfig(StageConfig):
 # eval items -> sorted n-gram hashes (driver, once per run)
 
 
+def _jsonl_rows(cfg: EvalSetConfig, path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"eval set {cfg.name}: {path}, line {line_no}: invalid JSON ({exc.msg})") from exc
+    return rows
+
+
+def _rows(cfg: EvalSetConfig, path: Path) -> list[dict[str, Any]]:
+    if cfg.format == "jsonl":
+        return _jsonl_rows(cfg, path)
+    if cfg.format == "parquet":
+        return pq.read_table(path).to_pylist()
+    import datasets
+
+    ds = datasets.load_from_disk(str(path))
+    if isinstance(ds, datasets.DatasetDict):
+        ds = ds[cfg.split or next(iter(ds))]
+    return ds.to_list()
+
+
 def read_items(cfg: EvalSetConfig) -> list[str]:
     """Each item's text: its `fields` joined by a space (missing or null fields are skipped)."""
     path = Path(cfg.path)
-    if cfg.format == "jsonl":
-        rows = []
-        with open(path, encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"eval set {cfg.name}: {path}, line {line_no}: invalid JSON ({exc.msg})") from exc
-    elif cfg.format == "parquet":
-        rows = pq.read_table(path).to_pylist()
-    else:
-        import datasets
-
-        ds = datasets.load_from_disk(str(path))
-        if isinstance(ds, datasets.DatasetDict):
-            ds = ds[cfg.split or next(iter(ds))]
-        rows = ds.to_list()
-    missing = [f for f in cfg.fields if rows and all(f not in r for r in rows)]
+    rows = _rows(cfg, path)
+    fields = cfg.fields or []  # never None after validation (the layout's or question, answer)
+    missing = [f for f in fields if rows and all(f not in r for r in rows)]
     if missing:
-        raise ValueError(f"eval set {cfg.name}: {path} has no field {missing[0]!r} (fields: {cfg.fields})")
-    return [" ".join(_field_text(r.get(f)) for f in cfg.fields if r.get(f) is not None) for r in rows]
+        raise ValueError(f"eval set {cfg.name}: {path} has no field {missing[0]!r} (fields: {fields})")
+    return [" ".join(_field_text(r.get(f)) for f in fields if r.get(f) is not None) for r in rows]
 
 
 def _field_text(value: Any) -> str:
@@ -141,6 +169,8 @@ def build_eval_table(cfg: DecontaminateConfig, chunk: int = 20_000) -> tuple[pa.
     hashes, sets, items, stats, lengths = [], [], [], {}, set()
     for s, eval_set in enumerate(cfg.eval_sets):
         texts = read_items(eval_set)
+        if eval_set.code:
+            texts = strip_comments(pa.array(texts, pa.string())).to_pylist()
         set_keys, set_items = [], []
         for start in range(0, len(texts), chunk):
             item, keys, n_of = item_ngrams(tokenize(pa.array(texts[start:start + chunk], pa.string())), cfg)
@@ -180,8 +210,20 @@ class Plan:
     action: str
     margin: int
     min_chars: int
-    stage_dir: Path
-    stage_hash: str
+    code_sources: tuple[str, ...] | None = None  # None: no code eval set, documents are matched as they are
+
+
+def code_normalized(table: pa.Table, code_sources: tuple[str, ...] | None) -> pa.Array:
+    """The texts to match: code documents (listed sources, or with a `language`) without comments."""
+    texts = table.column("text").combine_chunks()
+    if code_sources is None:
+        return texts
+    code = pc.fill_null(pc.is_in(table.column("source"), pa.array(code_sources, pa.string())), False)
+    if "language" in table.column_names:
+        code = pc.or_(code, pc.is_valid(table.column("language")))
+    if not pc.any(code).as_py():
+        return texts
+    return pc.if_else(code, strip_comments(texts), texts)
 
 
 _EVAL_CACHE: dict[str, tuple[Membership, np.ndarray, np.ndarray]] = {}
@@ -262,26 +304,22 @@ def mask_text(text: str, plan: Plan, eval_keys: Membership) -> tuple[str, int]:
     return "\n".join(kept), len(text) - sum(len(p) for p in kept)
 
 
-def contamination_part(stage_dir: Path, name: str) -> Path:
-    """A partition's contamination rows: partition bookkeeping, written before its marker."""
-    return stage_dir / "_parts" / f"{name}.contamination.parquet"
+CONTAMINATION_PART = "contamination.parquet"  # a partition's contamination rows, written before its marker
 
 
-def decontaminate_partition(task: tuple[Plan, Path]) -> dict[str, Any]:
-    plan, in_path = task
-    name = partition_name(in_path)
-    table = pq.read_table(arrow(in_path))
+def decontaminate_partition(plan: Plan, sink: PartitionSink, part: Part) -> PartitionOutput:
+    table = pq.read_table(arrow(part.path))
     eval_keys, eval_set, eval_item = load_eval(plan)
-    tokens = tokenize(table.column("text"))
+    tokens = tokenize(code_normalized(table, plan.code_sources))
     docs, _, _, sets, items = match(tokens, plan.lengths, eval_keys, eval_set, eval_item)
     ids = table.column("id").combine_chunks()
     n = table.num_rows
     reasons: list[str | None] = [None] * n
-    counters: dict[str, int] = {f"matched_docs.{s}": 0 for s in plan.set_names}
+    counters: dict[str, int] = {f"_matched_docs.{s}": 0 for s in plan.set_names}  # private: into eval_sets
     first_set = np.full(n, len(plan.set_names), np.int64)
     np.minimum.at(first_set, docs, sets)
     for s, name_s in enumerate(plan.set_names):
-        counters[f"matched_docs.{name_s}"] = int(np.count_nonzero(np.isin(np.arange(n), docs[sets == s])))
+        counters[f"_matched_docs.{name_s}"] = int(np.count_nonzero(np.isin(np.arange(n), docs[sets == s])))
     hit_docs = np.flatnonzero(first_set < len(plan.set_names))
     if plan.action == "remove":
         for d in hit_docs:
@@ -301,9 +339,10 @@ def decontaminate_partition(task: tuple[Plan, Path]) -> dict[str, Any]:
                 texts[d] = new
         table = table.set_column(table.column_names.index("text"), "text", pa.array(texts, pa.string()))
         counters.update(masked_docs=masked_docs, masked_chars=masked_chars)
-    write_parquet(contamination_rows(ids, docs, sets, items, plan.set_names), contamination_part(plan.stage_dir, name))
+    rows = contamination_rows(ids, docs, sets, items, plan.set_names)
+    write_parquet(rows, sink.side_file(part.name, CONTAMINATION_PART))
     table = table.append_column(REASON, pa.array(reasons, pa.string()))
-    return write_split(table, plan.stage_dir, name, plan.stage_hash, counters)
+    return PartitionOutput(table, counters)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -324,36 +363,29 @@ class Stage(GlobalStage):
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         cfg = self.config
-        stage_hash = str(ctx.stats.get("stage_hash"))
-        work = ctx.stage_dir / "_work"
-        eval_path = work / "eval_ngrams.parquet"
-        stats_path = work / "eval_stats.json"
-        names = [partition_name(p) for p in ctx.inputs]
-        todo = [p for p in ctx.inputs if part_done(ctx.stage_dir, partition_name(p), stage_hash) is None]
-        stats = read_json_or_none(stats_path)
-        if todo and (stats is None or not eval_path.exists()):
+        eval_path = ctx.stage_dir / "_work" / "eval_ngrams.parquet"
+
+        def build() -> dict[str, Any]:
             table, stats = build_eval_table(cfg)
             write_parquet(table, eval_path)
-            write_json(stats, stats_path)
-        if todo:
-            lengths = stats["lengths"]
+            return stats
+
+        stats, _ = ctx.step("_work/eval_stats", build)
+        if ctx.todo:
             plan = Plan(str(eval_path), sha256_file(eval_path), tuple(s.name for s in cfg.eval_sets), cfg.ngram,
-                        cfg.cjk_ngram, tuple(lengths), cfg.action, cfg.margin, cfg.min_chars, ctx.stage_dir,
-                        stage_hash)
-            ctx.executor.map(decontaminate_partition, [(plan, p) for p in todo], ctx.stats.get("progress"))
-        counts = merge_counts(part_done(ctx.stage_dir, n, stage_hash) or {} for n in names)
+                        cfg.cjk_ngram, tuple(stats["lengths"]), cfg.action, cfg.margin, cfg.min_chars,
+                        tuple(cfg.code_sources) if any(s.code for s in cfg.eval_sets) else None)
+            ctx.write_partitions(functools.partial(decontaminate_partition, plan, ctx.sink))
+        counts = ctx.counts()
         final = ctx.stage_dir / "contamination.parquet"
         if not final.exists():
-            parts = [pq.read_table(arrow(contamination_part(ctx.stage_dir, n))) for n in names]
+            parts = [pq.read_table(arrow(ctx.sink.side_file(p.name, CONTAMINATION_PART))) for p in ctx.parts]
             write_parquet(pa.concat_tables(parts) if parts else CONTAMINATION_SCHEMA.empty_table(), final)
         found = pq.read_table(arrow(final), columns=["eval_set", "item"])
         per_set: dict[str, Any] = {}
         for s in cfg.eval_sets:
             items = found.filter(pc.equal(found.column("eval_set"), s.name)).column("item")
-            per_set[s.name] = {**(stats or {}).get("sets", {}).get(s.name, {}),
-                               "docs_matched": int(counts.pop(f"matched_docs.{s.name}", 0)),
+            per_set[s.name] = {**stats.get("sets", {}).get(s.name, {}),
+                               "docs_matched": int(counts.get(f"_matched_docs.{s.name}", 0)),
                                "items_found": len(pc.unique(items))}
-        counts["eval_sets"] = per_set
-        counts["eval_table_bytes"] = (stats or {}).get("table_bytes")
-        return counts
-
+        return {"eval_sets": per_set, "eval_table_bytes": stats.get("table_bytes")}

@@ -23,7 +23,7 @@ from filters.fasttext_classifier import (
 )
 from pipeline.config import ReadFile, StageConfig, Strict
 from pipeline.schema import REASON
-from stages.base import MapStage
+from stages.base import Column, MapStage
 
 
 class DomainRule(Strict):
@@ -77,7 +77,14 @@ class Stage(MapStage):
         self.model = check_domain_model(self.config.model) if self.config.model else None
         self.preprocess = model_preprocessing(self.config.model) if self.config.model else {}  # as trained
 
-    def apply(self, table: pa.Table) -> pa.Table:
+    def reads(self) -> tuple[Column, ...]:
+        return (Column("text", pa.string()), Column("source", pa.string()), Column("url", pa.string(), optional=True))
+
+    def adds(self) -> tuple[Column, ...]:
+        return (Column("domain", pa.string()), Column("domain_score", pa.float32()), Column("domain_rule", pa.int32()))
+
+    def _by_rules(self, table: pa.Table) -> tuple[list[str | None], list[int | None]]:
+        """Per document: the domain of the first rule it matches (by source and/or URL pattern), and that rule."""
         n = table.num_rows
         domains: list[str | None] = [None] * n
         rule_ids: list[int | None] = [None] * n
@@ -86,25 +93,28 @@ class Stage(MapStage):
         for r, rule in enumerate(self.config.rules):
             pattern = re.compile(rule.url) if rule.url else None
             for i in range(n):
-                if domains[i] is not None:
-                    continue
-                if rule.source is not None and sources[i] != rule.source:
-                    continue
-                if pattern is not None and not (urls[i] and pattern.search(urls[i])):
-                    continue
-                domains[i], rule_ids[i] = rule.domain, r
+                if domains[i] is None and (rule.source is None or sources[i] == rule.source) and \
+                        (pattern is None or (urls[i] and pattern.search(urls[i]))):
+                    domains[i], rule_ids[i] = rule.domain, r
+        return domains, rule_ids
+
+    def _by_model(self, table: pa.Table, domains: list[str | None]) -> np.ndarray:
+        """The classifier's domain for documents no rule matched (`other_label` below `min_score`); scores."""
         scores = np.where(np.array([d is not None for d in domains], dtype=bool), 1.0, 0.0).astype(np.float32)
-        todo = [i for i in range(n) if domains[i] is None]
+        todo = [i for i, d in enumerate(domains) if d is None]
         if todo and self.model is not None:
             lines = prepare_lines(table.column("text").take(pa.array(todo)), self.config.max_chars, **self.preprocess)
             labels, probs = predict_top(self.model, lines)
             for i, label, prob in zip(todo, labels, probs, strict=True):
                 domains[i] = label if prob >= self.config.min_score else self.config.other_label
                 scores[i] = prob
+        return scores
+
+    def apply(self, table: pa.Table) -> pa.Table:
+        domains, rule_ids = self._by_rules(table)
+        scores = self._by_model(table, domains)
         domains = [d if d is not None else self.config.other_label for d in domains]
-        for col in ("domain", "domain_score", "domain_rule"):
-            if col in table.column_names:
-                table = table.drop_columns([col])
+        table = table.drop_columns([c for c in ("domain", "domain_score", "domain_rule") if c in table.column_names])
         table = table.append_column("domain", pa.array(domains, pa.string()))
         table = table.append_column("domain_score", pa.array(scores, pa.float32()))
         table = table.append_column("domain_rule", pa.array(rule_ids, pa.int32()))
@@ -112,7 +122,7 @@ class Stage(MapStage):
             kept = pc.is_in(table.column("domain"), pa.array(self.config.keep, pa.string()))
             reason = pc.if_else(kept, pa.scalar(None, pa.string()), pa.scalar("domain:not_kept"))
         else:
-            reason = pa.nulls(n, pa.string())
+            reason = pa.nulls(table.num_rows, pa.string())
         return table.append_column(REASON, reason)
 
     def counters(self, result: pa.Table) -> dict[str, int]:

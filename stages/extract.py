@@ -20,7 +20,7 @@ from filters.html_extract import extract_page
 from filters.time_limit import TimeLimitExceeded, time_limit
 from pipeline.config import StageConfig, Strict
 from pipeline.schema import REASON
-from stages.base import MapStage
+from stages.base import Column, MapStage
 
 
 class TrafilaturaOptions(Strict):
@@ -98,7 +98,7 @@ def extract_one(page: str | None, url: str | None, text: str, cfg: ExtractConfig
             result = extract_page(cfg.method, page, url, options)
     except TimeLimitExceeded:
         return PageResult("", "extract:timeout", f"extraction took over {cfg.timeout_s:g} s", None)
-    except Exception as exc:  # noqa: BLE001 - one page's failure removes that page, not the batch
+    except Exception as exc:  # one page's failure removes that page, not the batch
         return PageResult("", "extract:error", f"{type(exc).__name__}: {exc}"[:1000], None)
     return PageResult(result.text, None if result.text else "extract:empty", None, result.formulas)
 
@@ -112,6 +112,15 @@ def extract_pages(html: list[str | None], urls: list[str | None], texts: list[st
 class Stage(MapStage):
     Config = ExtractConfig
     config: ExtractConfig
+
+    def reads(self) -> tuple[Column, ...]:
+        return (Column("text", pa.string()), Column("html", pa.string(), optional=True),
+                Column("url", pa.string(), optional=True))
+
+    def adds(self) -> tuple[Column, ...]:
+        html = (Column("html", pa.string()),) if self.config.keep_html else ()
+        return (*html, Column("html_chars", pa.int64()), Column("math_formulas", pa.int32()),
+                Column("extract_error", pa.string()))
 
     def apply(self, table: pa.Table) -> pa.Table:
         n = table.num_rows

@@ -2,6 +2,9 @@
 
 Every statistic a selected filter computes becomes a column (`gopher_word_count`, `c4_sentences`,
 `fineweb_line_punct_ratio`, ...), so thresholds can be studied and changed without re-measuring.
+`signals: decisive` (the default) evaluates a document only up to its first failing rule, as datatrove
+does, and leaves the columns of the rules never evaluated null; `signals: all` (the default with
+`tag_only`) measures everything. Decisions and reasons are the same in both (docs/heuristics.md).
 A document fails with the first failing rule of the first failing filter, in the order of
 `filters` and of each filter's `RULES` (`gopher_quality:mean_word_length`); `tag_only` writes the
 signals and removes nothing (and rewrites nothing).
@@ -24,6 +27,7 @@ stop-word list, full-width terminal punctuation; see `filters/cjk.py`) < `lang_o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal
@@ -40,7 +44,7 @@ from filters.compat import Compat
 from filters.text import TextBatch, as_string_array
 from pipeline.config import StageConfig, Strict
 from pipeline.schema import REASON
-from stages.base import MapStage
+from stages.base import Column, MapStage
 
 FILTERS: dict[str, ModuleType] = {m.NAME: m for m in (gopher_quality, gopher_repetition, c4, fineweb)}
 FilterName = Literal["gopher_quality", "gopher_repetition", "c4", "fineweb"]
@@ -73,6 +77,9 @@ class HeuristicsConfig(StageConfig):
     filters: list[FilterName] = ["gopher_quality", "gopher_repetition", "c4", "fineweb"]
     compat: Compat = "datatrove"  # datatrove 0.10's decisions, or `paper`
     tag_only: bool = False
+    # decisive: stop at a document's first failing rule (datatrove's order; columns of rules never
+    # evaluated are null); all: every statistic for every document. Default: decisive, or all with tag_only
+    signals: Literal["all", "decisive"] | None = None
     gopher_quality: GopherQualitySettings = Field(default_factory=GopherQualitySettings)
     gopher_repetition: GopherRepetitionSettings = Field(default_factory=GopherRepetitionSettings)
     c4: C4Settings = Field(default_factory=C4Settings)
@@ -85,6 +92,9 @@ class HeuristicsConfig(StageConfig):
     lang_overrides: dict[str, LangOverride] = {}
     builtin_lang_defaults: bool = True  # built-in zh profile (filters/cjk.py)
     detect_script: bool = True  # without a `lang` column, tell zh/ja/ko apart by script
+
+    def signals_mode(self) -> str:
+        return self.signals or ("all" if self.tag_only else "decisive")
 
     @field_validator("filters")
     @classmethod
@@ -102,7 +112,7 @@ class Profile:
     settings: dict[str, FilterSettings]
 
 
-def signal_schema(filters: list[str]) -> dict[str, pa.DataType]:
+def signal_schema(filters: Sequence[str]) -> dict[str, pa.DataType]:
     out: dict[str, pa.DataType] = {}
     for name in filters:
         out.update(FILTERS[name].SIGNALS)
@@ -130,27 +140,90 @@ def build_profiles(cfg: HeuristicsConfig) -> dict[str, Profile]:
     return profiles
 
 
-def run_filters(texts: pa.Array, profile: Profile, filters: list[str], rewrite: bool = True
-                ) -> tuple[dict[str, np.ndarray], np.ndarray, pa.Array | None]:
-    """Apply `filters` in order to one batch: (signals, reasons, rewritten texts or None).
+@dataclass
+class FilterRun:
+    """The filters' output for one batch: signal values, where each was measured, reasons, new texts."""
+
+    signals: dict[str, np.ndarray]
+    measured: dict[str, np.ndarray]  # column -> bool per document (False: not evaluated, null)
+    reasons: np.ndarray
+    texts: pa.Array | None
+
+
+def _measure(module: ModuleType, batch: TextBatch, settings: FilterSettings, decisive: bool
+             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, pa.Array | None]:
+    """One filter on one batch: (signals, measured masks, first failing rule, rewritten texts).
+
+    Decisive, a filter with a `precheck` (its first rules, cheaper) runs its full `measure` only on the
+    documents that pass them; the columns only `measure` fills stay unmeasured for the others.
+    """
+    n = batch.n
+    precheck = getattr(module, "precheck", None) if decisive else None
+    if precheck is not None:
+        first = precheck(batch, settings)
+        rule = first_failure(first.fails, n)
+        passed = np.flatnonzero(rule == None)  # noqa: E711 - elementwise on object arrays
+        if len(passed) < n:
+            signals = {name: np.zeros(n, dtype=t.to_pandas_dtype()) for name, t in module.SIGNALS.items()}
+            measured = {name: np.zeros(n, bool) for name in module.SIGNALS}
+            for name, values in first.signals.items():
+                signals[name][:], measured[name][:] = values, True
+            texts = None
+            if len(passed):
+                rest = module.measure(TextBatch(batch.texts.take(pa.array(passed)), batch.segmenter), settings)
+                for name, values in rest.signals.items():
+                    signals[name][passed], measured[name][passed] = values, True
+                rule[passed] = first_failure(rest.fails, len(passed))
+                if rest.texts is not None:
+                    texts = _scatter(batch.texts, passed, rest.texts)
+            return signals, measured, rule, texts
+    result = module.measure(batch, settings)
+    measured = {name: np.ones(n, bool) for name in result.signals}
+    return result.signals, measured, first_failure(result.fails, n), result.texts
+
+
+def _scatter(base: pa.Array, idx: np.ndarray, values: pa.Array) -> pa.Array:
+    """`base` with the elements at `idx` replaced by `values`."""
+    take = np.arange(len(base))
+    take[idx] = len(base) + np.arange(len(idx))
+    return pa.concat_arrays([base, values.cast(base.type)]).take(pa.array(take))
+
+
+def run_filters(texts: pa.Array, profile: Profile, filters: Sequence[str], rewrite: bool = True,
+                decisive: bool = False) -> FilterRun:
+    """Apply `filters` in order to one batch.
 
     A filter that rewrites text (c4 with `rewrite`) hands its text to the filters after it.
+    `decisive`: a document meets only the filters (and rules, see `_measure`) up to its first failing
+    one, as in datatrove; its reason is the same either way, since every statistic of a document
+    depends on that document alone.
     """
+    n = len(texts)
     batch = TextBatch(texts, profile.segmenter)
     signals: dict[str, np.ndarray] = {}
-    reasons = np.full(batch.n, None, dtype=object)
-    new_texts = None
+    measured: dict[str, np.ndarray] = {}
+    reasons = np.full(n, None, dtype=object)
+    current, rewritten = batch.texts, False  # the texts as the next filter sees them
+    covered = np.arange(n)  # the documents `batch` holds
     for name in filters:
         module = FILTERS[name]
-        result = module.measure(batch, profile.settings[name])
-        signals.update(result.signals)
-        rule = first_failure(result.fails, batch.n)
-        failed = (rule != None) & (reasons == None)  # noqa: E711 - elementwise on object arrays
-        reasons[failed] = [f"{name}:{r}" for r in rule[failed]]
-        if result.texts is not None and rewrite:
-            new_texts = result.texts
-            batch = TextBatch(new_texts, profile.segmenter)
-    return signals, reasons, new_texts
+        alive = np.flatnonzero(reasons == None) if decisive else covered  # noqa: E711
+        if len(alive) != len(covered):  # a smaller batch of the documents still in
+            batch, covered = batch.take(np.flatnonzero(np.isin(covered, alive))), alive
+        full = {col: np.zeros(n, dtype=t.to_pandas_dtype()) for col, t in module.SIGNALS.items()}
+        seen = {col: np.zeros(n, bool) for col in module.SIGNALS}
+        if len(alive):
+            values, masks, rule, new_texts = _measure(module, batch, profile.settings[name], decisive)
+            for col in module.SIGNALS:
+                full[col][alive], seen[col][alive] = values[col], masks[col]
+            failed = (rule != None) & (reasons[alive] == None)  # noqa: E711
+            reasons[alive[failed]] = [f"{name}:{r}" for r in rule[failed]]
+            if new_texts is not None and rewrite:
+                current = new_texts if len(alive) == n else _scatter(current, alive, new_texts)
+                batch, rewritten = TextBatch(new_texts, profile.segmenter), True
+        signals.update(full)
+        measured.update(seen)
+    return FilterRun(signals, measured, reasons, current if rewritten else None)
 
 
 class Stage(MapStage):
@@ -161,6 +234,7 @@ class Stage(MapStage):
         super().__init__(config, pipeline)
         self.profiles = build_profiles(config)
         self.schema = signal_schema(config.filters)
+        self.decisive = config.signals_mode() == "decisive"
 
     def fingerprint(self) -> dict[str, Any]:
         """What decides word boundaries beyond the settings: jieba's version (Chinese profile) and the
@@ -217,9 +291,16 @@ class Stage(MapStage):
 
     def profile_key(self, lang: str | None) -> str:
         if lang in self.profiles:
-            return lang  # type: ignore[return-value]
+            return lang
         alias = LANG_ALIASES.get(lang) if lang else None
-        return alias if alias in self.profiles else DEFAULT_PROFILE  # type: ignore[return-value]
+        return alias if alias in self.profiles else DEFAULT_PROFILE
+
+    def reads(self) -> tuple[Column, ...]:
+        return (Column("text", pa.string()), Column("source", pa.string()),
+                Column("lang", pa.string(), optional=True))
+
+    def adds(self) -> tuple[Column, ...]:
+        return (*(Column(name, t) for name, t in self.schema.items()), Column(PROFILE_COLUMN, pa.string()))
 
     def apply(self, table: pa.Table) -> pa.Table:
         n = table.num_rows
@@ -229,18 +310,21 @@ class Stage(MapStage):
         keys = np.array([self.profile_key(lang) for lang in langs], dtype=object)
         keys[~in_scope] = None
         values = {name: np.zeros(n, dtype=t.to_pandas_dtype()) for name, t in self.schema.items()}
+        measured = {name: np.zeros(n, bool) for name in self.schema}
         reasons = np.full(n, None, dtype=object)
         text_take = np.arange(n)
         rewritten: list[pa.Array] = [texts]
         offset = n
         for key in sorted({k for k in keys if k is not None}):
             idx = np.flatnonzero(keys == key)
-            signals, group_reasons, new_texts = run_filters(
-                texts.take(pa.array(idx)), self.profiles[key], self.config.filters, rewrite=not self.config.tag_only)
-            for name, arr in signals.items():
+            run = run_filters(texts.take(pa.array(idx)), self.profiles[key], self.config.filters,
+                              rewrite=not self.config.tag_only, decisive=self.decisive)
+            for name, arr in run.signals.items():
                 values[name][idx] = arr
-            reasons[idx] = group_reasons
-            if new_texts is not None:
+                measured[name][idx] = run.measured[name]
+            reasons[idx] = run.reasons
+            if run.texts is not None:
+                new_texts = run.texts
                 rewritten.append(new_texts)
                 text_take[idx] = offset + np.arange(len(idx))
                 offset += len(idx)
@@ -248,9 +332,8 @@ class Stage(MapStage):
         if len(rewritten) > 1:
             new_text = pa.concat_arrays(rewritten).take(pa.array(text_take)).cast(table.schema.field("text").type)
             out = out.set_column(out.schema.get_field_index("text"), table.schema.field("text"), new_text)
-        mask = ~in_scope
         for name, dtype in self.schema.items():
-            out = _put_column(out, name, pa.array(values[name], dtype, mask=mask), in_scope)
+            out = _put_column(out, name, pa.array(values[name], dtype, mask=~measured[name]), in_scope)
         out = _put_column(out, PROFILE_COLUMN, pa.array(keys, pa.string()), in_scope)
         if self.config.tag_only:
             reasons[:] = None

@@ -20,7 +20,7 @@ from filters.text import as_string_array
 from pipeline.config import ReadFile, StageConfig
 from pipeline.io import sha256_file
 from pipeline.schema import REASON
-from stages.base import MapStage
+from stages.base import Column, MapStage
 
 
 class LangIdConfig(StageConfig):
@@ -57,6 +57,12 @@ class Stage(MapStage):
         lines = prepare(as_string_array(texts), self.config.max_chars)
         return predict(self.model, lines, k=self.config.top_k, han_labels=tuple(self.config.han_labels),
                        script_aware=self.config.script_aware)
+
+    def reads(self) -> tuple[Column, ...]:
+        return (Column("text", pa.string()), Column("source", pa.string()))
+
+    def adds(self) -> tuple[Column, ...]:
+        return (Column("lang", pa.string()), Column("lang_score", pa.float64()))
 
     def apply(self, table: pa.Table) -> pa.Table:
         cfg = self.config

@@ -29,11 +29,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import os
-import re
-import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -44,31 +42,34 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field, field_validator, model_validator
 
+from filters.dup_clusters import DECISION_SCHEMA, PAIR_SCHEMA, survivor_pairs, verdicts
 from filters.lsh_graph import unique_edges, window_edges
 from filters.minhash import (
     MinHashParams,
     band_keys,
+    common_hash_range,
+    containment_from_sizes,
+    estimated_intersection,
     estimated_jaccard,
-    exact_jaccard,
-    hash_strings,
+    intersection_sizes,
+    jaccard_from_sizes,
     lsh_choices,
     minhash_signatures,
     mix64,
     optimal_bands,
     shingle_sets,
 )
+from filters.survivor_rule import Policy, RuleItem, needed_columns, parse_policies, rank_column, rank_type
 from pipeline import storage
 from pipeline.config import StageConfig
-from pipeline.io import read_json_or_none, write_json, write_parquet
-from pipeline.partitions import merge_counts, part_done, partition_name, write_split
+from pipeline.hashing import seed_key, siphash64
+from pipeline.index_store import IndexStore, run_key
+from pipeline.io import write_parquet
 from pipeline.paths import stage_write_path
-from pipeline.primitives import aggregate
+from pipeline.primitives import Progress, aggregate
 from pipeline.schema import REASON
 from pipeline.storage import arrow
-from stages.base import GlobalStage, StageContext
-
-INDEX_FORMAT = 1
-_RULE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(asc|desc)?\s*$")
+from stages.base import Column, GlobalStage, Part, PartitionOutput, StageContext
 
 
 class NearDedupConfig(StageConfig):
@@ -80,22 +81,33 @@ class NearDedupConfig(StageConfig):
     rows: int | None = Field(default=None, ge=1)
     fp_weight: float = Field(default=0.5, ge=0.0)  # weights when bands/rows are derived from threshold
     fn_weight: float = Field(default=0.5, ge=0.0)
-    shingle: Literal["word", "char", "auto"] = "auto"  # auto: characters for Han/kana-dominant documents
+    # auto: characters for Han/kana-dominant documents; code: identifier/operator tokens, whitespace ignored
+    shingle: Literal["word", "char", "auto", "code"] = "auto"
     ngram: int = Field(default=5, ge=1, le=64)  # words per shingle
     char_ngram: int = Field(default=5, ge=1, le=64)  # characters per shingle for CJK text
     cjk_ratio: float = Field(default=0.3, ge=0.0, le=1.0)  # share of Han/kana letters that makes a doc CJK
     verify: bool = True  # exact Jaccard of candidate pairs (drops LSH false positives)
-    survivor: list[str] = Field(default_factory=lambda: ["quality_score desc", "length desc", "id asc"],
-                                min_length=1)
+    # how a member is checked against its cluster's survivor (and candidate pairs, with verify):
+    # jaccard of the shingle sets, or containment (the member's share of shingles found in the
+    # survivor: a document that another one repeats and extends, an `append`-style duplicate)
+    similarity: Literal["jaccard", "containment"] = "jaccard"
+    # rounds of (components, survivor, members verified against it) over the members still open;
+    # members open after the last round are kept
+    max_rounds: int = Field(default=20, ge=1, le=1000)
+    # mega-documents: MinHash and verification over the `max_shingles` smallest shingle hashes (a
+    # consistent sample) of a text with more distinct shingles; None = whole sets
+    max_shingles: int | None = Field(default=100_000, ge=1)
+    # which copy survives (filters/survivor_rule.py): quality, length, id, newest,
+    # {source_priority: [...]}, or '<column> asc|desc'; ties end on the smallest id
+    survivor: list[RuleItem] = Field(default_factory=lambda: list[RuleItem](["quality", "length", "id"]), min_length=1)
+    date_field: str = "date"  # for `newest`: a column, else meta.fields.<name> or meta.<name>
     window: int = Field(default=4, ge=1, le=64)  # edges per member of an LSH bucket (bounds degrees)
     index: str | None = None  # directory (relative to OUT) of band keys of documents kept by earlier runs
 
     @field_validator("survivor")
     @classmethod
-    def _rules(cls, value: list[str]) -> list[str]:
-        for rule in value:
-            if not _RULE.match(rule):
-                raise ValueError(f"'{rule}': expected '<column> asc|desc'")
+    def _rules(cls, value: list[RuleItem]) -> list[RuleItem]:
+        parse_policies(value)
         return value
 
     @model_validator(mode="after")
@@ -121,13 +133,8 @@ class NearDedupConfig(StageConfig):
         b, r = optimal_bands(self.threshold, perms, self.fp_weight, self.fn_weight)
         return perms, b, r
 
-    def rules(self) -> list[tuple[str, bool]]:
-        out = []
-        for rule in self.survivor:
-            m = _RULE.match(rule)
-            assert m is not None
-            out.append((m.group(1), (m.group(2) or "asc") == "desc"))
-        return out
+    def policies(self) -> list[Policy]:
+        return parse_policies(self.survivor)
 
 
 def _best_other(threshold: float, perms: int, fixed_value: int, cfg: NearDedupConfig, fixed: str) -> int:
@@ -162,6 +169,19 @@ class Plan:
     rank: tuple[tuple[str, bool, str], ...]  # (column, descending, arrow type) of the survivor rule
     keep_index_rows: bool  # write band keys + signatures of kept documents for the index
     labels: tuple[str, ...] = ()  # components' (node, root) files, once known
+    similarity: str = "jaccard"
+    max_shingles: int | None = None
+    policies: tuple[Policy, ...] = ()  # the survivor rule's policies, in `rank` order
+    date_field: str = "date"
+
+    @property
+    def set_columns(self) -> list[str]:
+        """What the set buckets hold per document: the shingle set (exact checks), the signature
+        (estimates against earlier runs' documents, or every check without `verify`), its size."""
+        cols = ["set"] if self.verify else []
+        if self.keep_index_rows or not self.verify:
+            cols.append("sig")
+        return [*cols, "size"]
 
     def set_dir(self, bucket: int) -> Path:
         return self.work / "sets" / f"b{bucket:05d}"
@@ -233,42 +253,48 @@ def _signature_rows(plan: Plan, path: Path, part: int) -> pa.Table:
     if part >= plan.n_inputs:
         return _index_rows(plan, path, part - plan.n_inputs)
     schema = pq.read_schema(arrow(path))
-    rank_cols = [c for c, _, _ in plan.rank if c not in ("length", "id") and c in schema.names]
-    table = pq.read_table(arrow(path), columns=["id", "text", *rank_cols])
+    extra = [c for c in needed_columns(list(plan.policies), schema, plan.date_field) if c not in ("id", "text")]
+    weight_col = ["dup_count"] if "dup_count" in schema.names else []
+    table = pq.read_table(arrow(path), columns=["id", "text", *extra, *weight_col])
     ids = table.column("id").combine_chunks()
     sets = shingle_sets(table.column("text"), plan.params.seed, plan.shingle, plan.ngram,  # type: ignore[arg-type]
-                        plan.char_ngram, plan.cjk_ratio)
+                        plan.char_ngram, plan.cjk_ratio, plan.max_shingles)
     sig = minhash_signatures(sets, plan.params)
     keys = band_keys(sig, plan.params)
     nodes = plan.base[part] + np.arange(table.num_rows, dtype=np.int64)
-    order = hash_strings(ids, plan.params.seed, "order")
+    order = siphash64(ids, seed_key(plan.params.seed, "order"))
     sizes = sets.sizes
     nonempty = sizes > 0
 
     meta: dict[str, Any] = {"id": ids, "length": pc.utf8_length(table.column("text")).cast(pa.int64()),
-                            "shingles": pa.array(sizes), "cjk": pa.array(sets.cjk)}
-    for col, _, typ in plan.rank:
-        if col in ("length", "id"):
-            continue
-        meta[f"rank_{col}"] = (table.column(col).cast(pa.type_for_alias(typ)) if col in rank_cols
-                               else pa.nulls(table.num_rows, pa.type_for_alias(typ)))
+                            "shingles": pa.array(sizes), "cjk": pa.array(sets.cjk),
+                            "weight": _weights(table)}
+    for policy, (col, _, typ) in zip(plan.policies, plan.rank, strict=True):
+        if col not in ("length", "id"):
+            meta[f"rank_{col}"] = rank_column(policy, table, typ, plan.date_field)
     if plan.keep_index_rows:
         meta["bands"] = _fsb(keys)
         meta["sig"] = _fsb(sig)
     _write_work(pa.table(meta), plan.work / "meta" / f"p{part:06d}.parquet")
 
-    if plan.verify:
-        idx = np.flatnonzero(nonempty)
-        buckets = _buckets(nodes[idx], plan.set_buckets)
-        lists = _list_column(sets.values, sets.offsets)
-        cols: dict[str, Any] = {"node": pa.array(nodes), "set": lists}
-        if plan.keep_index_rows:
-            cols["sig"] = _fsb(sig)
-        full = pa.table(cols)
-        for b in np.unique(buckets):
-            chosen = idx[buckets == b]
-            _write_work(full.take(pa.array(chosen)), plan.set_dir(int(b)) / f"p{part:06d}.parquet")
+    idx = np.flatnonzero(nonempty)
+    buckets = _buckets(nodes[idx], plan.set_buckets)
+    cols: dict[str, Any] = {"node": pa.array(nodes)}
+    for c in plan.set_columns:
+        cols[c] = {"set": lambda: _list_column(sets.values, sets.offsets), "sig": lambda: _fsb(sig),
+                   "size": lambda: pa.array(sizes.astype(np.int64))}[c]()
+    full = pa.table(cols)
+    for b in np.unique(buckets):
+        chosen = idx[buckets == b]
+        _write_work(full.take(pa.array(chosen)), plan.set_dir(int(b)) / f"p{part:06d}.parquet")
     return _band_rows(keys[nonempty], nodes[nonempty], order[nonempty])
+
+
+def _weights(table: pa.Table) -> pa.Array:
+    """Copies each document already stands for (`dup_count` of an earlier dedup stage, else 1)."""
+    if "dup_count" not in table.column_names:
+        return pa.array(np.ones(table.num_rows, np.int64))
+    return pc.fill_null(table.column("dup_count").cast(pa.int64()), 1).combine_chunks()
 
 
 def _index_rows(plan: Plan, path: Path, j: int) -> pa.Table:
@@ -277,8 +303,8 @@ def _index_rows(plan: Plan, path: Path, j: int) -> pa.Table:
     table = pq.read_table(arrow(path), columns=["id", "bands", "sig"])
     keys = _from_fsb(table.column("bands"), np.uint64, p.bands)
     nodes = plan.index_base[j] + np.arange(table.num_rows, dtype=np.int64)
-    order = hash_strings(table.column("id").combine_chunks(), p.seed, "order")
-    if plan.verify and table.num_rows:
+    order = siphash64(table.column("id").combine_chunks(), seed_key(p.seed, "order"))
+    if table.num_rows:
         buckets = _buckets(nodes, plan.set_buckets)
         sigs = pa.table({"node": nodes, "sig": table.column("sig")})
         for b in np.unique(buckets):
@@ -331,13 +357,15 @@ def _lookup(table: pa.Table, nodes: np.ndarray) -> np.ndarray:
     return pos
 
 
+def _set_fields(plan: Plan) -> list[tuple[str, pa.DataType]]:
+    types = {"set": pa.list_(pa.uint32()), "sig": pa.binary(4 * plan.params.num_perm), "size": pa.int64()}
+    return [(c, types[c]) for c in plan.set_columns]
+
+
 def _attach_u(plan: Plan, table: pa.Table) -> pa.Table:
-    cols = ["set", "sig"] if plan.keep_index_rows else ["set"]
+    cols = plan.set_columns
     if table.num_rows == 0:
-        fields = [("key", pa.uint64()), ("u", pa.int64()), ("v", pa.int64()), ("set", pa.list_(pa.uint32()))]
-        if plan.keep_index_rows:
-            fields.append(("sig", pa.binary(4 * plan.params.num_perm)))
-        return pa.schema(fields).empty_table()
+        return pa.schema([("key", pa.uint64()), ("u", pa.int64()), ("v", pa.int64()), *_set_fields(plan)]).empty_table()
     u, v = unique_edges(table.column("u").to_numpy(), table.column("v").to_numpy())
     sets = _load_sets(plan, np.unique(u), "p", cols)
     pos = pa.array(_lookup(sets, u))
@@ -352,28 +380,55 @@ _VERIFIED_SCHEMA = pa.schema([("u", pa.int64()), ("v", pa.int64()), ("jaccard", 
 
 
 def _verify(plan: Plan, table: pa.Table) -> pa.Table:
-    """Exact Jaccard (estimated from signatures for index documents) of every candidate pair."""
+    """Exact similarity (estimated from signatures for index documents) of every candidate pair."""
     if table.num_rows == 0:
         return _VERIFIED_SCHEMA.empty_table()
     u, v = table.column("u").to_numpy(), table.column("v").to_numpy()
-    jac = np.zeros(len(u), dtype=np.float64)
-    new = v < plan.n_docs
-    if new.any():
-        sets = _load_sets(plan, np.unique(v[new]), "p", ["set"])
-        pos = pa.array(_lookup(sets, v[new]))
-        a_vals, a_off = _csr(table.column("set").filter(pa.array(new)))
-        b_vals, b_off = _csr(sets.column("set").take(pos))
-        jac[new] = exact_jaccard(a_vals, a_off, b_vals, b_off)
-    if (~new).any():
-        old = ~new
-        sigs = _load_sets(plan, np.unique(v[old]), "x", ["sig"])
-        pos = pa.array(_lookup(sigs, v[old]))
-        k = plan.params.num_perm
-        sig_u = _from_fsb(table.column("sig").filter(pa.array(old)), np.uint32, k)
-        sig_v = _from_fsb(sigs.column("sig").take(pos), np.uint32, k)
-        jac[old] = estimated_jaccard(sig_u, sig_v)
-    return pa.table({"u": u, "v": v, "jaccard": jac.astype(np.float32), "keep": jac >= plan.threshold},
+    sim = _similarity(plan, table, v, directed=False)
+    return pa.table({"u": u, "v": v, "jaccard": sim.astype(np.float32), "keep": sim >= plan.threshold},
                     schema=_VERIFIED_SCHEMA)
+
+
+def _measure(plan: Plan, inter: np.ndarray, a_len: np.ndarray, b_len: np.ndarray, directed: bool) -> np.ndarray:
+    """Jaccard, or containment: of a in b (directed: a member in its survivor), else of the smaller
+    set in the larger (a candidate pair, either of which may be the survivor later)."""
+    if plan.similarity == "jaccard":
+        return jaccard_from_sizes(inter, a_len, b_len)
+    return containment_from_sizes(inter, a_len if directed else np.minimum(a_len, b_len))
+
+
+def _similarity(plan: Plan, a: pa.Table, v: np.ndarray, directed: bool) -> np.ndarray:
+    """Similarity of each row's document (its `set_columns` in `a`) with node `v`: exact over the
+    shingle sets when both are stored (`verify`), else estimated from the MinHash signatures (for a
+    document of an earlier run only its signature is kept; its size is not, so containment falls
+    back to the Jaccard estimate there, which never exceeds it: a miss, never a wrong removal)."""
+    sim = np.zeros(len(v), dtype=np.float64)
+    new = v < plan.n_docs
+    exact = new if plan.verify else np.zeros(len(v), bool)
+    if exact.any():
+        sets = _load_sets(plan, np.unique(v[exact]), "p", ["set", "size"])
+        pos = pa.array(_lookup(sets, v[exact]))
+        a_vals, a_off = _csr(a.column("set").filter(pa.array(exact)))
+        b_vals, b_off = _csr(sets.column("set").take(pos))
+        if plan.max_shingles is not None:
+            a_vals, a_off, b_vals, b_off = common_hash_range(a_vals, a_off, b_vals, b_off, plan.max_shingles)
+        inter = intersection_sizes(a_vals, a_off, b_vals, b_off)
+        sim[exact] = _measure(plan, inter, np.diff(a_off), np.diff(b_off), directed)
+    k = plan.params.num_perm
+    for mask, prefix in ((new & ~exact, "p"), (~new, "x")):
+        if not mask.any():
+            continue
+        cols = ["sig", "size"] if prefix == "p" else ["sig"]
+        sigs = _load_sets(plan, np.unique(v[mask]), prefix, cols)
+        pos = pa.array(_lookup(sigs, v[mask]))
+        sig_a = _from_fsb(a.column("sig").filter(pa.array(mask)), np.uint32, k)
+        jac = estimated_jaccard(sig_a, _from_fsb(sigs.column("sig").take(pos), np.uint32, k))
+        if prefix == "p" and plan.similarity == "containment":
+            a_len = a.column("size").filter(pa.array(mask)).to_numpy().astype(np.float64)
+            b_len = sigs.column("size").take(pos).to_numpy().astype(np.float64)
+            jac = _measure(plan, estimated_intersection(jac, a_len, b_len), a_len, b_len, directed)
+        sim[mask] = jac
+    return sim
 
 
 # ----------------------------------------------------------------------------------------------
@@ -381,8 +436,8 @@ def _verify(plan: Plan, table: pa.Table) -> pa.Table:
 
 
 def _cluster_schema(plan: Plan) -> pa.Schema:
-    fields = [("key", pa.uint64()), ("root", pa.int64()), ("part", pa.int32()), ("row", pa.int64()),
-              ("id", pa.string()), ("is_index", pa.bool_())]
+    fields = [("key", pa.uint64()), ("root", pa.int64()), ("node", pa.int64()), ("part", pa.int32()),
+              ("row", pa.int64()), ("id", pa.string()), ("is_index", pa.bool_()), ("weight", pa.int64())]
     fields += [(f"rank_{c}", pa.type_for_alias(t)) for c, _, t in plan.rank if c != "id"]
     return pa.schema(fields)
 
@@ -426,7 +481,8 @@ def _cluster_rows(plan: Plan, path: Path, part: int) -> pa.Table:
         start = plan.index_base[j]
         nodes, root = _labels_in(plan, start, start + len(ids))
         sel = nodes - start
-        cols: dict[str, Any] = {"id": ids.take(pa.array(sel)), "is_index": pa.array(np.ones(len(sel), bool))}
+        cols: dict[str, Any] = {"id": ids.take(pa.array(sel)), "is_index": pa.array(np.ones(len(sel), bool)),
+                                "weight": pa.array(np.ones(len(sel), np.int64))}
         for f in schema:
             if f.name.startswith("rank_"):
                 cols[f.name] = pa.nulls(len(sel), f.type)
@@ -438,62 +494,128 @@ def _cluster_rows(plan: Plan, path: Path, part: int) -> pa.Table:
         nodes, root = _labels_in(plan, start, start + meta.num_rows)
         sel = nodes - start
         meta = meta.take(pa.array(sel))
-        cols = {"id": meta.column("id"), "is_index": pa.array(np.zeros(len(sel), bool))}
+        cols = {"id": meta.column("id"), "is_index": pa.array(np.zeros(len(sel), bool)),
+                "weight": meta.column("weight")}
         for f in schema:
             if f.name.startswith("rank_"):
                 cols[f.name] = meta.column("length" if f.name == "rank_length" else f.name)
         cols["part"] = pa.array(np.full(len(sel), part, np.int32))
         cols["row"] = pa.array(sel.astype(np.int64))
+    cols["node"] = pa.array(nodes)
     cols["root"] = pa.array(root)
     cols["key"] = pa.array(mix64(root.astype(np.uint64)))
     return pa.table({f.name: cols[f.name] for f in schema}, schema=schema)
 
 
-_SURVIVOR_SCHEMA = pa.schema([("part", pa.int32()), ("row", pa.int64()), ("cluster", pa.string()),
-                              ("dup", pa.bool_())])
+def _pairs(plan: Plan, table: pa.Table) -> pa.Table:
+    """Whole components -> (member, survivor) pairs, keyed by member (to meet its shingle set)."""
+    pairs = survivor_pairs(table, plan.rank)
+    return pairs.add_column(0, "key", pa.array(mix64(pairs.column("u").to_numpy().astype(np.uint64))))
 
 
-def _pick_survivors(plan: Plan, table: pa.Table) -> pa.Table:
-    """Per component: index documents first (never removed again), then the survivor rule, then id."""
+def _attach_member(plan: Plan, table: pa.Table) -> pa.Table:
+    """Pairs of one member bucket get the member's set (signature, size); keyed by survivor next.
+    Members that cannot be removed (documents of earlier runs) need none."""
+    fields = [*PAIR_SCHEMA, *(pa.field(n, t) for n, t in _set_fields(plan))]
     if table.num_rows == 0:
-        return _SURVIVOR_SCHEMA.empty_table()
-    order: list[tuple[str, str, str]] = [("root", "ascending", "at_end"), ("is_index", "descending", "at_end")]
-    for col, desc, _ in plan.rank:
-        name = "id" if col == "id" else f"rank_{col}"
-        order.append((name, "descending" if desc else "ascending", "at_end"))
-    order.append(("id", "ascending", "at_end"))
-    t = table.sort_by(order)
-    roots = t.column("root").to_numpy()
-    first = np.ones(len(roots), dtype=bool)
-    first[1:] = roots[1:] != roots[:-1]
-    head = np.flatnonzero(first)[np.cumsum(first) - 1]
-    cluster = t.column("id").take(pa.array(head))
-    out = pa.table({"part": t.column("part"), "row": t.column("row"), "cluster": cluster,
-                    "dup": pa.array(~first)}, schema=_SURVIVOR_SCHEMA)
-    out = out.filter(pc.greater_equal(out.column("part"), 0))
-    return out.sort_by([("part", "ascending"), ("row", "ascending")])
+        return pa.schema([("key", pa.uint64()), *fields]).empty_table()
+    pairs = table.select(PAIR_SCHEMA.names)
+    u = pairs.column("u").to_numpy()
+    need = pairs.column("removable").to_numpy(zero_copy_only=False).astype(bool)
+    out = {"key": pa.array(mix64(pairs.column("v").to_numpy().astype(np.uint64)))}
+    out.update({n: pairs.column(n) for n in PAIR_SCHEMA.names})
+    pos: list[int | None] = [None] * len(u)
+    sets = _load_sets(plan, np.unique(u[need]), "p", plan.set_columns) if need.any() else None
+    if sets is not None:
+        for i, j in zip(np.flatnonzero(need), _lookup(sets, u[need]), strict=True):
+            pos[i] = int(j)
+    take = pa.array(pos, pa.int64())
+    for name, typ in _set_fields(plan):
+        out[name] = sets.column(name).take(take) if sets is not None else pa.nulls(len(u), typ)
+    return pa.table(out, schema=pa.schema([("key", pa.uint64()), *fields]))
+
+
+def _judge(plan: Plan, table: pa.Table) -> pa.Table:
+    """All pairs of a survivor together: each removable member's similarity with it, then the
+    decisions (`filters.dup_clusters.verdicts`)."""
+    if table.num_rows == 0:
+        return DECISION_SCHEMA.empty_table()
+    removable = table.column("removable").to_numpy(zero_copy_only=False).astype(bool)
+    sim = np.zeros(table.num_rows, dtype=np.float64)
+    if removable.any():
+        sub = table.filter(pa.array(removable))
+        sim[removable] = _similarity(plan, sub, sub.column("v").to_numpy(), directed=True)
+    return verdicts(table.select(PAIR_SCHEMA.names), sim, plan.threshold, plan.base, plan.n_docs)
+
+
+def _open_rows(end: str, n_edge_files: int, path: Path, i: int) -> pa.Table:
+    """Rows of the join that keeps edges between open members: edges keyed by one `end`, and the
+    open members of the last round's decisions (u = v = node) keyed by themselves."""
+    if i < n_edge_files:
+        t = pq.read_table(arrow(path))
+        if "keep" in t.column_names:
+            t = t.filter(t.column("keep"))
+        u, v = t.column("u").to_numpy(), t.column("v").to_numpy()
+        marker = np.zeros(len(u), bool)
+    else:
+        t = pq.read_table(arrow(path), columns=["node", "open"])
+        u = v = t.column("node").filter(t.column("open")).to_numpy()
+        marker = np.ones(len(u), bool)
+    ends = u if end == "u" else v
+    return pa.table({"key": mix64(ends.astype(np.uint64)), "u": u, "v": v, "marker": marker})
+
+
+def _edges_at_open(end: str, table: pa.Table) -> pa.Table:
+    """Edges whose `end` is an open member (both ends, after the join on u then on v)."""
+    if table.num_rows == 0:
+        return _EDGE_KEEP_SCHEMA.empty_table()
+    marker = table.column("marker").to_numpy(zero_copy_only=False).astype(bool)
+    ends = table.column(end).to_numpy()
+    ok = ~marker & np.isin(ends, ends[marker])
+    return pa.table({"u": table.column("u").filter(pa.array(ok)), "v": table.column("v").filter(pa.array(ok)),
+                     "keep": np.ones(int(ok.sum()), bool)}, schema=_EDGE_KEEP_SCHEMA)
+
+
+_EDGE_KEEP_SCHEMA = pa.schema([("u", pa.int64()), ("v", pa.int64()), ("keep", pa.bool_())])
+
+
+def _decision_counts(path: str) -> tuple[int, int, int]:
+    """(members removed, clusters, members left open) of one decision file."""
+    t = pq.read_table(arrow(path), columns=["dup", "open"])
+    dup = t.column("dup").to_numpy(zero_copy_only=False).astype(bool)
+    still = t.column("open").to_numpy(zero_copy_only=False).astype(bool)
+    return int(dup.sum()), int((~dup & ~still).sum()), int(still.sum())
+
+
+def _add3(a: tuple[int, int, int], b: tuple[int, int, int]) -> tuple[int, int, int]:
+    return a[0] + b[0], a[1] + b[1], a[2] + b[2]
 
 
 # ----------------------------------------------------------------------------------------------
 # 5. apply per partition
 
 
-def _apply(task: tuple[Plan, str, list[str], Path, Path, int]) -> dict[str, Any]:
-    plan, stage_hash, results, in_path, stage_dir, part = task
-    table = pq.read_table(arrow(in_path))
+def _apply(plan: Plan, results: list[str], p: Part) -> PartitionOutput:
+    part = p.index
+    table = pq.read_table(arrow(p.path))
     n = table.num_rows
     cluster: list[str | None] = [None] * n
     dup = np.zeros(n, dtype=bool)
-    for path in results:
-        t = pq.read_table(arrow(path), filters=[("part", "=", part)], columns=["row", "cluster", "dup"])
-        for row, c, d in zip(t.column("row").to_pylist(), t.column("cluster").to_pylist(),
-                             t.column("dup").to_pylist(), strict=True):
+    count = _weights(table).to_numpy().copy()
+    for path in results:  # every round's decisions; a member is decided (not open) in one round at most
+        t = pq.read_table(arrow(path), filters=[("part", "=", part), ("open", "=", False)],
+                          columns=["row", "cluster", "dup", "count"])
+        for row, c, d, k in zip(t.column("row").to_pylist(), t.column("cluster").to_pylist(),
+                                t.column("dup").to_pylist(), t.column("count").to_pylist(), strict=True):
             cluster[row] = c
             dup[row] = d
+            if k is not None:
+                count[row] = k
     cluster_arr = pa.array(cluster, pa.string())
     dup_of = pc.if_else(pa.array(dup), cluster_arr, pa.scalar(None, pa.string()))
     reason = pc.binary_join_element_wise(pa.scalar("near_dup:of="), dup_of, "")
-    for name, col in (("dup_cluster", cluster_arr), ("dup_of", dup_of), (REASON, reason)):
+    dup_count = pc.if_else(pa.array(dup), pa.scalar(None, pa.int64()), pa.array(count, pa.int64()))
+    for name, col in (("dup_cluster", cluster_arr), ("dup_of", dup_of), ("dup_count", dup_count), (REASON, reason)):
         if name in table.column_names:
             table = table.set_column(table.column_names.index(name), name, col)
         else:
@@ -507,87 +629,11 @@ def _apply(task: tuple[Plan, str, list[str], Path, Path, int]) -> dict[str, Any]
     extra = {"cjk_docs": int(meta.column("cjk").to_numpy(zero_copy_only=False).sum()),
              "empty_shingle_docs": int((sizes == 0).sum()), "clustered_docs": int(pc.sum(
                  pc.is_valid(cluster_arr)).as_py() or 0)}
-    return write_split(table, stage_dir, partition_name(in_path), stage_hash, extra)
+    return PartitionOutput(table, extra)
 
 
 # ----------------------------------------------------------------------------------------------
 # persistent index
-
-
-class IndexStore:
-    """Append-only generations under one directory, one per (output directory, stage): a rerun of the
-    same output replaces its own generation instead of matching itself."""
-
-    def __init__(self, root: str | Path, params: dict[str, Any], run_key: str):
-        self.root = storage.location(root)
-        self.params = params
-        self.run_key = run_key
-
-    def generations(self) -> list[Path]:
-        if not self.root.is_dir():
-            return []
-        gens = [p for p in self.root.glob("gen-*") if p.is_dir() and (p / "_gen.json").exists()]
-        return sorted(gens, key=lambda p: p.name)
-
-    def others(self) -> list[Path]:
-        """Generations written by other runs (what this run deduplicates against)."""
-        return [g for g in self.generations() if not g.name.endswith(f"-{self.run_key}")]
-
-    def files(self) -> list[Path]:
-        return [f for g in self.others() for f in sorted(g.glob("part-*.parquet"))]
-
-    def check(self) -> None:
-        found = read_json_or_none(self.root / "_params.json")
-        if found is not None and found != self.params:
-            diff = {k: (found.get(k), v) for k, v in self.params.items() if found.get(k) != v}
-            raise ValueError(f"index {self.root} was built with other hashing settings (index vs now: {diff}); "
-                             "use another index path or the same settings")
-
-    def current(self, stage_hash: str) -> Path | None:
-        for g in self.generations():
-            if g.name.endswith(f"-{self.run_key}") and (read_json_or_none(g / "_gen.json") or {}).get(
-                    "stage_hash") == stage_hash:
-                return g
-        return None
-
-    def write(self, files: list[Path], stage_hash: str, docs: int) -> Path:
-        """Commit a generation atomically: files are linked into a temporary directory, renamed."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        if not (self.root / "_params.json").exists():
-            write_json(self.params, self.root / "_params.json")
-        stale = [g for g in self.generations() if g.name.endswith(f"-{self.run_key}")]
-        seq = max((int(g.name.split("-")[1]) for g in self.generations()), default=0) + 1
-        if not storage.is_local(self.root):
-            # no directory rename on object stores: a generation counts once its _gen.json exists
-            final = self.root / f"gen-{seq:06d}-{self.run_key}"
-            storage.rmtree(final)
-            for i, f in enumerate(files):
-                storage.link_or_copy(f, final / f"part-{i:06d}.parquet")
-            write_json({"stage_hash": stage_hash, "docs": docs, "format": INDEX_FORMAT}, final / "_gen.json")
-            for g in stale:
-                storage.rmtree(g)
-            return final
-        tmp = self.root / f".tmp-{self.run_key}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        for i, f in enumerate(files):
-            try:
-                os.link(f, tmp / f"part-{i:06d}.parquet")
-            except OSError:  # index on another filesystem
-                shutil.copyfile(f, tmp / f"part-{i:06d}.parquet")
-        write_json({"stage_hash": stage_hash, "docs": docs, "format": INDEX_FORMAT}, tmp / "_gen.json")
-        while True:
-            final = self.root / f"gen-{seq:06d}-{self.run_key}"
-            try:
-                os.rename(tmp, final)
-                break
-            except OSError:
-                if not final.exists():
-                    raise
-                seq += 1
-        for g in stale:
-            shutil.rmtree(g, ignore_errors=True)
-        return final
 
 
 # ----------------------------------------------------------------------------------------------
@@ -596,6 +642,21 @@ class IndexStore:
 class Stage(GlobalStage):
     Config = NearDedupConfig
     config: NearDedupConfig
+
+    def reads(self) -> tuple[Column, ...]:
+        ranks: list[Column] = []
+        for policy in self.config.policies():
+            if policy.kind == "column":
+                ranks.append(Column(policy.name, optional=True))
+            elif policy.kind == "newest":
+                ranks += [Column(self.config.date_field, optional=True), Column("meta", optional=True)]
+            elif policy.kind == "source_priority":
+                ranks.append(Column("source", pa.string()))
+        return (Column("id", pa.string()), Column("text", pa.string()), *ranks,
+                Column("dup_count", pa.int64(), optional=True))
+
+    def adds(self) -> tuple[Column, ...]:
+        return (Column("dup_cluster", pa.string()), Column("dup_of", pa.string()), Column("dup_count", pa.int64()))
 
     def _params(self) -> MinHashParams:
         perms, b, r = self.config.lsh()
@@ -606,64 +667,57 @@ class Stage(GlobalStage):
         if root is None:
             return None
         c, p = self.config, self._params()
-        params = {"format": INDEX_FORMAT, "num_perm": p.num_perm, "bands": p.bands, "rows": p.rows, "seed": p.seed,
-                  "shingle": c.shingle, "ngram": c.ngram, "char_ngram": c.char_ngram, "cjk_ratio": c.cjk_ratio}
-        out = storage.location(self.pipeline.output)
-        where = f"{out.resolve() if storage.is_local(out) else out}\0{c.name}"
-        return IndexStore(root, params, hashlib.blake2b(where.encode(), digest_size=6).hexdigest())
+        params = {"num_perm": p.num_perm, "bands": p.bands, "rows": p.rows, "seed": p.seed,
+                  "shingle": c.shingle, "ngram": c.ngram, "char_ngram": c.char_ngram, "cjk_ratio": c.cjk_ratio,
+                  "max_shingles": c.max_shingles}
+        return IndexStore(root, params, run_key(self.pipeline.output, c.name), f"stages.{c.name}.index")
 
     def fingerprint(self) -> dict[str, Any]:
         index = self._index()
-        return {"index": [g.name for g in index.others()]} if index else {}
+        if index is None:
+            return {}
+        index.check()  # settings that give the stored signatures another meaning stop the plan
+        return {"index": [g.name for g in index.others()]}
 
-    def _rank(self, inputs: list[Path]) -> tuple[tuple[str, bool, str], ...]:
-        """Survivor-rule columns that exist (plus length and id), each with one Arrow type."""
-        types: dict[str, pa.DataType] = {}
+    def _rank(self, inputs: list[Path]) -> tuple[tuple[Policy, ...], tuple[tuple[str, bool, str], ...]]:
+        """Survivor policies whose columns exist (plus length and id), each with one Arrow type."""
+        fields: dict[str, pa.Field] = {}
         for p in inputs:
             for f in pq.read_schema(arrow(p)):
-                types.setdefault(f.name, f.type)
-        out = []
-        for col, desc in self.config.rules():
-            if col == "length":
-                out.append((col, desc, "int64"))
-            elif col == "id":
-                out.append((col, desc, "string"))
-            elif col in types:
-                t = types[col]
-                numeric = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
-                out.append((col, desc, "double" if numeric else "string"))
-        return tuple(out)
+                fields.setdefault(f.name, f)
+        schema = pa.schema(list(fields.values()))
+        policies, rank = [], []
+        for policy in self.config.policies():
+            typ = rank_type(policy, schema)
+            if typ is not None:
+                policies.append(policy)
+                rank.append((policy.name, policy.descending, typ))
+        return tuple(policies), tuple(rank)
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        stage_hash = str(ctx.stats.get("stage_hash"))
-        progress = ctx.stats.get("progress")
         work = ctx.stage_dir / "_work"
-        inputs = list(ctx.inputs)
         params = self._params()
         index = self._index()
-        stats: dict[str, Any] = {"num_perm": params.num_perm, "bands": params.bands, "rows": params.rows}
-        all_done = all(part_done(ctx.stage_dir, partition_name(p), stage_hash) is not None for p in inputs)
         if index is not None:
             index.check()
-        if not all_done:
-            stats.update(self._dedup(ctx, inputs, params, index, work, stage_hash, progress))
-        else:  # resuming a run killed after its last partition: report what that run found
-            stats.update(read_json_or_none(work / "stats.json") or {})
-        counts = merge_counts(part_done(ctx.stage_dir, partition_name(p), stage_hash) or {} for p in inputs)
-        current = index.current(stage_hash) if index is not None else None
+        stats: dict[str, Any] = {"num_perm": params.num_perm, "bands": params.bands, "rows": params.rows}
+        found, _ = ctx.step("_work/stats", lambda: self._dedup(ctx, list(ctx.inputs), params, index, work))
+        stats.update(found)
+        current = index.current(ctx.stage_hash) if index is not None else None
         if index is not None and current is None:
             files = sorted((work / "index_rows").glob("p*.parquet"))
-            if len(files) != len(inputs):
+            if len(files) != len(ctx.inputs):
                 raise RuntimeError("near_dedup: index rows are missing; rerun with --fresh")
-            gen = index.write(files, stage_hash, counts["kept"])
+            gen = index.write(files, ctx.stage_hash, ctx.counts()["kept"])
             stats["index_generation"] = gen.name
         elif current is not None:  # written by a run killed before its manifest
             stats["index_generation"] = current.name
-        counts.update({k: v for k, v in stats.items() if k not in counts})
-        return counts
+        return stats
 
     def _dedup(self, ctx: StageContext, inputs: list[Path], params: MinHashParams, index: IndexStore | None,
-               work: Path, stage_hash: str, progress: Any) -> dict[str, Any]:
+               work: Path) -> dict[str, Any]:
+        """Signatures, candidate pairs, components and survivors, then every unfinished partition
+        written; returns the figures (the runner keeps them, so a resumed run does not redo this)."""
         cfg = self.config
         ex = ctx.executor
         rows = [pq.ParquetFile(arrow(p)).metadata.num_rows for p in inputs]
@@ -674,6 +728,7 @@ class Stage(GlobalStage):
         index_base = n_docs + np.concatenate([[0], np.cumsum(index_rows)]).astype(np.int64)
         n_nodes = int(index_base[-1])
         text_bytes = _text_bytes(inputs)
+        policies, rank = self._rank(inputs)
         # Bucket counts: each (partition, bucket) pair is a small file, and opening files, not
         # memory, is what dominates at scale. A verify reduce filters each set file down to the
         # candidates as it reads, so its memory stays far below a bucket's ~256 MB of sets; band
@@ -684,38 +739,93 @@ class Stage(GlobalStage):
                     cjk_ratio=cfg.cjk_ratio, verify=cfg.verify, threshold=cfg.threshold, window=cfg.window,
                     n_inputs=len(inputs), base=tuple(int(x) for x in base[:-1]), n_docs=n_docs,
                     index_base=tuple(int(x) for x in index_base[:-1]), set_buckets=set_buckets,
-                    rank=self._rank(inputs), keep_index_rows=index is not None)
+                    rank=rank, keep_index_rows=index is not None, similarity=cfg.similarity,
+                    max_shingles=cfg.max_shingles, policies=policies, date_field=cfg.date_field)
         sources = inputs + index_files
         clock = _Clock()
         edge_files = ex.group_by_key(sources, functools.partial(_signature_rows, plan),
                                      functools.partial(_band_edges, plan), work / "bands", n_buckets=band_buckets,
-                                     partitioner="range", progress=progress)
+                                     partitioner="range", progress=ctx.phase("signatures"))
         candidates = sum(pq.ParquetFile(arrow(f)).metadata.num_rows for f in edge_files)
         stats: dict[str, Any] = {"index_docs": n_nodes - n_docs}
         clock.lap("signatures")
         if cfg.verify:
             joined = ex.group_by_key(edge_files, _edges_by_u, functools.partial(_attach_u, plan), work / "join_u",
-                                     n_buckets=set_buckets, partitioner="range", progress=progress)
+                                     n_buckets=set_buckets, partitioner="range",
+                                     progress=ctx.phase("verify: sets of u"))
             edge_files = ex.group_by_key(joined, _read, functools.partial(_verify, plan), work / "join_v",
-                                         n_buckets=set_buckets, partitioner="range", progress=progress)
+                                         n_buckets=set_buckets, partitioner="range",
+                                         progress=ctx.phase("verify: sets of v"))
             clock.lap("verify")
-        pairs, verified = aggregate(ex, _edge_counts, [(f, cfg.verify) for f in edge_files], _add_pairs, (0, 0))
-        labels = ex.components(edge_files, work / "components", "keep" if cfg.verify else None, progress)
-        clustered, clusters = aggregate(ex, _label_counts, labels, _add_pairs, (0, 0))
-        plan = dataclasses.replace(plan, labels=tuple(labels))
-        stats.update(candidate_edges=candidates, candidate_pairs=pairs, verified_pairs=verified, clusters=clusters)
-        clock.lap("components")
-        cluster_buckets = int(max(2 * ex.workers, clustered * 100 // (64 << 20) + 1))  # ~100 bytes per member
-        survivors = ex.group_by_key(sources, functools.partial(_cluster_rows, plan),
-                                    functools.partial(_pick_survivors, plan), work / "clusters",
-                                    n_buckets=cluster_buckets, partitioner="range", progress=progress)
-        clock.lap("survivors")
-        write_json({**stats, **clock.laps}, work / "stats.json")  # `_work` stays until the manifest is written
-        todo = [(i, p) for i, p in enumerate(inputs) if part_done(ctx.stage_dir, partition_name(p), stage_hash) is None]
-        ex.map(_apply, [(plan, stage_hash, survivors, p, ctx.stage_dir, i) for i, p in todo], progress)
+        pairs, verified = aggregate(ex, _edge_counts, [(f, cfg.verify) for f in edge_files], _add_pairs, (0, 0),
+                                     ctx.phase("edge counts"))
+        decisions, round_stats = self._rounds(ex, plan, sources, edge_files, "keep" if cfg.verify else None,
+                                              ctx.phase)
+        stats.update(candidate_edges=candidates, candidate_pairs=pairs, verified_pairs=verified, **round_stats)
+        clock.lap("clusters")
+        ctx.write_partitions(functools.partial(_apply, plan, decisions), progress=ctx.phase("removals", "partitions"))
         clock.lap("apply")
         stats.update(clock.laps)
         return stats
+
+    def _rounds(self, ex: Any, plan: Plan, sources: list[Path], edge_files: list[str], keep: str | None,
+                phase: Callable[[str | None, str | None], Progress]) -> tuple[list[str], dict[str, Any]]:
+        """Clusters without removal by chain: per round, components over the edges between open
+        members, the survivor of each (survivor rule), every other member checked against it (joins
+        on the member's, then the survivor's shingle set); members that fail stay open for the next
+        round. Returns every round's decision files and the counts; `phase(name, unit)` gives each step
+        its progress line (`near_dedup: components round 2`)."""
+        work = plan.work
+        decisions: list[str] = []
+        clusters = components = first_rejected = unresolved = rounds = 0
+        active, active_keep = edge_files, keep
+        for r in range(self.config.max_rounds):
+            where = work / f"round{r:03d}"
+            n = r + 1
+            labels = ex.components(active, where / "components", active_keep, phase(f"components round {n}", None))
+            clustered, comps = aggregate(ex, _label_counts, labels, _add_pairs, (0, 0),
+                                         phase(f"cluster sizes round {n}", None))
+            if comps == 0:
+                break
+            rounds += 1
+            components += comps if r == 0 else 0
+            plan_r = dataclasses.replace(plan, labels=tuple(labels))
+            cluster_buckets = int(max(2 * ex.workers, clustered * 100 // (64 << 20) + 1))  # ~100 bytes per member
+            pair_files = ex.group_by_key(sources, functools.partial(_cluster_rows, plan_r),
+                                         functools.partial(_pairs, plan_r), where / "clusters",
+                                         n_buckets=cluster_buckets, partitioner="range",
+                                         progress=phase(f"survivors round {n}", None))
+            joined = ex.group_by_key(pair_files, _read, functools.partial(_attach_member, plan_r),
+                                     where / "join_member", n_buckets=plan.set_buckets, partitioner="range",
+                                     progress=phase(f"verify members round {n}", None))
+            judged = ex.group_by_key(joined, _read, functools.partial(_judge, plan_r), where / "join_survivor",
+                                     n_buckets=plan.set_buckets, partitioner="range",
+                                     progress=phase(f"verify survivors round {n}", None))
+            decisions += judged
+            _, made, still_open = aggregate(ex, _decision_counts, judged, _add3, (0, 0, 0),
+                                            phase(f"decisions round {n}", None))
+            clusters += made
+            first_rejected += still_open if r == 0 else 0
+            if still_open and r == self.config.max_rounds - 1:
+                unresolved = still_open  # kept as they are (no removal without a verified survivor)
+            if still_open == 0 or r == self.config.max_rounds - 1:
+                break
+            n_edges = len(active)
+            buckets = 2 * ex.workers
+            by_u = ex.group_by_key([*map(Path, active), *map(Path, judged)],
+                                   functools.partial(_open_rows, "u", n_edges),
+                                   functools.partial(_edges_at_open, "u"), where / "open_u",
+                                   n_buckets=buckets, partitioner="range",
+                                   progress=phase(f"open edges round {n}", None))
+            active = ex.group_by_key([*map(Path, by_u), *map(Path, judged)],
+                                     functools.partial(_open_rows, "v", len(by_u)),
+                                     functools.partial(_edges_at_open, "v"), where / "open_v",
+                                     n_buckets=buckets, partitioner="range",
+                                     progress=phase(f"open edges round {n}", None))
+            active_keep = "keep"
+        return decisions, {"components": components, "clusters": clusters, "rounds": rounds,
+                           "members_not_verified_against_first_survivor": first_rejected,
+                           "open_after_last_round": unresolved}
 
 
 class _Clock:

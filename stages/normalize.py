@@ -16,23 +16,27 @@ import pyarrow.compute as pc
 
 from pipeline.config import StageConfig
 from pipeline.schema import REASON
-from stages.base import MapStage
+from stages.base import Column, MapStage
 
 # Mojibake and odd characters ftfy can repair; documents without any are passed through untouched.
 _SUSPECT = re.compile("[\u0080-\u00ff\u0100-\u017f\u2018-\u201e\u2020-\u2026\ufffd\u00c2\u00c3]")
 _CONTROL = r"[\x{0}-\x{8}\x{b}\x{c}\x{e}-\x{1f}\x{7f}-\x{9f}\x{200b}\x{feff}]"
 
 
+UnicodeForm = Literal["NFC", "NFKC", "none"]
+
+
 class NormalizeConfig(StageConfig):
     fix_unicode: bool = True  # ftfy: mojibake, HTML entities left in text, bad quotes
-    unicode_form: Literal["NFC", "NFKC", "none"] = "NFC"
+    unicode_form: UnicodeForm = "NFC"
     strip_control: bool = True  # control characters except newline and tab; zero-width spaces
     collapse_spaces: bool = True  # runs of spaces/tabs -> one space, no trailing spaces on lines
     max_newlines: int = 2  # at most this many consecutive newlines (2 = one blank line)
     strip: bool = True
+    skip_sources: list[str] = []  # e.g. source code from `format: repo`: indentation and blank lines are syntax
 
 
-def fix_unicode(texts: list[str | None], form: str) -> list[str | None]:
+def fix_unicode(texts: list[str | None], form: UnicodeForm) -> list[str | None]:
     import ftfy
 
     out: list[str | None] = []
@@ -71,9 +75,16 @@ class Stage(MapStage):
     Config = NormalizeConfig
     config: NormalizeConfig
 
+    def adds(self) -> tuple[Column, ...]:
+        return (Column("normalize_changed", pa.bool_()),)
+
     def apply(self, table: pa.Table) -> pa.Table:
         before = table.column("text").combine_chunks()
         after = normalize_texts(before, self.config)
+        if self.config.skip_sources:
+            skipped = pc.fill_null(pc.is_in(table.column("source"), pa.array(self.config.skip_sources, pa.string())),
+                                   False)
+            after = pc.if_else(skipped, before, after)
         changed = pc.fill_null(pc.not_equal(before, after), False)
         empty = pc.equal(pc.utf8_length(after), 0)
         reason = pc.if_else(empty, pa.scalar("normalize:empty_after_cleaning"), pa.scalar(None, pa.string()))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -29,10 +29,9 @@ from pydantic import Field
 
 from filters.units import drop_units, unit_keys
 from pipeline.config import StageConfig
-from pipeline.partitions import merge_counts, part_done, partition_name, write_split
 from pipeline.schema import REASON
 from pipeline.storage import arrow
-from stages.base import GlobalStage, StageContext
+from stages.base import GlobalStage, Part, PartitionOutput, StageContext
 
 LOSER_SCHEMA = pa.schema([("part", pa.int32()), ("row", pa.int64()), ("unit", pa.int32())])
 
@@ -51,8 +50,6 @@ class Plan:
     max_docs: int | None
     min_unit_chars: int
     min_chars: int
-    stage_dir: Path
-    stage_hash: str
 
 
 def _unit_rows(plan: Plan, path: Path, part: int) -> pa.Table:
@@ -95,10 +92,9 @@ def _losers_of(results: list[str], part: int) -> dict[int, set[int]]:
     return out
 
 
-def _rewrite(task: tuple[Plan, list[str], Path, int]) -> dict[str, Any]:
-    plan, results, in_path, part = task
-    table = pq.read_table(arrow(in_path))
-    losers = _losers_of(results, part)
+def _rewrite(plan: Plan, results: list[str], part: Part) -> PartitionOutput:
+    table = pq.read_table(arrow(part.path))
+    losers = _losers_of(results, part.index)
     texts = table.column("text").to_pylist()
     reasons: list[str | None] = [None] * table.num_rows
     units = chars = rewritten = 0
@@ -114,29 +110,25 @@ def _rewrite(task: tuple[Plan, list[str], Path, int]) -> dict[str, Any]:
     table = table.set_column(table.column_names.index("text"), "text", pa.array(texts, pa.string()))
     table = table.append_column(REASON, pa.array(reasons, pa.string()))
     counters = {"units_removed": units, "chars_removed": chars, "docs_rewritten": rewritten}
-    return write_split(table, plan.stage_dir, partition_name(in_path), plan.stage_hash, counters)
+    return PartitionOutput(table, counters)
 
 
 class Stage(GlobalStage):
     Config = ParagraphDedupConfig
     config: ParagraphDedupConfig
 
-    def run(self, ctx: StageContext) -> dict[str, Any]:
+    def run(self, ctx: StageContext) -> None:
         cfg = self.config
-        stage_hash = str(ctx.stats.get("stage_hash"))
-        progress = ctx.stats.get("progress")
         ex = ctx.executor
-        plan = Plan(cfg.unit, cfg.max_docs, cfg.min_unit_chars, cfg.min_chars, ctx.stage_dir, stage_hash)
-        index = {p: i for i, p in enumerate(ctx.inputs)}
-        todo = [p for p in ctx.inputs if part_done(ctx.stage_dir, partition_name(p), stage_hash) is None]
-        if todo:
-            text_bytes = sum(_data_bytes(p) for p in ctx.inputs)
-            n_buckets = int(max(2 * ex.workers, text_bytes // (64 << 20) + 1))
-            results = ex.group_by_key(ctx.inputs, functools.partial(_unit_rows, plan),
-                                      functools.partial(_losers, plan), ctx.stage_dir / "_work" / "units",
-                                      n_buckets=n_buckets, partitioner="range", progress=progress)
-            ex.map(_rewrite, [(plan, results, p, index[p]) for p in todo], progress)
-        return merge_counts(part_done(ctx.stage_dir, partition_name(p), stage_hash) or {} for p in ctx.inputs)
+        plan = Plan(cfg.unit, cfg.max_docs, cfg.min_unit_chars, cfg.min_chars)
+        if not ctx.todo:
+            return
+        text_bytes = sum(_data_bytes(p) for p in ctx.inputs)
+        n_buckets = int(max(2 * ex.workers, text_bytes // (64 << 20) + 1))
+        results = ex.group_by_key(ctx.inputs, functools.partial(_unit_rows, plan), functools.partial(_losers, plan),
+                                  ctx.stage_dir / "_work" / "units", n_buckets=n_buckets, partitioner="range",
+                                  progress=ctx.phase("units"))
+        ctx.write_partitions(functools.partial(_rewrite, plan, results), progress=ctx.phase("rewrite", "partitions"))
 
 
 def _data_bytes(path: Path) -> int:

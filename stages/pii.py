@@ -8,20 +8,16 @@ documents with any PII. Matching rules and their false-positive guards are in `f
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import field_validator
 
-from filters.pii import KINDS, PLACEHOLDERS, mask_pii
+from filters.pii import KINDS, PLACEHOLDERS, Kind, mask_pii
 from filters.text import as_string_array
 from pipeline.config import StageConfig
 from pipeline.schema import REASON
-from stages.base import MapStage
-
-Kind = Literal["email", "ip", "phone"]
+from stages.base import Column, MapStage
 
 
 class PiiConfig(StageConfig):
@@ -41,9 +37,12 @@ class Stage(MapStage):
     Config = PiiConfig
     config: PiiConfig
 
+    def adds(self) -> tuple[Column, ...]:
+        return tuple(Column(f"pii_{kind}", pa.int64()) for kind in KINDS if kind in self.config.kinds)
+
     def apply(self, table: pa.Table) -> pa.Table:
         texts = as_string_array(table.column("text"))
-        masked, counts = mask_pii(texts, self.config.kinds, dict(self.config.placeholders), self.config.mask)
+        masked, counts = mask_pii(texts, self.config.kinds, self.config.placeholders, self.config.mask)
         field = table.schema.field("text")
         out = table.set_column(table.schema.get_field_index("text"), field, masked.cast(field.type))
         for kind in KINDS:

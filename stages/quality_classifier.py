@@ -8,6 +8,7 @@ passes; scores are kept on disk between them so a resumed run does not score aga
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +28,10 @@ from filters.fasttext_classifier import (
     prepare_lines,
 )
 from pipeline.config import ReadFile, StageConfig
-from pipeline.io import write_parquet
-from pipeline.partitions import merge_counts, part_done, partition_name, write_split
 from pipeline.primitives import Executor, Progress, aggregate
 from pipeline.schema import REASON
 from pipeline.storage import arrow
-from stages.base import GlobalStage, StageContext
+from stages.base import Column, GlobalStage, Part, PartitionOutput, StageContext
 from stages.registry import cached_stage
 
 
@@ -176,7 +175,7 @@ def _locate(counts: np.ndarray, weights: np.ndarray, total_w: int, want: Wanted,
     else:
         cum_w = before_w + np.cumsum(weights)
         share = cum_w.astype(np.float64) / float(total_w) if total_w > 0 else np.zeros(len(cum_w))
-        i = int(np.searchsorted(share, want.share, side="right"))
+        i = int(np.searchsorted(share, want.share or 0.0, side="right"))  # one of rank and share is set
         if i >= len(counts):  # no share exceeds it (all weights 0): the last document, as in memory
             return _locate(counts, weights, total_w, Wanted(rank=int(cum_n[-1]) - 1), before_n, before_w)
     i = min(i, len(counts) - 1)
@@ -193,6 +192,7 @@ def histogram_scores(ex: Executor, scored: list[Path], wanted: list[Wanted], wei
         return [], None, 0
     bins = [_locate(hist.counts, hist.weights, total_w, w) for w in wanted]
     needed = tuple(sorted({b for b, _, _ in bins}))
+    lows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
     lows = aggregate(ex, _low_values, [(p, weighted, needed) for p in scored], _merge_low, {}, progress)
     out = []
     for want, (b, before_n, before_w) in zip(wanted, bins, strict=True):
@@ -212,21 +212,17 @@ def _weights(table: pa.Table) -> np.ndarray:
     return pc.utf8_length(table.column("text")).to_numpy(zero_copy_only=False).astype(np.float64)
 
 
-def _score_partition(task: tuple[StageConfig, Any, str, Path, Path]) -> None:
-    config, pipeline, stage_hash, in_path, out_path = task
-    if out_path.exists():
-        return
+def _score_partition(config: StageConfig, pipeline: Any, stage_hash: str, part: Part) -> pa.Table:
     stage = cached_stage(config, pipeline, stage_hash)
-    table = pq.read_table(arrow(in_path))
+    table = pq.read_table(arrow(part.path))
     if "quality_score" in table.column_names:
         table = table.drop_columns(["quality_score"])
-    scores = stage.score(table)
-    write_parquet(table.append_column("quality_score", pa.array(scores, pa.float32())), out_path)
+    return table.append_column("quality_score", pa.array(stage.score(table), pa.float32()))
 
 
-def _decide_partition(task: tuple[StageConfig, str, Path, Path, float | None, list[float] | None]) -> None:
-    config, stage_hash, scored_path, stage_dir, threshold, cuts = task
-    table = pq.read_table(arrow(scored_path))
+def _decide_partition(config: QualityClassifierConfig, scored_dir: Path, threshold: float | None,
+                      cuts: list[float] | None, part: Part) -> PartitionOutput:
+    table = pq.read_table(arrow(scored_dir / part.path.name))
     scores = table.column("quality_score").to_numpy(zero_copy_only=False)
     if cuts is not None:
         table = table.append_column("quality_bucket", pa.array(assign_buckets(scores, cuts), pa.int16()))
@@ -234,13 +230,19 @@ def _decide_partition(task: tuple[StageConfig, str, Path, Path, float | None, li
     if threshold is not None:
         label = "quality:not_top" if config.keep_top is not None else "quality:below_threshold"
         reasons = [None if s >= threshold else label for s in scores]
-    table = table.append_column(REASON, pa.array(reasons, pa.string()))
-    write_split(table, stage_dir, partition_name(scored_path), stage_hash, {})
+    return PartitionOutput(table.append_column(REASON, pa.array(reasons, pa.string())))
 
 
 class Stage(GlobalStage):
     Config = QualityClassifierConfig
     config: QualityClassifierConfig
+
+    def reads(self) -> tuple[Column, ...]:
+        return (Column("text", pa.string()), Column("n_tokens", pa.int32(), optional=True))
+
+    def adds(self) -> tuple[Column, ...]:
+        buckets = (Column("quality_bucket", pa.int16()),) if self.config.buckets else ()
+        return (Column("quality_score", pa.float32()), *buckets)
 
     def fingerprint(self) -> dict[str, Any]:
         check_quality_model(self.config.model, self.config.positive_label)  # fail before anything is written
@@ -255,28 +257,24 @@ class Stage(GlobalStage):
         return predict_proba(self.model, lines, self.config.positive_label)
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        stage_hash = ctx.stats["stage_hash"]
         scored_dir = ctx.stage_dir / "_scored"
-        scored = [scored_dir / p.name for p in ctx.inputs]
-        ctx.executor.map(_score_partition, [(self.config, ctx.pipeline, stage_hash, p, s)
-                                            for p, s in zip(ctx.inputs, scored, strict=True)],
-                         ctx.stats.get("progress"))
+        scored = ctx.write_scratch("_scored", functools.partial(_score_partition, self.config, ctx.pipeline,
+                                                                ctx.stage_hash))
         cfg = self.config
         n = sum(pq.ParquetFile(arrow(p)).metadata.num_rows for p in scored)
-        wanted = [Wanted(share=i / cfg.buckets) for i in range(1, cfg.buckets or 0)]
+        buckets = cfg.buckets or 0
+        wanted = [Wanted(share=i / buckets) for i in range(1, buckets)]
         if cfg.keep_top is not None:  # the k-th best, k = ceil(keep_top * N), is rank N - k from the bottom
             wanted.append(Wanted(rank=n - max(1, math.ceil(cfg.keep_top * n))))
         values, score_mean, _ = histogram_scores(ctx.executor, scored, wanted, bool(cfg.buckets),
-                                                 ctx.stats.get("progress"))
+                                                 ctx.phase("score histogram"))
         threshold = cfg.threshold
         if cfg.keep_top is not None:
             threshold = values[-1] if values else math.inf
         cuts = (values[:cfg.buckets - 1] if values else []) if cfg.buckets else None
-        todo = [s for s in scored if part_done(ctx.stage_dir, partition_name(s), stage_hash) is None]
-        ctx.executor.map(_decide_partition, [(self.config, stage_hash, s, ctx.stage_dir, threshold, cuts)
-                                             for s in todo], ctx.stats.get("progress"))
-        counts = merge_counts(part_done(ctx.stage_dir, partition_name(s), stage_hash) or {} for s in scored)
-        counts["threshold"] = threshold
+        ctx.write_partitions(functools.partial(_decide_partition, self.config, scored_dir, threshold, cuts),
+                             progress=ctx.phase("decisions", "partitions"))
+        counts: dict[str, Any] = {"threshold": threshold}
         counts["score_mean"] = score_mean
         if cuts is not None:
             counts["bucket_boundaries"] = cuts

@@ -25,10 +25,12 @@ STAGE_MODULES: dict[str, str] = {
     "url_filter": "stages.url_filter",
     "decontaminate": "stages.decontaminate",
     "paragraph_dedup": "stages.paragraph_dedup",
+    "code_filter": "stages.code_filter",
+    "secrets": "stages.secrets",
 }
 
 
-def stage_module(kind: str):  # noqa: ANN201 - returns a module
+def stage_module(kind: str):  # returns a module
     name = STAGE_MODULES.get(kind)
     return importlib.import_module(name) if name else None
 
@@ -38,7 +40,7 @@ def stage_config_model(kind: str) -> type[StageConfig] | None:
     return module.Stage.Config if module else None
 
 
-def make_stage(config, pipeline):  # noqa: ANN001, ANN201
+def make_stage(config, pipeline):
     module = stage_module(config.kind)
     if module is None:
         raise KeyError(f"unknown stage kind {config.kind!r}")

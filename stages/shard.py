@@ -27,16 +27,17 @@ from pydantic import Field, model_validator
 from filters import distinct
 from pipeline import storage
 from pipeline.config import ReadFile, StageConfig
+from pipeline.hashing import shuffle_keys
 from pipeline.io import PARQUET_OPTIONS, atomic_open, clean_temp_files, sha256_file, write_json, write_parquet
 from pipeline.storage import arrow
-from stages.base import GlobalStage, StageContext
+from stages.base import Column, GlobalStage, StageContext
 
 ShardFormat = Literal["parquet", "jsonl.zst", "megatron"]
 TEXT_ONLY_DROP = ("token_ids",)  # token ids go to the Megatron shards, not the text shards
 
 
 class ShardConfig(StageConfig):
-    formats: list[ShardFormat] = Field(default_factory=lambda: ["parquet"], min_length=1)
+    formats: list[ShardFormat] = Field(default_factory=lambda: list[ShardFormat](["parquet"]), min_length=1)
     shuffle: bool = True
     max_shard_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)  # UTF-8 bytes of text per shard
     max_shard_docs: int | None = Field(default=None, ge=1)
@@ -51,15 +52,6 @@ class ShardConfig(StageConfig):
         if "megatron" in self.formats and self.tokenizer is None:
             raise ValueError("the megatron format needs `tokenizer` (a tokenizer directory or tokenizer.json)")
         return self
-
-
-def shuffle_keys(ids: pa.Array, seed: int) -> np.ndarray:
-    """uint64 sort key per id for seed `seed` (SipHash keyed by the seed: stable across runs)."""
-    import pandas as pd  # local: `curate validate` loads every stage module, pandas costs ~0.6 s to import
-
-    hash_key = f"{seed & 0xFFFFFFFFFFFFFFFF:016x}"
-    objs = np.asarray(ids.to_pylist(), dtype=object)
-    return pd.util.hash_array(objs, hash_key=hash_key, categorize=False) if len(objs) else np.zeros(0, np.uint64)
 
 
 def copy_ids(table: pa.Table) -> pa.Array:
@@ -175,6 +167,11 @@ def write_jsonl_zst(table: pa.Table, path: Path, level: int) -> None:
 class Stage(GlobalStage):
     Config = ShardConfig
     config: ShardConfig
+    writes_partitions = False  # its output is OUT/shards; the documents pass through
+
+    def reads(self) -> tuple[Column, ...]:
+        return (Column("id", pa.string()), Column("text", pa.string()),
+                *(Column(c, optional=True) for c in ("source", "url", "domain", "n_tokens", "token_ids")))
 
     def _sorted_files(self, ctx: StageContext) -> list[str]:
         """The documents in shard order, as a list of files read in turn."""
@@ -190,7 +187,7 @@ class Stage(GlobalStage):
         return ctx.executor.group_by_key(
             ctx.inputs, functools.partial(_sort_keys, (ctx.pipeline.seed, cols)), _sort_bucket,
             ctx.stage_dir / "_work", n_buckets=int(n_buckets), partitioner="range",
-            progress=ctx.stats.get("progress"))
+            progress=ctx.phase("shuffle"))
 
     def _plan(self, files: list[str]) -> list[tuple[ShardSlice, ...]]:
         """Shard boundaries over the sorted files, reading only each file's text sizes, one file at a time."""
@@ -224,34 +221,27 @@ class Stage(GlobalStage):
         load_tokenizer(self.config.tokenizer, self.config.eod_token)
         return tokenizer_fingerprint(self.config.tokenizer)
 
+    def _schema(self, plan: list[tuple[ShardSlice, ...]]) -> tuple[pa.Schema | None, tuple[str, ...] | None]:
+        """The shards' schema (the `columns` chosen, `id` first among them) and the columns to read."""
+        columns = None
+        if self.config.columns is not None and not self.config.shuffle:
+            columns = tuple(self.config.columns if "id" in self.config.columns else ["id", *self.config.columns])
+        if not plan:
+            return None, columns
+        first = pq.read_schema(arrow(storage.location(plan[0][0].path)))
+        names = [n for n in (columns or first.names) if n != SIZE]
+        return pa.schema([first.field(n) for n in names]), columns
+
     def run(self, ctx: StageContext) -> dict[str, Any]:
         shard_dir = ctx.output_dir / "shards"
         for sub in ("text", "megatron"):
             storage.rmtree(shard_dir / sub)
         tok = self.tokenizer()
-        files = self._sorted_files(ctx)
-        plan = self._plan(files)
-        columns = None
-        if self.config.columns is not None and not self.config.shuffle:
-            columns = tuple(self.config.columns if "id" in self.config.columns else ["id", *self.config.columns])
-        schema = None
-        if plan:
-            first = pq.read_schema(arrow(storage.location(plan[0][0].path)))
-            names = [n for n in (columns or first.names) if n != SIZE]
-            schema = pa.schema([first.field(n) for n in names])
+        plan = self._plan(self._sorted_files(ctx))
+        schema, columns = self._schema(plan)
         jobs = [ShardJob(self, i, slices, schema, shard_dir, columns) for i, slices in enumerate(plan)]
-        written = ctx.executor.map(_write_shard_task, jobs, ctx.stats.get("progress"))
-        shards: list[dict[str, Any]] = []
-        by_source: dict[str, int] = {}
-        by_domain: dict[str, dict[str, int]] = {}
-        for w in written:
-            shards += w["entries"]
-            for k, v in w["by_source"].items():
-                by_source[k] = by_source.get(k, 0) + v
-            for d, slot in w["by_domain"].items():
-                into = by_domain.setdefault(d, {"docs": 0, "tokens": 0})
-                into["docs"] += slot["docs"]
-                into["tokens"] += slot["tokens"]
+        written = ctx.executor.map(_write_shard_task, jobs, ctx.phase("write", "shards"))
+        shards, by_source, by_domain = _merge_written(written)
         distinct_counts = {f"distinct_{k}": distinct.merged_count([w["sketches"][k] for w in written if w["sketches"]])
                            for k in ("urls", "hosts") if any(w["sketches"] for w in written)}
         return self.finish(ctx, shards, by_source, by_domain, sum(w["docs"] for w in written), tok, distinct_counts)
@@ -289,10 +279,10 @@ class Stage(GlobalStage):
     def finish(self, ctx: StageContext, shards: list[dict[str, Any]], by_source: dict[str, int],
                by_domain: dict[str, dict[str, int]], total_docs: int, tok: Any,
                distinct_counts: dict[str, int] | None = None) -> dict[str, Any]:
-        """Write the shard manifest and card once every shard is written; return the stage counts."""
+        """Write the shard manifest and card once every shard is written; return the stage's figures."""
         shard_dir = ctx.output_dir / "shards"
         total_tokens = sum(s["tokens"] for s in shards if s["format"] == "megatron")
-        manifest = {"stage": ctx.stage.name, "config_hash": ctx.stats.get("stage_hash"), "seed": ctx.pipeline.seed,
+        manifest = {"stage": ctx.stage.name, "config_hash": ctx.stage_hash, "seed": ctx.pipeline.seed,
                     "docs": total_docs, "formats": self.config.formats, "shuffle": self.config.shuffle,
                     "by_source": dict(sorted(by_source.items())), "shards": shards,
                     **(distinct_counts or {})}
@@ -303,8 +293,7 @@ class Stage(GlobalStage):
         clean_temp_files(shard_dir)  # a manifest or card a killed run was writing
         write_json(manifest, shard_dir / "manifest.json")
         write_card(shard_dir, manifest, ctx)  # the runner removes `_work` once the stage's manifest is written
-        counts: dict[str, Any] = {"in": total_docs, "kept": total_docs, "removed": 0, "added": 0, "by_reason": {},
-                                  **(distinct_counts or {}),
+        counts: dict[str, Any] = {**(distinct_counts or {}),
                                   "shards": len({s["file"].split("/")[-1].split(".")[0] for s in shards})}
         if tok is not None:
             counts["tokens_kept"] = total_tokens
@@ -325,6 +314,23 @@ class Stage(GlobalStage):
                  "docs": table.num_rows, "tokens": int(lengths.sum()),
                  "sha256": sha256_file(f"{prefix}.bin"), "index_sha256": sha256_file(f"{prefix}.idx")}
         return entry, lengths
+
+
+def _merge_written(written: list[dict[str, Any]]
+                   ) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, dict[str, int]]]:
+    """Shard entries in shard order, documents per source, documents and tokens per domain."""
+    shards: list[dict[str, Any]] = []
+    by_source: dict[str, int] = {}
+    by_domain: dict[str, dict[str, int]] = {}
+    for w in written:
+        shards += w["entries"]
+        for k, v in w["by_source"].items():
+            by_source[k] = by_source.get(k, 0) + v
+        for d, slot in w["by_domain"].items():
+            into = by_domain.setdefault(d, {"docs": 0, "tokens": 0})
+            into["docs"] += slot["docs"]
+            into["tokens"] += slot["tokens"]
+    return shards, by_source, by_domain
 
 
 def _tally(table: pa.Table, column: str, into: dict[str, int]) -> None:

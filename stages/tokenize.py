@@ -15,7 +15,7 @@ import pyarrow as pa
 from pipeline.config import ReadFile, StageConfig
 from pipeline.schema import REASON
 from pipeline.tokenizer import load_tokenizer, tokenizer_fingerprint
-from stages.base import MapStage
+from stages.base import Column, MapStage
 
 
 class TokenizeConfig(StageConfig):
@@ -36,6 +36,10 @@ class Stage(MapStage):
 
     def setup(self) -> None:
         self.tok = load_tokenizer(self.config.tokenizer, self.config.eod_token)
+
+    def adds(self) -> tuple[Column, ...]:
+        ids = (Column("token_ids", pa.list_(pa.int32())),) if self.config.keep_ids else ()
+        return (Column("n_tokens", pa.int32()), *ids)
 
     def apply(self, table: pa.Table) -> pa.Table:
         for col in ("n_tokens", "token_ids"):

@@ -20,7 +20,7 @@ from pydantic import Field
 from filters import url as urls_lib
 from pipeline.config import ReadPath, StageConfig
 from pipeline.schema import REASON
-from stages.base import MapStage
+from stages.base import Column, MapStage
 
 ReadFiles = Annotated[list[str], ReadPath()]  # files or directories, resolved on the driver and checked at load
 
@@ -103,6 +103,12 @@ class Stage(MapStage):
         paths = [*c.block_domains, *c.block_substrings, *c.allow_domains, *c.banned_words, *c.soft_banned_words,
                  *c.banned_subwords]
         return {"lists": urls_lib.files_digest(urls_lib.fingerprint_paths(paths))}
+
+    def reads(self) -> tuple[Column, ...]:
+        return (Column("url", pa.string()),)
+
+    def adds(self) -> tuple[Column, ...]:
+        return (Column("url_filter_match", pa.string()),)
 
     def apply(self, table: pa.Table) -> pa.Table:
         if self._lists is None:

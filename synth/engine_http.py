@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from synth.engines import GenRequest, GenResult, dedupe_requests
+from synth.engines import GenRequest, GenResult, batch_stats, dedupe_requests
 
 log = logging.getLogger(__name__)
 
@@ -116,16 +116,8 @@ class HTTPEngine:
         with ThreadPoolExecutor(max_workers=min(self.concurrency, max(1, len(unique)))) as pool:
             unique_results = list(pool.map(self._one_safe, unique))
         results = [unique_results[j].with_id(r.id) for r, j in zip(requests, mapping, strict=True)]
-        self.last_stats = {
-            "requests": len(requests),
-            "unique": len(unique),
-            "failed": sum(not r.ok for r in unique_results),
-            "retries": self._retries,
-            "unavailable": self._outage,
-            "prompt_tokens": sum(r.prompt_tokens for r in unique_results),
-            "completion_tokens": sum(r.completion_tokens for r in unique_results),
-            "seconds": time.perf_counter() - t0,
-        }
+        self.last_stats = batch_stats(requests, unique_results, time.perf_counter() - t0, retries=self._retries,
+                                      unavailable=self._outage)
         return results
 
     def close(self) -> None:

@@ -30,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from synth.engines import GenRequest, GenResult, Sampling, dedupe_requests
+from synth.engines import GenRequest, GenResult, Sampling, batch_stats, dedupe_requests
 
 log = logging.getLogger(__name__)
 
@@ -146,18 +146,8 @@ class VLLMEngine:
             if prefix_before is not None and prefix_after is not None:
                 prefix = {k: prefix_after[k] - prefix_before[k] for k in prefix_after}
         results = [unique_results[j].with_id(r.id) for r, j in zip(requests, mapping, strict=True)]
-        self.last_stats = {
-            "requests": len(requests),
-            "unique": len(unique),
-            "failed": sum(not r.ok for r in unique_results),
-            "prompt_tokens": sum(r.prompt_tokens for r in unique_results),
-            "completion_tokens": sum(r.completion_tokens for r in unique_results),
-            "seconds": time.perf_counter() - t0,
-        }
-        if spec is not None:
-            self.last_stats["speculative"] = spec
-        if prefix is not None:
-            self.last_stats["prefix_cache"] = prefix
+        self.last_stats = batch_stats(requests, unique_results, time.perf_counter() - t0, speculative=spec,
+                                      prefix_cache=prefix)
         return results
 
     def spec_counters(self) -> dict[str, int] | None:

@@ -5,7 +5,7 @@ Why one contract: the synth stage (and its cache) must not care whether text com
 workers. Every request gets exactly one result, in the caller's order, with a per-row status, so a bad
 row never sinks a batch and nothing is silently lost.
 
-Importing this module never imports vllm or httpx; the concrete engines do that lazily.
+Importing this module never imports vllm or httpx; `synth.engine_kinds.make_engine` picks and loads an engine.
 """
 
 from __future__ import annotations
@@ -110,13 +110,44 @@ class Engine(Protocol):
 
     ``model_id`` names the model for provenance (the ``model`` column) and cache keys.
     ``generate`` returns one result per request, in the same order, and never raises for a row's fault.
+    ``last_stats`` describes the last ``generate`` call (`batch_stats`; the stage sums ``retries``,
+    ``speculative`` and ``prefix_cache`` from it, and stops on ``unavailable``).
     """
 
-    model_id: str
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def last_stats(self) -> dict[str, Any]: ...
 
     def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class RemoteEngine(Engine, Protocol):
+    """An engine whose requests run elsewhere (Spark tasks): where, and its running totals for the manifest."""
+
+    generated_on: str  # e.g. "spark_tasks" (an in-process engine: "driver")
+    totals: dict[str, Any]  # remote jobs, tasks, requests, retries, task seconds
+
+
+def batch_stats(requests: Sequence[GenRequest], unique_results: Sequence[GenResult], seconds: float,
+                **extra: Any) -> dict[str, Any]:
+    """An engine's ``last_stats`` for one ``generate`` call: requests, unique requests, failed rows, tokens
+    and seconds, then the engine's own figures (``retries``, ``unavailable``, ``speculative``, ...; a None
+    figure is left out)."""
+    stats: dict[str, Any] = {
+        "requests": len(requests),
+        "unique": len(unique_results),
+        "failed": sum(not r.ok for r in unique_results),
+        "prompt_tokens": sum(r.prompt_tokens for r in unique_results),
+        "completion_tokens": sum(r.completion_tokens for r in unique_results),
+        "seconds": seconds,
+    }
+    stats.update({k: v for k, v in extra.items() if v is not None or k == "unavailable"})
+    return stats
 
 
 def dedupe_requests(requests: Sequence[GenRequest]) -> tuple[list[GenRequest], list[int]]:
@@ -131,16 +162,3 @@ def dedupe_requests(requests: Sequence[GenRequest]) -> tuple[list[GenRequest], l
             unique.append(r)
         mapping.append(index[k])
     return unique, mapping
-
-
-def make_engine(kind: str, **kwargs: Any) -> Engine:
-    """Factory used by the stage config: ``kind`` is ``"vllm"`` or ``"http"``."""
-    if kind == "vllm":
-        from synth.engine_vllm import VLLMEngine
-
-        return VLLMEngine(**kwargs)
-    if kind == "http":
-        from synth.engine_http import HTTPEngine
-
-        return HTTPEngine(**kwargs)
-    raise ValueError(f"unknown engine kind {kind!r} (expected 'vllm' or 'http')")

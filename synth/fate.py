@@ -42,7 +42,7 @@ def synthetic_fate(view: RunView) -> dict[str, dict[str, Any]]:
     for stage in stages[first + 1 :]:
         try:
             frame = view.removed(stage, columns=["recipe", "reason"])
-        except Exception:  # noqa: BLE001 - a stage whose removed files carry no provenance columns
+        except Exception:  # a stage whose removed files carry no provenance columns
             continue
         if frame.empty:
             continue
@@ -58,7 +58,7 @@ def synthetic_fate(view: RunView) -> dict[str, dict[str, Any]]:
     if shards.is_dir():
         try:
             frame = view._read(shards, ["id", "recipe"], None)
-        except Exception:  # noqa: BLE001 - shards without provenance columns (no synth stage upstream)
+        except Exception:  # shards without provenance columns (no synth stage upstream)
             frame = None
         if frame is not None and "recipe" in frame.columns:
             frame = frame[frame["recipe"].notna()]

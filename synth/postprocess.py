@@ -263,7 +263,7 @@ def qa_pairs(text: str, ctx: PostContext, max_pairs: int = 8, tokens_per_pair: i
 
 
 @step("parse_score")
-def parse_score(text: str, ctx: PostContext, label: str = "score", min: int = 0, max: int = 5) -> str:  # noqa: A002
+def parse_score(text: str, ctx: PostContext, label: str = "score", min: int = 0, max: int = 5) -> str:
     """The integer after the last ``<label>:`` (``Educational score: 3``, bold or ``3/5`` allowed); a
     missing or out-of-range score raises Drop: an unparsed answer is a counted failure, never a 0."""
     words = r"[\s*_]*".join(re.escape(w) for w in label.split())

@@ -41,15 +41,6 @@ def build_rules() -> dict[str, Any]:
     }
 
 
-@lru_cache(maxsize=1)
-def spacy_english():
-    import spacy
-
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
-    return nlp
-
-
 def spacy_tokens(text: str) -> list[str]:
     """What datatrove's English word tokenizer returns."""
     from datatrove.utils.word_tokenizers import load_word_tokenizer

@@ -73,7 +73,9 @@ def test_symlink_pointing_outside_is_rejected(tmp_path: Path) -> None:
 
 
 def test_synth_cache_is_a_write_path() -> None:
-    synth = {"name": "synth", "model": "some/model", "recipes": ["wiki_rephrase"]}
+    # selecting on an ingest column: the built-in selection needs a quality_classifier stage before synth
+    recipe = {"recipe": "wiki_rephrase", "select": "source == 'web'"}
+    synth = {"name": "synth", "model": "some/model", "recipes": [recipe]}
     assert validate(config({**synth, "cache": "cache/synth.sqlite"})).stages[1].cache == "cache/synth.sqlite"
     lines = problems(config({**synth, "cache": "/tmp/synth.sqlite"}))
     assert lines == ["stages.synth.cache: must stay inside output directory out/demo (got /tmp/synth.sqlite)"]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pipeline.config import ConfigError, ReadPath, load_config, read_path_fields, validate
-from tests.conftest import REPO, pipeline_config, write_config
+from tests.conftest import REPO, build_tokenizer, pipeline_config, write_config
 
 
 @pytest.fixture
@@ -22,18 +22,28 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "weights.json").write_text(json.dumps({"web": 1.0, "code": 2.0}))
     (tmp_path / "conf" / "mine.yaml").write_text("name: mine\nprompt: 'Rewrite: {{ text }}'\n")
+    build_tokenizer(tmp_path / "conf")  # mix needs a tokenize stage before it
+    (tmp_path / "conf" / "quality.bin").write_bytes(b"")  # only checked to exist: distill selects on its buckets
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
 
+# mix reads n_tokens (tokenize) and its `by` column: a valid chain, so the config layer gets to the paths
+TOKENS = {"name": "tokens", "kind": "tokenize", "tokenizer": "conf/tokenizer.json"}
+
+
+def mix_stage(weights: str = "conf/weights.json") -> dict[str, Any]:
+    return {"name": "mix", "by": "source", "weights_file": weights}
+
+
 def mix_config(weights: str = "conf/weights.json", **top: Any) -> dict[str, Any]:
-    return pipeline_config(output="out", stages=[{"name": "mix", "weights_file": weights}], **top)
+    return pipeline_config(output="out", stages=[TOKENS, mix_stage(weights)], **top)
 
 
 def test_read_paths_become_absolute_and_dumps_keep_the_spelling(project: Path) -> None:
     cfg = validate(mix_config())
     assert cfg.stage("mix").weights_file == str(project / "conf" / "weights.json")
-    assert cfg.model_dump(mode="json")["stages"][0]["weights_file"] == "conf/weights.json"
+    assert cfg.model_dump(mode="json")["stages"][1]["weights_file"] == "conf/weights.json"
     resolved = cfg.stage("mix").model_dump(mode="json", context={"resolved_paths": True})
     assert resolved["weights_file"] == str(project / "conf" / "weights.json")
     copy = cfg.model_copy(deep=True)
@@ -52,28 +62,31 @@ def test_stage_hashes_do_not_depend_on_the_working_directory(project: Path, monk
     (project / "corpus").mkdir()
     (project / "corpus" / "a.jsonl").write_text('{"text": "hello"}\n')
     data = pipeline_config(output="out", inputs=[{"name": "a", "path": "corpus/a.jsonl"}],
-                           stages=[{"name": "mix", "weights_file": "conf/weights.json"}])
+                           stages=[TOKENS, mix_stage()])
     other = project / "elsewhere"  # the same relative layout under another directory
     (other / "conf").mkdir(parents=True)
     (other / "corpus").mkdir()
-    (other / "conf" / "weights.json").write_text((project / "conf" / "weights.json").read_text())
+    for name in ("weights.json", "tokenizer.json", "tokenizer_config.json"):
+        (other / "conf" / name).write_text((project / "conf" / name).read_text())
     (other / "corpus" / "a.jsonl").write_text('{"text": "hello"}\n')
     for corpus in (project, other):  # ingest's fingerprint has the input's mtime: make both the same
         os.utime(corpus / "corpus" / "a.jsonl", ns=(1_700_000_000 * 10**9,) * 2)
-    first = make_plan(validate(data)).stages[0].hash
+    first = make_plan(validate(data)).stages[-1].hash
     monkeypatch.chdir(other)
     cfg = validate(data)
     assert cfg.stage("mix").weights_file == str(other / "conf" / "weights.json")
     plan = make_plan(cfg)
-    assert plan.stages[0].hash == first
+    assert plan.stages[-1].hash == first
     (other / "conf" / "weights.json").write_text(json.dumps({"web": 3.0, "code": 2.0}))  # the content counts
-    assert make_plan(validate(data)).stages[0].hash != first
+    assert make_plan(validate(data)).stages[-1].hash != first
 
 
 def test_a_missing_read_path_is_a_config_error_naming_its_key(project: Path) -> None:
     data = mix_config("conf/nope.json")
     data["stages"].append({"name": "tok", "kind": "tokenize", "tokenizer": "/nowhere/tokenizer"})
     data["stages"].append({"name": "synth", "model": "org/hub-model", "recipes": ["distill", "conf/mine.yaml"]})
+    # distill selects on quality buckets
+    quality = {"name": "quality", "kind": "quality_classifier", "model": "conf/quality.bin", "buckets": 20}
     with pytest.raises(ConfigError) as err:
         validate(data)
     assert err.value.problems == [
@@ -81,11 +94,11 @@ def test_a_missing_read_path_is_a_config_error_naming_its_key(project: Path) -> 
         f"{project / 'conf' / 'nope.json'})",
         "stages.tok.tokenizer: file not found: /nowhere/tokenizer"]
     # a hub id passes as is (synth `model` is a ModelRef), a recipe file becomes absolute, a built-in name stays
-    synth = validate(pipeline_config(output="out", stages=[data["stages"][2]])).stage("synth")
+    synth = validate(pipeline_config(output="out", stages=[quality, data["stages"][3]])).stage("synth")
     assert synth.model == "org/hub-model"
     assert synth.recipes == ["distill", str(project / "conf" / "mine.yaml")]
     with pytest.raises(ConfigError, match=r"stages\.synth\.model: file not found: \./ckpt"):
-        validate(pipeline_config(output="out", stages=[{**data["stages"][2], "model": "./ckpt"}]))
+        validate(pipeline_config(output="out", stages=[quality, {**data["stages"][3], "model": "./ckpt"}]))
 
 
 def test_read_path_marker_is_generic() -> None:

@@ -102,7 +102,7 @@ def test_mask_cuts_matches_with_margin(tmp_path: Path) -> None:
     q = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
     cfg = _cfg(tmp_path, [{"question": q, "answer": ""}], margin=3)
     table, stats = build_eval_table(cfg)
-    plan = DPlan("", "", ("qa",), 13, 20, tuple(stats["lengths"]), "mask", 3, 10, tmp_path, "h")
+    plan = DPlan("", "", ("qa",), 13, 20, tuple(stats["lengths"]), "mask", 3, 10)
     text = f"Keep this start.\n\n{q.title()}.\n\nKeep this end."
     masked, cut = mask_text(text, plan, Membership(table.column("hash").to_numpy()))
     assert masked == "Keep this star\nnd." or masked.startswith("Keep this sta")
@@ -129,13 +129,13 @@ def _rows(keys: list[int], ids: list[str], units: list[int]) -> pa.Table:
 
 def test_losers_keep_first_and_max_docs() -> None:
     t = _rows([7, 7, 7, 9, 9, 5], ["b", "a", "a", "c", "d", "e"], [0, 3, 1, 0, 2, 0])
-    first = _losers(Plan("paragraph", None, 0, 0, Path("."), "h"), t).to_pylist()
+    first = _losers(Plan("paragraph", None, 0, 0), t).to_pylist()
     # key 7: ("a", 1) is first; ("a", 3) and ("b", 0) lose; key 9: "d" loses; key 5 once
     assert [(r["row"], r["unit"]) for r in first] == [(0, 0), (1, 3), (4, 2)]
-    boiler = _losers(Plan("paragraph", 1, 0, 0, Path("."), "h"), t).to_pylist()
+    boiler = _losers(Plan("paragraph", 1, 0, 0), t).to_pylist()
     assert [r["row"] for r in boiler] == [0, 1, 2, 3, 4]  # 7: docs a, b; 9: c, d; 5: one doc
-    assert _losers(Plan("paragraph", 2, 0, 0, Path("."), "h"), t).num_rows == 0
-    assert _losers(Plan("paragraph", 2, 0, 0, Path("."), "h"), pa.table({})).num_rows == 0
+    assert _losers(Plan("paragraph", 2, 0, 0), t).num_rows == 0
+    assert _losers(Plan("paragraph", 2, 0, 0), pa.table({})).num_rows == 0
 
 
 # ----------------------------------------------------------------------------------------------

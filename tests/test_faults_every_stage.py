@@ -104,6 +104,9 @@ def build_corpus(root: Path, seed: int = 11) -> None:
     wiki_ids[20], wiki_ids[40] = "f-5", "f-6"  # ids another input already has
     (root / "wiki").mkdir()
     pq.write_table(pa.table({"id": wiki_ids, "text": wiki}), root / "wiki" / "wiki.parquet")
+    from pipeline.demo.repos import write_demo_repos
+
+    write_demo_repos(root / "repos", seed=seed)  # code_filter and secrets: generated/minified/... files, credentials
 
 
 def train_quality_model(root: Path) -> Path:
@@ -128,20 +131,23 @@ def pipeline(model: Path, tokenizer: Path, workers: int = 1) -> dict[str, Any]:
             {"name": "web", "path": "corpus/web/*.jsonl", "format": "jsonl", "url_field": "url"},
             {"name": "forum", "path": "corpus/forum/*.jsonl.gz", "format": "jsonl.gz", "id_field": "id"},
             {"name": "wiki", "path": "corpus/wiki/*.parquet", "format": "parquet", "id_field": "id"},
+            {"name": "code", "path": "corpus/repos/*", "format": "repo"},
         ],
         "stages": [
-            {"name": "normalize"},
-            {"name": "langid", "keep": ["en"]},
+            {"name": "code_filter", "sources": ["code"]},
+            {"name": "secrets", "sources": ["code"]},  # the prose's e-mails and phones are pii's
+            {"name": "normalize", "skip_sources": ["code"]},
+            {"name": "langid", "keep": ["en"], "skip_sources": ["code"]},
             {"name": "exact_dedup"},
-            {"name": "heuristics"},
+            {"name": "heuristics", "skip_sources": ["code"]},
             {"name": "pii"},
             {"name": "quality", "kind": "quality_classifier", "model": str(model), "keep_top": 0.9, "buckets": 3},
             {"name": "domain", "kind": "domain_classifier",
              "rules": [{"source": "web", "domain": "web"}, {"source": "forum", "domain": "forum"},
-                       {"source": "wiki", "domain": "wiki"}]},
+                       {"source": "wiki", "domain": "wiki"}, {"source": "code", "domain": "code"}]},
             {"name": "near_dedup"},
             {"name": "tokenize", "tokenizer": str(tokenizer)},
-            {"name": "mix", "weights": {"web": 0.3, "forum": 0.2, "wiki": 0.5}, "budget_tokens": 40000},
+            {"name": "mix", "weights": {"web": 0.3, "forum": 0.2, "wiki": 0.4, "code": 0.1}, "budget_tokens": 40000},
             {"name": "shard", "formats": ["parquet", "jsonl.zst", "megatron"], "tokenizer": str(tokenizer),
              "max_shard_bytes": 12000},
         ],
@@ -329,8 +335,9 @@ def test_every_stage_kind_acts_and_steps_are_told_apart(reference: Reference) ->
     m = {s: v["counts"] for s, v in reference.manifests.items()}
     assert m["ingest"]["by_reason"] == {"quarantine:duplicate_id": 5, "quarantine:invalid_json": 1,
                                         "quarantine:non_string_text": 1}
-    for stage in ("langid", "exact_dedup", "heuristics", "quality", "near_dedup", "mix"):
+    for stage in ("code_filter", "langid", "exact_dedup", "heuristics", "quality", "near_dedup", "mix"):
         assert m[stage]["removed"] > 0, stage
+    assert reference.manifests["secrets"]["stats"]["secrets_docs"] >= 2
     assert m["mix"]["added"] > 0  # some documents repeat (epoch 1)
     pii = reference.manifests["pii"]["stats"]
     assert pii["pii_email"] > 0 and pii["pii_phone"] > 0

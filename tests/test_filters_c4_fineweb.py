@@ -13,7 +13,7 @@ from filters.text import TextBatch
 from tests.test_filters_gopher import unique_words
 
 
-def measure(module: ModuleType, texts: list[str], segmenter: str = "regex", **settings: Any):  # noqa: ANN201
+def measure(module: ModuleType, texts: list[str], segmenter: str = "regex", **settings: Any):
     """`compat: paper` unless a test asks otherwise: these tests pin down the papers' reading."""
     settings.setdefault("compat", "paper")
     return module.measure(TextBatch(pa.array(texts), segmenter), module.Settings(**settings))

@@ -62,3 +62,44 @@ def test_empty_batches() -> None:
     assert len(tok.ids) == 0
     assert len(en_tokens.sentence_counts(pa.array([], pa.string()), en_tokens.lexicon())) == 0
     assert tokens_of(["", " \n\t "], en_tokens.lexicon()) == [[], []]
+
+
+WRAPPED_CASES = [
+    ("(hello), 10km (dont) \"cant\" local): THEN:) (8) (Gotta word). A): 1990 x1", [
+        "(", "hello", ")", ",", "10", "km", "(", "do", "nt", ")", '"', "ca", "nt", '"', "local", "):", "THEN", ":)",
+        "(", "8)", "(", "Got", "ta", "word", ")", ".", "A", "):", "1990", "x1"]),
+    ("ex-Gov. (well-known), word... 3.5, 1,000. D-Minn., A. U.S. etc.. x-ray", [
+        "ex", "-", "Gov.", "(", "well", "-", "known", ")", ",", "word", "...", "3.5", ",", "1,000", ".", "D", "-",
+        "Minn.", ",", "A.", "U.S.", "etc", "..", "x", "-", "ray"]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), WRAPPED_CASES)
+def test_shortcuts_keep_special_cases_and_emoticons(text: str, expected: list[str]) -> None:
+    """A word between marks is cut without the affix regexes, except where a special case or an
+    emoticon forms among the pieces (checked against spaCy 3.8 once)."""
+    assert tokens_of([text], Lexicon())[0] == expected
+
+
+def test_shortcuts_agree_with_the_full_rules_on_real_text() -> None:
+    """Every chunk of the shared article set (real news text) and of the edge cases that a shortcut
+    takes is cut exactly as spaCy's full algorithm cuts it."""
+    import json
+    import os
+    from pathlib import Path
+
+    from tests import oracle
+
+    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "article-extraction" / "ground-truth.json"
+    if not path.exists():
+        if os.environ.get("CI") == "true":
+            raise FileNotFoundError(path)
+        pytest.skip(f"{path} not found (the shared article set)")
+    texts = [p["articleBody"] for p in json.loads(path.read_text(encoding="utf-8")).values()]
+    texts += oracle.edge_case_texts(400, seed=3)
+    chunks, _ = en_tokens.split_chunks(pa.array(texts, pa.string()))
+    tokenize = en_tokens.ChunkTokenizer(en_tokens.rules())
+    taken = [c for c in set(chunks.to_pylist()) if en_tokens._SIMPLE(c) or en_tokens._WRAPPED(c)]
+    assert len(taken) > 5000
+    wrong = [(c, tokenize(c), tokenize.full(c)) for c in taken if tokenize(c) != tokenize.full(c)]
+    assert not wrong, wrong[:10]

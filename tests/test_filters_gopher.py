@@ -25,7 +25,7 @@ def unique_words(n: int, length: int = 4, prefix: str = "") -> list[str]:
     return [prefix + "".join(c) for c in itertools.islice(combos, skip, skip + n)]
 
 
-def measure(module: ModuleType, texts: list[str], segmenter: str = "regex", **settings: Any):  # noqa: ANN201
+def measure(module: ModuleType, texts: list[str], segmenter: str = "regex", **settings: Any):
     """`compat: paper` unless a test asks otherwise: these tests pin down the papers' reading."""
     settings.setdefault("compat", "paper")
     return module.measure(TextBatch(pa.array(texts), segmenter), module.Settings(**settings))

@@ -50,7 +50,7 @@ REASONS = {
 
 def ours(texts: list[str], name: str) -> list[str | None]:
     profile = build_profiles(HeuristicsConfig(name="heuristics", kind="heuristics"))[DEFAULT_PROFILE]
-    _, reasons, _ = run_filters(pa.array(texts, pa.string()), profile, [name])
+    reasons = run_filters(pa.array(texts, pa.string()), profile, [name]).reasons
     return [None if r is None else r.split(":", 1)[1] for r in reasons]
 
 

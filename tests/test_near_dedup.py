@@ -210,29 +210,25 @@ def test_survivor_rule_and_persistent_index(tmp_path: Path) -> None:
     assert len(list((tmp_path / "idx").glob("gen-*"))) == 2
 
 
-def test_survivor_rule_prefers_quality_then_length_then_id(tmp_path: Path) -> None:
-    from filters.minhash import MinHashParams
-    from stages.near_dedup import Plan, _pick_survivors
+def test_survivor_rule_prefers_quality_then_length_then_id() -> None:
+    from filters.dup_clusters import survivor_pairs
 
     rank = (("quality_score", True, "double"), ("length", True, "int64"), ("id", False, "string"))
-    plan = Plan(work=tmp_path, params=MinHashParams(112, 14, 8, 0), shingle="auto", ngram=5, char_ngram=5,
-                cjk_ratio=0.3, verify=True, threshold=0.8, window=4, n_inputs=1, base=(0,), n_docs=9,
-                index_base=(), set_buckets=2, rank=rank, keep_index_rows=False)
     rows = [  # root, id, quality, length, is_index
         (0, "d0", 0.2, 900, False), (0, "d1", 0.7, 100, False), (0, "d2", None, 5000, False),  # quality wins
         (3, "d3", None, 100, False), (3, "d4", None, 300, False),  # no scores: longest wins
         (5, "d5", 0.5, 300, False), (5, "d6", 0.5, 300, False),  # full tie: smallest id
         (7, "d7", 0.9, 999, False), (7, "old", None, 1, True),  # an index document always survives
     ]
-    table = pa.table({"key": pa.array([0] * len(rows), pa.uint64()), "root": [r[0] for r in rows],
+    table = pa.table({"root": [r[0] for r in rows], "node": list(range(len(rows))),
                       "part": pa.array([-1 if r[4] else 0 for r in rows], pa.int32()), "row": list(range(len(rows))),
-                      "id": [r[1] for r in rows], "is_index": [r[4] for r in rows],
+                      "id": [r[1] for r in rows], "is_index": [r[4] for r in rows], "weight": [1] * len(rows),
                       "rank_quality_score": pa.array([r[2] for r in rows], pa.float64()),
                       "rank_length": [r[3] for r in rows]})
-    out = _pick_survivors(plan, table).to_pylist()
-    by_id = {rows[o["row"]][1]: (o["cluster"], o["dup"]) for o in out}
-    assert by_id == {"d0": ("d1", True), "d1": ("d1", False), "d2": ("d1", True), "d3": ("d4", True),
-                     "d4": ("d4", False), "d5": ("d5", False), "d6": ("d5", True), "d7": ("old", True)}
+    out = survivor_pairs(table, rank).to_pylist()
+    by_id = {rows[o["u"]][1]: o["s_id"] for o in out}
+    assert by_id == {"d0": "d1", "d2": "d1", "d3": "d4", "d6": "d5", "d7": "old"}
+    assert all(o["removable"] for o in out)
 
 
 @pytest.mark.parametrize(("verify", "shingle"), [(True, "auto"), (False, "auto"), (True, "char"), (False, "word")])

@@ -305,3 +305,44 @@ def test_config_resolution_and_errors() -> None:
                                       "threshold": 1.2, "survivor": ["quality_score sideways"]}]})
     text = "\n".join(err.value.problems)
     assert "stages.near_dedup.threshold" in text and "stages.near_dedup.survivor" in text
+
+
+# ----------------------------------------------------------------------------------------------
+# mega-documents: capped (bottom-k) shingle sets
+
+
+def _big_text(rng: random.Random, words: int) -> str:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocab = [a + b + c + d for a in letters for b in letters for c in letters for d in "aeiou"]  # no digits: folded
+    return " ".join(rng.choice(vocab) for _ in range(words))
+
+
+def test_capped_sets_keep_the_smallest_hashes_and_compare_like_for_like() -> None:
+    from filters.minhash import common_hash_range, intersection_sizes, jaccard_from_sizes
+
+    rng = random.Random(5)
+    big = _big_text(rng, 30_000)
+    words = big.split()
+    near = " ".join(words[:27_000])  # a 90% prefix: Jaccard ~0.9 with `big`, under the cap of 28,000
+    small = " ".join(words[1000:1400])  # quoted inside `big`
+    full = _sets([big, near, small])
+    capped = _sets([big, near, small], max_shingles=28_000)
+    assert list(np.diff(capped.offsets)) == [28_000, len(full.doc(1)), len(full.doc(2))]
+    assert np.array_equal(capped.doc(0), full.doc(0)[:28_000]) and np.array_equal(capped.doc(1), full.doc(1))
+
+    def jac(sets: ShingleSets, i: int, j: int, cap: int | None) -> float:
+        a_off = np.array([0, len(sets.doc(i))])
+        b_off = np.array([0, len(sets.doc(j))])
+        a, b = sets.doc(i), sets.doc(j)
+        if cap:
+            a, a_off, b, b_off = common_hash_range(a, a_off, b, b_off, cap)
+        inter = intersection_sizes(a, a_off, b, b_off)
+        return float(jaccard_from_sizes(inter, np.diff(a_off), np.diff(b_off))[0])
+
+    true = jac(full, 0, 1, None)
+    assert 0.88 < true < 0.92
+    assert abs(jac(capped, 0, 1, 28_000) - true) < 0.01  # the common hash range: like for like
+    assert jac(capped, 0, 1, None) < true - 0.02  # the raw sketch against a whole set would be biased
+    # containment of a quoted passage: whole in the full set, about cap/size of it in the sketch
+    inside = len(np.intersect1d(capped.doc(2), capped.doc(0))) / len(capped.doc(2))
+    assert len(np.intersect1d(full.doc(2), full.doc(0))) == len(full.doc(2)) and inside < 0.99

@@ -20,8 +20,10 @@ from pipeline.config import ConfigError, validate
 from pipeline.run_view import RunView
 from tests.conftest import REPO
 
-README = (REPO / "README.md").read_text(encoding="utf-8")
-BLOCKS = [(m.group(1), m.group(2)) for m in re.finditer(r"```(\w*)\n(.*?)```", README, re.S)]
+PAGES = {path.relative_to(REPO).as_posix(): path.read_text(encoding="utf-8")
+         for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]}
+README = PAGES["README.md"]
+BLOCKS = [(m.group(1), m.group(2)) for text in PAGES.values() for m in re.finditer(r"```(\w*)\n(.*?)```", text, re.S)]
 
 
 def commands(lang: str = "bash") -> list[str]:
@@ -29,7 +31,7 @@ def commands(lang: str = "bash") -> list[str]:
     out = []
     for block_lang, body in BLOCKS:
         if block_lang == lang:
-            for line in body.splitlines():
+            for line in body.replace("\\\n", " ").splitlines():  # continuation lines joined
                 parts = shlex.split(line, comments=True)
                 if parts:
                     out.append(line)
@@ -118,7 +120,7 @@ def test_every_yaml_block_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_the_your_own_data_config_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    match = re.search(r"### Your own data.*?```yaml\n(.*?)```", README, re.S)
+    match = re.search(r"## Quick start on your own data.*?```yaml\n(.*?)```", README, re.S)
     assert match, "README lost its 'Your own data' example"
     body = match.group(1)
     assert len(body.strip().splitlines()) == 4  # "four lines are a complete config"
@@ -137,7 +139,7 @@ def test_the_your_own_data_config_runs(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_the_notebook_example_uses_real_methods() -> None:
-    body = next(b for lang, b in BLOCKS if lang == "python")
+    body = next(b for lang, b in BLOCKS if lang == "python" and "open_run" in b)
     tree = ast.parse(body)
     called = {node.func.attr for node in ast.walk(tree) if isinstance(node, ast.Call)
               and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
@@ -147,9 +149,19 @@ def test_the_notebook_example_uses_real_methods() -> None:
         assert callable(getattr(RunView, name, None)), name
 
 
-def test_links_stay_inside_the_repository() -> None:
-    assert "../" not in re.sub(r"\(got \.\./x\)", "", README)  # the only `../` is an example of a rejected path
-    for target in re.findall(r"\]\(([^)#]+)\)", README):
-        assert not target.startswith(("http://", "https://")) and (REPO / target).exists(), target
-    for path in re.findall(r"`((?:docs|examples|bench|synth/recipes|stages|pipeline)/[\w./-]+)`", README):
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_links_stay_inside_the_repository(page: str) -> None:
+    text, here = PAGES[page], (REPO / page).parent
+    if page == "README.md":  # the only `../` is an example of a rejected path (docs/ may name ../shared/data)
+        assert "../" not in re.sub(r"\(got \.\./x\)", "", text)
+    for target in re.findall(r"\]\(([^)#]+)\)", text):
+        assert not target.startswith(("http://", "https://")) and (here / target).resolve().is_relative_to(REPO), target
+        assert (here / target).exists(), target
+    for path in re.findall(r"`((?:docs|examples|bench|synth/recipes|stages|pipeline)/[\w./-]+)`", text):
         assert (REPO / path).exists(), path
+
+
+def test_the_readme_maps_every_docs_page_and_stays_short() -> None:
+    mapped = set(re.findall(r"\]\((docs/[\w.-]+\.md)\)", README))
+    assert mapped == {p for p in PAGES if p.startswith("docs/")}
+    assert len(README.splitlines()) <= 250  # read in ten minutes; details go to docs/

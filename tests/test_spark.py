@@ -32,15 +32,17 @@ require_pyspark()
 
 DOMAINS = [{"source": "web", "domain": "web"}, {"source": "forum", "domain": "web"},
            {"source": "encyclopedia", "domain": "wiki"}, {"source": "code", "domain": "code"},
-           {"source": "math", "domain": "math"}]
+           {"source": "repos", "domain": "code"}, {"source": "math", "domain": "math"}]
 
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from pipeline.demo.corpus import write_demo_corpus
+    from pipeline.demo.repos import write_demo_repos
 
     root = tmp_path_factory.mktemp("spark_demo") / "demo"
     write_demo_corpus(root, 300, seed=3)
+    write_demo_repos(root / "repos", seed=3)  # code_filter and secrets on both executors
     return root
 
 
@@ -73,9 +75,13 @@ def models(tmp_path_factory: pytest.TempPathFactory, demo: Path) -> dict[str, st
 
 
 def full_config(demo: Path, models: dict[str, str], output: Path, executor: str) -> dict[str, Any]:
-    inputs = demo_inputs(demo)
+    from pipeline.demo.repos import demo_repo_input
+
+    inputs = [*demo_inputs(demo), demo_repo_input(demo)]
     stages = [
-        {"name": "normalize"},
+        {"name": "code_filter", "sources": ["repos"]},
+        {"name": "secrets"},
+        {"name": "normalize", "skip_sources": ["repos"]},
         {"name": "langid", "keep": ["en", "zh"]},
         {"name": "exact_dedup", "url": True},
         {"name": "heuristics", "filters": ["gopher_repetition", "c4"]},
@@ -177,6 +183,10 @@ def test_every_stage_decides_the_same(both_runs: dict[str, Any]) -> None:
     by_stage = {s: outcome(both_runs["local"], s)["counts"]["by_reason"] for s in stage_names(both_runs["cfg"])}
     assert by_stage["exact_dedup"].get("exact_dup") and by_stage["near_dedup"].get("near_dup")
     assert by_stage["quality"].get("quality:not_top") and by_stage["mix"].get("mix:not_selected")
+    assert by_stage["code_filter"].get("code_filter:generated") and by_stage["code_filter"].get("code_filter:minified")
+    secrets = [json.loads((both_runs[k] / "secrets" / "_manifest.json").read_text())["stats"]
+               for k in ("local", "spark")]
+    assert secrets[0] == secrets[1] and secrets[0]["secrets_docs"] >= 2
 
 
 def test_shards_are_byte_identical(both_runs: dict[str, Any]) -> None:
@@ -288,6 +298,29 @@ def test_map_and_group_by_key_keep_the_local_contract(spark: Any, tmp_path: Path
 
 def _square(x: int) -> int:
     return x * x
+
+
+def _slow_square(x: int) -> int:
+    time.sleep(0.7)
+    return x * x
+
+
+def test_map_progress_moves_while_tasks_run(spark: Any, tmp_path: Path) -> None:
+    """Progress comes from Spark's status tracker while the job runs, not only `0/n` then `n/n`."""
+    from pipeline.config import validate
+    from pipeline.executors.spark import SparkExecutor
+
+    cfg = validate({"output": str(tmp_path / "o"), "executor": "spark",
+                    "inputs": [{"name": "x", "path": "x", "format": "jsonl"}]})
+    ex = SparkExecutor(cfg)
+    seen: list[tuple[int, int]] = []
+    assert ex.map(_slow_square, list(range(8)), progress=lambda d, t: seen.append((d, t))) == [
+        i * i for i in range(8)]
+    done = [d for d, _ in seen]
+    assert seen[0] == (0, 8) and seen[-1] == (8, 8)
+    assert any(0 < d < 8 for d in done), seen  # movement between the start and the end
+    assert done == sorted(done) and {t for _, t in seen} == {8}
+    assert spark.sparkContext.getLocalProperty("spark.jobGroup.id") is None  # the job group is cleared
 
 
 def _fail_on_3(x: int) -> int:

@@ -91,7 +91,7 @@ class Cluster:
         self.env = spark_env(scratch)
         self.port, self.ui = free_port(), free_port()
         cls = str(Path(self.env["SPARK_HOME"]) / "bin" / "spark-class")
-        log = open(scratch / "master.log", "w")  # noqa: SIM115 - closed with the process
+        log = open(scratch / "master.log", "w")  # closed with the process
         self.master = subprocess.Popen([cls, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
                                         "--port", str(self.port), "--webui-port", str(self.ui)],
                                        env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -100,7 +100,7 @@ class Cluster:
         for i in range(workers):
             work = scratch / f"worker-{i}"
             work.mkdir()
-            log = open(scratch / f"worker-{i}.log", "w")  # noqa: SIM115
+            log = open(scratch / f"worker-{i}.log", "w")
             self.workers.append(subprocess.Popen(
                 [cls, "org.apache.spark.deploy.worker.Worker", self.url, "--host", "127.0.0.1", "--cores", "1",
                  "--memory", "1536m", "--webui-port", str(free_port()), "--work-dir", str(work)],
@@ -226,7 +226,7 @@ def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {**spark_env(scratch), "SPARK_DAEMON_MEMORY": "1g"}  # the server is also the Spark driver
     port = free_port()
     script = Path(env["SPARK_HOME"]) / "sbin" / "start-connect-server.sh"
-    log = open(scratch / "server.log", "w")  # noqa: SIM115
+    log = open(scratch / "server.log", "w")
     server = subprocess.Popen(
         ["bash", str(script), "--master", "local[2]", "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
          "--conf", f"spark.connect.grpc.binding.port={port}", "--conf", "spark.driver.host=127.0.0.1",

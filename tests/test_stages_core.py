@@ -9,10 +9,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.executors.local import LocalExecutor
+from pipeline.hashing import shuffle_keys
 from pipeline.plans import keep_first_per_key
 from stages.exact_dedup import ExactDedupConfig, normalize_url, normalized_for_hash, text_digests
 from stages.normalize import NormalizeConfig, normalize_texts
-from stages.shard import shuffle_keys
 
 
 def norm(text: str, **kw: object) -> str:

@@ -11,7 +11,8 @@ import pytest
 from test_synth_support import ENGINE_ARGS, MAX_MODEL_LEN, SERVED_NAME, FlakyProxy, Server, free_port, require
 
 from synth.cache import ResponseCache, cache_key, generate_cached, model_identity
-from synth.engines import Engine, GenRequest, GenResult, Sampling, dedupe_requests, make_engine
+from synth.engine_kinds import make_engine
+from synth.engines import Engine, GenRequest, GenResult, Sampling, dedupe_requests
 
 pytest_plugins = ["test_synth_support"]
 

@@ -235,7 +235,7 @@ class StubServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:  # http.server's naming
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 stub.served += 1
                 payload = json.dumps({"choices": [{"text": body["prompt"][::-1], "finish_reason": "stop"}],

@@ -224,10 +224,10 @@ class FlakyProxy:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:  # http.server's naming
                 self._forward("POST")
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 self._forward("GET")
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)

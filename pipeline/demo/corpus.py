@@ -483,7 +483,7 @@ def write_demo_corpus(out_dir: str | Path, n_docs: int = 3000, seed: int = 0) ->
                                                                       dup_role.get(local, _ROLE_ORIG))
                     if kind == "bad":
                         assert writer is not None
-                        writer.add_raw(text)  # type: ignore[arg-type]
+                        writer.add_raw(text)
                     elif math_writer is not None:
                         math_writer.add(doc_id, text)
                     elif s == "encyclopedia":

@@ -151,7 +151,7 @@ _TPL_NOALT_RE = re.compile(r"\{(\w+)\}")
 _TERMINAL = (".", "?", "!", "\u3002", "\uff1f", "\uff01")
 
 
-class Template(tuple):  # type: ignore[type-arg]
+class Template(tuple[Any, ...]):
     """Compiled parts plus `fast(rng, rnd, ctx)`: generated code making the same draws as `render`."""
 
     fast: Callable[[Random, Callable[[], float], dict[str, Any]], str]
@@ -180,7 +180,7 @@ def _codegen(parts: tuple[Part, ...]) -> Callable[[Random, Callable[[], float], 
     if not exprs:
         return lambda rng, rnd, ctx: ""
     src = "def f(rng, rnd, ctx):\n    return ''.join((" + ", ".join(exprs) + ",))\n"
-    exec(src, ns)  # noqa: S102 - code generated from our own templates only
+    exec(src, ns)  # code generated from our own templates only
     return ns["f"]
 
 
@@ -283,7 +283,7 @@ def draw(part: Part, rng: Random) -> str:
 class Block:
     """A paragraph (prose) or a block of lines (code): sentences drawn from templates."""
 
-    sentences: list[Parts | str]
+    sentences: Sequence[Parts | str]
     ctx: dict[str, Any] | None = None
 
 
@@ -346,10 +346,10 @@ def realize(spec: DocSpec, rng: Random) -> Doc:
         ctx = base if b.ctx is None else {**base, **b.ctx}
         if spec.cap:
             sents = [(_cap(s.fast(rng, rnd, ctx)) if s.needs_cap else s.fast(rng, rnd, ctx))
-                     if type(s) is Template else _cap(s if type(s) is str else render(s, rng, ctx))
+                     if type(s) is Template else _cap(s if isinstance(s, str) else render(s, rng, ctx))
                      for s in b.sentences]
         else:
-            sents = [s.fast(rng, rnd, ctx) if type(s) is Template else s if type(s) is str else render(s, rng, ctx)
+            sents = [s.fast(rng, rnd, ctx) if type(s) is Template else s if isinstance(s, str) else render(s, rng, ctx)
                      for s in b.sentences]
         blocks.append(spec.sep.join(sents))
     return Doc("\n\n".join(blocks), spec.title, spec.subtype)
@@ -364,7 +364,7 @@ def realize_units(spec: DocSpec, rng: Random) -> UnitDoc:
         idx = []
         for s in b.sentences:
             idx.append(len(sentences))
-            sentences.append([[s, None]] if type(s) is str else render_units(s, rng, ctx))
+            sentences.append([[s, None]] if isinstance(s, str) else render_units(s, rng, ctx))
         order.append(idx)
     return UnitDoc(sentences, order, spec.sep, spec.title, spec.subtype, spec.lang, spec.domain, spec.cap)
 
@@ -937,7 +937,7 @@ def gen_math(rng: Random) -> DocSpec:
     for i, j in enumerate(_sample(rng, len(MATH_PROBLEMS), k)):
         srcs, nums = MATH_PROBLEMS[j](rng)
         first = f"[Problem|Example|Exercise] {_NUM_WORDS[i + 1]}. " + srcs[0]
-        sents: list[Parts | str] = [_math_tpl(first)] + [_math_tpl(s) for s in srcs[1:]]
+        sents: list[Parts | str] = [_math_tpl(first), *(_math_tpl(s) for s in srcs[1:])]
         sents.insert(2, MATH_EXPLAIN[explain[2 * i]])
         if rng.random() < 0.6:
             sents.insert(len(sents) - 1, MATH_EXPLAIN[explain[2 * i + 1]])

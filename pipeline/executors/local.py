@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import pyarrow.parquet as pq
 
 from filters.lsh_graph import UnionFind
 from pipeline import storage
-from pipeline.errors import call_naming_item
+from pipeline.errors import call_naming_item, task_label
 from pipeline.hashing import siphash64
 from pipeline.io import clean_temp_files, read_json_or_none, write_json, write_parquet
 from pipeline.primitives import Progress
@@ -52,8 +53,38 @@ def bucket_slices(table: pa.Table, n_buckets: int, partitioner: str) -> list[tup
     return [(int(sorted_buckets[s]), table.slice(int(s), int(e - s))) for s, e in zip(starts, ends, strict=True)]
 
 
-def _group_map(task: tuple[Callable[[Path, int], pa.Table], Path, int, Path, int, str]) -> int:
-    key_fn, path, part, workdir, n_buckets, partitioner = task
+@dataclass(frozen=True)
+class _GroupMap:
+    """One partition's keyed rows spilled into buckets; `label` is what an error names."""
+
+    key_fn: Callable[[Path, int], pa.Table]
+    path: Path
+    part: int
+    workdir: Path
+    n_buckets: int
+    partitioner: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.workdir.name} map {task_label(self.path)}"
+
+
+@dataclass(frozen=True)
+class _GroupReduce:
+    """One bucket reduced whole; `label` is what an error names."""
+
+    reduce_fn: Callable[[pa.Table], pa.Table]
+    workdir: Path
+    bucket: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.workdir.name} bucket {self.bucket}"
+
+
+def _group_map(task: _GroupMap) -> int:
+    key_fn, path, part, workdir = task.key_fn, task.path, task.part, task.workdir
+    n_buckets, partitioner = task.n_buckets, task.partitioner
     marker = workdir / "map_done" / f"p{part:06d}.json"
     if marker.exists():
         return 0
@@ -65,8 +96,8 @@ def _group_map(task: tuple[Callable[[Path, int], pa.Table], Path, int, Path, int
     return table.num_rows
 
 
-def _group_reduce(task: tuple[Callable[[pa.Table], pa.Table], Path, int]) -> str:
-    reduce_fn, workdir, bucket = task
+def _group_reduce(task: _GroupReduce) -> str:
+    reduce_fn, workdir, bucket = task.reduce_fn, task.workdir, task.bucket
     out = workdir / "reduce" / f"r{bucket:05d}.parquet"
     if out.exists():
         return str(out)
@@ -148,7 +179,7 @@ class LocalExecutor:
     # -- primitives -----------------------------------------------------------------------------
     def group_by_key(
         self,
-        partitions: Sequence[Path],
+        partitions: Sequence[Path | str],
         key_fn: Callable[[Path, int], pa.Table],
         reduce_fn: Callable[[pa.Table], pa.Table],
         workdir: Path,
@@ -170,7 +201,8 @@ class LocalExecutor:
                        workdir / "_params.json")
         for sub in (workdir / "map").glob("b*"):
             clean_temp_files(sub)
-        map_tasks = [(key_fn, p, i, workdir, n_buckets, partitioner) for i, p in enumerate(partitions)]
+        map_tasks = [_GroupMap(key_fn, storage.location(p), i, workdir, n_buckets, partitioner)
+                     for i, p in enumerate(partitions)]
         total = len(map_tasks) + n_buckets
 
         def map_progress(done: int, _n: int) -> None:
@@ -182,7 +214,7 @@ class LocalExecutor:
                 progress(len(map_tasks) + done, total)
 
         self.map(_group_map, map_tasks, map_progress)
-        reduce_tasks = [(reduce_fn, workdir, b) for b in range(n_buckets)]
+        reduce_tasks = [_GroupReduce(reduce_fn, workdir, b) for b in range(n_buckets)]
         return self.map(_group_reduce, reduce_tasks, reduce_progress)
 
 

@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pyarrow as pa
@@ -41,8 +40,10 @@ import pyarrow.parquet as pq
 
 from pipeline import storage
 from pipeline.config import PipelineConfig, SparkConfig
-from pipeline.errors import StageFailed
+from pipeline.errors import StageFailed, task_label
 from pipeline.executors.local import LABEL_ROWS, bucket_slices
+from pipeline.executors.spark_progress import tracked
+from pipeline.executors.spark_types import spark_schema
 from pipeline.io import read_json_or_none, write_json, write_parquet
 from pipeline.primitives import Progress
 from pipeline.storage import arrow
@@ -74,42 +75,6 @@ def to_uri(path: str | Path) -> str:
         scheme, rest = text.split("://", 1)
         return f"{'s3a' if storage.scheme_of(text) == 's3' else scheme}://{rest}"
     return Path(text.removeprefix("file://")).resolve().as_uri()
-
-
-def uri_key(uri: str) -> str:
-    """A comparable form of a file URI (Spark writes `file:/x`, Python `file:///x`)."""
-    parsed = urlparse(uri)
-    return unquote(parsed.path) if parsed.scheme in ("", "file") else uri
-
-
-def sparkable(schema: pa.Schema) -> pa.Schema:
-    """The nearest schema Spark can carry (no unsigned or fixed-size types); values cast back later."""
-
-    def conv(t: pa.DataType) -> pa.DataType:
-        if pa.types.is_unsigned_integer(t):
-            return {8: pa.int16(), 16: pa.int32(), 32: pa.int64()}.get(t.bit_width, pa.decimal128(20, 0))
-        if pa.types.is_fixed_size_binary(t) or pa.types.is_large_binary(t):
-            return pa.binary()
-        if pa.types.is_large_string(t):
-            return pa.string()
-        if pa.types.is_dictionary(t):
-            return conv(t.value_type)
-        if pa.types.is_null(t):
-            return pa.string()
-        if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
-            return pa.list_(conv(t.value_type))
-        if pa.types.is_struct(t):
-            return pa.struct([pa.field(f.name, conv(f.type)) for f in t])
-        return t
-
-    return pa.schema([pa.field(f.name, conv(f.type)) for f in schema])
-
-
-def spark_schema(schema: pa.Schema) -> Any:
-    """Spark StructType for an Arrow schema (every field nullable: Spark checks nothing else)."""
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    return from_arrow_schema(sparkable(schema))
 
 
 def runs(batch: pa.RecordBatch, column: str) -> Iterator[tuple[Any, pa.RecordBatch]]:
@@ -172,11 +137,11 @@ def _item_task(fn: Callable[[Any], Any], items: Sequence[Any], batches: Iterator
         for i in batch.column("id").to_pylist():
             try:
                 ok, value = True, fn(items[i])
-            except Exception as exc:  # noqa: BLE001 - raised on the driver, with the item
+            except Exception as exc:  # raised on the driver, with the item
                 ok, value = False, exc
             try:
                 payload = cloudpickle.dumps(value)
-            except Exception as exc:  # noqa: BLE001 - an unpicklable exception: keep its text
+            except Exception as exc:  # an unpicklable exception: keep its text
                 ok, payload = False, cloudpickle.dumps(RuntimeError(f"{type(value).__name__}: {value} ({exc})"))
             yield pa.RecordBatch.from_pylist([{"i": i, "ok": ok, "payload": payload}], schema=_RESULT)
 
@@ -186,11 +151,14 @@ _BUCKET = pa.schema([("bucket", pa.int32())])
 
 
 def _group_map_task(key_fn: Callable[[Path, int], pa.Table], partitions: Sequence[str], n_buckets: int,
-                    partitioner: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+                    partitioner: str, step: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """The local `_group_map`, emitting each bucket's slice as one Arrow IPC chunk instead of a file."""
     for batch in batches:
         for part in batch.column("id").to_pylist():
-            table = key_fn(storage.location(partitions[part]), part)
+            try:
+                table = key_fn(storage.location(partitions[part]), part)
+            except Exception as exc:  # named as the local executor names it (`bands map p-00002`)
+                raise StageFailed(f"{step} map {task_label(storage.location(partitions[part]))}", exc) from exc
             if table.num_rows == 0:
                 continue
             rows = [{"bucket": b, "part": part, "payload": _ipc(piece)}
@@ -325,7 +293,7 @@ class SparkExecutor:
     def _conf(self, key: str) -> str | None:
         try:
             return self.spark.conf.get(key, None)
-        except Exception:  # noqa: BLE001 - a setting the server will not show
+        except Exception:  # a setting the server will not show
             return None
 
     @property
@@ -364,7 +332,7 @@ class SparkExecutor:
             yield
         except StageFailed:
             raise
-        except Exception as exc:  # noqa: BLE001 - PySpark errors carry the worker traceback as text
+        except Exception as exc:  # PySpark errors carry the worker traceback as text
             raise StageFailed(label, RuntimeError(python_error(exc))) from exc
 
     def positions(self, n: int) -> DataFrame:
@@ -386,7 +354,7 @@ class SparkExecutor:
         if not items:
             return []
         task = functools.partial(_item_task, fn, items)
-        with self.job(getattr(fn, "__name__", "map")):
+        with self.job(getattr(fn, "__name__", "map")), tracked(self.spark, progress, len(items)):  # items: labels below
             rows = self.positions(len(items)).mapInArrow(task, spark_schema(_RESULT)).toArrow()
         results: list[Any] = [None] * len(items)
         for i, ok, payload in zip(rows.column("i").to_pylist(), rows.column("ok").to_pylist(),
@@ -395,13 +363,13 @@ class SparkExecutor:
             if not ok:
                 if isinstance(value, StageFailed):
                     raise value
-                raise StageFailed(str(items[i]), value)
+                raise StageFailed(task_label(items[i]), value)
             results[i] = value
         if progress:
             progress(len(items), len(items))
         return results
 
-    def group_by_key(self, partitions: Sequence[Path], key_fn: Callable[[Path, int], pa.Table],
+    def group_by_key(self, partitions: Sequence[Path | str], key_fn: Callable[[Path, int], pa.Table],
                      reduce_fn: Callable[[pa.Table], pa.Table], workdir: Path, n_buckets: int | None = None,
                      partitioner: str = "hash", progress: Progress | None = None) -> list[str]:
         """The local contract on a DataFrame shuffle; resumable per call (finished outputs reused)."""
@@ -417,11 +385,12 @@ class SparkExecutor:
         if partitions:
             paths = [str(p) for p in partitions]
             chunks = self.positions(len(paths)).mapInArrow(
-                functools.partial(_group_map_task, key_fn, paths, n_buckets, partitioner), spark_schema(_CHUNK))
+                functools.partial(_group_map_task, key_fn, paths, n_buckets, partitioner, workdir.name),
+                spark_schema(_CHUNK))
             reduced = (chunks.repartition(self.shuffle_partitions(n_buckets), "bucket")
                        .sortWithinPartitions("bucket", "part")
                        .mapInArrow(functools.partial(_group_reduce_task, reduce_fn, workdir), spark_schema(_BUCKET)))
-            with self.job("group_by_key"):
+            with self.job(f"{workdir.name} group-by"), tracked(self.spark, progress, n_buckets):
                 reduced.toArrow()
         for out in outputs:
             if not out.exists():  # no rows fell in this bucket

@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from pipeline.executors.spark import spark_schema
-from synth.engines import GenRequest, GenResult, Sampling, dedupe_requests
+from pipeline.executors.spark_types import spark_schema
+from synth.engines import GenRequest, GenResult, Sampling, batch_stats, dedupe_requests
 
 if TYPE_CHECKING:
     from pipeline.executors.spark import SparkExecutor
@@ -141,17 +141,10 @@ class SparkHTTPEngine:
             raise RuntimeError(f"synth: {len(unique)} requests sent to Spark tasks, {len(got)} results came back")
         unique_results = [got[i] for i in range(len(unique))]
         retries = sum(int(t.get("retries", 0)) for t in tasks)
-        self.last_stats = {
-            "requests": len(requests),
-            "unique": len(unique),
-            "failed": sum(not r.ok for r in unique_results),
-            "retries": retries,
-            "unavailable": next((t["unavailable"] for t in tasks if t.get("unavailable")), None),
-            "prompt_tokens": sum(r.prompt_tokens for r in unique_results),
-            "completion_tokens": sum(r.completion_tokens for r in unique_results),
-            "seconds": time.perf_counter() - t0,
-            "tasks": sum(1 for t in tasks if t.get("in_task")),
-        }
+        self.last_stats = batch_stats(
+            requests, unique_results, time.perf_counter() - t0, retries=retries,
+            unavailable=next((t["unavailable"] for t in tasks if t.get("unavailable")), None),
+            tasks=sum(1 for t in tasks if t.get("in_task")))
         self.totals["remote_jobs"] += 1
         self.totals["remote_tasks"] += self.last_stats["tasks"]
         self.totals["remote_requests"] += sum(int(t.get("unique", 0)) for t in tasks if t.get("in_task"))

@@ -1,0 +1,278 @@
+"""In-file parallelism for ingest: one large input file read by every worker.
+
+One file used to be one task, so a single 2 GB JSONL kept one worker busy while the others waited.
+Now a **plain JSONL** file larger than its input's `split_bytes` is read as byte ranges cut on line
+boundaries, and a **Parquet** file with several row groups as runs of row groups of about
+`split_bytes`. Compressed JSONL (`.jsonl.gz`, `.jsonl.zst`) cannot be entered mid-stream and stays
+whole, as do WARC/HTML inputs, HF datasets and remote files.
+
+The result is exactly that of reading the file whole, for any split size: the same partitions
+(every `partition_rows` documents, named in order), ids derived from the same line numbers, the same
+quarantine rows. Three `map`s over the executor:
+
+1. line counts: each byte range's newlines, so every range knows the number of its first line
+   (Parquet needs none: row-group sizes are in the footer); files that stay whole are ingested here;
+2. reading: each range or run of row groups is parsed into documents (an Arrow IPC file) and
+   quarantine rows, by the same readers as a whole file;
+3. writing: each final partition is cut from the ranges' documents in order, and each file's
+   quarantine rows are concatenated; then the file's marker (the same as a whole file's).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline import faults, storage
+from pipeline.ingest import InputFile, _error_kind, ingest_file, read_jsonl, read_table_rows
+from pipeline.io import atomic_path, read_json_or_none, write_json, write_parquet
+from pipeline.primitives import Executor, Progress
+from pipeline.schema import DOC_SCHEMA, QUARANTINE_SCHEMA
+from pipeline.storage import arrow
+from pipeline.warc import WEB_DOC_SCHEMA
+
+COUNT_CHUNK = 16 << 20  # bytes read at a time when counting lines
+
+
+@dataclass(frozen=True)
+class Split:
+    """One piece of a file: bytes [start, stop) of a JSONL file, or row groups [start, stop) of a
+    Parquet file; `first` = the number of its first line (row), once known."""
+
+    file: InputFile
+    index: int
+    start: int
+    stop: int
+    first: int = 1
+
+    @property
+    def name(self) -> str:
+        return f"{self.file.prefix}-s{self.index:05d}"
+
+
+def plan_splits(f: InputFile, split_bytes: int) -> list[Split] | None:
+    """The pieces of a file worth reading in parallel, or None to read it whole."""
+    if storage.is_remote_uri(f.path) or f.input.format not in ("jsonl", "parquet"):
+        return None
+    if f.input.format == "parquet":
+        md = pq.ParquetFile(f.path).metadata
+        runs: list[tuple[int, int]] = []
+        begin = size = 0
+        for g in range(md.num_row_groups):
+            size += md.row_group(g).total_byte_size
+            if size >= split_bytes:
+                runs.append((begin, g + 1))
+                begin, size = g + 1, 0
+        if begin < md.num_row_groups:
+            runs.append((begin, md.num_row_groups))
+        if len(runs) < 2:
+            return None
+        firsts, row = [], 1
+        for a, b in runs:
+            firsts.append(row)
+            row += sum(md.row_group(g).num_rows for g in range(a, b))
+        return [Split(f, i, a, b, first) for i, ((a, b), first) in enumerate(zip(runs, firsts, strict=True))]
+    size = os.path.getsize(f.path)
+    if size <= split_bytes:
+        return None
+    cuts = [0]
+    with open(f.path, "rb") as fh:
+        pos = split_bytes
+        while pos < size:
+            fh.seek(pos)
+            while True:  # the cut goes right after the next newline
+                chunk = fh.read(1 << 16)
+                if not chunk:
+                    pos = size
+                    break
+                nl = chunk.find(b"\n")
+                if nl >= 0:
+                    pos += nl + 1
+                    break
+                pos += len(chunk)
+            if pos < size:
+                cuts.append(pos)
+            pos = max(pos, cuts[-1] + split_bytes)
+    cuts.append(size)
+    return [Split(f, i, a, b) for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))]
+
+
+def _count_lines(split: Split) -> int:
+    """Newlines in the split's bytes: the number of lines before the next split."""
+    n = 0
+    with open(split.file.path, "rb") as fh:
+        fh.seek(split.start)
+        left = split.stop - split.start
+        while left > 0:
+            chunk = fh.read(min(COUNT_CHUNK, left))
+            if not chunk:
+                break
+            n += chunk.count(b"\n")
+            left -= len(chunk)
+    return n
+
+
+def _split_dir(stage_dir: Path) -> Path:
+    return stage_dir / "_splits"
+
+
+def _read_split(task: tuple[Split, Path]) -> dict[str, Any]:
+    """Parse one split into documents (Arrow IPC) and quarantine rows (Parquet); return its counts."""
+    split, stage_dir = task
+    f = split.file
+    if f.input.format == "parquet":
+        items = read_table_rows(f, list(range(split.start, split.stop)), split.first)
+    else:
+        items = read_jsonl(f, (split.start, split.stop), split.first)
+    schema = WEB_DOC_SCHEMA if f.html_column else DOC_SCHEMA
+    docs: list[dict[str, Any]] = []
+    bad: list[dict[str, Any]] = []
+    records = 0
+    for _line, doc, qrow in items:
+        records += 1
+        if doc is not None:
+            docs.append(doc)
+        else:
+            bad.append(qrow)  # type: ignore[arg-type]
+    out = _split_dir(stage_dir)
+    _write_ipc(pa.Table.from_pylist(docs, schema=schema), out / f"{split.name}.arrow")
+    write_parquet(pa.Table.from_pylist(bad, schema=QUARANTINE_SCHEMA), out / f"{split.name}.quarantine.parquet")
+    by_reason: dict[str, int] = {}
+    for q in bad:
+        key = f"quarantine:{_error_kind(q['error'])}"
+        by_reason[key] = by_reason.get(key, 0) + 1
+    return {"docs": len(docs), "records": records, "quarantined": len(bad), "by_reason": by_reason}
+
+
+def _write_ipc(table: pa.Table, path: Path) -> None:
+    """A scratch file of documents (Arrow IPC: no encoding cost) moved into place whole; locally
+    without fsync (a killed run redoes the file's pieces), on an object store uploaded whole."""
+    if not storage.is_local(path):
+        with atomic_path(path) as tmp, pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+            w.write_table(table)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    faults.before_commit(path)
+    os.replace(tmp, path)
+
+
+def _read_docs(path: Path, offset: int, length: int) -> pa.Table:
+    if storage.is_local(path):
+        with pa.memory_map(str(path)) as source:
+            return pa.ipc.open_file(source).read_all().slice(offset, length)
+    with storage.location(path).open("rb") as fh:
+        return pa.ipc.open_file(fh).read_all().slice(offset, length)
+
+
+def _write_part(task: tuple[InputFile, int, list[tuple[str, int, int]], Path]) -> str:
+    """One final partition of a split file, cut from its splits' documents in order."""
+    f, number, pieces, stage_dir = task
+    name = f"{f.prefix}-{number:04d}"
+    schema = WEB_DOC_SCHEMA if f.html_column else DOC_SCHEMA
+    tables = [_read_docs(_split_dir(stage_dir) / f"{split}.arrow", a, n) for split, a, n in pieces]
+    table = pa.concat_tables(tables).combine_chunks() if tables else schema.empty_table()
+    write_parquet(table, stage_dir / "_raw" / f"{name}.parquet")
+    return name
+
+
+def _write_quarantine(task: tuple[InputFile, list[str], Path]) -> None:
+    f, splits, stage_dir = task
+    tables = [pq.read_table(arrow(_split_dir(stage_dir) / f"{s}.quarantine.parquet")) for s in splits]
+    bad = pa.concat_tables(tables) if tables else QUARANTINE_SCHEMA.empty_table()
+    qpath = stage_dir.parent / "quarantine" / f"{f.prefix}.parquet"
+    if bad.num_rows:
+        write_parquet(bad.combine_chunks(), qpath)
+    else:
+        qpath.unlink(missing_ok=True)
+
+
+def partition_pieces(doc_counts: Sequence[int], names: Sequence[str], rows: int) -> list[list[tuple[str, int, int]]]:
+    """Final partitions (every `rows` documents, at least one) as (split, offset, length) pieces."""
+    total = sum(doc_counts)
+    parts: list[list[tuple[str, int, int]]] = [[] for _ in range(max(1, math.ceil(total / rows)))]
+    start = 0
+    for name, n in zip(names, doc_counts, strict=True):
+        pos = 0
+        while pos < n:
+            p = (start + pos) // rows
+            take = min(n - pos, (p + 1) * rows - (start + pos))
+            parts[p].append((name, pos, take))
+            pos += take
+        start += n
+    return parts
+
+
+def ingest_files(ex: Executor, files: Sequence[InputFile], stage_dir: Path, partition_rows: int, stage_hash: str,
+                 progress: Callable[[str], Progress | None]) -> list[dict[str, Any]]:
+    """Every input file's ingest result (`ingest_file`'s), large plain JSONL and Parquet files read
+    in pieces by all workers. `progress(phase)` gives the progress callback of a phase."""
+    results: dict[int, dict[str, Any]] = {}
+    splits: dict[int, list[Split]] = {}
+    for i, f in enumerate(files):
+        done = read_json_or_none(stage_dir / "_files" / f"{f.prefix}.json")
+        if done and done.get("config_hash") == stage_hash:
+            results[i] = done
+            continue
+        pieces = plan_splits(f, f.input.split_bytes)
+        if pieces is not None:
+            splits[i] = pieces
+    whole = [i for i in range(len(files)) if i not in results and i not in splits]
+    counting = [s for i in sorted(splits) for s in splits[i] if files[i].input.format == "jsonl"]
+    tasks: list[tuple[str, Any]] = [("file", (files[i], stage_dir, partition_rows, stage_hash)) for i in whole]
+    tasks += [("count", s) for s in counting]
+    outcomes = ex.map(_first_pass, tasks, progress("files"))
+    for i, result in zip(whole, outcomes, strict=False):
+        results[i] = result
+    lines = dict(zip(((s.file.prefix, s.index) for s in counting), outcomes[len(whole):], strict=True))
+    for i, pieces in splits.items():
+        if files[i].input.format == "jsonl":
+            first = 1
+            for k, s in enumerate(pieces):
+                pieces[k] = Split(s.file, s.index, s.start, s.stop, first)
+                first += lines[(s.file.prefix, s.index)]
+    order = [s for i in sorted(splits) for s in splits[i]]
+    read = dict(zip((s.name for s in order), ex.map(_read_split, [(s, stage_dir) for s in order],
+                                                   progress("file pieces")), strict=True))
+    writes: list[tuple[str, Any]] = []
+    for i in sorted(splits):
+        names = [s.name for s in splits[i]]
+        parts = partition_pieces([read[n]["docs"] for n in names], names, partition_rows)
+        writes += [("part", (files[i], p, pieces, stage_dir)) for p, pieces in enumerate(parts)]
+        writes.append(("quarantine", (files[i], names, stage_dir)))
+    ex.map(_second_pass, writes, progress("partitions"))
+    for i in sorted(splits):
+        f = files[i]
+        names = [s.name for s in splits[i]]
+        by_reason: dict[str, int] = {}
+        for n in names:
+            for k, v in read[n]["by_reason"].items():
+                by_reason[k] = by_reason.get(k, 0) + v
+        n_parts = len(partition_pieces([read[n]["docs"] for n in names], names, partition_rows))
+        result = {"config_hash": stage_hash, "file": f.path, "records": sum(read[n]["records"] for n in names),
+                  "quarantined": sum(read[n]["quarantined"] for n in names),
+                  "parts": [f"{f.prefix}-{p:04d}" for p in range(n_parts)], "by_reason": by_reason, "skipped": {}}
+        write_json(result, stage_dir / "_files" / f"{f.prefix}.json")
+        results[i] = result
+    if splits:
+        storage.rmtree(_split_dir(stage_dir))
+    return [results[i] for i in range(len(files))]
+
+
+def _first_pass(task: tuple[str, Any]) -> Any:
+    kind, arg = task
+    return ingest_file(arg) if kind == "file" else _count_lines(arg)
+
+
+def _second_pass(task: tuple[str, Any]) -> Any:
+    kind, arg = task
+    return _write_part(arg) if kind == "part" else _write_quarantine(arg)

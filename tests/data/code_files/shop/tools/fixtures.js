@@ -1,0 +1,23 @@
+// Sample orders for the demo page.
+export const ORDERS = [
+  { id: 0, sku: "SKU-76451", customer: "customer-8676@example.invalid", quantity: 4, price: 324.77, status: "returned" },
+  { id: 1, sku: "SKU-89036", customer: "customer-5716@example.invalid", quantity: 6, price: 134.77, status: "paid" },
+  { id: 2, sku: "SKU-71784", customer: "customer-3153@example.invalid", quantity: 6, price: 196.79, status: "returned" },
+  { id: 3, sku: "SKU-05041", customer: "customer-8922@example.invalid", quantity: 4, price: 365.62, status: "shipped" },
+  { id: 4, sku: "SKU-19121", customer: "customer-7162@example.invalid", quantity: 5, price: 371.76, status: "paid" },
+  { id: 5, sku: "SKU-36504", customer: "customer-1167@example.invalid", quantity: 6, price: 67.00, status: "returned" },
+  { id: 6, sku: "SKU-37066", customer: "customer-2516@example.invalid", quantity: 6, price: 227.80, status: "paid" },
+  { id: 7, sku: "SKU-54143", customer: "customer-0685@example.invalid", quantity: 5, price: 365.02, status: "returned" },
+  { id: 8, sku: "SKU-66418", customer: "customer-9770@example.invalid", quantity: 2, price: 38.35, status: "paid" },
+  { id: 9, sku: "SKU-73644", customer: "customer-5252@example.invalid", quantity: 7, price: 166.03, status: "returned" },
+  { id: 10, sku: "SKU-93678", customer: "customer-5968@example.invalid", quantity: 6, price: 178.09, status: "returned" },
+  { id: 11, sku: "SKU-78135", customer: "customer-8362@example.invalid", quantity: 8, price: 323.40, status: "paid" },
+  { id: 12, sku: "SKU-09831", customer: "customer-2858@example.invalid", quantity: 6, price: 350.47, status: "paid" },
+  { id: 13, sku: "SKU-77762", customer: "customer-7974@example.invalid", quantity: 6, price: 228.38, status: "shipped" },
+  { id: 14, sku: "SKU-48527", customer: "customer-2706@example.invalid", quantity: 7, price: 168.08, status: "paid" },
+  { id: 15, sku: "SKU-01727", customer: "customer-8344@example.invalid", quantity: 5, price: 387.35, status: "shipped" },
+  { id: 16, sku: "SKU-53182", customer: "customer-2496@example.invalid", quantity: 3, price: 379.25, status: "paid" },
+  { id: 17, sku: "SKU-70505", customer: "customer-3217@example.invalid", quantity: 2, price: 84.60, status: "shipped" },
+  { id: 18, sku: "SKU-24227", customer: "customer-3275@example.invalid", quantity: 9, price: 29.63, status: "returned" },
+  { id: 19, sku: "SKU-47587", customer: "customer-8019@example.invalid", quantity: 7, price: 109.98, status: "returned" },
+];
