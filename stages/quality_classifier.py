@@ -1,4 +1,5 @@
-"""`quality_classifier`: fastText P(high quality) per document, then a global decision.
+"""`quality_classifier`: P(high quality) per document (fastText, or a logistic head on sentence embeddings
+when `model:` is a head file from `curate train quality --head embedding`), then a global decision.
 
 Decisions that depend on the whole corpus (keep the top 10%, Nemotron-CC-style quality buckets
 from token-weighted percentiles) are computed from all scores at once, never per partition, so
@@ -20,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field, model_validator
 
+from filters.embedding_head import head_embedder, is_head_file, load_head
 from filters.fasttext_classifier import (
     check_quality_model,
     file_fingerprint,
@@ -237,6 +239,8 @@ class Stage(GlobalStage):
     Config = QualityClassifierConfig
     config: QualityClassifierConfig
 
+    head: Any = None  # an embedding head (`model:` a head JSON file from `curate train ... --head embedding`)
+
     def reads(self) -> tuple[Column, ...]:
         return (Column("text", pa.string()), Column("n_tokens", pa.int32(), optional=True))
 
@@ -245,14 +249,33 @@ class Stage(GlobalStage):
         return (Column("quality_score", pa.float32()), *buckets)
 
     def fingerprint(self) -> dict[str, Any]:
-        check_quality_model(self.config.model, self.config.positive_label)  # fail before anything is written
+        if is_head_file(self.config.model):
+            self._check_head(load_head(self.config.model))
+        else:
+            check_quality_model(self.config.model, self.config.positive_label)  # fail before anything is written
         return file_fingerprint(self.config.model)
 
+    def _check_head(self, head: Any) -> None:
+        if head.positive_label != self.config.positive_label:
+            raise ValueError(f"{self.config.model}: the head's positive label is '{head.positive_label}', not "
+                             f"'{self.config.positive_label}' (set positive_label)")
+
     def setup(self) -> None:
+        if is_head_file(self.config.model):
+            from filters.embedding import default_threads
+
+            self.head = load_head(self.config.model)
+            self._check_head(self.head)
+            workers = max(1, int(getattr(self.pipeline, "workers", 1) or 1))
+            self.embedder = head_embedder(self.head, threads=max(1, default_threads() // workers))
+            return
         self.model = check_quality_model(self.config.model, self.config.positive_label)
         self.preprocess = model_preprocessing(self.config.model)  # score as trained
 
     def score(self, table: pa.Table) -> np.ndarray:
+        if self.head is not None:
+            texts = pc.utf8_slice_codeunits(pc.fill_null(table.column("text"), ""), 0, self.config.max_chars)
+            return self.head.predict_proba(self.embedder.encode(texts.to_pylist()))
         lines = prepare_lines(table.column("text"), self.config.max_chars, **self.preprocess)
         return predict_proba(self.model, lines, self.config.positive_label)
 

@@ -25,6 +25,8 @@ STAGE_MODULES: dict[str, str] = {
     "url_filter": "stages.url_filter",
     "decontaminate": "stages.decontaminate",
     "paragraph_dedup": "stages.paragraph_dedup",
+    "embed": "stages.embed",
+    "semantic_dedup": "stages.semantic_dedup",
     "code_filter": "stages.code_filter",
     "secrets": "stages.secrets",
 }

@@ -43,6 +43,7 @@ from pipeline.paths import stage_write_path
 from pipeline.storage import arrow
 from stages.base import Column, GlobalStage, Part, PartitionOutput, StageContext
 from synth.demo_model import read_model_info
+from synth.fidelity import FidelityChecker, FidelityConfig
 from synth.filter_expr import FilterError
 from synth.lazy_engine import LazyEngine, ServerUnavailable, prefix_cache_stats, speculative_stats
 from synth.outputs import (
@@ -107,6 +108,8 @@ class SynthConfig(StageConfig):
     cache: str | None = None  # response cache file, relative to OUT; default _cache/synth.sqlite
     inherit: list[str] = Field(default_factory=lambda: ["lang"])  # parent columns copied to synthetic docs
     max_failed_fraction: float = Field(default=0.5, ge=0.0, le=1.0)  # more failed generations fail the stage
+    # output checks against the source chunk, per recipe name ("*": every recipe): synth/fidelity.py
+    fidelity: dict[str, FidelityConfig] = Field(default_factory=dict)
 
     @field_validator("recipes")
     @classmethod
@@ -281,8 +284,9 @@ class Stage(GlobalStage):
             engine.raise_if_unavailable()
         except ServerUnavailable as e:
             raise StageFailed(ctx.stage.name, e) from None
+        check = FidelityChecker(self.config.fidelity).check if self.config.fidelity else None
         out = collect(works, run.results, run.fresh, requests, engine.model_id, tok, self.config.inherit,
-                      [r.name for r in self._recipes()])
+                      [r.name for r in self._recipes()], check)
         figures = wave_figures(out, len(requests), run.hits)
         self._check_failures(ctx, figures, out, len(requests))
         write_side(ctx.stage_dir / "annotations" / f"part-{wave:04d}.parquet", out.annotations, ANNOTATION_SCHEMA,

@@ -7,6 +7,7 @@ their generations as cache hits (this run generated none of them).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,8 @@ from synth.selection import TEMPLATE_COLUMNS, Work
 
 COUNTERS = ("prompts", "cache_hits", "generated", "failed", "generated_tokens", "dropped", "synthetic_docs",
             "annotated")
-BY_CAUSE = ("failures_by_cause", "dropped_by_cause")
+BY_CAUSE = ("failures_by_cause", "dropped_by_cause", "dropped_by_recipe_cause")
+Check = Callable[[str, str, str], str]  # (recipe, output, source chunk) -> output, or Drop (synth/fidelity.py)
 
 
 @dataclass
@@ -99,7 +101,7 @@ class WaveOutput:
 
 
 def _outputs_of(w: Work, results: list[GenResult], fresh: list[bool], requests: list[GenRequest], tok: Any,
-                out: WaveOutput, rs: RecipeStats) -> list[tuple[Chunk, GenResult, str]]:
+                out: WaveOutput, rs: RecipeStats, check: Check | None = None) -> list[tuple[Chunk, GenResult, str]]:
     """One work item's cleaned outputs, chunk by chunk; failures and rejections become `failed` rows."""
     kept = []
     for j, c in enumerate(w.chunks):
@@ -117,7 +119,8 @@ def _outputs_of(w: Work, results: list[GenResult], fresh: list[bool], requests: 
                                       res.error or "", res))
             continue
         try:
-            kept.append((c, res, clean(w.recipe, res, c, w.seeds[j], tok, per_chunk=not w.recipe.spec.join_chunks)))
+            text = clean(w.recipe, res, c, w.seeds[j], tok, per_chunk=not w.recipe.spec.join_chunks)
+            kept.append((c, res, check(w.recipe.name, text, c.text) if check else text))
         except Drop as d:
             rs.dropped += 1
             out.failed.append(failure(requests[i].id, w, c.index, "postprocess", d.cause, str(d), res))
@@ -147,13 +150,14 @@ def _documents(w: Work, outputs: list[tuple[Chunk, GenResult, str]], tok: Any, i
 
 
 def collect(works: list[Work], results: list[GenResult], fresh: list[bool], requests: list[GenRequest],
-            model: str | None, tok: Any, inherit: list[str], recipe_names: list[str]) -> WaveOutput:
+            model: str | None, tok: Any, inherit: list[str], recipe_names: list[str], check: Check | None = None
+            ) -> WaveOutput:
     """Turn a wave's results into documents, annotations and failure rows, counted per recipe."""
     out = WaveOutput(model, recipes={r: RecipeStats() for r in recipe_names})
     for w in works:
         rs = out.recipes[w.recipe.name]
         rs.docs_with_chunks += 1
-        outputs = _outputs_of(w, results, fresh, requests, tok, out, rs)
+        outputs = _outputs_of(w, results, fresh, requests, tok, out, rs, check)
         if w.recipe.spec.kind == "annotate":
             out.annotations += [annotation(w, res, text, model) for _, res, text in outputs]
             rs.annotated += len(outputs)
@@ -174,6 +178,9 @@ def wave_figures(out: WaveOutput, n_requests: int, hits: int) -> dict[str, Any]:
     for f in out.failed:
         by = figures["failures_by_cause" if f["stage"] == "generation" else "dropped_by_cause"]
         by[f["cause"]] = by.get(f["cause"], 0) + 1
+        if f["stage"] != "generation":  # per recipe and cause, e.g. "wiki_rephrase:wrong_language"
+            key = f"{f['recipe']}:{f['cause']}"
+            figures["dropped_by_recipe_cause"][key] = figures["dropped_by_recipe_cause"].get(key, 0) + 1
     return figures
 
 

@@ -215,7 +215,8 @@ HEAVY_MODULES: dict[str, set[str]] = {
     # end to end on the 1,500-document demo corpus (the notebook API keeps fast tests in test_first_hour
     # and test_report; the classifiers in test_classifiers)
     "slow": {"test_faults_every_stage", "test_faults", "test_remote_storage", "test_incremental", "test_decon_faults",
-             "test_heuristics_datatrove", "test_web_pipeline", "test_notebook", "test_demo_classifiers"},
+             "test_heuristics_datatrove", "test_web_pipeline", "test_notebook", "test_demo_classifiers",
+             "test_embedding_head"},  # embeds 600 documents and trains fastText beside the head
 }
 HEAVY_TESTS: dict[str, set[str]] = {
     # the fast tier keeps kill points 2 and 67 (and test_runner's 1-vs-2-workers shards)
@@ -237,6 +238,11 @@ HEAVY_TESTS: dict[str, set[str]] = {
                  "test_boilerplate_goes_and_single_sentences_stay", "test_no_eval_item_text_reaches_the_shards",
                  "test_any_worker_count_gives_the_same_bytes", "test_mask_action")),
              "test_demo_wordlists.py::test_built_wheel_ships_the_data_files",
+             # two pipeline runs embedding 200 real documents (the pure k-means/pair tests stay fast)
+             *(f"test_semantic_dedup.py::{name}" for name in (
+                 "test_planted_paraphrases_found_and_articles_kept",
+                 "test_same_result_for_any_workers_and_partitioning",
+                 "test_semdedup_params_shows_counts_and_examples")),
              # the commands shown in README and docs/ run as subprocesses (the list check stays fast)
              *(f"test_doc_commands.py::{name}" for name in (
                  "test_the_quick_start_on_your_own_data", "test_the_training_commands", "test_help_demo_data_and_java",

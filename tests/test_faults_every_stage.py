@@ -146,6 +146,8 @@ def pipeline(model: Path, tokenizer: Path, workers: int = 1) -> dict[str, Any]:
              "rules": [{"source": "web", "domain": "web"}, {"source": "forum", "domain": "forum"},
                        {"source": "wiki", "domain": "wiki"}, {"source": "code", "domain": "code"}]},
             {"name": "near_dedup"},
+            {"name": "embed", "max_tokens": 64},
+            {"name": "semantic_dedup", "eps": 0.05, "cluster_size": 40},
             {"name": "tokenize", "tokenizer": str(tokenizer)},
             {"name": "mix", "weights": {"web": 0.3, "forum": 0.2, "wiki": 0.4, "code": 0.1}, "budget_tokens": 40000},
             {"name": "shard", "formats": ["parquet", "jsonl.zst", "megatron"], "tokenizer": str(tokenizer),
@@ -349,6 +351,8 @@ def test_every_stage_kind_acts_and_steps_are_told_apart(reference: Reference) ->
                  "near_dedup: group-by bands/map", "near_dedup: group-by bands/reduce",
                  "near_dedup: group-by join_u/map", "near_dedup: group-by join_v/reduce",
                  "near_dedup: group-by clusters/map", "near_dedup: partitions", "mix: partitions",
+                 "embed: partitions", "semantic_dedup: _work/ files", "semantic_dedup: group-by clusters/reduce",
+                 "semantic_dedup: partitions",
                  "shard: group-by keys/map", "shard: text shards", "shard: megatron shards",
                  "shard: manifest and card"):
         assert step in labels, (step, labels)

@@ -314,3 +314,23 @@ def test_recipes_with_one_input_budget_cut_a_document_into_the_same_chunks(
         chunks[recipe].add((f"{parent}:{index}", body[: body.index(starts[recipe])]))
     assert chunks["distill"] == chunks["knowledge_list"]
     assert sum(key.endswith(":1") for key, _ in chunks["distill"]) > 0  # documents cut into several chunks
+
+
+def test_fidelity_checks_drop_outputs_and_count_them_per_recipe_and_cause(
+    workdir: Path, tiny_model_dir: Path, scripted: ScriptedEngine
+) -> None:
+    """The scripted engine echoes the first words of its passage: with a copy ceiling of 0.5 the rewrite
+    recipe's outputs are copies (synth/fidelity.py; real models: tests/test_synth_fidelity.py)."""
+    require("transformers")
+    require("onnxruntime")
+    m = run(workdir, synth_pipeline(tiny_model_dir, fidelity={"wiki_rephrase": {"max_similarity": 0.5,
+                                                                                "language": False}}))
+    s = m["stats"]
+    by = s["dropped_by_recipe_cause"]
+    assert by.get("wiki_rephrase:copy", 0) > 0 and not any(k.startswith("diverse_qa:") and k.endswith(":copy")
+                                                           for k in by)
+    assert s["dropped_by_cause"]["copy"] == by["wiki_rephrase:copy"]
+    failed = pa.concat_tables([pq.read_table(p) for p in (workdir / "out" / "synth" / "failed").glob("*.parquet")])
+    copies = [f for f in failed.to_pylist() if f["cause"] == "copy"]
+    assert len(copies) == by["wiki_rephrase:copy"] and all(f["recipe"] == "wiki_rephrase" for f in copies)
+    assert all("cosine to the source" in f["reason"] for f in copies)
