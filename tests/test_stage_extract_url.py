@@ -36,7 +36,7 @@ def _table(html: list[str | None], urls: list[str | None] | None = None) -> pa.T
                      "meta": ["{}"] * n, "html": pa.array(html, pa.string())})
 
 
-@pytest.mark.parametrize("method", ["trafilatura", "resiliparse", "plain"])
+@pytest.mark.parametrize("method", ["blocks", "trafilatura", "resiliparse", "plain"])
 def test_extract_methods_keep_paragraphs_and_line_breaks(method: str) -> None:
     stage = Extract(ExtractConfig(name="extract", method=method), _pipeline())
     out = stage.apply(_table([PAGE, None, "<html><body><script>var x=1;</script></body></html>"]))

@@ -23,6 +23,8 @@ def _config(root: Path, executor: str) -> dict[str, Any]:
     cfg["inputs"] = [{**cfg["inputs"][0], "path": str(root / cfg["inputs"][0]["path"])},
                      {"name": "notes", "path": str(root / "notes.jsonl"), "url_field": "url"}]
     for stage in cfg["stages"]:
+        if stage["name"] == "extract":  # a few of the demo pages are over this: extract:too_large
+            stage["max_html_chars"] = 5000
         for key, value in list(stage.items()):
             if isinstance(value, list):
                 stage[key] = [str(root / v) for v in value]
@@ -43,4 +45,16 @@ def test_web_stages_decide_the_same_on_spark(tmp_path: Path, spark: Any) -> None
                                                                       remote["counts"]), stage
     reasons = {r for _, r in outcome(tmp_path / "out-spark", "url_filter")["removed"]}
     assert {"url_filter:domain", "url_filter:substring", "url_filter:word"} <= reasons
+    assert "extract:too_large" in {r for _, r in outcome(tmp_path / "out-spark", "extract")["removed"]}
     assert len(outcome(tmp_path / "out-spark", "extract")["kept"]) > 60
+    texts = [_extracted(tmp_path / f"out-{ex}") for ex in ("local", "spark")]
+    assert texts[0] == texts[1]  # the same text and formula count for every page
+    assert any(n for _, n in texts[0].values())  # the crawl's math pages counted formulas
+
+
+def _extracted(out: Path) -> dict[str, tuple[str, int | None]]:
+    import pyarrow.parquet as pq
+
+    rows = [r for f in sorted((out / "extract" / "data").glob("part-*.parquet"))
+            for r in pq.read_table(f, columns=["id", "text", "math_formulas"]).to_pylist()]
+    return {r["id"]: (r["text"], r["math_formulas"]) for r in rows}

@@ -10,7 +10,10 @@ layouts (HTML5 semantic tags, class-named div soup, a blog with reader comments)
 breadcrumbs, cookie banners, ads, related links, newsletter and share blocks and footers. Charsets:
 UTF-8 declared by the server, windows-1252 declared only in `<meta>`, windows-1252 undeclared, and
 Russian pages in windows-1251. The crawl also holds request, metadata, non-200 and non-HTML records
-and one truncated record. Words and boilerplate come from `data/web/*.json`.
+and one truncated record. Every tenth English page carries formulas (MathJax 2 scripts, KaTeX with
+its TeX annotation, MathML without TeX, or MathJax 3's assistive MathML, each with the rendered copy
+real pages have) and another a code block; their truth lines are the TeX and the code lines.
+Words, boilerplate, formulas and code come from `data/web/*.json`.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ class Page:
     html: str
     article: list[str] = field(default_factory=list)
     boilerplate: list[str] = field(default_factory=list)
+    formulas: int = 0
+    math_form: str | None = None
+    code_blocks: int = 0
 
 
 class _Builder:
@@ -84,8 +90,9 @@ def _links(items: list[str], cls: str = "") -> str:
     return f"<ul{attr}>{lis}</ul>"
 
 
-def _article(b: _Builder, page: Page) -> str:
-    """The article body; every line it holds goes to `page.article`."""
+def _article(b: _Builder, page: Page, extra: str | None = None) -> str:
+    """The article body; every line it holds goes to `page.article`. `extra` "math" or "code" adds a
+    passage with formulas or a code block after the second paragraph."""
     r = b.rng
     title = b.sentence().rstrip(".")
     page.article.append(title)
@@ -110,7 +117,64 @@ def _article(b: _Builder, page: Page) -> str:
             items = [b.sentence() for _ in range(r.randint(3, 4))]
             page.article += items
             parts.append("<ul>" + "".join(f"<li>{_e(t)}</li>" for t in items) + "</ul>")
+        if i == 1 and extra == "math":
+            parts.append(_math_passage(b, page))
+        if i == 1 and extra == "code":
+            parts.append(_code_passage(b, page))
     return "\n".join(parts)
+
+
+MATH_FORMS = ("mathjax2", "katex", "mathml", "mathjax3")
+
+
+def _formula_html(f: dict[str, str], form: str, display: bool) -> str:
+    """One formula as `form` writes it into a page (each with the rendered copy real pages carry)."""
+    tex = _e(f["tex"])
+    block = ' display="block"' if display else ""
+    mml = f'<math xmlns="http://www.w3.org/1998/Math/MathML"{block}>'
+    if form == "mathjax2":
+        kind = "math/tex; mode=display" if display else "math/tex"
+        return (f'<span class="MathJax_Preview">{tex}</span><span class="MathJax"><nobr>{_e(f["katex_html"])}</nobr>'
+                f'</span><script type="{kind}">{tex}</script>')
+    if form == "katex":
+        inner = (f'<span class="katex"><span class="katex-mathml">{mml}<semantics><mrow>{f["mathml"]}</mrow>'
+                 f'<annotation encoding="application/x-tex">{tex}</annotation></semantics></math></span>'
+                 f'<span class="katex-html" aria-hidden="true">{_e(f["katex_html"])}</span></span>')
+        return f'<span class="katex-display">{inner}</span>' if display else inner
+    if form == "mathml":
+        return f'{mml}{f["mathml"]}</math>'
+    shown = ' display="true"' if display else ""
+    return (f'<mjx-container class="MathJax" jax="CHTML"{shown}><mjx-math>'
+            f'{_e(f["katex_html"])}</mjx-math><mjx-assistive-mml>{mml}{f["mathml"]}</math></mjx-assistive-mml>'
+            "</mjx-container>")
+
+
+def _math_passage(b: _Builder, page: Page) -> str:
+    """A paragraph with two inline formulas and one display formula, in one of MATH_FORMS; the article
+    lines hold the TeX a perfect extractor writes."""
+    r = b.rng
+    form = r.choice(MATH_FORMS)
+    inline1, inline2, shown = r.sample(_load("math_code.json")["formulas"], 3)
+    opening, lead = b.paragraph(), b.sentence().rstrip(".")
+    text = f"{opening} {lead} with ${inline1['tex']}$ and ${inline2['tex']}$, as follows."
+    page.article += [text, f"$${shown['tex']}$$"]
+    page.formulas += 3
+    page.math_form = form
+    html = (f"<p>{_e(opening)} {_e(lead)} with {_formula_html(inline1, form, False)} and "
+            f"{_formula_html(inline2, form, False)}, as follows.</p>{_formula_html(shown, form, True)}")
+    if form == "mathjax2":
+        html = ('<script type="text/x-mathjax-config">MathJax.Hub.Config({tex2jax: {inlineMath: [["$","$"]]}});'
+                "</script>" + html)
+    return html
+
+
+def _code_passage(b: _Builder, page: Page) -> str:
+    """A fenced-to-be code block (`<pre><code class="language-...">`) whose lines keep their indentation."""
+    snippet = b.rng.choice(_load("math_code.json")["code"])
+    page.article += [f"```{snippet['lang']}", *snippet["lines"], "```"]
+    page.code_blocks += 1
+    body = _e("\n".join(snippet["lines"]))
+    return f'<pre><code class="language-{snippet["lang"]}">{body}\n</code></pre>'
 
 
 def _blocks(b: _Builder, page: Page) -> dict[str, str]:
@@ -155,12 +219,12 @@ def _comments(b: _Builder, page: Page) -> str:
             + "".join(f'<div class="comment"><p>{_e(c)}</p></div>' for c in items) + "</section>")
 
 
-def make_page(rng: Random, lang: str, charset_meta: str | None, layout: int) -> Page:
-    """One page in `layout` 0 (HTML5), 1 (div soup) or 2 (blog with comments)."""
+def make_page(rng: Random, lang: str, charset_meta: str | None, layout: int, extra: str | None = None) -> Page:
+    """One page in `layout` 0 (HTML5), 1 (div soup) or 2 (blog with comments); `extra`: "math" or "code"."""
     b = _Builder(rng, lang)
     page = Page("")
     blocks = _blocks(b, page)
-    body = _article(b, page)
+    body = _article(b, page, extra)
     meta = f'<meta charset="{charset_meta}">' if charset_meta else ""
     title = f"<title>{_e(page.article[0])}</title>"
     head = (f"<!DOCTYPE html><html lang=\"{lang}\"><head>{meta}{title}"
@@ -293,13 +357,15 @@ def write_crawl(out_dir: str | Path, n_pages: int = 300, seed: int = 0, truncate
             if rng.random() < 0.3:
                 req = f"GET /{i} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: demo-crawler\r\n\r\n".encode()
                 emit("request", "request", url, b"", req)
-            page = make_page(rng, lang, meta_cs, rng.randrange(3))
+            extra = {4: "math", 8: "code"}.get(i % 10) if lang == "en" else None  # every tenth page each
+            page = make_page(rng, lang, meta_cs, rng.randrange(3), extra)
             body = page.html.encode(codec, errors="xmlcharrefreplace")
             ctype = "text/html" + (f"; charset={http_cs}" if http_cs else "")
             emit("page", "response", url, _http(200, ctype, body), body, "text/html", truncate=i == truncated_at,
                  **({"kind_detail": "truncated"} if i == truncated_at else {}),
                  charset=codec, charset_declared="http" if http_cs else "meta" if meta_cs else "none",
-                 lang=lang, url_filter=blocked, article=page.article, boilerplate=page.boilerplate)
+                 lang=lang, url_filter=blocked, article=page.article, boilerplate=page.boilerplate,
+                 formulas=page.formulas, math_form=page.math_form, code_blocks=page.code_blocks)
             if rng.random() < 0.15:
                 meta = f"fetchTimeMs: {rng.randint(20, 900)}\r\n".encode()
                 emit("metadata", "metadata", url, None, meta, "application/warc-fields")
