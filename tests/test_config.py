@@ -36,7 +36,7 @@ def test_unknown_keys_and_bad_values_name_the_key_path() -> None:
     assert any(line.startswith("stages.normalize.max_newlines:") and line.endswith("(got 'many')") for line in lines)
     assert "stages.exact_dedup.bogus: unknown key" in joined
     assert any(line.startswith("stages.shard.formats[0]:") for line in lines)
-    assert "stages.nonesuch.kind: unknown stage kind 'nonesuch'; valid kinds: decontaminate, " in joined
+    assert "stages.nonesuch.kind: unknown stage kind 'nonesuch'; valid kinds: code_filter, decontaminate, " in joined
     assert len(lines) == 7
 
 
