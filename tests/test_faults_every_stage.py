@@ -348,7 +348,7 @@ def test_every_stage_kind_acts_and_steps_are_told_apart(reference: Reference) ->
                  "ingest: unique-id apply", "exact_dedup: group-by key0/map", "quality: _scored",
                  "near_dedup: group-by bands/map", "near_dedup: group-by bands/reduce",
                  "near_dedup: group-by join_u/map", "near_dedup: group-by join_v/reduce",
-                 "near_dedup: group-by clusters/map", "near_dedup: partitions", "mix: partitions",
+                 "near_dedup: group-by round000/map", "near_dedup: partitions", "mix: partitions",
                  "shard: group-by keys/map", "shard: text shards", "shard: megatron shards",
                  "shard: manifest and card"):
         assert step in labels, (step, labels)
