@@ -15,7 +15,12 @@ tokenization is shared by the filters through its cache; ours: the four on each 
 filter alone. Ours runs here with the default profile for every document (no Chinese profile), as
 datatrove does, and the decisions are compared too.
 
+`--input PATH` (a JSONL of `id`, `text`, e.g. from bench/real_corpus.py) replaces the demo corpus with
+real text (every document `source: web`). The four filters in FineWeb's order are timed as one stage in
+both `signals` modes (`decisive`, the default, and `all`), with the same decisions checked.
+
 Usage: python bench/heuristics.py [--docs 50000] [--seed 0] [--batch 2000] [--data DIR] [--datatrove-docs 2000]
+       [--input real.jsonl]
 The last line printed is one JSON object with every figure (`ratio_vs_datatrove`: ours / datatrove,
 documents per CPU-second, all four filters).
 """
@@ -216,6 +221,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--datatrove-docs", type=int, default=2000)
+    parser.add_argument("--input", type=Path, default=None, help="JSONL of id, text (real text)")
     args = parser.parse_args()
     data = args.data or REPO / ".cache" / "bench" / f"demo-{args.docs}-{args.seed}"
 
@@ -225,7 +231,12 @@ def main() -> None:
     from stages.pii import PiiConfig
     from stages.pii import Stage as Pii
 
-    table = load(corpus(data, args.docs, args.seed))
+    if args.input:
+        rows = [json.loads(line) for line in args.input.read_text(encoding="utf-8").splitlines() if line.strip()]
+        table = pa.table({"id": [r["id"] for r in rows], "text": [r["text"] for r in rows],
+                          "source": ["web"] * len(rows)})
+    else:
+        table = load(corpus(data, args.docs, args.seed))
     mb = sum(len(t.encode("utf-8")) for t in table.column("text").to_pylist()) / 1e6
     print(f"corpus: {table.num_rows} documents, {mb:.1f} MB of text, batches of {args.batch}, one process")
     parts = batches(table, args.batch)
@@ -248,6 +259,16 @@ def main() -> None:
         subset = [p.filter(pc.fill_null(pc.equal(p.column("lang"), lang), False)) for p in parts]
         lang_mb = sum(len(t.encode("utf-8")) for p in subset for t in p.column("text").to_pylist()) / 1e6
         by_lang[lang], _ = timed(f"heuristics (stage, {lang})", full.apply, subset, lang_mb)
+    order = ["gopher_repetition", "gopher_quality", "c4", "fineweb"]  # FineWeb's order
+    modes: dict[str, Any] = {}
+    decisions = {}
+    for mode in ("decisive", "all"):
+        stage = Stage(HeuristicsConfig(name="heuristics", kind="heuristics", filters=order, signals=mode), None)
+        stage.setup()
+        modes[mode], out = timed(f"heuristics (FineWeb order, signals: {mode})", stage.apply, parts, mb)
+        decisions[mode] = [r for t in out for r in t.column("reason").to_pylist()]
+    modes["same_decisions"] = decisions["decisive"] == decisions["all"]
+    print(f"signals decisive vs all: same reasons for every document: {modes['same_decisions']}")
     all_filters = Stage(HeuristicsConfig(name="heuristics", kind="heuristics"), None)
     all_fig, _ = timed("heuristics (all docs)", all_filters.apply, parts, mb)
     pii = Pii(PiiConfig(name="pii", kind="pii"), None)
@@ -269,6 +290,7 @@ def main() -> None:
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "kept_share": round(kept_share, 4),
         "all_docs_stage": all_fig,
+        "signals_modes": modes,
         "filters": figures["filters"],
         "by_lang": by_lang,
         "langid": langid_fig,

@@ -257,6 +257,8 @@ class Lexicon:
         self.token_word = np.zeros(0, bool)  # not pure punctuation (datatrove's PUNCTUATION_SET)
         self.token_alpha = np.zeros(0, bool)  # has a character with str.isalpha()
         self.token_kind = np.zeros(0, np.int8)
+        self.token_hash = np.zeros(0, np.uint64)  # polynomial hash of the UTF-8 bytes (see `string_hashes`)
+        self.token_mult = np.zeros(0, np.uint64)  # HASH_BASE ** (UTF-8 bytes)
         self.chunk_ids: dict[str, int] = {}
         self.chunk_tokens = np.zeros(0, np.int64)  # flat token ids of every chunk
         self.n_chunk_tokens = 0
@@ -281,7 +283,7 @@ class Lexicon:
             punct[i] = all(unicodedata.category(ch).startswith("P") for ch in token)
         mark = pc.is_in(arr, pa.array(sorted(self.sentence_punct), pa.string())).to_numpy(zero_copy_only=False)
         kind = np.where(mark, SENT_MARK, np.where(punct, PUNCT, OTHER)).astype(np.int8)
-        return length, word, alpha, kind
+        return (length, word, alpha, kind, *string_hashes(arr))
 
     def token_ids_of(self, tokens: list[str]) -> np.ndarray:
         """Ids of `tokens`, new ones added."""
@@ -293,7 +295,8 @@ class Lexicon:
             first = len(self.token_ids)
             self.token_ids.update(zip(new, range(first, first + len(new)), strict=True))
             feats = self._token_features(new)
-            for name, values in zip(("token_len", "token_word", "token_alpha", "token_kind"), feats, strict=True):
+            names = ("token_len", "token_word", "token_alpha", "token_kind", "token_hash", "token_mult")
+            for name, values in zip(names, feats, strict=True):
                 setattr(self, name, np.concatenate([getattr(self, name)[:first], values]))
             ids[missing] = [self.token_ids[tokens[i]] for i in missing]
         return ids
@@ -329,6 +332,36 @@ class Lexicon:
         if len(new):
             lookup[new] = self.add_chunks([values[i] for i in new])
         return lookup[enc.indices.to_numpy().astype(np.int64, copy=False)]
+
+
+HASH_BASE = 0x100000001B3  # odd, so invertible modulo 2**64
+
+
+def string_hashes(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Per string: (sum of byte_j * B**(len-1-j), B**len) over its UTF-8 bytes, modulo 2**64, B = HASH_BASE.
+
+    Concatenation composes: hash(a + b) = hash(a) * B**len(b) + hash(b), so the hash of n tokens joined
+    without a separator (datatrove's duplicated n-grams) follows from the tokens' (hash, B**len) alone.
+    Computed with prefix sums over all bytes at once: sum_j b_j * B**-j, then scaled by B**(end-1).
+    """
+    values = values.cast(pa.binary())
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, np.uint64), np.zeros(0, np.uint64)
+    offsets = np.frombuffer(values.buffers()[1], np.int32)[values.offset:values.offset + n + 1].astype(np.int64)
+    data = np.frombuffer(values.buffers()[2], np.uint8)[offsets[0]:offsets[-1]] if offsets[-1] > offsets[0] \
+        else np.zeros(0, np.uint8)
+    offsets = offsets - offsets[0]
+    total = len(data)
+    base, inverse = np.uint64(HASH_BASE), np.uint64(pow(HASH_BASE, -1, 2**64))
+    with np.errstate(over="ignore"):
+        powers = np.cumprod(np.concatenate([[np.uint64(1)], np.full(total, base, np.uint64)]), dtype=np.uint64)
+        inverses = np.cumprod(np.concatenate([[np.uint64(1)], np.full(max(total - 1, 0), inverse, np.uint64)]),
+                              dtype=np.uint64)[:total]
+        prefix = np.concatenate([[np.uint64(0)], np.cumsum(data.astype(np.uint64) * inverses, dtype=np.uint64)])
+        start, end = offsets[:-1], offsets[1:]
+        hashes = powers[np.maximum(end - 1, 0)] * (prefix[end] - prefix[start])
+    return np.where(end > start, hashes, np.uint64(0)), powers[end - start]
 
 
 def _matches(values: pa.Array, pattern: str) -> np.ndarray:
@@ -416,6 +449,21 @@ class Tokens:
     @property
     def alpha(self) -> np.ndarray:
         return self.lex.token_alpha[self.ids]
+
+    def joined_ngram_keys(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(start, 64-bit key) of every n tokens inside one document, keyed by the tokens joined without a
+        separator (datatrove's duplicated n-grams: ["a", "bc"] and ["ab", "c"] are the same "abc")."""
+        w = len(self.ids)
+        m = w - n + 1
+        if m <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.uint64)
+        hashes, mults = self.lex.token_hash[self.ids], self.lex.token_mult[self.ids]
+        h = (self.doc.astype(np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)  # the document as a seed
+        with np.errstate(over="ignore"):
+            for j in range(n):
+                h = h[: w - j] * mults[j:] + hashes[j:]
+        pos = np.flatnonzero(self.doc[:m] == self.doc[n - 1:])
+        return pos, h[pos]
 
 
 def word_tokens(texts: pa.Array, lex: Lexicon) -> Tokens:

@@ -252,6 +252,8 @@ def measure_datatrove(batch: TextBatch, s: Settings) -> Measurement:
     signals = dict(lines.signals)
     for k in TOP_NS:
         signals[f"gopher_top_{k}gram_ratio"] = ratio(_top_datatrove(d, k), chars)
-    for k, pos, keys in repeated_ngrams(d.ngram_keys, len(d.tokens.ids), range(min(DUP_NS), max(DUP_NS) + 1)):
-        signals[f"gopher_dup_{k}gram_ratio"] = ratio(_dup_datatrove(d, k, pos, keys), chars)
+    for k in DUP_NS:  # datatrove joins a duplicated n-gram's tokens without spaces: keys of the joined text
+        pos, keys = d.tokens.joined_ngram_keys(k)
+        repeated = key_counts(keys) > 1 if len(keys) else np.zeros(0, bool)
+        signals[f"gopher_dup_{k}gram_ratio"] = ratio(_dup_datatrove(d, k, pos[repeated], keys[repeated]), chars)
     return Measurement({name: signals[name] for name in SIGNALS}, {**lines.fails, **_ngram_fails(signals, s)})

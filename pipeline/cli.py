@@ -29,11 +29,33 @@ class JsonFormatter(logging.Formatter):
                            "logger": record.name, "message": record.getMessage()}, ensure_ascii=False)
 
 
+class StderrHandler(logging.StreamHandler):
+    """Log records to the `sys.stderr` of the moment a record is emitted, not the one at set-up.
+
+    A handler that keeps the stream it was given outlives it when `curate` runs inside another program
+    (a test harness capturing output, a notebook, a redirect): a record logged after that stream was
+    closed, such as py4j's "Closing down clientserver connection" from a finalizer at interpreter exit,
+    then prints a `--- Logging error ---` traceback instead of the message."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # StreamHandler.__init__ and setStream assign it: always stderr
+        pass
+
+
 def _setup_logging(verbose: bool = False, fmt: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else
                          logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True)
+    # py4j (Spark's bridge) logs every connection it opens and closes at INFO, the last from a finalizer
+    logging.getLogger("py4j").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def _err(message: str) -> None:
@@ -112,10 +134,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         _err(str(exc))
         return EXIT_LOCKED
     except StageFailed as exc:
-        _err(f"stage failed: {exc}")
+        from pipeline.extras import install_hint
+
+        hint = install_hint(exc)
+        _err(hint or f"stage failed: {exc}")
         if args.verbose:
             traceback.print_exception(exc.error)
-        return EXIT_FAILED
+        return EXIT_CONFIG if hint else EXIT_FAILED
     root = storage.location(cfg.output)
     out = _latest_generation(root) if args.incremental else root
     report = _write_report(out)
@@ -475,10 +500,16 @@ def main(argv: list[str] | None = None) -> int:
         _err("interrupted")
         return 130
     except Exception as exc:  # one clear line, the traceback only on request
-        _err(f"error: {type(exc).__name__}: {exc}" + ("" if args.verbose else " (run with -v for the traceback)"))
+        from pipeline.extras import install_hint
+
+        hint = install_hint(exc)  # an optional engine that is not installed: the command that brings it
+        if hint:
+            _err(hint)
+        else:
+            _err(f"error: {type(exc).__name__}: {exc}" + ("" if args.verbose else " (run with -v for the traceback)"))
         if args.verbose:
             traceback.print_exc()
-        return EXIT_FAILED
+        return EXIT_CONFIG if hint else EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -29,12 +29,14 @@ MADE_BY = {"n_tokens": "tokenize", "token_ids": "tokenize", "lang": "langid", "l
 @dataclass(frozen=True)
 class Column:
     """One column a stage reads or adds. `type` None = any type; `optional`: used only when present;
-    `made_by`: the stage kind that adds it, named in the error when it is missing (default: `MADE_BY`)."""
+    `made_by`: the stage kind that adds it, named in the error when it is missing (default: `MADE_BY`);
+    `setting`: the setting that needs it, when one does (`recipes.wiki_rephrase.select`)."""
 
     name: str
     type: pa.DataType | None = None
     optional: bool = False
     made_by: str | None = None
+    setting: str | None = None
 
 
 def _family(t: pa.DataType) -> str:
@@ -64,7 +66,8 @@ def ingest_schema(inputs: Sequence[InputConfig]) -> pa.Schema:
 def missing_problem(key: str, column: Column) -> str:
     made_by = column.made_by or MADE_BY.get(column.name)
     hint = f": add a {made_by} stage before it" if made_by else ""
-    return f"{key}: needs column {column.name}, which no earlier stage adds{hint}"
+    where = f"{key}.{column.setting}" if column.setting else key
+    return f"{where}: needs column {column.name}, which no earlier stage adds{hint}"
 
 
 def read_problems(key: str, reads: Iterable[Column], schema: pa.Schema) -> list[str]:

@@ -341,7 +341,7 @@ def read_table_rows(f: InputFile, row_groups: Sequence[int] | None = None, first
         yield row + 1, None, _qrow(f, row + 1, cut, b"")
 
 
-def read_web(f: InputFile) -> Iterator[tuple[int, dict[str, Any] | None, dict[str, Any] | None] | Skipped]:
+def read_web(f: InputFile) -> Generator[Row | Skipped, None, None]:
     """Yield (record, document, quarantine_row) or Skipped for a WARC/WET file or one HTML file."""
     from pipeline import warc
 

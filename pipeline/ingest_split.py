@@ -30,11 +30,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import storage
+from pipeline import faults, storage
 from pipeline.ingest import InputFile, _error_kind, ingest_file, read_jsonl, read_table_rows
-from pipeline.io import read_json_or_none, write_json, write_parquet
+from pipeline.io import atomic_path, read_json_or_none, write_json, write_parquet
 from pipeline.primitives import Executor, Progress
 from pipeline.schema import DOC_SCHEMA, QUARANTINE_SCHEMA
+from pipeline.storage import arrow
 from pipeline.warc import WEB_DOC_SCHEMA
 
 COUNT_CHUNK = 16 << 20  # bytes read at a time when counting lines
@@ -141,12 +142,7 @@ def _read_split(task: tuple[Split, Path]) -> dict[str, Any]:
         else:
             bad.append(qrow)  # type: ignore[arg-type]
     out = _split_dir(stage_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pylist(docs, schema=schema)
-    tmp = out / f".{split.name}.arrow.tmp"
-    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
-        writer.write_table(table)
-    os.replace(tmp, out / f"{split.name}.arrow")
+    _write_ipc(pa.Table.from_pylist(docs, schema=schema), out / f"{split.name}.arrow")
     write_parquet(pa.Table.from_pylist(bad, schema=QUARANTINE_SCHEMA), out / f"{split.name}.quarantine.parquet")
     by_reason: dict[str, int] = {}
     for q in bad:
@@ -155,9 +151,27 @@ def _read_split(task: tuple[Split, Path]) -> dict[str, Any]:
     return {"docs": len(docs), "records": records, "quarantined": len(bad), "by_reason": by_reason}
 
 
+def _write_ipc(table: pa.Table, path: Path) -> None:
+    """A scratch file of documents (Arrow IPC: no encoding cost) moved into place whole; locally
+    without fsync (a killed run redoes the file's pieces), on an object store uploaded whole."""
+    if not storage.is_local(path):
+        with atomic_path(path) as tmp, pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+            w.write_table(table)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    faults.before_commit(path)
+    os.replace(tmp, path)
+
+
 def _read_docs(path: Path, offset: int, length: int) -> pa.Table:
-    with pa.memory_map(str(path)) as source:
-        return pa.ipc.open_file(source).read_all().slice(offset, length)
+    if storage.is_local(path):
+        with pa.memory_map(str(path)) as source:
+            return pa.ipc.open_file(source).read_all().slice(offset, length)
+    with storage.location(path).open("rb") as fh:
+        return pa.ipc.open_file(fh).read_all().slice(offset, length)
 
 
 def _write_part(task: tuple[InputFile, int, list[tuple[str, int, int]], Path]) -> str:
@@ -173,7 +187,7 @@ def _write_part(task: tuple[InputFile, int, list[tuple[str, int, int]], Path]) -
 
 def _write_quarantine(task: tuple[InputFile, list[str], Path]) -> None:
     f, splits, stage_dir = task
-    tables = [pq.read_table(_split_dir(stage_dir) / f"{s}.quarantine.parquet") for s in splits]
+    tables = [pq.read_table(arrow(_split_dir(stage_dir) / f"{s}.quarantine.parquet")) for s in splits]
     bad = pa.concat_tables(tables) if tables else QUARANTINE_SCHEMA.empty_table()
     qpath = stage_dir.parent / "quarantine" / f"{f.prefix}.parquet"
     if bad.num_rows:

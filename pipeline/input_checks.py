@@ -13,6 +13,7 @@ import itertools
 import json
 import logging
 from collections import Counter
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pyarrow.parquet as pq
 
 from pipeline import storage
 from pipeline.config import ConfigError, PipelineConfig
-from pipeline.ingest import InputFile, read_jsonl, read_table_rows
+from pipeline.ingest import InputFile, Row, read_jsonl, read_table_rows, read_web
 from pipeline.storage import arrow
 
 log = logging.getLogger("curate")
@@ -37,19 +38,55 @@ def _label(f: InputFile) -> str:
     return f"inputs[{f.input_index}] ({f.input.name}): {f.relpath}"
 
 
+def _expected_bytes(f: InputFile) -> str | None:
+    """What the declared format needs the file to start with: the `MAGIC` name of its container
+    (`gzip-compressed`, `zstd-compressed`, `a Parquet file`), `text` for uncompressed data, or None
+    when anything goes (HTML pages are read as they are). WARC and WET files are gzip-compressed
+    exactly when their name ends in `.gz` (each record its own gzip member, as Common Crawl writes them)."""
+    fmt = f.input.format
+    if fmt in ("warc", "wet"):
+        return MAGIC[0][1] if f.path.endswith((".gz", ".gzip")) else "text"
+    return {"jsonl": "text", **{m_fmt: what for _, what, m_fmt in MAGIC}}.get(fmt or "")
+
+
 def _sniff(f: InputFile) -> str | None:
     """Why a file's first bytes contradict its declared format (a `.gz` declared `jsonl`), or None."""
     if f.input.format == "hf" or storage.is_remote_uri(f.path) or not Path(f.path).is_file():
         return None
+    expected = _expected_bytes(f)
+    if expected is None:
+        return None
     with open(f.path, "rb") as fh:
         head = fh.read(4)
-    for magic, what, fmt in MAGIC:
-        if head.startswith(magic) and f.input.format != fmt:
-            return f"{_label(f)}: the file is {what} but format is {f.input.format}: set format: {fmt}"
-    if f.input.format in ("jsonl.gz", "jsonl.zst", "parquet") and head and not any(
-            head.startswith(m) for m, _, fmt in MAGIC if fmt == f.input.format):
-        return f"{_label(f)}: format is {f.input.format} but the file is not {f.input.format} data"
-    return None
+    if not head:
+        return None  # an empty file: reported as holding no records
+    found = next(((what, fmt) for magic, what, fmt in MAGIC if head.startswith(magic)), ("text", None))
+    if found[0] == expected:
+        return None
+    fmt = f.input.format
+    if fmt in ("warc", "wet"):
+        if found[0] == "text":
+            return f"{_label(f)}: the name ends in .gz but the file is not gzip-compressed: rename it without .gz"
+        if found[1] == "jsonl.gz":
+            return f"{_label(f)}: the file is gzip-compressed but its name does not end in .gz: rename it to *.{fmt}.gz"
+        return f"{_label(f)}: the file is {found[0]} but format is {fmt}: set format: {found[1]}"
+    if found[1] is not None:
+        return f"{_label(f)}: the file is {found[0]} but format is {fmt}: set format: {found[1]}"
+    return f"{_label(f)}: format is {fmt} but the file is not {fmt} data"
+
+
+def _first_records(f: InputFile, n: int) -> list[Row]:
+    """The first `n` records of a file as (number, document, quarantine row); WARC records that are
+    not documents (requests, non-HTML responses) are not records here."""
+    fmt = f.input.format
+    if fmt in ("warc", "wet", "html"):
+        rows: Generator[Any, None, None] = read_web(f)
+    else:
+        rows = read_table_rows(f) if fmt in ("parquet", "hf") else read_jsonl(f)
+    try:
+        return list(itertools.islice((r for r in rows if isinstance(r, tuple)), n))
+    finally:
+        rows.close()
 
 
 def _top_cause(rows: list[dict[str, Any]]) -> str:
@@ -82,12 +119,7 @@ def sample_problems(cfg: PipelineConfig, files: list[InputFile], n: int = SAMPLE
         if sniffed:
             errors.append(sniffed)
             continue
-        reader = read_table_rows if f.input.format in ("parquet", "hf") else read_jsonl
-        rows = reader(f)
-        try:
-            sample = list(itertools.islice(rows, n))
-        finally:
-            rows.close()
+        sample = _first_records(f, n)
         bad = [q for _, doc, q in sample if doc is None and q is not None]
         docs = [doc for _, doc, _ in sample if doc is not None]
         if not sample:

@@ -32,12 +32,15 @@ class Reporter:
         if self._progress is not None:
             self._progress.stop()
 
-    def task(self, label: str, unit: str | None = None, phase: str | None = None) -> Progress:
+    def task(self, label: str, unit: str | None = None, phase: str | None = None) -> TaskProgress:
         """A callback (done, total) for one unit of work, shown as `label: [phase: ]unit done/total`
-        (`near_dedup: band buckets 8/8`, `near_dedup: verify: partitions 3/8`)."""
+        (`near_dedup: band buckets 8/8`, `near_dedup: verify: partitions 3/8`): a stage's phases get
+        theirs through `StageContext.phase` (`near_dedup: signatures 14/14`)."""
+        return TaskProgress(self, label, unit, phase)
+
+    def _line(self, description: str) -> Progress:
         if not self.enabled:
             return lambda done, total: None
-        description = task_description(label, unit, phase)
         if self._progress is not None:
             task_id = self._progress.add_task(description, total=None)
 
@@ -71,6 +74,24 @@ class Reporter:
         c = manifest["counts"]
         self._say(f"{name}: in {c['in']}, added {c['added']}, kept {c['kept']}, removed {c['removed']} "
                   f"in {manifest['seconds']:.1f}s")
+
+
+class TaskProgress:
+    """The progress of one stage (or one phase of it): called with (done, total) like any `Progress`.
+
+    A stage made of several steps over the executor primitives names each (`StageContext.phase`), so its
+    lines say what they count (`near_dedup: signatures 14/14`, `near_dedup: components round 2 3/3`)
+    instead of one anonymous count per step. The line (a rich bar or a log line) starts at the first
+    call, so a phase with nothing to do (a finished step on resume) shows no empty bar."""
+
+    def __init__(self, reporter: Reporter, label: str, unit: str | None = None, phase: str | None = None):
+        self.reporter, self.label, self.unit, self.name = reporter, label, unit, phase
+        self._update: Progress | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._update is None:
+            self._update = self.reporter._line(task_description(self.label, self.unit, self.name))
+        self._update(done, total)
 
 
 def task_description(label: str, unit: str | None = None, phase: str | None = None) -> str:

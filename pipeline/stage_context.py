@@ -12,6 +12,8 @@ Three ways to hand rows back:
 * `ctx.write_partitions(fn)`: `fn(part)` runs in a task for every input partition still to do and
   returns a `PartitionOutput`; the task writes it through the sink.
 * `ctx.add_partition(name, table)`: rows the stage made (synthetic documents), written from the driver.
+* `ctx.write_scratch(folder, fn)`: per-partition intermediates a later step reads (scores before a
+  global threshold), reused by a resumed run and removed with the stage's scratch.
 * `ctx.step(name, fn)`: a step of the stage's own (a wave of generations, the clustering) done once per
   stage hash: its JSON-able result is kept beside the stage's outputs, so a resumed run reuses it.
 """
@@ -28,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.config import PipelineConfig, StageConfig
-from pipeline.io import read_json_or_none, write_json
+from pipeline.io import read_json_or_none, write_json, write_parquet
 from pipeline.partitions import merge_counts, part_done, partition_name, write_split
 from pipeline.primitives import Executor, Progress
 from pipeline.schema import REASON
@@ -110,6 +112,23 @@ def _write_partition(task: _PartitionTask) -> dict[str, Any]:
     return task.sink.write(task.part.name, task.fn(task.part))
 
 
+@dataclass(frozen=True)
+class _ScratchTask:
+    fn: Callable[[Part], pa.Table]
+    out: Path
+    part: Part
+    stage: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.stage} {self.part.name}"
+
+
+def _write_scratch(task: _ScratchTask) -> None:
+    if not task.out.exists():  # written by an earlier attempt (atomically: whole or absent)
+        write_parquet(task.fn(task.part), task.out)
+
+
 @dataclass
 class StageContext:
     """Everything a stage runs with; built by the runner for every stage shape."""
@@ -148,6 +167,17 @@ class StageContext:
         todo = self.todo if parts is None else parts
         tasks = [_PartitionTask(fn, self.sink, p, self.stage.name) for p in todo]
         self.executor.map(_write_partition, tasks, progress or self.progress)
+
+    def write_scratch(self, folder: str, fn: Callable[[Part], pa.Table], progress: Progress | None = None
+                      ) -> list[Path]:
+        """`fn(part)` in a task for every input partition, kept as `<stage>/<folder>/<name>.parquet` (an
+        intermediate a later step of the stage reads, e.g. scores before a global threshold). A file an
+        earlier attempt wrote is reused. Add the folder to the runner's SCRATCH_DIRS: it goes once the
+        manifest is written. Returns the files in input order."""
+        outs = [self.stage_dir / folder / p.path.name for p in self.parts]
+        tasks = [_ScratchTask(fn, out, p, self.stage.name) for p, out in zip(self.parts, outs, strict=True)]
+        self.executor.map(_write_scratch, tasks, progress or self.progress)
+        return outs
 
     def add_partition(self, name: str, table: pa.Table) -> dict[str, Any]:
         """Write rows the stage made as partition `name` (all of them added and kept unless a reason says)."""

@@ -128,8 +128,11 @@ def check_uri(value: str) -> None:
 
         fsspec.get_filesystem_class(scheme)
     except (ImportError, ValueError) as exc:
-        hint = " (pip install 'ling-curate[remote]' for s3/gs)" if scheme in ("s3", "gs", "gcs") else ""
-        raise ValueError(f"no filesystem for {scheme}:// here{hint}: {exc}") from None
+        client = {"s3": ("s3fs", "'ling-curate[remote]'"), "gs": ("gcsfs", "gcsfs"), "gcs": ("gcsfs", "gcsfs")}
+        if isinstance(exc, ImportError) and scheme in client:  # fsspec knows the scheme, its client is missing
+            module, package = client[scheme]
+            raise ValueError(f"{scheme}:// needs {module}, which is not installed: pip install {package}") from None
+        raise ValueError(f"no filesystem for {scheme}:// here: {exc}") from None
 
 
 def arrow_files(paths: list[Any]) -> tuple[Any, list[str]]:

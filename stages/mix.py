@@ -368,7 +368,8 @@ def select_and_count(ctx: StageContext, cfg: MixConfig, available: dict[str, int
     if planned_total + 1e-6 < budget:
         shortfall = (f"budget {budget} tokens not reachable: {planned_total:.0f} available within the epoch caps "
                      f"({sum(available.values())} tokens × max_epochs)")
-    ctx.write_partitions(functools.partial(_select_partition, cfg.by, ctx.pipeline.seed, plan, cfg.rehydration()))
+    ctx.write_partitions(functools.partial(_select_partition, cfg.by, ctx.pipeline.seed, plan, cfg.rehydration()),
+                         progress=ctx.phase("selection", "partitions"))
     counts: dict[str, Any] = {}
     counts["budget_tokens"] = budget
     counts["realized_tokens"] = sum(r["realized_tokens"] for r in report.values())
@@ -399,16 +400,17 @@ class Stage(GlobalStage):
         rehydrate = cfg.rehydration()
         items = [(p, cfg.by, seed) for p in ctx.inputs]
         totals: dict[str, tuple[int, int]]
-        totals = aggregate(ctx.executor, _domain_totals, items, _merge_totals, {}, ctx.progress)
+        totals = aggregate(ctx.executor, _domain_totals, items, _merge_totals, {}, ctx.phase("domain tokens"))
         available = {d: totals[d][0] for d in sorted(totals)}
         docs = {d: totals[d][1] for d in available}
         pool = None
         if rehydrate:
             pooled: dict[str, tuple[int, int]]
             pooled = aggregate(ctx.executor, _domain_totals, [(*i, rehydrate) for i in items], _merge_totals, {},
-                               ctx.progress)
+                               ctx.phase("rehydration pool"))
             pool = {d: pooled.get(d, (0, 0))[0] for d in available}
         plan = plan_mix(cfg, available, pool)
-        partial = partial_epochs(ctx.executor, list(ctx.inputs), cfg.by, seed, plan.rests, ctx.progress, rehydrate)
+        partial = partial_epochs(ctx.executor, list(ctx.inputs), cfg.by, seed, plan.rests, ctx.phase("partial epochs"),
+                                 rehydrate)
         return select_and_count(ctx, cfg, available, docs, plan.weights, plan.targets, plan.budget,
                                 plan.full_epochs, partial, pool)

@@ -31,6 +31,7 @@ import dataclasses
 import functools
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -65,7 +66,7 @@ from pipeline.hashing import seed_key, siphash64
 from pipeline.index_store import IndexStore, run_key
 from pipeline.io import write_parquet
 from pipeline.paths import stage_write_path
-from pipeline.primitives import aggregate
+from pipeline.primitives import Progress, aggregate
 from pipeline.schema import REASON
 from pipeline.storage import arrow
 from stages.base import Column, GlobalStage, Part, PartitionOutput, StageContext
@@ -718,7 +719,6 @@ class Stage(GlobalStage):
         """Signatures, candidate pairs, components and survivors, then every unfinished partition
         written; returns the figures (the runner keeps them, so a resumed run does not redo this)."""
         cfg = self.config
-        progress = ctx.progress
         ex = ctx.executor
         rows = [pq.ParquetFile(arrow(p)).metadata.num_rows for p in inputs]
         base = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
@@ -745,40 +745,46 @@ class Stage(GlobalStage):
         clock = _Clock()
         edge_files = ex.group_by_key(sources, functools.partial(_signature_rows, plan),
                                      functools.partial(_band_edges, plan), work / "bands", n_buckets=band_buckets,
-                                     partitioner="range", progress=progress)
+                                     partitioner="range", progress=ctx.phase("signatures"))
         candidates = sum(pq.ParquetFile(arrow(f)).metadata.num_rows for f in edge_files)
         stats: dict[str, Any] = {"index_docs": n_nodes - n_docs}
         clock.lap("signatures")
         if cfg.verify:
             joined = ex.group_by_key(edge_files, _edges_by_u, functools.partial(_attach_u, plan), work / "join_u",
-                                     n_buckets=set_buckets, partitioner="range", progress=progress)
+                                     n_buckets=set_buckets, partitioner="range",
+                                     progress=ctx.phase("verify: sets of u"))
             edge_files = ex.group_by_key(joined, _read, functools.partial(_verify, plan), work / "join_v",
-                                         n_buckets=set_buckets, partitioner="range", progress=progress)
+                                         n_buckets=set_buckets, partitioner="range",
+                                         progress=ctx.phase("verify: sets of v"))
             clock.lap("verify")
-        pairs, verified = aggregate(ex, _edge_counts, [(f, cfg.verify) for f in edge_files], _add_pairs, (0, 0))
+        pairs, verified = aggregate(ex, _edge_counts, [(f, cfg.verify) for f in edge_files], _add_pairs, (0, 0),
+                                     ctx.phase("edge counts"))
         decisions, round_stats = self._rounds(ex, plan, sources, edge_files, "keep" if cfg.verify else None,
-                                              progress)
+                                              ctx.phase)
         stats.update(candidate_edges=candidates, candidate_pairs=pairs, verified_pairs=verified, **round_stats)
         clock.lap("clusters")
-        ctx.write_partitions(functools.partial(_apply, plan, decisions))
+        ctx.write_partitions(functools.partial(_apply, plan, decisions), progress=ctx.phase("removals", "partitions"))
         clock.lap("apply")
         stats.update(clock.laps)
         return stats
 
     def _rounds(self, ex: Any, plan: Plan, sources: list[Path], edge_files: list[str], keep: str | None,
-                progress: Any) -> tuple[list[str], dict[str, Any]]:
+                phase: Callable[[str | None, str | None], Progress]) -> tuple[list[str], dict[str, Any]]:
         """Clusters without removal by chain: per round, components over the edges between open
         members, the survivor of each (survivor rule), every other member checked against it (joins
         on the member's, then the survivor's shingle set); members that fail stay open for the next
-        round. Returns every round's decision files and the counts."""
+        round. Returns every round's decision files and the counts; `phase(name, unit)` gives each step
+        its progress line (`near_dedup: components round 2`)."""
         work = plan.work
         decisions: list[str] = []
         clusters = components = first_rejected = unresolved = rounds = 0
         active, active_keep = edge_files, keep
         for r in range(self.config.max_rounds):
             where = work / f"round{r:03d}"
-            labels = ex.components(active, where / "components", active_keep, progress)
-            clustered, comps = aggregate(ex, _label_counts, labels, _add_pairs, (0, 0))
+            n = r + 1
+            labels = ex.components(active, where / "components", active_keep, phase(f"components round {n}", None))
+            clustered, comps = aggregate(ex, _label_counts, labels, _add_pairs, (0, 0),
+                                         phase(f"cluster sizes round {n}", None))
             if comps == 0:
                 break
             rounds += 1
@@ -787,14 +793,17 @@ class Stage(GlobalStage):
             cluster_buckets = int(max(2 * ex.workers, clustered * 100 // (64 << 20) + 1))  # ~100 bytes per member
             pair_files = ex.group_by_key(sources, functools.partial(_cluster_rows, plan_r),
                                          functools.partial(_pairs, plan_r), where / "clusters",
-                                         n_buckets=cluster_buckets, partitioner="range", progress=progress)
+                                         n_buckets=cluster_buckets, partitioner="range",
+                                         progress=phase(f"survivors round {n}", None))
             joined = ex.group_by_key(pair_files, _read, functools.partial(_attach_member, plan_r),
                                      where / "join_member", n_buckets=plan.set_buckets, partitioner="range",
-                                     progress=progress)
+                                     progress=phase(f"verify members round {n}", None))
             judged = ex.group_by_key(joined, _read, functools.partial(_judge, plan_r), where / "join_survivor",
-                                     n_buckets=plan.set_buckets, partitioner="range", progress=progress)
+                                     n_buckets=plan.set_buckets, partitioner="range",
+                                     progress=phase(f"verify survivors round {n}", None))
             decisions += judged
-            _, made, still_open = aggregate(ex, _decision_counts, judged, _add3, (0, 0, 0))
+            _, made, still_open = aggregate(ex, _decision_counts, judged, _add3, (0, 0, 0),
+                                            phase(f"decisions round {n}", None))
             clusters += made
             first_rejected += still_open if r == 0 else 0
             if still_open and r == self.config.max_rounds - 1:
@@ -806,11 +815,13 @@ class Stage(GlobalStage):
             by_u = ex.group_by_key([*map(Path, active), *map(Path, judged)],
                                    functools.partial(_open_rows, "u", n_edges),
                                    functools.partial(_edges_at_open, "u"), where / "open_u",
-                                   n_buckets=buckets, partitioner="range", progress=progress)
+                                   n_buckets=buckets, partitioner="range",
+                                   progress=phase(f"open edges round {n}", None))
             active = ex.group_by_key([*map(Path, by_u), *map(Path, judged)],
                                      functools.partial(_open_rows, "v", len(by_u)),
                                      functools.partial(_edges_at_open, "v"), where / "open_v",
-                                     n_buckets=buckets, partitioner="range", progress=progress)
+                                     n_buckets=buckets, partitioner="range",
+                                     progress=phase(f"open edges round {n}", None))
             active_keep = "keep"
         return decisions, {"components": components, "clusters": clusters, "rounds": rounds,
                            "members_not_verified_against_first_survivor": first_rejected,

@@ -127,8 +127,8 @@ class Stage(GlobalStage):
         n_buckets = int(max(2 * ex.workers, text_bytes // (64 << 20) + 1))
         results = ex.group_by_key(ctx.inputs, functools.partial(_unit_rows, plan), functools.partial(_losers, plan),
                                   ctx.stage_dir / "_work" / "units", n_buckets=n_buckets, partitioner="range",
-                                  progress=ctx.progress)
-        ctx.write_partitions(functools.partial(_rewrite, plan, results))
+                                  progress=ctx.phase("units"))
+        ctx.write_partitions(functools.partial(_rewrite, plan, results), progress=ctx.phase("rewrite", "partitions"))
 
 
 def _data_bytes(path: Path) -> int:

@@ -28,7 +28,6 @@ from filters.fasttext_classifier import (
     prepare_lines,
 )
 from pipeline.config import ReadFile, StageConfig
-from pipeline.io import write_parquet
 from pipeline.primitives import Executor, Progress, aggregate
 from pipeline.schema import REASON
 from pipeline.storage import arrow
@@ -213,16 +212,12 @@ def _weights(table: pa.Table) -> np.ndarray:
     return pc.utf8_length(table.column("text")).to_numpy(zero_copy_only=False).astype(np.float64)
 
 
-def _score_partition(task: tuple[StageConfig, Any, str, Path, Path]) -> None:
-    config, pipeline, stage_hash, in_path, out_path = task
-    if out_path.exists():
-        return
+def _score_partition(config: StageConfig, pipeline: Any, stage_hash: str, part: Part) -> pa.Table:
     stage = cached_stage(config, pipeline, stage_hash)
-    table = pq.read_table(arrow(in_path))
+    table = pq.read_table(arrow(part.path))
     if "quality_score" in table.column_names:
         table = table.drop_columns(["quality_score"])
-    scores = stage.score(table)
-    write_parquet(table.append_column("quality_score", pa.array(scores, pa.float32())), out_path)
+    return table.append_column("quality_score", pa.array(stage.score(table), pa.float32()))
 
 
 def _decide_partition(config: QualityClassifierConfig, scored_dir: Path, threshold: float | None,
@@ -262,12 +257,9 @@ class Stage(GlobalStage):
         return predict_proba(self.model, lines, self.config.positive_label)
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        stage_hash = ctx.stage_hash
         scored_dir = ctx.stage_dir / "_scored"
-        scored = [scored_dir / p.name for p in ctx.inputs]
-        ctx.executor.map(_score_partition, [(self.config, ctx.pipeline, stage_hash, p, s)
-                                            for p, s in zip(ctx.inputs, scored, strict=True)],
-                         ctx.progress)
+        scored = ctx.write_scratch("_scored", functools.partial(_score_partition, self.config, ctx.pipeline,
+                                                                ctx.stage_hash))
         cfg = self.config
         n = sum(pq.ParquetFile(arrow(p)).metadata.num_rows for p in scored)
         buckets = cfg.buckets or 0
@@ -275,12 +267,13 @@ class Stage(GlobalStage):
         if cfg.keep_top is not None:  # the k-th best, k = ceil(keep_top * N), is rank N - k from the bottom
             wanted.append(Wanted(rank=n - max(1, math.ceil(cfg.keep_top * n))))
         values, score_mean, _ = histogram_scores(ctx.executor, scored, wanted, bool(cfg.buckets),
-                                                 ctx.progress)
+                                                 ctx.phase("score histogram"))
         threshold = cfg.threshold
         if cfg.keep_top is not None:
             threshold = values[-1] if values else math.inf
         cuts = (values[:cfg.buckets - 1] if values else []) if cfg.buckets else None
-        ctx.write_partitions(functools.partial(_decide_partition, self.config, scored_dir, threshold, cuts))
+        ctx.write_partitions(functools.partial(_decide_partition, self.config, scored_dir, threshold, cuts),
+                             progress=ctx.phase("decisions", "partitions"))
         counts: dict[str, Any] = {"threshold": threshold}
         counts["score_mean"] = score_mean
         if cuts is not None:

@@ -187,7 +187,7 @@ class Stage(GlobalStage):
         return ctx.executor.group_by_key(
             ctx.inputs, functools.partial(_sort_keys, (ctx.pipeline.seed, cols)), _sort_bucket,
             ctx.stage_dir / "_work", n_buckets=int(n_buckets), partitioner="range",
-            progress=ctx.progress)
+            progress=ctx.phase("shuffle"))
 
     def _plan(self, files: list[str]) -> list[tuple[ShardSlice, ...]]:
         """Shard boundaries over the sorted files, reading only each file's text sizes, one file at a time."""
@@ -240,7 +240,7 @@ class Stage(GlobalStage):
         plan = self._plan(self._sorted_files(ctx))
         schema, columns = self._schema(plan)
         jobs = [ShardJob(self, i, slices, schema, shard_dir, columns) for i, slices in enumerate(plan)]
-        written = ctx.executor.map(_write_shard_task, jobs, ctx.progress)
+        written = ctx.executor.map(_write_shard_task, jobs, ctx.phase("write", "shards"))
         shards, by_source, by_domain = _merge_written(written)
         distinct_counts = {f"distinct_{k}": distinct.merged_count([w["sketches"][k] for w in written if w["sketches"]])
                            for k in ("urls", "hosts") if any(w["sketches"] for w in written)}

@@ -180,9 +180,11 @@ class Stage(GlobalStage):
 
     def reads(self) -> tuple[Column, ...]:
         """`id` and `text`, every column a recipe's selection names, and those copied when present."""
-        selected = dict.fromkeys(c for r in self._recipes() if r.select for c in r.select.columns)
+        selected = {c: f"recipes.{r.name}.select" for r in reversed(self._recipes()) if r.select
+                    for c in r.select.columns}  # a column several recipes need: named by the first
         optional = dict.fromkeys(c for c in (*TEMPLATE_COLUMNS, *self.config.inherit) if c not in selected)
-        return (Column("id", pa.string()), Column("text", pa.string()), *(Column(c) for c in selected),
+        return (Column("id", pa.string()), Column("text", pa.string()),
+                *(Column(c, setting=where) for c, where in selected.items()),
                 *(Column(c, optional=True) for c in optional))
 
     def adds(self) -> tuple[Column, ...]:

@@ -187,7 +187,7 @@ def generate_cached(
         part = pending[c : c + step]
         results = engine.generate([requests[i] for _, i in part])
         run.chunks += 1
-        run.stats.append(dict(engine.last_stats or {}))
+        run.stats.append(dict(getattr(engine, "last_stats", None) or {}))  # a bare test double may have none
         if cache is not None:
             cache.put_many((k, ident, recipes[i], res) for (k, i), res in zip(part, results, strict=True))
         for (k, _), res in zip(part, results, strict=True):

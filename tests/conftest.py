@@ -209,7 +209,7 @@ def spark(request: pytest.FixtureRequest, spark_session: Any) -> Any:
 # single tests of an otherwise fast module (module.py::name, with its parameters) in HEAVY_TESTS.
 HEAVY_MODULES: dict[str, set[str]] = {
     "spark": {"test_spark", "test_spark_synth", "test_spark_cluster", "test_remote_storage", "test_decon_spark",
-              "test_web_spark", "test_near_dedup_spark"},
+              "test_web_spark", "test_near_dedup_spark", "test_ingest_split_spark"},
     "vllm": {"test_synth_e2e", "test_synth_engines", "test_synth_server_restart", "test_synth_stage",
              "test_synth_tiny_model", "test_spark_synth", "test_synth_demo_model", "test_synth_mtp"},
     # end to end on the 1,500-document demo corpus (the notebook API keeps fast tests in test_first_hour
@@ -227,12 +227,24 @@ HEAVY_TESTS: dict[str, set[str]] = {
              # index tests, exact dedup in test_runner)
              "test_near_dedup.py::test_planted_near_duplicates_found_with_high_precision",
              "test_near_dedup.py::test_same_result_for_any_workers_and_partitioning",
+             # in-file splits: four split sizes and two kill points (the fast tier keeps kill point 9,
+             # which compares a split run with whole-file reading too)
+             "test_ingest_split.py::test_splits_give_the_bytes_of_whole_file_reading",
+             *(f"test_ingest_split.py::test_killed_split_ingest_resumes_to_the_same_bytes[{k}]" for k in (2, 17)),
              # the 1,500-document demo run (decontamination keeps its unit and small-run tests)
              *(f"test_decontaminate.py::{name}" for name in (
                  "test_planted_contamination_is_removed_and_nothing_else",
                  "test_boilerplate_goes_and_single_sentences_stay", "test_no_eval_item_text_reaches_the_shards",
                  "test_any_worker_count_gives_the_same_bytes", "test_mask_action")),
-             "test_demo_wordlists.py::test_built_wheel_ships_the_data_files"},
+             "test_demo_wordlists.py::test_built_wheel_ships_the_data_files",
+             # the commands shown in README and docs/ run as subprocesses (the list check stays fast)
+             *(f"test_doc_commands.py::{name}" for name in (
+                 "test_the_quick_start_on_your_own_data", "test_the_training_commands", "test_help_demo_data_and_java",
+                 "test_the_demo_commands")),
+             # four `curate run`s each (the index store's unit of meaning: key name and parameters)
+             "test_dedup_index.py::test_switching_the_key_kind_starts_its_own_store_and_other_settings_are_a_config_error",
+             "test_dedup_index.py::test_a_rerun_of_the_same_output_replaces_its_own_generation"},
+    "vllm": {"test_doc_commands.py::test_the_demo_commands"},  # the demo run generates with vLLM
 }
 
 

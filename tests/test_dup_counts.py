@@ -159,3 +159,22 @@ def test_rehydration_table_from_the_config_and_errors(corpus: tuple[Path, dict[s
     with pytest.raises(ConfigError) as err:
         validate({**cfg, "stages": [{"name": "mix", "rehydrate": {0: 1}}]})
     assert "stages.mix.rehydrate" in str(err.value)
+
+
+@pytest.mark.parametrize(("rule", "survivor"), [(["id"], "a0"), ([{"source_priority": ["forum", "web"]}], "b0"),
+                                                (["newest"], "a2"), (["length", "id"], "b1")])
+def test_exact_dedup_survivor_policies(tmp_path: Path, rule: list[Any], survivor: str) -> None:
+    from pipeline.config import validate
+    from pipeline.runner import Runner
+
+    text = " ".join(Words(4).take(50))
+    web = [{"id": "a0", "text": text, "date": "2021-01-01"}, {"id": "a2", "text": text.upper(), "date": "2024-03-01"}]
+    forum = [{"id": "b0", "text": "  " + text + "  ", "date": "2020-01-01"}, {"id": "b1", "text": "   " + text + "   "}]
+    for name, rows in (("web", web), ("forum", forum)):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    inputs = [{"name": n, "path": str(tmp_path / f"{n}.jsonl"), "id_field": "id"} for n in ("web", "forum")]
+    cfg = {"name": "x", "output": str(tmp_path / "out"), "workers": 1, "seed": 2, "partition_rows": 1,
+           "inputs": inputs, "stages": [{"name": "exact_dedup", "survivor": rule}]}
+    Runner(validate(cfg)).run()
+    kept = {r["id"]: r["dup_count"] for r in _rows(tmp_path / "out", "exact_dedup", ["id", "dup_count"])}
+    assert kept == {survivor: 4}

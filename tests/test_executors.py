@@ -282,7 +282,7 @@ def test_group_by_key_names_the_failing_partition(executor: Executor, tmp_path: 
     with pytest.raises(StageFailed) as err:
         executor.group_by_key(parts, functools.partial(_fail_in_partition, 2), _identity, tmp_path / "work",
                               n_buckets=2)
-    assert "p-002.parquet" in str(err.value) and "ValueError: bad key column in partition 2" in str(err.value)
+    assert "work map p-002" in str(err.value) and "ValueError: bad key column in partition 2" in str(err.value)
 
 
 # -- components -------------------------------------------------------------------------------------

@@ -286,6 +286,13 @@ def test_progress_lines_name_unit_and_phase(caplog: pytest.LogCaptureFixture) ->
         reporter.task("ingest")(5, 5)  # the old call: no unit
     assert [r.getMessage() for r in caplog.records] == ["near_dedup: band buckets 8/8",
                                                         "near_dedup: verify: partitions 3/3", "ingest: 5/5"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="curate"):  # a stage's phases (StageContext.phase)
+        reporter.task("near_dedup", None, "signatures")(14, 14)
+        reporter.task("near_dedup", "edge files", "components round 2")(3, 3)
+        reporter.task("near_dedup", None, "survivors round 2")  # never called: no line (no empty bar)
+    assert [r.getMessage() for r in caplog.records] == ["near_dedup: signatures 14/14",
+                                                        "near_dedup: components round 2: edge files 3/3"]
     assert (format_seconds(12.34), format_seconds(245), format_seconds(3720)) == ("12.3s", "4m 05s", "1h 02m")
 
 
@@ -383,3 +390,46 @@ def test_validate_of_every_stage_imports_no_heavy_package(tmp_path: Path) -> Non
     assert code == 2
     # pyarrow imports pandas whenever it builds a scalar from a Python value (synth filter expressions do)
     assert [m for m in loaded if m != "pandas"] == []
+
+
+def test_validate_reads_warc_inputs_and_names_a_wrong_gzip_name(tmp_path: Path, cli: Any) -> None:
+    """WARC and WET files are gzip-compressed exactly when their name ends in .gz (as Common Crawl's):
+    `curate validate` reads both kinds and says when a name and the bytes disagree."""
+    from tests.warc_util import Rec, write_warc
+
+    (tmp_path / "crawl").mkdir()
+    pages = [Rec(url=f"http://example.com/{i}", body=f"<html><body><p>Page {i} text.</p></body></html>".encode())
+             for i in range(3)] + [Rec(type="request", status=None, content_type=None, body=b"GET / HTTP/1.1\r\n\r\n")]
+    write_warc(tmp_path / "crawl" / "a.warc.gz", pages)
+    write_warc(tmp_path / "crawl" / "b.warc", pages)
+    (tmp_path / "crawl" / "c.warc").write_bytes((tmp_path / "crawl" / "a.warc.gz").read_bytes())
+    (tmp_path / "crawl" / "d.warc.gz").write_bytes((tmp_path / "crawl" / "b.warc").read_bytes())
+    stages = [{"name": "extract"}, {"name": "shard"}]
+    ok = [{"name": "gz", "path": "crawl/a.warc.gz", "format": "warc"}, {"name": "plain", "path": "crawl/b.warc"}]
+    write_config(tmp_path / "ok.yaml", {**small_config(ok), "stages": stages})
+    proc = cli("validate", "ok.yaml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "curate:" not in proc.stderr  # no warning either: the request record is not a document
+    bad = [{"name": "named_plain", "path": "crawl/c.warc", "format": "warc"},
+           {"name": "named_gz", "path": "crawl/d.warc.gz", "format": "warc"}]
+    write_config(tmp_path / "bad.yaml", {**small_config(bad), "stages": stages})
+    proc = cli("validate", "bad.yaml", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "curate: inputs[0] (named_plain): c.warc: the file is gzip-compressed but its name does not end in .gz: "
+        "rename it to *.warc.gz",
+        "curate: inputs[1] (named_gz): d.warc.gz: the name ends in .gz but the file is not gzip-compressed: "
+        "rename it without .gz"]
+
+
+def test_a_global_stage_names_each_phase_in_its_progress_lines(workdir: Path, cli: Any) -> None:
+    write_config(workdir / "p.yaml", pipeline_config(stages=[{"name": "normalize"}, {"name": "near_dedup"},
+                                                             {"name": "shard"}]))
+    proc = cli("run", "p.yaml", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    lines = [re.sub(r"^\S+ INFO ", "", line) for line in proc.stderr.splitlines()]
+    near = [line.rsplit(" ", 1)[0] for line in lines if line.startswith("near_dedup: ") and "/" in line]
+    assert list(dict.fromkeys(near))[:5] == [
+        "near_dedup: signatures", "near_dedup: verify: sets of u", "near_dedup: verify: sets of v",
+        "near_dedup: edge counts", "near_dedup: components round 1"]
+    assert near[-1] == "near_dedup: removals: partitions" and "near_dedup: tasks" not in near

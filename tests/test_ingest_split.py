@@ -105,3 +105,30 @@ def test_what_is_split_and_where(inputs: Path) -> None:
     assert partition_pieces([0], ["a"], 4) == [[]]
 
 
+
+
+@pytest.mark.parametrize("kill_at", [2, 9, 17])
+def test_killed_split_ingest_resumes_to_the_same_bytes(inputs: Path, tmp_path: Path, kill_at: int) -> None:
+    """SIGKILL at the n-th file the split ingest commits (pieces, partitions, quarantine), then
+    `curate run` again: the bytes of whole-file reading."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, write_config
+
+    reference = _files(_run(inputs, "whole", 1 << 40, 1))
+    cfg = {"name": "split", "output": str(tmp_path / "out"), "workers": 1, "seed": 1, "partition_rows": 230,
+           "inputs": [{"name": "j", "path": str(inputs / "big.jsonl"), "format": "jsonl", "split_bytes": 9000},
+                      {"name": "z", "path": str(inputs / "small.jsonl.gz"), "format": "jsonl.gz"},
+                      {"name": "p", "path": str(inputs / "many.parquet"), "format": "parquet", "id_field": "id",
+                       "split_bytes": 2000}],
+           "stages": [{"name": "normalize"}]}
+    config = write_config(tmp_path / "split.yaml", cfg)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CURATE_FAULT_KILL_AT": str(kill_at),
+           "CURATE_FAULT_MATCH": r"ingest/(_splits|_raw|_files)|quarantine/"}
+    killed = subprocess.run([sys.executable, "-m", "pipeline", "run", str(config)], env=env, capture_output=True)
+    assert killed.returncode == -9
+    env.pop("CURATE_FAULT_KILL_AT")
+    subprocess.run([sys.executable, "-m", "pipeline", "run", str(config)], env=env, check=True, capture_output=True)
+    assert _files(tmp_path / "out") == reference

