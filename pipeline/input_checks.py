@@ -81,6 +81,10 @@ def _first_records(f: InputFile, n: int) -> list[Row]:
     fmt = f.input.format
     if fmt in ("warc", "wet", "html"):
         rows: Generator[Any, None, None] = read_web(f)
+    elif fmt == "repo":  # a directory tree: its files (binaries and the like are skipped, not records)
+        from pipeline.repo_input import read_repo
+
+        rows = read_repo(f)  # type: ignore[assignment]
     else:
         rows = read_table_rows(f) if fmt in ("parquet", "hf") else read_jsonl(f)
     try:

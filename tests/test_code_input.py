@@ -49,6 +49,8 @@ def test_repo_tree_ingest(tmp_path: Path) -> None:
         "name": "p", "output": "out", "workers": 1,
         "inputs": [{"name": "code", "path": "repos/*", "format": "repo", "max_file_bytes": 1000}],
         "stages": []})
+    validated = curate("validate", cwd=tmp_path)  # its input check samples a tree's files, not the directory
+    assert validated.returncode == 0, validated.stderr
     curate("run", cwd=tmp_path, check=True)
     table = pq.read_table(tmp_path / "out" / "ingest" / "data").sort_by("path")
     rows = {(r["repo"], r["path"]): r for r in table.to_pylist()}

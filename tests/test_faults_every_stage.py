@@ -202,12 +202,15 @@ def classify(path: str) -> Step:
         return Step(f"{top}: {sub}", top, rf"^out/{stage}/{re.escape(sub)}$")
     if sub == "_work" and len(parts) == 3 and parts[2] != "_params.json":  # scratch files (near_dedup's components)
         return Step(f"{top}: _work/ files", top, rf"^out/{stage}/_work/(?!_params\.json$)[^/]+$")
-    if sub == "_work" and len(parts) > 3 and parts[2] == "components":  # the components primitive's label files
-        return Step(f"{top}: components", top, rf"^out/{stage}/_work/components/")
-    if sub == "_work":  # a group-by: _work[/<name>]/{_params.json, map/, map_done/, reduce/}
-        named = parts[2] not in ("_params.json", "map", "map_done", "reduce")
-        group = f"{parts[2]}/" if named else ""
-        phase = parts[3] if named else parts[2]
+    if sub == "_work":  # a group-by: _work[/roundNNN][/<name>]/{_params.json, map/, map_done/, reduce/}
+        rest, prefix = parts[2:], ""
+        if len(rest) > 2 and re.fullmatch(r"round\d+", rest[0]):  # near_dedup's clustering rounds
+            prefix, rest = f"{rest[0]}/", rest[1:]
+        if len(rest) > 1 and rest[0] == "components":  # the components primitive's label files
+            return Step(f"{top}: {prefix}components", top, rf"^out/{stage}/_work/{prefix}components/")
+        named = rest[0] not in ("_params.json", "map", "map_done", "reduce")
+        group = f"{prefix}{rest[0]}/" if named else prefix
+        phase = rest[1] if named else rest[0]
         if phase == "reduce":
             return Step(f"{top}: group-by {group or 'keys/'}reduce", top, rf"^out/{stage}/_work/{group}reduce/")
         return Step(f"{top}: group-by {group or 'keys/'}map", top,
@@ -350,7 +353,7 @@ def test_every_stage_kind_acts_and_steps_are_told_apart(reference: Reference) ->
                  "ingest: unique-id apply", "exact_dedup: group-by key0/map", "quality: _scored",
                  "near_dedup: group-by bands/map", "near_dedup: group-by bands/reduce",
                  "near_dedup: group-by join_u/map", "near_dedup: group-by join_v/reduce",
-                 "near_dedup: group-by clusters/map", "near_dedup: partitions", "mix: partitions",
+                 "near_dedup: group-by round000/clusters/map", "near_dedup: partitions", "mix: partitions",
                  "embed: partitions", "semantic_dedup: _work/ files", "semantic_dedup: group-by clusters/reduce",
                  "semantic_dedup: partitions",
                  "shard: group-by keys/map", "shard: text shards", "shard: megatron shards",
