@@ -193,35 +193,57 @@ class Stage(MapStage):
         if cfg.drop_license_files:
             mark(path_matches(rules.license_file, paths), "license_file")
         if cfg.data_files:
-            big = chars > cfg.max_data_chars
-            data_lang = np.array([lang in rules.data_languages for lang in languages], bool)
-            heads = [t[:200] for t in py_texts]
-            marker = np.array([rules.data_markers.search(h) is not None for h in heads], bool)
-            mark(path_matches(rules.data_paths, paths) | (data_lang & big) | marker, "data_file")
+            mark(self._data_file(py_texts, paths, languages, chars), "data_file")
         if cfg.generated:
-            marker = np.array([rules.generated_markers.search(head_lines(t, max(h, 0), cfg.generated_lines))
-                               is not None for t, h in zip(py_texts, headers, strict=True)], bool)
-            mark(path_matches(rules.generated_paths, paths) | marker, "generated")
+            mark(self._generated(py_texts, paths, headers), "generated")
         if cfg.minified:
-            minifiable = np.array([lang in rules.minified_languages for lang in languages], bool)
-            content = minifiable & (chars >= cfg.minified_min_chars) & (mean_len > cfg.minified_mean_line)
-            marker = np.array([rules.minified_markers.search(t[:2000]) is not None for t in py_texts], bool)
-            mark(path_matches(rules.minified_paths, paths) | content | marker, "minified")
-        if cfg.encoded:  # signals of a rule that is off stay null (-1 here)
-            longest, covered = encoded_runs(texts, rules)
-            values["code_encoded_max_run"] = longest
-            values["code_encoded_fraction"] = np.divide(covered, chars, out=np.zeros(n), where=chars > 0).clip(0, 1)
-            mark((longest > cfg.encoded_max_run) | (values["code_encoded_fraction"] > cfg.encoded_max_fraction),
-                 "encoded_data")
-        else:
-            values["code_encoded_max_run"] = np.full(n, -1, np.int64)
-            values["code_encoded_fraction"] = np.full(n, -1.0)
+            mark(self._minified(py_texts, paths, languages, chars, mean_len), "minified")
+        values.update(self._encoded(texts, chars, mark))
         if cfg.compat == "starcoder":
             self.starcoder(reasons, mark, py_texts, paths, languages, max_len, mean_len, alnum, alpha, chars)
         stripped = None
         if cfg.strip_license_header and (headers > 0).any():
             stripped = pa.array([t[h:] if h > 0 else t for t, h in zip(py_texts, headers, strict=True)], pa.string())
         return reasons, values, stripped
+
+    def _data_file(self, texts: list[str], paths: list[str | None], languages: list[str | None],
+                   chars: np.ndarray) -> np.ndarray:
+        """Lock files, certificates, source maps (by path or opening marker) and large data-language files."""
+        rules = self.rules
+        assert rules is not None
+        big = chars > self.config.max_data_chars
+        data_lang = np.array([lang in rules.data_languages for lang in languages], bool)
+        marker = np.array([rules.data_markers.search(t[:200]) is not None for t in texts], bool)
+        return path_matches(rules.data_paths, paths) | (data_lang & big) | marker
+
+    def _generated(self, texts: list[str], paths: list[str | None], headers: np.ndarray) -> np.ndarray:
+        """A generator's file name, or a generator's marker in the first lines after the licence header."""
+        rules, lines = self.rules, self.config.generated_lines
+        assert rules is not None
+        marker = np.array([rules.generated_markers.search(head_lines(t, max(h, 0), lines)) is not None
+                           for t, h in zip(texts, headers, strict=True)], bool)
+        return path_matches(rules.generated_paths, paths) | marker
+
+    def _minified(self, texts: list[str], paths: list[str | None], languages: list[str | None],
+                  chars: np.ndarray, mean_len: np.ndarray) -> np.ndarray:
+        """A minified file name, a bundle marker, or long lines in a long file of a minifiable language."""
+        cfg, rules = self.config, self.rules
+        assert rules is not None
+        minifiable = np.array([lang in rules.minified_languages for lang in languages], bool)
+        content = minifiable & (chars >= cfg.minified_min_chars) & (mean_len > cfg.minified_mean_line)
+        marker = np.array([rules.minified_markers.search(t[:2000]) is not None for t in texts], bool)
+        return path_matches(rules.minified_paths, paths) | content | marker
+
+    def _encoded(self, texts: pa.Array, chars: np.ndarray, mark: Any) -> dict[str, np.ndarray]:
+        """The encoded-data signals, marking their rule; a rule that is off leaves them null (-1 here)."""
+        cfg, n = self.config, len(texts)
+        if not cfg.encoded:
+            return {"code_encoded_max_run": np.full(n, -1, np.int64), "code_encoded_fraction": np.full(n, -1.0)}
+        assert self.rules is not None
+        longest, covered = encoded_runs(texts, self.rules)
+        fraction = np.divide(covered, chars, out=np.zeros(n), where=chars > 0).clip(0, 1)
+        mark((longest > cfg.encoded_max_run) | (fraction > cfg.encoded_max_fraction), "encoded_data")
+        return {"code_encoded_max_run": longest, "code_encoded_fraction": fraction}
 
     def starcoder(self, reasons: np.ndarray, mark: Any, texts: list[str], paths: list[str | None],
                   languages: list[str | None], max_len: np.ndarray, mean_len: np.ndarray, alnum: np.ndarray,

@@ -52,29 +52,27 @@ class Stage(MapStage):
     def apply(self, table: pa.Table) -> pa.Table:
         cfg = self.config
         texts = as_string_array(table.column("text"))
-        sources = table.column("source").to_pylist()
-        scope = [(cfg.sources is None or s in cfg.sources) and s not in cfg.skip_sources for s in sources]
+        scope = self.in_scope(table.column("source").to_pylist())
         idx = [i for i, ok in enumerate(scope) if ok]
         redacted, found = redact_secrets(texts.take(pa.array(idx, pa.int64())), cfg.kinds, cfg.patterns)
-        counts: list[dict[str, int]] = [{} for _ in range(table.num_rows)]
         out = table
         if cfg.mask and any(found):
-            values = texts.to_pylist()
-            for j, i in enumerate(idx):
-                if found[j]:
-                    values[i] = redacted[j].as_py()
-            field = table.schema.field("text")
-            out = out.set_column(table.schema.get_field_index("text"), field, pa.array(values, field.type))
+            out = _with_redacted_text(table, texts, idx, redacted, found)
+        counts: list[dict[str, int]] = [{} for _ in range(table.num_rows)]
         for j, i in enumerate(idx):
             counts[i] = found[j]
-        for name in ("secrets", "secret_kinds"):
+        for name in ("secrets", "secret_kinds", REASON):
             out = out.drop_columns([name]) if name in out.column_names else out
         out = out.append_column("secrets", pa.array([sum(c.values()) if ok else None
                                                      for c, ok in zip(counts, scope, strict=True)], pa.int64()))
         out = out.append_column("secret_kinds", pa.array(
             [",".join(f"{k}:{c[k]}" for k in sorted(c)) or None for c in counts], pa.string()))
-        out = out.drop_columns([REASON]) if REASON in out.column_names else out
         return out.append_column(REASON, pa.nulls(table.num_rows, pa.string()))
+
+    def in_scope(self, sources: list[str | None]) -> list[bool]:
+        """Which rows are redacted: listed sources (all when none are listed), less `skip_sources`."""
+        cfg = self.config
+        return [(cfg.sources is None or s in cfg.sources) and s not in cfg.skip_sources for s in sources]
 
     def counters(self, result: pa.Table) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -87,3 +85,14 @@ class Stage(MapStage):
                 kind, n = item.rsplit(":", 1)
                 totals[f"secrets_{kind}"] = totals.get(f"secrets_{kind}", 0) + int(n)
         return {**dict(sorted(totals.items())), "secrets_docs": docs}
+
+
+def _with_redacted_text(table: pa.Table, texts: pa.Array, idx: list[int], redacted: pa.Array,
+                        found: list[dict[str, int]]) -> pa.Table:
+    """`table` with the text of the in-scope rows `idx` that held a secret replaced by its redaction."""
+    values = texts.to_pylist()
+    for j, i in enumerate(idx):
+        if found[j]:
+            values[i] = redacted[j].as_py()
+    field = table.schema.field("text")
+    return table.set_column(table.schema.get_field_index("text"), field, pa.array(values, field.type))
