@@ -21,6 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from filters.text import scatter
+
 Kind = Literal["email", "ip", "phone"]
 KINDS: tuple[Kind, ...] = ("email", "ip", "phone")
 PLACEHOLDERS: dict[Kind, str] = {"email": "<EMAIL>", "ip": "<IP_ADDRESS>", "phone": "<PHONE>"}
@@ -118,9 +120,7 @@ def _mask_python(texts: pa.Array, candidate: str, maskers: list[Callable[[str], 
             changed = True
     if not changed:
         return texts, counts
-    take = np.arange(len(texts))
-    take[flagged] = len(texts) + np.arange(len(flagged))
-    return pa.concat_arrays([texts, pa.array(values, texts.type)]).take(pa.array(take)), counts
+    return scatter(texts, flagged, pa.array(values, texts.type)), counts
 
 
 def mask_pii(texts: pa.Array, kinds: Sequence[str] = KINDS,

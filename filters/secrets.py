@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import yaml
 
 from filters.pii import EMAIL, IPV4, IPV6, _ipv4_ok, _valid_ipv6
+from filters.text import scatter
 
 DATA = Path(__file__).with_name("code_data") / "secrets.yaml"
 ADDRESS_KINDS = ("email", "ip")
@@ -179,6 +180,4 @@ def redact_secrets(texts: pa.Array, kinds: tuple[str, ...] | list[str] = KINDS, 
             changed = True
     if not changed:
         return texts, counts
-    take = np.arange(len(texts))
-    take[flagged] = len(texts) + np.arange(len(flagged))
-    return pa.concat_arrays([texts, pa.array(values, texts.type)]).take(pa.array(take)), counts
+    return scatter(texts, flagged, pa.array(values, texts.type)), counts

@@ -31,6 +31,25 @@ def as_string_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.fill_null(values, "")
 
 
+def scatter(base: pa.Array, idx: np.ndarray | list[int], values: pa.Array) -> pa.Array:
+    """`base` with the elements at positions `idx` replaced by `values` (one Arrow take, no Python loop)."""
+    take = np.arange(len(base))
+    take[idx] = len(base) + np.arange(len(idx))
+    return pa.concat_arrays([base, values.cast(base.type)]).take(pa.array(take))
+
+
+def in_sources(sources: pa.Array | pa.ChunkedArray, include: list[str] | None, exclude: list[str]) -> np.ndarray:
+    """Per row: its source is in `include` (every source when None) and not in `exclude`; a null source is
+    in no list. The `sources` / `skip_sources` settings that several stages share."""
+    keep = np.ones(len(sources), bool)
+    if include is not None:
+        keep &= pc.fill_null(pc.is_in(sources, pa.array(include, pa.string())), False).to_numpy(zero_copy_only=False)
+    if exclude:
+        keep &= ~pc.fill_null(pc.is_in(sources, pa.array(exclude, pa.string())), False).to_numpy(
+            zero_copy_only=False)
+    return keep
+
+
 def per_doc(index: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
     """Sum of `weights` (or count) per document index."""
     if weights is not None:

@@ -32,7 +32,6 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field
 
 from filters.code import (
@@ -51,7 +50,7 @@ from filters.code import (
     table_language,
 )
 from filters.code_language import detect_language, file_extensions
-from filters.text import as_string_array
+from filters.text import as_string_array, in_sources
 from pipeline.config import ReadFile, StageConfig
 from pipeline.io import sha256_file
 from pipeline.schema import REASON
@@ -126,14 +125,7 @@ class Stage(MapStage):
     def scope(self, table: pa.Table, paths: list[str | None], languages: list[str | None]) -> np.ndarray:
         cfg = self.config
         keep = np.array([p is not None or lang is not None for p, lang in zip(paths, languages, strict=True)], bool)
-        sources = table.column("source")
-        if cfg.sources is not None:
-            keep &= pc.fill_null(pc.is_in(sources, pa.array(cfg.sources, pa.string())), False).to_numpy(
-                zero_copy_only=False)
-        if cfg.skip_sources:
-            keep &= ~pc.fill_null(pc.is_in(sources, pa.array(cfg.skip_sources, pa.string())), False).to_numpy(
-                zero_copy_only=False)
-        return keep
+        return keep & in_sources(table.column("source"), cfg.sources, cfg.skip_sources)
 
     def apply(self, table: pa.Table) -> pa.Table:
         self.setup()

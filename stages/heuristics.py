@@ -41,7 +41,7 @@ from filters import c4, fineweb, gopher_quality, gopher_repetition
 from filters.base import FilterSettings, first_failure, merged, partial_model
 from filters.cjk import BUILTIN_LANG_DEFAULTS, LANG_ALIASES, guess_cjk_lang
 from filters.compat import Compat
-from filters.text import TextBatch, as_string_array
+from filters.text import TextBatch, as_string_array, in_sources, scatter
 from pipeline.config import StageConfig, Strict
 from pipeline.schema import REASON
 from stages.base import Column, MapStage
@@ -172,7 +172,7 @@ def _measure(module: ModuleType, batch: TextBatch, settings: FilterSettings, dec
         rule[idx] = first_failure(result.fails, current.n)
         if step is module.measure:
             if result.texts is not None:
-                texts = result.texts if len(idx) == n else _scatter(batch.texts, idx, result.texts)
+                texts = result.texts if len(idx) == n else scatter(batch.texts, idx, result.texts)
             break
         passed = np.flatnonzero(rule[idx] == None)  # noqa: E711 - elementwise on object arrays
         if len(passed) == 0:
@@ -180,13 +180,6 @@ def _measure(module: ModuleType, batch: TextBatch, settings: FilterSettings, dec
         if len(passed) < current.n:  # the documents still in, their word tokens kept
             current, idx = current.take(passed), idx[passed]
     return signals, measured, rule, texts
-
-
-def _scatter(base: pa.Array, idx: np.ndarray, values: pa.Array) -> pa.Array:
-    """`base` with the elements at `idx` replaced by `values`."""
-    take = np.arange(len(base))
-    take[idx] = len(base) + np.arange(len(idx))
-    return pa.concat_arrays([base, values.cast(base.type)]).take(pa.array(take))
 
 
 def run_filters(texts: pa.Array, profile: Profile, filters: Sequence[str], rewrite: bool = True,
@@ -219,7 +212,7 @@ def run_filters(texts: pa.Array, profile: Profile, filters: Sequence[str], rewri
             failed = (rule != None) & (reasons[alive] == None)  # noqa: E711
             reasons[alive[failed]] = [f"{name}:{r}" for r in rule[failed]]
             if new_texts is not None and rewrite:
-                current = new_texts if len(alive) == n else _scatter(current, alive, new_texts)
+                current = new_texts if len(alive) == n else scatter(current, alive, new_texts)
                 batch, rewritten = TextBatch(new_texts, profile.segmenter), True
         signals.update(full)
         measured.update(seen)
@@ -274,15 +267,7 @@ class Stage(MapStage):
 
     def scope(self, table: pa.Table, langs: np.ndarray) -> np.ndarray:
         cfg = self.config
-        keep = np.ones(table.num_rows, bool)
-        if cfg.sources is not None or cfg.skip_sources:
-            sources = table.column("source")
-            if cfg.sources is not None:
-                keep &= pc.fill_null(pc.is_in(sources, pa.array(cfg.sources, pa.string())), False).to_numpy(
-                    zero_copy_only=False)
-            if cfg.skip_sources:
-                keep &= ~pc.fill_null(pc.is_in(sources, pa.array(cfg.skip_sources, pa.string())), False).to_numpy(
-                    zero_copy_only=False)
+        keep = in_sources(table.column("source"), cfg.sources, cfg.skip_sources)
         if cfg.langs is not None:
             keep &= np.array([lang in cfg.langs for lang in langs], bool)
         if cfg.skip_langs:
