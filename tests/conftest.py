@@ -219,9 +219,22 @@ HEAVY_MODULES: dict[str, set[str]] = {
              "test_embedding_head"},  # embeds 600 documents and trains fastText beside the head
 }
 HEAVY_TESTS: dict[str, set[str]] = {
-    # the fast tier keeps kill points 2 and 67 (and test_runner's 1-vs-2-workers shards)
+    # the fast tier keeps kill point 2 (and test_runner's 1-vs-2-workers shards)
     "slow": {*(f"test_runner.py::test_sigkill_anywhere_then_resume_gives_identical_shards[{k}]"
-               for k in (9, 23, 41, 95, 130, 160)),
+               for k in (9, 23, 41, 67, 95, 130, 160)),
+             # whole `curate run`s of 3-8 s each whose mechanics a faster fast-tier test also covers
+             # (make test-fast stays under 3 minutes on 2 cores; all of them run in `make test`)
+             "test_classifiers.py::test_domain_rules_take_precedence",
+             "test_classifiers.py::test_scoring_uses_the_preprocessing_training_recorded",
+             "test_mix_shards.py::test_megatron_shards_match_text_shards_and_targets",
+             "test_mix_shards.py::test_unreachable_budget_reports_shortfall_and_caps_epochs",
+             "test_runner.py::test_fresh_starts_over",
+             "test_runner.py::test_second_concurrent_run_exits_3",
+             "test_primitives.py::test_aggregate_folds_in_tasks_and_gives_the_same_result_for_any_slot_count[16]",
+             "test_first_hour.py::test_quarantine_line_and_status_column",
+             "test_near_dedup_clusters.py::test_planted_chain_star_and_append_give_the_expected_clusters",
+             "test_code_demo.py::test_demo_repos_through_code_filter_and_secrets",
+             "test_stage_heuristics.py::test_curate_run_with_langid_and_heuristics",
              "test_mix_shards.py::test_shards_identical_for_1_and_2_workers_and_loadable",
              "test_classifiers.py::test_keep_top_same_for_workers_and_partitioning",
              # accuracy on the 2,000-document demo corpus (dedup keeps test_near_dedup_unit, the survivor and
@@ -231,7 +244,7 @@ HEAVY_TESTS: dict[str, set[str]] = {
              # in-file splits: four split sizes and two kill points (the fast tier keeps kill point 9,
              # which compares a split run with whole-file reading too)
              "test_ingest_split.py::test_splits_give_the_bytes_of_whole_file_reading",
-             *(f"test_ingest_split.py::test_killed_split_ingest_resumes_to_the_same_bytes[{k}]" for k in (2, 17)),
+             *(f"test_ingest_split.py::test_killed_split_ingest_resumes_to_the_same_bytes[{k}]" for k in (2, 9, 17)),
              # the 1,500-document demo run (decontamination keeps its unit and small-run tests)
              *(f"test_decontaminate.py::{name}" for name in (
                  "test_planted_contamination_is_removed_and_nothing_else",
