@@ -117,6 +117,20 @@ def curate(*args: str, cwd: Path, env: dict[str, str] | None = None, check: bool
     return proc
 
 
+def require_embedding_model() -> None:
+    """ONNX Runtime and the all-MiniLM-L6-v2 wheel's model, or a printed skip (under CI=true: the error)."""
+    try:
+        import onnxruntime  # noqa: F401
+
+        from filters.embedding import default_model_zip
+
+        default_model_zip()
+    except (ImportError, FileNotFoundError) as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"embedding model unavailable: {exc}")
+
+
 def build_tokenizer(out: Path) -> Path:
     """A tiny byte-level BPE tokenizer (vocab 400, EOD `<|endoftext|>`) trained on WORDS, saved in `out`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers

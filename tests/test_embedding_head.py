@@ -8,7 +8,6 @@ lq -> 1), the stand-in for an LLM's 0-5 ratings. Missing model: a skip, a failur
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -17,9 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from filters.embedding_head import fit_logistic, is_head_file, load_head
-from tests.conftest import curate, write_config
-
-CI = os.environ.get("CI") == "true"
+from tests.conftest import curate, require_embedding_model, write_config
 
 
 def test_logistic_fit_separates_and_is_regularized() -> None:
@@ -34,16 +31,7 @@ def test_logistic_fit_separates_and_is_regularized() -> None:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    try:
-        import onnxruntime  # noqa: F401
-
-        from filters.embedding import default_model_zip
-
-        default_model_zip()
-    except (ImportError, FileNotFoundError) as exc:
-        if CI:
-            raise
-        pytest.skip(f"embedding model unavailable: {exc}")
+    require_embedding_model()
     root = tmp_path_factory.mktemp("head")
     curate("demo-data", "demo", "--docs", "60", "--label-docs", "600", cwd=root, check=True)
     with open(root / "annotations.jsonl", "w") as fh:

@@ -19,7 +19,7 @@ import pytest
 
 from filters.vectors import fixed_point
 from stages.semantic_dedup import dedup_cluster, kmeans
-from tests.conftest import REPO, curate, write_config
+from tests.conftest import REPO, curate, require_embedding_model, write_config
 
 CI = os.environ.get("CI") == "true"
 ARTICLES = REPO.parent / "shared" / "data" / "article-extraction" / "ground-truth.json"
@@ -68,16 +68,7 @@ def test_kmeans_is_exact_and_order_free() -> None:
 
 
 def _require() -> None:
-    try:
-        import onnxruntime  # noqa: F401
-
-        from filters.embedding import default_model_zip
-
-        default_model_zip()
-    except (ImportError, FileNotFoundError) as exc:
-        if CI:
-            raise
-        pytest.skip(f"embedding model unavailable: {exc}")
+    require_embedding_model()
     if not ARTICLES.exists():
         if CI:
             raise FileNotFoundError(ARTICLES)
