@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import os
 import platform
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from pipeline.background import repeating
 
 LEASE_S = float(os.environ.get("CURATE_LEASE_S", "120"))
 HEARTBEAT_S = LEASE_S / 4
@@ -50,18 +51,9 @@ def lease_lock(path: Path, held_error: type[Exception]) -> Iterator[None]:
     won = read_lease(path)
     if not won or won.get("owner") != owner:
         raise held_error(f"{path.parent} was taken by another run ({(won or {}).get('holder')}) at the same moment")
-    stop = threading.Event()
-
-    def renew() -> None:
-        while not stop.wait(HEARTBEAT_S):
-            _write(path, owner, holder)
-
-    thread = threading.Thread(target=renew, name="curate-lease", daemon=True)
-    thread.start()
     try:
-        yield
+        with repeating(HEARTBEAT_S, lambda: _write(path, owner, holder), "curate-lease"):
+            yield
     finally:
-        stop.set()
-        thread.join()
         if (read_lease(path) or {}).get("owner") == owner:
             path.unlink(missing_ok=True)

@@ -7,12 +7,12 @@ and no status tracker. There `tracked` does nothing and only the caller's start 
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from pipeline.background import repeating
 from pipeline.primitives import Progress
 
 # How often a driver thread reads Spark's status tracker while a job runs (progress lines, bars).
@@ -56,27 +56,24 @@ def tracked(spark: Any, progress: Progress | None, total: int) -> Iterator[None]
         return
     group = f"curate-{uuid.uuid4().hex[:12]}"
     context.setJobGroup(group, "curate", interruptOnCancel=False)
-    stop = threading.Event()
+    tracker = context.statusTracker()
+    last = 0
 
-    def poll() -> None:
-        tracker = context.statusTracker()
-        last = 0
-        while not stop.wait(PROGRESS_POLL_S):
-            try:
-                done, tasks = group_task_counts(tracker, group)
-            except Exception:  # the session is stopping; progress is best effort
-                return
-            value = min(total - 1, done * total // tasks) if tasks else 0
-            if value > last:
-                last = value
-                progress(value, total)  # type: ignore[misc]
+    def poll() -> bool:
+        nonlocal last
+        try:
+            done, tasks = group_task_counts(tracker, group)
+        except Exception:  # the session is stopping; progress is best effort
+            return False
+        value = min(total - 1, done * total // tasks) if tasks else 0
+        if value > last:
+            last = value
+            progress(value, total)  # type: ignore[misc]
+        return True
 
-    thread = threading.Thread(target=poll, name="curate-spark-progress", daemon=True)
-    thread.start()
     try:
-        yield
+        with repeating(PROGRESS_POLL_S, poll, "curate-spark-progress"):
+            yield
     finally:
-        stop.set()
-        thread.join()
         context.setLocalProperty("spark.jobGroup.id", None)
         context.setLocalProperty("spark.job.description", None)
