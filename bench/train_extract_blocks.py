@@ -76,9 +76,9 @@ def prepare(pages: list[dict]) -> list[dict]:
     out = []
     for p in pages:
         blocks = segment(p["html"])
-        texts = [b.text.replace(FORMULA_OPEN, "").replace(FORMULA_CLOSE, "") for b in blocks]
+        texts = [t.replace(FORMULA_OPEN, "").replace(FORMULA_CLOSE, "") for t in blocks.texts]
         x = features(blocks, resiliparse_lines(p["html"]))
-        chars = np.array([b.chars for b in blocks], dtype=np.float32)
+        chars = blocks.chars.astype(np.float32)
         w = chars / max(chars.sum(), 1.0) + 1.0 / max(len(blocks), 1)
         out.append({"key": p["key"], "x": x, "blocks": blocks, "y": label_blocks(texts, p["truth"]), "w": w,
                     "texts": texts, "truth": p["truth"]})
@@ -183,7 +183,7 @@ def prepare_snippets(pages: list[dict]) -> list[dict]:
     out = []
     for p in pages:
         blocks = segment(p["html"])
-        texts = [b.text.replace(FORMULA_OPEN, "").replace(FORMULA_CLOSE, "") for b in blocks]
+        texts = [t.replace(FORMULA_OPEN, "").replace(FORMULA_CLOSE, "") for t in blocks.texts]
         x = features(blocks, resiliparse_lines(p["html"]))
         withs = [_norm(s) for s in p["with"]]
         withouts = [_norm(s) for s in p["without"]]

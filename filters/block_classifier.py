@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from filters.html_blocks import FEATURE_NAMES, FORMULA_CLOSE, FORMULA_OPEN, Block, features, resiliparse_lines, segment
+from filters.html_blocks import FEATURE_NAMES, FORMULA_CLOSE, FORMULA_OPEN, Blocks, features, resiliparse_lines, segment
 
 MODEL_PATH = Path(__file__).with_name("extract_blocks_model.json")
 CONTEXT_NAMES = ["p1", "p1_prev", "p1_next", "p1_window_mean", "p1_window_max", "p1_container_mean",
@@ -30,19 +30,15 @@ def logistic(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, weights: np.nda
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
 
-def context_features(blocks: list[Block], p1: np.ndarray) -> np.ndarray:
+def context_features(blocks: Blocks, p1: np.ndarray) -> np.ndarray:
     """What the first pass said around each block: neighbours, a +-WINDOW run, its container, the page."""
     n = len(p1)
     if n == 0:
         return np.zeros((0, len(CONTEXT_NAMES)), dtype=np.float32)
     pad = np.concatenate([np.zeros(WINDOW), p1, np.zeros(WINDOW)])
     windows = np.lib.stride_tricks.sliding_window_view(pad, 2 * WINDOW + 1)
-    groups: dict[int, list[int]] = {}
-    for i, b in enumerate(blocks):
-        groups.setdefault(id(b.ctx.parent or b.ctx), []).append(i)
-    container = np.empty(n)
-    for idx in groups.values():
-        container[idx] = p1[idx].mean()
+    cont = blocks.container
+    container = np.bincount(cont, weights=p1)[cont] / np.bincount(cont)[cont]
     prev = np.concatenate([[0.0], p1[:-1]])
     nxt = np.concatenate([p1[1:], [0.0]])
     rank = np.empty(n)
@@ -62,7 +58,7 @@ class BlockModel:
         self.threshold = float(spec["threshold"])
         self.spec = spec
 
-    def probabilities(self, blocks: list[Block], x: np.ndarray) -> np.ndarray:
+    def probabilities(self, blocks: Blocks, x: np.ndarray) -> np.ndarray:
         p1 = logistic(x, *self.stages[0])
         return logistic(np.hstack([x, context_features(blocks, p1)]), *self.stages[1])
 
@@ -72,39 +68,40 @@ def default_model() -> BlockModel:
     return BlockModel(json.loads(MODEL_PATH.read_text(encoding="utf-8")))
 
 
-def select(blocks: list[Block], html: str, model: BlockModel) -> list[Block]:
-    """The blocks the model keeps, in page order."""
-    if not blocks:
+def select(blocks: Blocks, html: str, model: BlockModel) -> list[str]:
+    """The texts of the blocks the model keeps, in page order."""
+    if not len(blocks):
         return []
     keep = model.probabilities(blocks, features(blocks, resiliparse_lines(html))) >= model.threshold
     attach_to_neighbours(blocks, keep)
-    return [b for b, k in zip(blocks, keep, strict=True) if k]
+    return [t for t, k in zip(blocks.texts, keep.tolist(), strict=True) if k]
 
 
-def _is_attached(b: Block) -> bool:
+def attached(blocks: Blocks) -> np.ndarray:
     """Code blocks and formula-only blocks: short or unlike prose, they belong to the text around them."""
-    return b.kind == "code" or (b.text.startswith(FORMULA_OPEN) and b.text.endswith(FORMULA_CLOSE))
+    return blocks.code | np.array([t[0] == FORMULA_OPEN and t[-1] == FORMULA_CLOSE for t in blocks.texts], dtype=bool)
 
 
-def attach_to_neighbours(blocks: list[Block], keep: np.ndarray) -> None:
+def attach_to_neighbours(blocks: Blocks, keep: np.ndarray) -> None:
     """Keep a code or formula block (and runs of them) when the prose just before or after it is kept."""
-    n = len(blocks)
-    i = 0
-    while i < n:
-        if not _is_attached(blocks[i]):
-            i += 1
-            continue
-        j = i
-        while j < n and _is_attached(blocks[j]):
-            j += 1
+    att = attached(blocks)
+    if not att.any():
+        return
+    n = len(att)
+    for i, j in _runs(att):
         if (i > 0 and keep[i - 1]) or (j < n and keep[j]):
             keep[i:j] = True
-        i = j
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of every run of True in `mask`."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def blocks_text(html: str, model: BlockModel | None = None) -> str:
     """The page's main text, formulas still inside FORMULA_OPEN/FORMULA_CLOSE marks (see `strip_marks`)."""
-    return "\n".join(b.text for b in select(segment(html), html, model or default_model()))
+    return "\n".join(select(segment(html), html, model or default_model()))
 
 
 def strip_marks(text: str) -> str:

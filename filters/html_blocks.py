@@ -11,7 +11,6 @@ these into keep/drop decisions. Formulas and code blocks come out of the walk al
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
@@ -62,136 +61,167 @@ PARSER = etree.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=Tru
 
 
 @dataclass(slots=True)
-class Context:
-    """One block-level element on the path from <body> to a block."""
+class Blocks:
+    """A page's text blocks in reading order, and the block-level elements (contexts) that enclose them.
 
-    tag: str
-    depth: int
-    parent: Context | None
-    flags: frozenset[str]  # CONTEXT_TAGS among this element and its ancestors
-    keywords: frozenset[str]  # KEYWORDS found in this element's and its ancestors' class/id names
-    tokens: frozenset[str]  # class/id word tokens of this element and its ancestors
-    score: float = 0.0  # paragraph text credited to this container
+    Columns, not objects: the walk appends to plain lists and every feature is then computed with
+    numpy over the whole page. Contexts are numbered in document order (0: the page's top), so the
+    contexts inside context `c` are exactly `c + 1 .. ctx_end[c] - 1`."""
+
+    texts: list[str]
+    chars: np.ndarray  # int64, characters of each block's text (a <pre>: of its raw text)
+    link_chars: np.ndarray  # int64, characters inside links
+    code: np.ndarray  # bool, a fenced code block
+    ctx: np.ndarray  # int64, the block's innermost block-level element
+    ctx_parent: np.ndarray  # int64 per context, -1 for the top
+    ctx_depth: np.ndarray  # int64 per context
+    ctx_tag: list[str]
+    ctx_mask: list[int]  # CONTEXT_TAGS (low bits) and KEYWORDS (above) of the context and its ancestors
+    ctx_end: np.ndarray  # int64 per context: one past its last descendant
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def container(self) -> np.ndarray:
+        """Each block's container: the parent of its innermost block-level element (the top: itself)."""
+        parent = self.ctx_parent[self.ctx]
+        return np.where(parent >= 0, parent, self.ctx)
 
 
-@dataclass(slots=True)
-class Block:
-    text: str
-    chars: int
-    link_chars: int
-    ctx: Context
-    kind: str  # "text" | "code" | "math"
-    start: int = 0  # characters of page text before this block
-
-
-_CLASS_CACHE: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
-
-
-_TOKEN_CACHE: dict[str, frozenset[str]] = {}
+_MASK_CACHE: dict[str, int] = {}
+_TOKEN_CACHE: dict[str, int] = {}
 
 
 _LONG_KEYWORDS = sorted((k for k in KEYWORDS if len(k) >= 4), key=len, reverse=True)
 _KEYWORD_EDGE = re.compile("^(" + "|".join(_LONG_KEYWORDS) + ")|(" + "|".join(_LONG_KEYWORDS) + ")$")
-_KEYWORD_SET = frozenset(KEYWORDS)
+_CONTEXT_BIT = {t: 1 << i for i, t in enumerate(CONTEXT_TAGS)}
+_KEYWORD_BIT = {k: 1 << (len(CONTEXT_TAGS) + i) for i, k in enumerate(KEYWORDS)}
+_MASK_BYTES = (len(CONTEXT_TAGS) + len(KEYWORDS) + 7) // 8
 
 
-def _keyword_hits(token: str) -> frozenset[str]:
-    """KEYWORDS a class/id token names: the token itself, or a longer keyword it starts or ends with."""
-    hits = _TOKEN_CACHE.get(token)
-    if hits is None:
-        found = {k for k in (_LONG_KEYWORDS if _KEYWORD_EDGE.search(token) else ())
-                 if token.startswith(k) or token.endswith(k)}
-        if token in _KEYWORD_SET:
-            found.add(token)
-        hits = frozenset(found)
+def _keyword_bits(token: str) -> int:
+    """KEYWORDS a class/id token names (the token itself, or a longer keyword it starts or ends with), as bits."""
+    bits = _TOKEN_CACHE.get(token)
+    if bits is None:
+        bits = _KEYWORD_BIT.get(token, 0)
+        if _KEYWORD_EDGE.search(token):
+            for k in _LONG_KEYWORDS:
+                if token.startswith(k) or token.endswith(k):
+                    bits |= _KEYWORD_BIT[k]
         if len(_TOKEN_CACHE) < 200_000:
-            _TOKEN_CACHE[token] = hits
-    return hits
+            _TOKEN_CACHE[token] = bits
+    return bits
 
 
-def class_facts(names: str) -> tuple[frozenset[str], frozenset[str]]:
-    """(word tokens, KEYWORDS) of an element's class and id names; cached, sites repeat them."""
-    facts = _CLASS_CACHE.get(names)
-    if facts is None:
-        toks = frozenset(_TOKEN.findall(names.lower()))
-        kws: set[str] = set()
-        for t in toks:
-            kws |= _keyword_hits(t)
-        facts = (toks, frozenset(kws))
-        if len(_CLASS_CACHE) < 200_000:
-            _CLASS_CACHE[names] = facts
-    return facts
+def class_mask(names: str) -> int:
+    """KEYWORDS of an element's class and id names, as bits of a context mask; cached, sites repeat them."""
+    bits = _MASK_CACHE.get(names)
+    if bits is None:
+        bits = 0
+        for t in set(_TOKEN.findall(names.lower())):
+            bits |= _keyword_bits(t)
+        if len(_MASK_CACHE) < 200_000:
+            _MASK_CACHE[names] = bits
+    return bits
 
 
-class _Walker:
-    """Splits the DOM's visible text into blocks (one recursive pass, no Python per-character work)."""
+def _normalized(raw: str) -> str:
+    """Runs of spaces to one space; source line breaks kept, blank lines dropped; trimmed."""
+    if "\n" in raw:
+        return "\n".join(t for t in (" ".join(line.split()) for line in raw.split("\n")) if t)
+    return " ".join(raw.split())
 
-    def __init__(self) -> None:
-        self.blocks: list[Block] = []
-        self.parts: list[str] = []
-        self.link_chars = 0
 
-    def flush(self, ctx: Context) -> None:
-        if not self.parts:
-            return
-        raw = "".join(self.parts)
-        self.parts = []
-        links, self.link_chars = self.link_chars, 0
+def walk(start: etree._Element) -> Blocks:
+    """Split the visible text under `start` into blocks at block-level tags (one lxml iterwalk, no recursion).
+
+    Text between two block boundaries is one block, attributed to the innermost open block-level
+    element; text inside <a> counts as link text; a <pre> (already fenced by `rewrite`) is one block."""
+    texts: list[str] = []
+    chars: list[int] = []
+    links: list[int] = []
+    code: list[bool] = []
+    bctx: list[int] = []
+    c_parent, c_depth, c_tag, c_mask, c_end = [-1], [0], ["body"], [0], [0]
+    parts: list[str] = []
+    link_chars = 0
+    cur = 0
+    in_link = False
+    stack: list[tuple[int, bool]] = []
+
+    def flush(ctx: int) -> None:
+        raw = "".join(parts)
+        parts.clear()
         if raw.isspace():
             return
-        if "\n" in raw:
-            text = "\n".join(t for t in (_WS.sub(" ", line).strip() for line in raw.split("\n")) if t)
-        else:
-            text = _WS.sub(" ", raw).strip()
+        text = _normalized(raw)
         if text:
-            self.blocks.append(Block(text, len(text), min(links, len(text)), ctx, "text"))
+            texts.append(text)
+            chars.append(len(text))
+            links.append(min(link_chars, len(text)))
+            code.append(False)
+            bctx.append(ctx)
 
-    def visit(self, el: etree._Element, ctx: Context, in_link: bool) -> None:
+    walker = etree.iterwalk(start, events=("start", "end"))
+    for event, el in walker:
         tag = el.tag
-        if tag in BLOCK_TAGS:
-            if self.parts:
-                self.flush(ctx)
-            names = el.get("class")
-            ident = el.get("id")
-            if ident:
-                names = f"{names} {ident}" if names else ident
-            flags = ctx.flags | {tag} if tag in _CONTEXT_SET else ctx.flags
-            if names:
-                toks, kws = class_facts(names)
-                inner = Context(tag, ctx.depth + 1, ctx, flags, ctx.keywords | kws, ctx.tokens | toks)
+        if event == "start":
+            stack.append((cur, in_link))
+            if tag in BLOCK_TAGS:
+                if parts:
+                    flush(cur)
+                    link_chars = 0
+                names = el.get("class")
+                ident = el.get("id")
+                if ident:
+                    names = f"{names} {ident}" if names else ident
+                mask = c_mask[cur] | _CONTEXT_BIT.get(tag, 0)
+                if names:
+                    mask |= class_mask(names)
+                c_parent.append(cur)
+                c_depth.append(c_depth[cur] + 1)
+                c_tag.append(tag)
+                c_mask.append(mask)
+                c_end.append(0)
+                cur = len(c_tag) - 1
+                if tag == "pre":
+                    walker.skip_subtree()
+                    text = el.text or ""
+                    if text.strip():
+                        texts.append(text.strip("\n"))
+                        chars.append(len(text))
+                        links.append(0)
+                        code.append(text.startswith("```"))
+                        bctx.append(cur)
+                    continue
             else:
-                inner = Context(tag, ctx.depth + 1, ctx, flags, ctx.keywords, ctx.tokens)
-            if tag == "pre":
-                text = el.text or ""
-                if text.strip():
-                    self.blocks.append(Block(text.strip("\n"), len(text), 0, inner,
-                                             "code" if text.startswith("```") else "text"))
-            else:
-                if el.text:
-                    self.parts.append(el.text)
-                    if in_link:
-                        self.link_chars += len(el.text.strip())
-                for child in el:
-                    self.visit(child, inner, in_link)
-                if self.parts:
-                    self.flush(inner)
-        else:
-            if tag == "br":
-                self.parts.append("\n")
-            link = in_link or tag == "a"
+                if tag == "br":
+                    parts.append("\n")
+                in_link = in_link or tag == "a"
             if el.text:
-                self.parts.append(el.text)
-                if link:
-                    self.link_chars += len(el.text.strip())
-            for child in el:
-                self.visit(child, ctx, link)
-        if el.tail:
-            self.parts.append(el.tail)
-            if in_link:
-                self.link_chars += len(el.tail.strip())
-
-
-_CONTEXT_SET = frozenset(CONTEXT_TAGS)
+                parts.append(el.text)
+                if in_link:
+                    link_chars += len(el.text.strip())
+        else:
+            if tag in BLOCK_TAGS:
+                if parts:
+                    flush(cur)
+                    link_chars = 0
+                c_end[cur] = len(c_tag)
+            cur, in_link = stack.pop()
+            tail = el.tail
+            if tail:
+                parts.append(tail)
+                if in_link:
+                    link_chars += len(tail.strip())
+    if parts:
+        flush(0)
+    c_end[0] = len(c_tag)
+    i64 = np.int64
+    return Blocks(texts, np.array(chars, dtype=i64), np.array(links, dtype=i64), np.array(code, dtype=bool),
+                  np.array(bctx, dtype=i64), np.array(c_parent, dtype=i64), np.array(c_depth, dtype=i64),
+                  c_tag, c_mask, np.array(c_end, dtype=i64))
 
 
 def _is_code_block(el: etree._Element) -> bool:
@@ -310,20 +340,16 @@ def parse(html: str) -> etree._Element | None:
     return etree.fromstring(data, PARSER)
 
 
-def segment(html: str) -> list[Block]:
+def segment(html: str) -> Blocks:
     """The page's text blocks in reading order (formulas as delimited TeX, code blocks fenced)."""
     root = parse(html)
     if root is None:
-        return []
+        return walk(etree.Element("body"))
     rewrite(root, html)
     etree.strip_elements(root, *SKIP_TAGS, etree.Comment, with_tail=False)
     etree.strip_tags(root, *INLINE_TAGS)  # their text joins the parent's, in C, so the walk visits fewer nodes
     body = root.find("body")
-    top = Context("body", 0, None, frozenset(), frozenset(), frozenset())
-    walker = _Walker()
-    walker.visit(body if body is not None else root, top, False)
-    walker.flush(top)
-    return walker.blocks
+    return walk(body if body is not None else root)
 
 
 # -- features ------------------------------------------------------------------------------------
@@ -333,37 +359,54 @@ NUMERIC = ("log_chars", "log_words", "link_density", "punct_per_word", "sentence
            "is_code", "has_formula", "starts_upper", "digits_share", "resiliparse_main", "bias")
 FEATURE_NAMES = (list(NUMERIC) + [f"in_{t}" for t in CONTEXT_TAGS] + [f"tag_{k}" for k in BLOCK_KINDS]
                  + [f"kw_{k}" for k in KEYWORDS])
-_FLAG_COL = {t: len(NUMERIC) + i for i, t in enumerate(CONTEXT_TAGS)}
-_KIND_COL = {k: len(NUMERIC) + len(CONTEXT_TAGS) + i for i, k in enumerate(BLOCK_KINDS)}
-_KW_COL = {k: len(NUMERIC) + len(CONTEXT_TAGS) + len(BLOCK_KINDS) + i for i, k in enumerate(KEYWORDS)}
+_MASK_COLS = slice(len(NUMERIC), len(NUMERIC) + len(CONTEXT_TAGS))  # CONTEXT_TAGS bits
+_KW_COLS = slice(len(NUMERIC) + len(CONTEXT_TAGS) + len(BLOCK_KINDS), len(FEATURE_NAMES))
 _KIND_ALIAS = {"h5": "h2", "h6": "h2", "th": "td", "dt": "dd"}
+_KIND_COL = {k: len(NUMERIC) + len(CONTEXT_TAGS) + i for i, k in enumerate(BLOCK_KINDS)}
+_KIND_COL.update({a: _KIND_COL[k] for a, k in _KIND_ALIAS.items()})
+_SPAN_COL = _KIND_COL["span"]
+_SENT_END_CHARS = frozenset(".!?:;\"”’)")
+_PUNCT_TABLE = str.maketrans("", "", ".,;:!?")
+_CONTAINER_SKIP = frozenset({"p", "h1", "h2", "h3", "h4", "li", "blockquote"})
 
 
 def _share_in(text: str, lines: frozenset[str]) -> float:
-    if not lines:
-        return 0.0
     if "\n" not in text:
         return 1.0 if text in lines else 0.0
     parts = text.split("\n")
     return sum(1 for t in parts if t in lines) / len(parts)
 
 
-def _credit_containers(blocks: list[Block]) -> Context | None:
-    """Readability's container score: a paragraph-like block credits its parent and half its grandparent."""
-    best: Context | None = None
-    for b in blocks:
-        if b.chars < 25 or b.link_chars > 0.3 * b.chars:
-            continue
-        points = 1.0 + min(b.chars / 100.0, 3.0) + b.text.count(",")
-        ctx = b.ctx if b.ctx.tag not in ("p", "h1", "h2", "h3", "h4", "li", "blockquote") else b.ctx.parent or b.ctx
-        ctx.score += points
-        if best is None or ctx.score > best.score:
+def best_container(blocks: Blocks) -> int:
+    """Readability's container score: a paragraph-like block credits its parent and half its grandparent;
+    the context with the highest score (the first to reach it), or -1."""
+    best = -1
+    score: dict[int, float] = {}
+    parent, tags = blocks.ctx_parent, blocks.ctx_tag
+    chars, links = blocks.chars, blocks.link_chars
+    for i in np.flatnonzero((chars >= 25) & (links <= 0.3 * chars)).tolist():
+        c = int(chars[i])
+        points = 1.0 + min(c / 100.0, 3.0) + blocks.texts[i].count(",")
+        ctx = int(blocks.ctx[i])
+        if tags[ctx] in _CONTAINER_SKIP and parent[ctx] >= 0:
+            ctx = int(parent[ctx])
+        s = score[ctx] = score.get(ctx, 0.0) + points
+        if best < 0 or s > score[best]:
             best = ctx
-        if ctx.parent is not None:
-            ctx.parent.score += points / 2
-            if ctx.parent.score > best.score:
-                best = ctx.parent
+        up = int(parent[ctx])
+        if up >= 0:
+            s = score[up] = score.get(up, 0.0) + points / 2
+            if s > score[best]:
+                best = up
     return best
+
+
+def _mask_bits(masks: list[int]) -> np.ndarray:
+    """Context masks as a 0/1 matrix, one column per bit (CONTEXT_TAGS, then KEYWORDS)."""
+    raw = b"".join(m.to_bytes(_MASK_BYTES, "little") for m in masks)
+    bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8).reshape(len(masks), _MASK_BYTES), axis=1,
+                         bitorder="little")
+    return bits[:, :len(CONTEXT_TAGS) + len(KEYWORDS)]
 
 
 def resiliparse_lines(html: str) -> frozenset[str]:
@@ -372,61 +415,65 @@ def resiliparse_lines(html: str) -> frozenset[str]:
 
     text = extract_plain_text(html, preserve_formatting=True, main_content=True, list_bullets=False,
                               alt_texts=False, comments=False, noscript=False)
-    return frozenset(t for t in (_WS.sub(" ", line).strip() for line in text.split("\n")) if t)
+    return frozenset(t for t in (" ".join(line.split()) for line in text.split("\n")) if t)
 
 
-def features(blocks: list[Block], main_lines: frozenset[str] = frozenset()) -> np.ndarray:
-    """One row of FEATURE_NAMES per block; `main_lines` from `resiliparse_lines` of the same page."""
+def features(blocks: Blocks, main_lines: frozenset[str] = frozenset()) -> np.ndarray:
+    """One row of FEATURE_NAMES per block (numpy over the page's columns); `main_lines` from
+    `resiliparse_lines` of the same page."""
     n = len(blocks)
     x = np.zeros((n, len(FEATURE_NAMES)), dtype=np.float32)
     if not n:
         return x
-    total = sum(b.chars for b in blocks) or 1
-    best = _credit_containers(blocks)
-    inside: dict[int, bool] = {}
-
-    def within(ctx: Context) -> bool:
-        key = id(ctx)
-        hit = inside.get(key)
-        if hit is None:
-            hit = ctx is best or (ctx.parent is not None and within(ctx.parent))
-            inside[key] = hit
-        return hit
-
-    container_chars: dict[int, int] = {}
-    container_links: dict[int, int] = {}
-    for b in blocks:
-        key = id(b.ctx.parent or b.ctx)
-        container_chars[key] = container_chars.get(key, 0) + b.chars
-        container_links[key] = container_links.get(key, 0) + b.link_chars
-    in_best = [best is not None and within(b.ctx) for b in blocks]
-    best_share = sum(b.chars for b, hit in zip(blocks, in_best, strict=True) if hit) / total
-    lds = [b.link_chars / b.chars for b in blocks]
-    logc = [math.log1p(b.chars) for b in blocks]
-    pos = 0
-    for i, b in enumerate(blocks):
-        b.start = pos
-        text = b.text
-        words = text.count(" ") + text.count("\n") + 1
-        key = id(b.ctx.parent or b.ctx)
-        cc = container_chars[key]
-        head = text[:200]
-        x[i, :len(NUMERIC)] = (
-            logc[i], math.log1p(words), lds[i], min(len(_PUNCT.findall(text)) / words, 1.0),
-            1.0 if _SENT_END.search(text) else 0.0, pos / total, 1.0 if in_best[i] else 0.0, best_share,
-            container_links[key] / cc if cc else 0.0, math.log1p(cc),
-            lds[i - 1] if i else 1.0, lds[i + 1] if i + 1 < n else 1.0,
-            logc[i - 1] if i else 0.0, logc[i + 1] if i + 1 < n else 0.0,
-            min(b.ctx.depth / 20.0, 2.0), min(words / (text.count("\n") + 1) / 50.0, 2.0),
-            1.0 if b.link_chars >= 0.95 * b.chars else 0.0, 1.0 if b.kind == "code" else 0.0,
-            1.0 if FORMULA_OPEN in text else 0.0, 1.0 if text[:1].isupper() else 0.0,
-            len(_DIGIT.findall(head)) / len(head), _share_in(text, main_lines), 1.0,
-        )
-        for t in b.ctx.flags:
-            x[i, _FLAG_COL[t]] = 1.0
-        tag = _KIND_ALIAS.get(b.ctx.tag, b.ctx.tag)
-        x[i, _KIND_COL.get(tag, _KIND_COL["span"])] = 1.0
-        for k in b.ctx.keywords:
-            x[i, _KW_COL[k]] = 1.0
-        pos += b.chars
+    texts = blocks.texts
+    chars = blocks.chars
+    fchars = chars.astype(np.float64)
+    total = int(chars.sum()) or 1
+    best = best_container(blocks)
+    ctx = blocks.ctx
+    if best >= 0:
+        in_best = (ctx >= best) & (ctx < blocks.ctx_end[best])
+    else:
+        in_best = np.zeros(n, dtype=bool)
+    cont = blocks.container
+    cc = np.bincount(cont, weights=fchars)[cont]
+    cl = np.bincount(cont, weights=blocks.link_chars)[cont]
+    lds = blocks.link_chars / fchars
+    logc = np.log1p(fchars)
+    spaces = np.array([t.count(" ") for t in texts], dtype=np.float64)
+    lines = np.array([t.count("\n") for t in texts], dtype=np.float64) + 1.0
+    words = spaces + lines
+    punct = np.array([len(t) - len(t.translate(_PUNCT_TABLE)) for t in texts], dtype=np.float64)
+    heads = [t[:200] for t in texts]
+    digits = np.array([len(_DIGIT.findall(h)) / len(h) for h in heads], dtype=np.float64)
+    x[:, 0] = logc
+    x[:, 1] = np.log1p(words)
+    x[:, 2] = lds
+    x[:, 3] = np.minimum(punct / words, 1.0)
+    x[:, 4] = [t[-1] in _SENT_END_CHARS for t in texts]
+    x[:, 5] = (np.cumsum(chars) - chars) / total
+    x[:, 6] = in_best
+    x[:, 7] = int(chars[in_best].sum()) / total
+    x[:, 8] = np.divide(cl, cc, out=np.zeros(n), where=cc > 0)
+    x[:, 9] = np.log1p(cc)
+    x[0, 10], x[1:, 10] = 1.0, lds[:-1]
+    x[:-1, 11], x[-1, 11] = lds[1:], 1.0
+    x[1:, 12] = logc[:-1]
+    x[:-1, 13] = logc[1:]
+    x[:, 14] = np.minimum(blocks.ctx_depth[ctx] / 20.0, 2.0)
+    x[:, 15] = np.minimum(words / lines / 50.0, 2.0)
+    x[:, 16] = blocks.link_chars >= 0.95 * fchars
+    x[:, 17] = blocks.code
+    x[:, 18] = [FORMULA_OPEN in t for t in texts]
+    x[:, 19] = [t[:1].isupper() for t in texts]
+    x[:, 20] = digits
+    if main_lines:
+        x[:, 21] = [_share_in(t, main_lines) for t in texts]
+    x[:, 22] = 1.0
+    used, inverse = np.unique(ctx, return_inverse=True)
+    bits = _mask_bits([blocks.ctx_mask[c] for c in used.tolist()])[inverse]
+    x[:, _MASK_COLS] = bits[:, :len(CONTEXT_TAGS)]
+    x[:, _KW_COLS] = bits[:, len(CONTEXT_TAGS):]
+    tags = blocks.ctx_tag
+    x[np.arange(n), [_KIND_COL.get(tags[c], _SPAN_COL) for c in ctx.tolist()]] = 1.0
     return x
