@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from filters.block_classifier import CONTEXT_NAMES, MODEL_PATH, context_features, logistic  # noqa: E402
 from filters.extract_score import corpus_score, shingles, snippet_counts, snippet_score  # noqa: E402
-from filters.html_blocks import FEATURE_NAMES, FORMULA_CLOSE, FORMULA_OPEN, features, resiliparse_lines, segment  # noqa: E402
+from filters.html_blocks import FEATURE_NAMES, FORMULA_CLOSE, FORMULA_OPEN, features, segment  # noqa: E402
 from pipeline.warc import decode_html  # noqa: E402
 
 _WORD = re.compile(r"\w+")
@@ -77,7 +77,7 @@ def prepare(pages: list[dict]) -> list[dict]:
     for p in pages:
         blocks = segment(p["html"])
         texts = [t.replace(FORMULA_OPEN, "").replace(FORMULA_CLOSE, "") for t in blocks.texts]
-        x = features(blocks, resiliparse_lines(p["html"]))
+        x = features(blocks)
         chars = blocks.chars.astype(np.float32)
         w = chars / max(chars.sum(), 1.0) + 1.0 / max(len(blocks), 1)
         out.append({"key": p["key"], "x": x, "blocks": blocks, "y": label_blocks(texts, p["truth"]), "w": w,
@@ -184,7 +184,7 @@ def prepare_snippets(pages: list[dict]) -> list[dict]:
     for p in pages:
         blocks = segment(p["html"])
         texts = [t.replace(FORMULA_OPEN, "").replace(FORMULA_CLOSE, "") for t in blocks.texts]
-        x = features(blocks, resiliparse_lines(p["html"]))
+        x = features(blocks)
         withs = [_norm(s) for s in p["with"]]
         withouts = [_norm(s) for s in p["without"]]
         y = np.zeros(len(blocks), dtype=np.float32)

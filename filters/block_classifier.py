@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from filters.html_blocks import FEATURE_NAMES, FORMULA_CLOSE, FORMULA_OPEN, Blocks, features, resiliparse_lines, segment
+from filters.html_blocks import FEATURE_NAMES, FORMULA_CLOSE, FORMULA_OPEN, Blocks, features, segment
 
 MODEL_PATH = Path(__file__).with_name("extract_blocks_model.json")
 CONTEXT_NAMES = ["p1", "p1_prev", "p1_next", "p1_window_mean", "p1_window_max", "p1_container_mean",
@@ -57,10 +57,18 @@ class BlockModel:
                        for s in spec["stages"]]
         self.threshold = float(spec["threshold"])
         self.spec = spec
+        # the standardization folded into each regression: z = x @ coef + intercept (one product, no copies)
+        self.linear = [((w / sd).astype(np.float32), float(-(mu / sd) @ w)) for mu, sd, w in self.stages]
 
     def probabilities(self, blocks: Blocks, x: np.ndarray) -> np.ndarray:
-        p1 = logistic(x, *self.stages[0])
-        return logistic(np.hstack([x, context_features(blocks, p1)]), *self.stages[1])
+        (c1, b1), (c2, b2) = self.linear
+        p1 = _sigmoid(x @ c1 + b1)
+        k = x.shape[1]
+        return _sigmoid(x @ c2[:k] + context_features(blocks, p1) @ c2[k:] + b2)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
 
 @cache
@@ -68,11 +76,11 @@ def default_model() -> BlockModel:
     return BlockModel(json.loads(MODEL_PATH.read_text(encoding="utf-8")))
 
 
-def select(blocks: Blocks, html: str, model: BlockModel) -> list[str]:
+def select(blocks: Blocks, model: BlockModel) -> list[str]:
     """The texts of the blocks the model keeps, in page order."""
     if not len(blocks):
         return []
-    keep = model.probabilities(blocks, features(blocks, resiliparse_lines(html))) >= model.threshold
+    keep = model.probabilities(blocks, features(blocks)) >= model.threshold
     attach_to_neighbours(blocks, keep)
     return [t for t, k in zip(blocks.texts, keep.tolist(), strict=True) if k]
 
@@ -101,7 +109,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def blocks_text(html: str, model: BlockModel | None = None) -> str:
     """The page's main text, formulas still inside FORMULA_OPEN/FORMULA_CLOSE marks (see `strip_marks`)."""
-    return "\n".join(select(segment(html), html, model or default_model()))
+    return "\n".join(select(segment(html), model or default_model()))
 
 
 def strip_marks(text: str) -> str:

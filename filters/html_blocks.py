@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from lxml import etree
@@ -39,6 +40,14 @@ BLOCK_KINDS = ("p", "div", "li", "h1", "h2", "h3", "h4", "td", "pre", "blockquot
 # ancestors that say where a block sits
 CONTEXT_TAGS = ("nav", "header", "footer", "aside", "form", "li", "article", "main", "table", "figure",
                 "blockquote", "section", "label")
+# what an element's attributes say about its region (WAI-ARIA 1.2 landmark and widget roles; the `hidden`
+# attribute, aria-hidden, inline display:none / visibility:hidden): cheap stand-ins for the rules
+# Resiliparse's main-content pass applies, as context flags like CONTEXT_TAGS
+ATTRIBUTE_FLAGS = ("role_nav", "role_main", "hidden")
+NAV_ROLES = frozenset({"navigation", "menu", "menubar", "banner", "contentinfo", "complementary", "search",
+                       "dialog", "alertdialog", "toolbar", "tablist", "tooltip", "log", "marquee"})
+MAIN_ROLES = frozenset({"main", "article"})
+CONTEXT_FLAGS = CONTEXT_TAGS + ATTRIBUTE_FLAGS
 # substrings of class/id names: generic names sites use for their regions (the classifier learns their weights)
 KEYWORDS = (
     "comment", "related", "share", "social", "footer", "header", "nav", "menu", "sidebar", "widget", "ad",
@@ -76,7 +85,7 @@ class Blocks:
     ctx_parent: np.ndarray  # int64 per context, -1 for the top
     ctx_depth: np.ndarray  # int64 per context
     ctx_tag: list[str]
-    ctx_mask: list[int]  # CONTEXT_TAGS (low bits) and KEYWORDS (above) of the context and its ancestors
+    ctx_mask: list[int]  # CONTEXT_FLAGS (low bits) and KEYWORDS (above) of the context and its ancestors
     ctx_end: np.ndarray  # int64 per context: one past its last descendant
 
     def __len__(self) -> int:
@@ -95,9 +104,11 @@ _TOKEN_CACHE: dict[str, int] = {}
 
 _LONG_KEYWORDS = sorted((k for k in KEYWORDS if len(k) >= 4), key=len, reverse=True)
 _KEYWORD_EDGE = re.compile("^(" + "|".join(_LONG_KEYWORDS) + ")|(" + "|".join(_LONG_KEYWORDS) + ")$")
-_CONTEXT_BIT = {t: 1 << i for i, t in enumerate(CONTEXT_TAGS)}
-_KEYWORD_BIT = {k: 1 << (len(CONTEXT_TAGS) + i) for i, k in enumerate(KEYWORDS)}
-_MASK_BYTES = (len(CONTEXT_TAGS) + len(KEYWORDS) + 7) // 8
+_CONTEXT_BIT = {t: 1 << i for i, t in enumerate(CONTEXT_FLAGS)}
+_KEYWORD_BIT = {k: 1 << (len(CONTEXT_FLAGS) + i) for i, k in enumerate(KEYWORDS)}
+_MASK_BYTES = (len(CONTEXT_FLAGS) + len(KEYWORDS) + 7) // 8
+_NAME_ATTRS = frozenset({"class", "id"})
+_FLAG_ATTRS = frozenset({"role", "hidden", "aria-hidden", "style"})
 
 
 def _keyword_bits(token: str) -> int:
@@ -126,6 +137,21 @@ def class_mask(names: str) -> int:
     return bits
 
 
+def attribute_bits(key: str, value: str) -> int:
+    """ATTRIBUTE_FLAGS one attribute of a block-level element sets, as bits of a context mask."""
+    if key == "role":
+        role = value.strip().lower().split(" ", 1)[0]
+        return (_CONTEXT_BIT["role_nav"] if role in NAV_ROLES else 0) | (
+            _CONTEXT_BIT["role_main"] if role in MAIN_ROLES else 0)
+    if key == "hidden" or (key == "aria-hidden" and value.strip().lower() == "true"):
+        return _CONTEXT_BIT["hidden"]
+    if key == "style":
+        style = value.lower().replace(" ", "")
+        if "display:none" in style or "visibility:hidden" in style:
+            return _CONTEXT_BIT["hidden"]
+    return 0
+
+
 def _normalized(raw: str) -> str:
     """Runs of spaces to one space; source line breaks kept, blank lines dropped; trimmed."""
     if "\n" in raw:
@@ -147,10 +173,9 @@ def walk(start: etree._Element) -> Blocks:
     parts: list[str] = []
     link_chars = 0
     cur = 0
-    in_link = False
-    stack: list[tuple[int, bool]] = []
+    link_depth = 0  # open <a> elements
 
-    def flush(ctx: int) -> None:
+    def flush(ctx: int, link_chars: int) -> None:
         raw = "".join(parts)
         parts.clear()
         if raw.isspace():
@@ -167,18 +192,16 @@ def walk(start: etree._Element) -> Blocks:
     for event, el in walker:
         tag = el.tag
         if event == "start":
-            stack.append((cur, in_link))
             if tag in BLOCK_TAGS:
                 if parts:
-                    flush(cur)
+                    flush(cur, link_chars)
                     link_chars = 0
-                names = el.get("class")
-                ident = el.get("id")
-                if ident:
-                    names = f"{names} {ident}" if names else ident
                 mask = c_mask[cur] | _CONTEXT_BIT.get(tag, 0)
-                if names:
-                    mask |= class_mask(names)
+                for key, value in el.items():
+                    if key in _NAME_ATTRS:
+                        mask |= class_mask(value)
+                    elif key in _FLAG_ATTRS:
+                        mask |= attribute_bits(key, value)
                 c_parent.append(cur)
                 c_depth.append(c_depth[cur] + 1)
                 c_tag.append(tag)
@@ -195,28 +218,31 @@ def walk(start: etree._Element) -> Blocks:
                         code.append(text.startswith("```"))
                         bctx.append(cur)
                     continue
-            else:
-                if tag == "br":
-                    parts.append("\n")
-                in_link = in_link or tag == "a"
-            if el.text:
-                parts.append(el.text)
-                if in_link:
-                    link_chars += len(el.text.strip())
+            elif tag == "a":
+                link_depth += 1
+            elif tag == "br":
+                parts.append("\n")
+            text = el.text
+            if text:
+                parts.append(text)
+                if link_depth:
+                    link_chars += len(text.strip())
         else:
             if tag in BLOCK_TAGS:
                 if parts:
-                    flush(cur)
+                    flush(cur, link_chars)
                     link_chars = 0
                 c_end[cur] = len(c_tag)
-            cur, in_link = stack.pop()
+                cur = c_parent[cur]
+            elif tag == "a":
+                link_depth -= 1
             tail = el.tail
             if tail:
                 parts.append(tail)
-                if in_link:
+                if link_depth:
                     link_chars += len(tail.strip())
     if parts:
-        flush(0)
+        flush(0, link_chars)
     c_end[0] = len(c_tag)
     i64 = np.int64
     return Blocks(texts, np.array(chars, dtype=i64), np.array(links, dtype=i64), np.array(code, dtype=bool),
@@ -356,25 +382,44 @@ def segment(html: str) -> Blocks:
 NUMERIC = ("log_chars", "log_words", "link_density", "punct_per_word", "sentence_end", "rel_position",
            "in_best", "best_share", "container_link_density", "container_log_chars", "prev_link_density",
            "next_link_density", "prev_log_chars", "next_log_chars", "depth", "words_per_line", "all_link",
-           "is_code", "has_formula", "starts_upper", "digits_share", "resiliparse_main", "bias")
-FEATURE_NAMES = (list(NUMERIC) + [f"in_{t}" for t in CONTEXT_TAGS] + [f"tag_{k}" for k in BLOCK_KINDS]
+           "is_code", "has_formula", "starts_upper", "digits_share", "bias")
+FEATURE_NAMES = (list(NUMERIC) + [f"in_{t}" for t in CONTEXT_FLAGS] + [f"tag_{k}" for k in BLOCK_KINDS]
                  + [f"kw_{k}" for k in KEYWORDS])
-_MASK_COLS = slice(len(NUMERIC), len(NUMERIC) + len(CONTEXT_TAGS))  # CONTEXT_TAGS bits
-_KW_COLS = slice(len(NUMERIC) + len(CONTEXT_TAGS) + len(BLOCK_KINDS), len(FEATURE_NAMES))
+_MASK_COLS = slice(len(NUMERIC), len(NUMERIC) + len(CONTEXT_FLAGS))  # CONTEXT_FLAGS bits
+_KW_COLS = slice(len(NUMERIC) + len(CONTEXT_FLAGS) + len(BLOCK_KINDS), len(FEATURE_NAMES))
 _KIND_ALIAS = {"h5": "h2", "h6": "h2", "th": "td", "dt": "dd"}
-_KIND_COL = {k: len(NUMERIC) + len(CONTEXT_TAGS) + i for i, k in enumerate(BLOCK_KINDS)}
+_KIND_COL = {k: len(NUMERIC) + len(CONTEXT_FLAGS) + i for i, k in enumerate(BLOCK_KINDS)}
 _KIND_COL.update({a: _KIND_COL[k] for a, k in _KIND_ALIAS.items()})
 _SPAN_COL = _KIND_COL["span"]
 _SENT_END_CHARS = frozenset(".!?:;\"”’)")
-_PUNCT_TABLE = str.maketrans("", "", ".,;:!?")
+# character classes counted per block (_char_counts): other, space, line break, punctuation, a digit in the
+# block's first 200 characters, a formula mark
+_SPACE, _NEWLINE, _PUNCT_CLASS, _DIGIT_CLASS, _FORMULA_CLASS, _N_CLASSES = 1, 2, 3, 4, 5, 6
+_HEAD = 200
+
+
+@cache
+def _char_class() -> np.ndarray:
+    """Class of every code point (Unicode decimal digits, as the regex `\\d` sees them, are digits)."""
+    table = np.zeros(0x110000, dtype=np.uint8)
+    every = np.arange(0x110000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    table[[m.start() for m in _DIGIT.finditer(every)]] = _DIGIT_CLASS
+    table[ord(" ")], table[ord("\n")], table[ord(FORMULA_OPEN)] = _SPACE, _NEWLINE, _FORMULA_CLASS
+    table[[ord(c) for c in ".,;:!?"]] = _PUNCT_CLASS
+    return table
+
+
+def _char_counts(texts: list[str]) -> np.ndarray:
+    """Per block, how many characters of each class it holds (digits: only in its first _HEAD characters);
+    one pass over the page's text as code points."""
+    lens = np.array([len(t) for t in texts], dtype=np.int64)
+    codes = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    cls = _char_class()[codes].astype(np.int64)
+    block = np.repeat(np.arange(len(texts), dtype=np.int64), lens)
+    offset = np.arange(len(codes), dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
+    cls[(cls == _DIGIT_CLASS) & (offset >= _HEAD)] = 0
+    return np.bincount(block * _N_CLASSES + cls, minlength=len(texts) * _N_CLASSES).reshape(-1, _N_CLASSES)
 _CONTAINER_SKIP = frozenset({"p", "h1", "h2", "h3", "h4", "li", "blockquote"})
-
-
-def _share_in(text: str, lines: frozenset[str]) -> float:
-    if "\n" not in text:
-        return 1.0 if text in lines else 0.0
-    parts = text.split("\n")
-    return sum(1 for t in parts if t in lines) / len(parts)
 
 
 def best_container(blocks: Blocks) -> int:
@@ -402,25 +447,15 @@ def best_container(blocks: Blocks) -> int:
 
 
 def _mask_bits(masks: list[int]) -> np.ndarray:
-    """Context masks as a 0/1 matrix, one column per bit (CONTEXT_TAGS, then KEYWORDS)."""
+    """Context masks as a 0/1 matrix, one column per bit (CONTEXT_FLAGS, then KEYWORDS)."""
     raw = b"".join(m.to_bytes(_MASK_BYTES, "little") for m in masks)
     bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8).reshape(len(masks), _MASK_BYTES), axis=1,
                          bitorder="little")
-    return bits[:, :len(CONTEXT_TAGS) + len(KEYWORDS)]
+    return bits[:, :len(CONTEXT_FLAGS) + len(KEYWORDS)]
 
 
-def resiliparse_lines(html: str) -> frozenset[str]:
-    """The lines Resiliparse's own main-content heuristics keep (a feature: a second opinion at C++ speed)."""
-    from resiliparse.extract.html2text import extract_plain_text
-
-    text = extract_plain_text(html, preserve_formatting=True, main_content=True, list_bullets=False,
-                              alt_texts=False, comments=False, noscript=False)
-    return frozenset(t for t in (" ".join(line.split()) for line in text.split("\n")) if t)
-
-
-def features(blocks: Blocks, main_lines: frozenset[str] = frozenset()) -> np.ndarray:
-    """One row of FEATURE_NAMES per block (numpy over the page's columns); `main_lines` from
-    `resiliparse_lines` of the same page."""
+def features(blocks: Blocks) -> np.ndarray:
+    """One row of FEATURE_NAMES per block (numpy over the page's columns)."""
     n = len(blocks)
     x = np.zeros((n, len(FEATURE_NAMES)), dtype=np.float32)
     if not n:
@@ -440,12 +475,11 @@ def features(blocks: Blocks, main_lines: frozenset[str] = frozenset()) -> np.nda
     cl = np.bincount(cont, weights=blocks.link_chars)[cont]
     lds = blocks.link_chars / fchars
     logc = np.log1p(fchars)
-    spaces = np.array([t.count(" ") for t in texts], dtype=np.float64)
-    lines = np.array([t.count("\n") for t in texts], dtype=np.float64) + 1.0
+    counts = _char_counts(texts)
+    spaces, newlines, punct, head_digits = (counts[:, k].astype(np.float64) for k in range(1, 5))
+    lines = newlines + 1.0
     words = spaces + lines
-    punct = np.array([len(t) - len(t.translate(_PUNCT_TABLE)) for t in texts], dtype=np.float64)
-    heads = [t[:200] for t in texts]
-    digits = np.array([len(_DIGIT.findall(h)) / len(h) for h in heads], dtype=np.float64)
+    heads = np.minimum([len(t) for t in texts], _HEAD)
     x[:, 0] = logc
     x[:, 1] = np.log1p(words)
     x[:, 2] = lds
@@ -464,16 +498,14 @@ def features(blocks: Blocks, main_lines: frozenset[str] = frozenset()) -> np.nda
     x[:, 15] = np.minimum(words / lines / 50.0, 2.0)
     x[:, 16] = blocks.link_chars >= 0.95 * fchars
     x[:, 17] = blocks.code
-    x[:, 18] = [FORMULA_OPEN in t for t in texts]
+    x[:, 18] = counts[:, 5] > 0
     x[:, 19] = [t[:1].isupper() for t in texts]
-    x[:, 20] = digits
-    if main_lines:
-        x[:, 21] = [_share_in(t, main_lines) for t in texts]
-    x[:, 22] = 1.0
+    x[:, 20] = head_digits / heads
+    x[:, 21] = 1.0
     used, inverse = np.unique(ctx, return_inverse=True)
     bits = _mask_bits([blocks.ctx_mask[c] for c in used.tolist()])[inverse]
-    x[:, _MASK_COLS] = bits[:, :len(CONTEXT_TAGS)]
-    x[:, _KW_COLS] = bits[:, len(CONTEXT_TAGS):]
+    x[:, _MASK_COLS] = bits[:, :len(CONTEXT_FLAGS)]
+    x[:, _KW_COLS] = bits[:, len(CONTEXT_FLAGS):]
     tags = blocks.ctx_tag
     x[np.arange(n), [_KIND_COL.get(tags[c], _SPAN_COL) for c in ctx.tolist()]] = 1.0
     return x

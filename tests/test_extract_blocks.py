@@ -189,3 +189,27 @@ def test_demo_crawl_math_and_code_pages(tmp_path: Path) -> None:
         start = t["article"].index(next(line for line in t["article"] if line.startswith("```")))
         fenced = "\n".join(t["article"][start:start + t["article"][start + 1:].index("```") + 2])
         assert fenced in out.text
+
+
+def test_segmentation_columns_and_features() -> None:
+    """The walk's blocks, link text, contexts and the features read from them, on a small page."""
+    from filters.html_blocks import FEATURE_NAMES, features, segment
+
+    body = ("A first paragraph of the article, long enough to count, with commas, and more words here. " * 2)
+    page = (f"<html><body><nav role='navigation'><a href='/'>Home</a> <a href='/b'>Blog</a></nav>"
+            f"<div class='post-content'><p>{body}</p><p>Second <b>bold</b> part, with "
+            f"<a href='/x'>a link inside</a>.<br>Next line</p><pre>x = 1\n    y</pre></div>"
+            f"<div hidden><p>Hidden text block</p></div><div style='DISPLAY: none'>also hidden</div></body></html>")
+    blocks = segment(page)
+    assert blocks.texts == ["Home Blog", body.strip(), "Second bold part, with a link inside.\nNext line",
+                            "```\nx = 1\n    y\n```", "Hidden text block", "also hidden"]
+    assert blocks.link_chars.tolist()[:3] == [8, 0, len("a link inside")]
+    assert blocks.code.tolist() == [False, False, False, True, False, False]
+    x = features(blocks)
+    col = {name: x[:, i].tolist() for i, name in enumerate(FEATURE_NAMES)}
+    assert col["in_nav"] == col["in_role_nav"] == [1, 0, 0, 0, 0, 0]
+    assert col["in_hidden"] == [0, 0, 0, 0, 1, 1]
+    assert col["kw_content"] == [0, 1, 1, 1, 0, 0] and col["kw_post"] == [0, 1, 1, 1, 0, 0]
+    assert col["in_best"] == [0, 1, 1, 1, 0, 0]  # the div holding the paragraphs
+    assert col["tag_p"] == [0, 1, 1, 0, 1, 0] and col["tag_pre"] == [0, 0, 0, 1, 0, 0]
+    assert col["link_density"][0] == pytest.approx(8 / 9)
