@@ -188,18 +188,22 @@ def walk(start: etree._Element) -> Blocks:
             code.append(False)
             bctx.append(ctx)
 
+    mask_cache = _MASK_CACHE
     walker = etree.iterwalk(start, events=("start", "end"))
     for event, el in walker:
         tag = el.tag
         if event == "start":
             if tag in BLOCK_TAGS:
                 if parts:
-                    flush(cur, link_chars)
+                    if len(parts) > 1 or not parts[0].isspace():
+                        flush(cur, link_chars)
+                    parts.clear()
                     link_chars = 0
                 mask = c_mask[cur] | _CONTEXT_BIT.get(tag, 0)
                 for key, value in el.items():
                     if key in _NAME_ATTRS:
-                        mask |= class_mask(value)
+                        bits = mask_cache.get(value)
+                        mask |= class_mask(value) if bits is None else bits
                     elif key in _FLAG_ATTRS:
                         mask |= attribute_bits(key, value)
                 c_parent.append(cur)
@@ -230,7 +234,9 @@ def walk(start: etree._Element) -> Blocks:
         else:
             if tag in BLOCK_TAGS:
                 if parts:
-                    flush(cur, link_chars)
+                    if len(parts) > 1 or not parts[0].isspace():
+                        flush(cur, link_chars)
+                    parts.clear()
                     link_chars = 0
                 c_end[cur] = len(c_tag)
                 cur = c_parent[cur]
