@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import html as html_lib
 import json
 import re
 import sys
@@ -39,7 +40,7 @@ FORMS = {
     "mathjax_script": re.compile(r"<script[^>]*type=[\"']math/tex", re.I),
     "katex": re.compile(r"<span[^>]*class=[\"']katex[\"' ]", re.I),
     "mathml": re.compile(r"<math[\s>]", re.I),
-    "tex_delimiters": re.compile(r"\\\(.+?\\\)|\\\[.+?\\\]|\$\$.+?\$\$", re.S),
+    "tex_delimiters": re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]|\$\$(.+?)\$\$", re.S),
 }
 _NOT_CONTENT = re.compile(r"<(script|style)(?![^>]*math/tex)[^>]*>.*?</\1>", re.S | re.I)
 
@@ -67,6 +68,25 @@ def form_counts(html: str) -> dict[str, int]:
     if counts["mathjax_script"] or counts["mathml"]:  # delimiters are left in pages MathJax has not run on
         counts["tex_delimiters"] = 0
     return counts
+
+
+def _squash(tex: str) -> str:
+    return re.sub(r"\s+", "", tex)
+
+
+def delimited_as_tex(html: str, text: str) -> int:
+    """How many of the page's `\\(..\\)`, `\\[..\\]`, `$$..$$` formulas are in the extracted text as a
+    `$..$` / `$$..$$` formula with the same TeX (`math_formulas` counts only inline formulas that look
+    like TeX, so `$c$` would be missed by a count)."""
+    flat = _squash(text)
+    wanted: dict[str, int] = {}
+    for m in FORMS["tex_delimiters"].finditer(_NOT_CONTENT.sub(" ", html)):
+        key = _squash(html_lib.unescape(next(g for g in m.groups() if g is not None)))
+        wanted[key] = wanted.get(key, 0) + 1
+    n = 0
+    for key, k in wanted.items():
+        n += min(k, flat.count("$" + key + "$"))  # `$key$` is inside `$$key$$` too
+    return n
 
 
 def extracted(root: Path, labels: list[tuple[str, int]], cache: Path | None) -> tuple[pa.Table, float]:
@@ -167,8 +187,17 @@ def main() -> None:
         raw = table.column(f"html_{form}").to_numpy()
         pages = only & (raw > 0)
         out = table.column("math_formulas").to_numpy(zero_copy_only=False)
+        if form == "tex_delimiters":
+            out = np.zeros(len(gold), np.int64)
+            for i in np.flatnonzero(pages):
+                page_html = (args.path / "raw" / labels[i][0]).read_bytes().decode("utf-8", "replace")
+                out[i] = delimited_as_tex(page_html, table.column("text")[i].as_py())
         coverage[form] = {"pages": int(pages.sum()), "formulas_in_html": int(raw[pages].sum()),
                           "as_tex": int(np.minimum(out[pages], raw[pages]).sum())}
+    loads = np.array([bool(re.search(rb"mathjax|katex", (args.path / "raw" / n).read_bytes(), re.I))
+                      for n, _ in labels])
+    print(f"not math but loading MathJax/KaTeX: {int((loads & ~gold).sum())} pages, "
+          f"{int((loads & ~gold & pred).sum())} called math")
     print("formulas as TeX, by form (pages with only that form):", json.dumps(coverage))
     n = len(labels)
     print(json.dumps({**{f"held_out_{k}": v for k, v in prf(pred[test], gold[test]).items()},

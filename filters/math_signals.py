@@ -32,7 +32,9 @@ FENCED_CODE = r"(?s)```.*?(?:```|\z)"
 _TOKEN = r"(?:[0-9]+(?:[.,][0-9]+)?[A-Za-z]?\b|\b[A-Za-z]{1,3}\b|[-+*/^_()\[\]{}|!,.'·×÷−√∑∫∂²³])"
 _RELATION = r"(?:=|<|>|≤|≥|≠|≈|≡)"
 EQUATION_LINE = rf"^[ \t]*(?:{_TOKEN}[ \t]*)+{_RELATION}[ \t]*(?:{_TOKEN}[ \t]*)+$"  # matched per line
-FEATURES = ("log_formulas", "formulas_per_kchar", "log_tex_commands", "symbol_density", "equation_line_fraction")
+DISPLAY = r"\$\$[^$]+?\$\$|\\\[[\s\S]+?\\\]"  # $$...$$ (extract writes display math so) or \[...\]
+FEATURES = ("log_formulas", "formulas_per_kchar", "log_display", "log_tex_commands", "symbol_density",
+            "equation_line_fraction")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class MathSignals:
 
     chars: np.ndarray  # characters of prose (code blocks left out)
     formulas: np.ndarray  # delimited TeX formulas in the text ($..$ with TeX inside, $$..$$, \(..\), \[..\], envs)
+    display: np.ndarray  # of which displayed on their own ($$..$$, \[..\])
     tex_commands: np.ndarray  # known math commands anywhere in the prose
     symbols: np.ndarray  # code points of the math symbol blocks
     equation_lines: np.ndarray  # lines that are a plain-text equation or inequality
@@ -119,6 +122,7 @@ def measure(texts: pa.Array | pa.ChunkedArray) -> MathSignals:
     return MathSignals(
         chars=pc.utf8_length(body).to_numpy(zero_copy_only=False).astype(np.int64),
         formulas=delimited_formulas(body),
+        display=_count(body, DISPLAY),
         tex_commands=_count(pc.replace_substring(body, "\\", " \\"), t.tex_command),
         symbols=_count(body, t.symbol),
         equation_lines=equation_lines,
@@ -136,6 +140,7 @@ def features(signals: MathSignals, page_formulas: np.ndarray | None = None) -> d
     return {
         "log_formulas": np.log1p(formulas),
         "formulas_per_kchar": np.minimum(formulas / kchars, 5.0),
+        "log_display": np.log1p(signals.display.astype(np.float64)),
         "log_tex_commands": np.log1p(signals.tex_commands.astype(np.float64)),
         "symbol_density": np.minimum(signals.symbol_density, 0.05),
         "equation_line_fraction": signals.equation_line_fraction.astype(np.float64),

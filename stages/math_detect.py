@@ -39,6 +39,7 @@ from stages.base import Column, MapStage
 
 SIGNALS: dict[str, pa.DataType] = {
     "math_delimited": pa.int32(),  # TeX formulas in delimiters in the text
+    "math_display": pa.int32(),  # of which displayed ($$..$$, \\[..\\])
     "math_tex_commands": pa.int32(),
     "math_symbol_density": pa.float32(),
     "math_equation_lines": pa.int32(),
@@ -91,7 +92,7 @@ class Stage(MapStage):
         if "math_formulas" in table.column_names:
             page = pc.fill_null(table.column("math_formulas"), 0).to_numpy(zero_copy_only=False)
         score = math_signals.rule_score(math_signals.features(sig, page))
-        out = {"math_delimited": sig.formulas, "math_tex_commands": sig.tex_commands,
+        out = {"math_delimited": sig.formulas, "math_display": sig.display, "math_tex_commands": sig.tex_commands,
                "math_symbol_density": sig.symbol_density, "math_equation_lines": sig.equation_lines}
         if self.model is not None:
             lines = prepare_lines(table.column("text"), self.config.max_chars, **self.preprocess)

@@ -229,3 +229,45 @@ def test_where_naming_a_missing_column_is_a_config_error(tmp_path) -> None:
     cfg["stages"] = [{"name": "math_detect"}, {"name": "heuristics", "where": "is_math == 'yes'"}]
     with pytest.raises(ConfigError, match="does not fit the column types"):
         validate(cfg)
+
+
+# -- the demo: pipeline.yaml's own stage settings on the demo crawl ------------------------------------
+
+
+@pytest.mark.slow
+def test_the_demo_routes_crawl_math_pages(tmp_path) -> None:
+    """The demo crawl's math pages (every form) are math, its pages that only load MathJax are not; math
+    pages get heuristics_math (not the prose heuristics) and the math domain, with pipeline.yaml's settings."""
+    import json
+
+    import pyarrow.parquet as pq
+    import yaml
+
+    from pipeline.demo.web_pages import write_crawl
+    from tests.conftest import REPO, curate, write_config
+
+    write_crawl(tmp_path / "demo", 200, 0)
+    demo = {s["name"]: s for s in yaml.safe_load((REPO / "pipeline.yaml").read_text())["stages"]}
+    domain = {**demo["domain"], "model": None}
+    stages = [demo[n] for n in ("extract", "normalize", "math_detect", "heuristics", "heuristics_math")] + [domain]
+    write_config(tmp_path / "pipeline.yaml", {
+        "name": "m", "output": "out", "workers": 2, "partition_rows": 50,
+        "inputs": [{"name": "crawl", "path": "demo/crawl/*.warc.gz", "format": "warc"}], "stages": stages})
+    curate("run", cwd=tmp_path, check=True)
+    truth = {t["id"]: t for t in map(json.loads, (tmp_path / "demo" / "crawl" / "truth.jsonl").open())
+             if t["kind"] == "page"}
+    rows = pq.read_table(tmp_path / "out" / "domain" / "data").to_pylist()
+    math = {r["id"] for r in rows if truth[r["id"]].get("formulas")}
+    loader_only = {r["id"] for r in rows if truth[r["id"]].get("mathjax_loaded") and not truth[r["id"]]["formulas"]}
+    assert len(math) >= 10 and len(loader_only) >= 10
+    assert {truth[i]["math_form"] for i in math} == {"mathjax2", "katex", "mathml", "mathjax3"}
+    assert {r["id"] for r in rows if r["is_math"]} == math
+    assert {r["id"] for r in rows if r["domain"] == "math"} == math
+    assert all(r["heuristics_profile"] is not None for r in rows)  # every page measured by one of the two
+    def measured(stage: str) -> set[str]:
+        parts = [tmp_path / "out" / stage / sub for sub in ("data", "removed")]
+        return {r["id"] for p in parts if p.exists() for r in pq.read_table(p).to_pylist()
+                if r["heuristics_profile"] is not None}
+
+    assert measured("heuristics").isdisjoint(math) and math <= measured("heuristics_math")
+    assert not (tmp_path / "out" / "heuristics_math" / "removed").exists()  # TeX braces are not code (c4 setting)
