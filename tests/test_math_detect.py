@@ -271,3 +271,7 @@ def test_the_demo_routes_crawl_math_pages(tmp_path) -> None:
 
     assert measured("heuristics").isdisjoint(math) and math <= measured("heuristics_math")
     assert not (tmp_path / "out" / "heuristics_math" / "removed").exists()  # TeX braces are not code (c4 setting)
+    curate("report", "out", cwd=tmp_path, check=True)  # the report's math funnel
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert f'data-math-stage="math_detect" data-reason="found">{len(math)}<' in page
+    assert f'data-math-stage="domain" data-reason="kept">{len(math)}<' in page
