@@ -7,7 +7,7 @@ picks the threshold (best F1) on the train half only and prints them as the `wei
 filters/math_detect.json; the figures to quote are the held-out half's. Also printed: per formula form
 (MathJax script, TeX delimiters, KaTeX, MathML), how many formulas in the pages' HTML came out as TeX.
 
-Usage: python bench/math_detect.py PATH [--fit] [--workers 1] [--cache FILE]
+Usage: python bench/math_detect.py PATH [--fit] [--threshold T] [--cache FILE]
 The last printed line is one JSON object with the held-out precision, recall, F1 and pages/s.
 """
 
@@ -147,13 +147,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("path", type=Path)
     ap.add_argument("--fit", action="store_true", help="fit the weights and threshold on the train half")
+    ap.add_argument("--threshold", type=float, default=None, help="is_math threshold (default: the data file's)")
     ap.add_argument("--cache", type=Path, default=None, help="parquet file caching the extracted pages")
     args = ap.parse_args()
     labels = read_labels(args.path)
     table, extract_s = extracted(args.path, labels, args.cache)
     gold = np.array([lab == 1 for _, lab in labels])
     test = np.array([held_out(n) for n, _ in labels])
-    stage = MathDetect(MathDetectConfig(name="math_detect"), None)
+    stage = MathDetect(MathDetectConfig(name="math_detect", threshold=args.threshold), None)
     stage.setup()
     start = time.perf_counter()
     result = stage.apply(table)

@@ -275,3 +275,26 @@ def test_the_demo_routes_crawl_math_pages(tmp_path) -> None:
     page = (tmp_path / "out" / "report.html").read_text()
     assert f'data-math-stage="math_detect" data-reason="found">{len(math)}<' in page
     assert f'data-math-stage="domain" data-reason="kept">{len(math)}<' in page
+
+
+# -- real pages (../shared/data) -----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_real_news_and_blog_pages_are_not_math_even_when_they_load_mathjax() -> None:
+    """The article-extraction set's 181 real news and blog pages hold no mathematics; several load MathJax
+    for nothing (GiveWell's blog template): none may be called math."""
+    import gzip
+
+    from tests.test_extract_blocks import ARTICLES, require
+
+    require(ARTICLES)
+    files = sorted((ARTICLES / "html").glob("*.html.gz"))
+    html = [gzip.decompress(f.read_bytes()).decode("utf-8", "replace") for f in files]
+    loaders = [i for i, h in enumerate(html) if "mathjax" in h.lower()]
+    pages = {f.name: (False, h) for f, h in zip(files, html, strict=True)}
+    out = run_pages(pages)
+    assert len(files) == 181 and len(loaders) >= 2
+    called = [n for n, m in zip(out.column("id").to_pylist(), out.column("is_math").to_pylist(), strict=True) if m]
+    assert called == []
+    assert max(out.column("math_score").to_pylist()) < 0.1
