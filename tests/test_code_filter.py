@@ -4,13 +4,22 @@ licence headers and files; both executors and resume are covered in test_faults_
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from filters.code import load_thresholds, table_language
+import filters.code
+from filters.code import (
+    license_header_end,
+    license_header_ends,
+    load_rules,
+    load_thresholds,
+    table_language,
+    text_stats,
+)
 from pipeline.repo_input import read_file_text, walk_files
 from stages.code_filter import CodeFilterConfig, Stage
 from tests.conftest import REPO, curate, write_config
@@ -133,3 +142,46 @@ def test_tiny_texts(text: str) -> None:
     out = Stage(CodeFilterConfig(name="code_filter"), None).apply(
         pa.table({"id": ["a"], "source": ["code"], "text": [text], "path": ["a.py"]}))
     assert out.column("code_lines").to_pylist() == [len(text.splitlines())]
+
+
+# every line break str.splitlines() knows, letters and numerics outside ASCII, NUL, BOM, astral characters
+PIECES = [*"ab Z09_ \t\n\n{}();", "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\x85",
+          "\u2028", "\u2029", "é", "ß", "中", "٣", "½", "Ⅻ", "𝔘", "😀", "\u00a0", "\x00", "一", "²", "\ufeff", "ǅ"]
+
+
+@pytest.mark.parametrize("scan_bytes", [filters.code.SCAN_BYTES, 64])
+def test_text_stats_are_the_stacks_definitions(monkeypatch: pytest.MonkeyPatch, scan_bytes: int) -> None:
+    """The vectorized statistics equal The Stack's per-file Python definitions on random texts: ASCII and
+    `\\n`-only texts, texts with every other break, short rows (counted by reduceat) and long ones (by a
+    loop), batches split into many row groups (small SCAN_BYTES), sliced arrays."""
+    monkeypatch.setattr(filters.code, "SCAN_BYTES", scan_bytes)
+    rng = random.Random(5)
+    for trial in range(120):
+        pool = PIECES if trial % 3 == 0 else PIECES[:16] if trial % 3 == 1 else PIECES[:16] + PIECES[27:]
+        size = rng.choice([0, 1, 40, 3000])
+        texts = ["".join(rng.choice(pool) for _ in range(rng.randint(0, size))) for _ in range(rng.randint(1, 12))]
+        array = pa.array(["skipped", *texts]).slice(1)
+        stats = text_stats(array)
+        for i, text in enumerate(texts):
+            lines = [len(line) for line in text.splitlines()]
+            assert stats.chars[i] == len(text) and stats.lines[i] == len(lines)
+            assert stats.max_line[i] == max([0, *lines])
+            assert stats.mean_line[i] == pytest.approx(sum(lines) / len(lines) if lines else 0)
+            assert stats.alpha[i] == sum(c.isalpha() for c in text)
+            assert stats.alnum[i] == sum(c.isalpha() or c.isnumeric() for c in text)
+
+
+def test_license_header_ends_match_the_per_text_regex() -> None:
+    """The RE2 opener pre-filter only skips texts the header regex cannot match (BOM, Unicode spaces, long
+    leading whitespace, shebang and coding lines included)."""
+    rules = load_rules()
+    rng = random.Random(9)
+    leads = ["", "\ufeff", "\n\n", " \t", "\u2028", "\x0b", "\u3000", " " * 300, "#!/bin/sh\n",
+             "# -*- coding: utf-8 -*-\n"]
+    blocks = ["# Copyright 2020 A\n# Licensed under MIT\n", "/* license: MIT */\n", "<!-- (c) Copyright -->\n",
+              '"""Licence: BSD"""\n', "// nothing here\n", "-- GPL licence\n", "{- license -}", "x = 1\n", ""]
+    texts = [rng.choice(leads) + rng.choice(blocks) + rng.choice(["int x;\n", "", "\n"]) for _ in range(400)]
+    texts += fixture_table().column("text").to_pylist()
+    expected = [-1 if (end := license_header_end(t, rules)) is None else end for t in texts]
+    assert license_header_ends(pa.array(texts), rules).tolist() == expected
+    assert sum(e > 0 for e in expected) > 100
