@@ -233,21 +233,24 @@ def _other_break_rows(raw: np.ndarray, offsets: np.ndarray, control: np.ndarray,
 def _newline_lines(offsets: np.ndarray, newline: np.ndarray, per_row: np.ndarray, cont: np.ndarray,
                    chars: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(lines, longest line, mean line) of texts whose only break is `\\n`: lines end at a newline or at the
-    text's end. Positions are in characters: a byte position less the continuation bytes before it."""
+    text's end. Newlines are placed in characters from their text's start: their byte offset there, less the
+    continuation bytes before them (only texts holding non-ASCII characters have any)."""
     n = len(offsets) - 1
     rows = np.repeat(np.arange(n), per_row)
+    local = newline - offsets[:-1][rows]
     if len(cont):
-        newline = newline - np.searchsorted(cont, newline)
-        offsets = offsets - np.searchsorted(cont, offsets)
+        moved = (np.bincount(_rows_of(cont, offsets), minlength=n) > 0)[rows]
+        before_row = np.searchsorted(cont, offsets[:-1])
+        local[moved] -= np.searchsorted(cont, newline[moved]) - before_row[rows[moved]]
     same_row = np.zeros(len(rows), bool)
     same_row[1:] = rows[1:] == rows[:-1]
-    line_start = np.where(same_row, np.concatenate([[0], newline[:-1] + 1]), offsets[:-1][rows])
-    length = newline - line_start
+    line_start = np.where(same_row, np.concatenate([[0], local[:-1] + 1]), 0)
+    length = local - line_start
     has = per_row > 0
     last = np.cumsum(per_row) - 1  # index of each row's last newline, where it has one
-    tail = offsets[1:] - np.where(has, newline[np.maximum(last, 0)] + 1 if len(newline) else 0, offsets[:-1])
+    tail = chars - np.where(has, local[np.maximum(last, 0)] + 1 if len(local) else 0, 0)
     longest = tail.copy()
-    if len(newline):
+    if len(local):
         first = (last - per_row + 1)[has]
         longest[has] = np.maximum(np.maximum.reduceat(length, first), tail[has])
     lines = per_row + (tail > 0)
@@ -387,6 +390,51 @@ class Rules:
     license_file: re.Pattern[str]
     license_words: re.Pattern[str]
     encoded: tuple[re.Pattern[str], ...]
+    encoded_candidates: tuple[str | None, ...]  # RE2 pre-filter of each encoded pattern (None: the pattern)
+    generated_candidates: str | None  # RE2 superset of generated_markers (None: Python on every text)
+    minified_candidates: str | None
+
+
+def re2_superset(pattern: re.Pattern[str]) -> str | None:
+    """An RE2 pattern that matches wherever the Python one can, to pick the texts worth Python's regex; None
+    when no safe one is derived. Word boundaries are dropped (RE2's are ASCII-only, Python's Unicode: kept,
+    they could miss a match), IGNORECASE becomes `(?i)`; patterns with Python's Unicode classes (`\\d`,
+    `\\w`, `\\s`), `$` (Python's also matches before a final newline), other flags or syntax RE2 lacks get None."""
+    if pattern.flags & ~(re.IGNORECASE | re.UNICODE):
+        return None
+    out, i, text, in_class = [], 0, pattern.pattern, False
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text):
+            escape = text[i + 1]
+            if escape in "dDwWsSZAz":
+                return None
+            if escape not in "bB" or in_class:
+                out.append(text[i:i + 2])
+            i += 2
+            continue
+        if char == "$" and not in_class:
+            return None
+        in_class = (in_class and char != "]") or (not in_class and char == "[")
+        out.append(char)
+        i += 1
+    result = ("(?i)" if pattern.flags & re.IGNORECASE else "") + "".join(out)
+    try:
+        pc.match_substring_regex(pa.array([""]), result)
+    except pa.ArrowInvalid:
+        return None
+    return result
+
+
+def python_search(texts: list[str], pattern: re.Pattern[str], candidates: str | None) -> np.ndarray:
+    """`pattern.search` of each text, run only on the texts the RE2 `candidates` pattern flags."""
+    if candidates is None:
+        return np.array([pattern.search(t) is not None for t in texts], bool)
+    flagged = pc.match_substring_regex(pa.array(texts, pa.large_string()), candidates).to_numpy(zero_copy_only=False)
+    hits = np.zeros(len(texts), bool)
+    for i in np.flatnonzero(flagged).tolist():
+        hits[i] = pattern.search(texts[i]) is not None
+    return hits
 
 
 @lru_cache(maxsize=4)
@@ -412,6 +460,9 @@ def load_rules(path: str | None = None) -> Rules:
         license_file=re.compile(rf"(?i)(?:.*/)?(?:{names})(?:{exts})?"),
         license_words=alternation([re.escape(w) for w in data["license_header"]["words"]], re.IGNORECASE),
         encoded=tuple(re.compile(enc[k]) for k in ("base64", "hex", "unicode")),
+        encoded_candidates=tuple(data.get("encoded_candidates", {}).get(k) for k in ("base64", "hex", "unicode")),
+        generated_candidates=re2_superset(alternation(data["generated"]["markers"], re.IGNORECASE)),
+        minified_candidates=re2_superset(alternation(data["minified"]["markers"])),
     )
 
 
@@ -456,9 +507,17 @@ def match_lengths(texts: pa.Array, pattern: str) -> tuple[np.ndarray, np.ndarray
 
 def encoded_runs(texts: pa.Array, rules: Rules) -> tuple[np.ndarray, np.ndarray]:
     """Per text: (longest encoded-data match, characters in encoded-data matches), The Stack v2's patterns."""
+    texts = pc.fill_null(texts, "")
     longest = np.zeros(len(texts), np.int64)
     covered = np.zeros(len(texts), np.int64)
-    for pattern in rules.encoded:
+    for pattern, candidates in zip(rules.encoded, rules.encoded_candidates, strict=True):
+        if candidates is not None:
+            flagged = np.flatnonzero(pc.match_substring_regex(texts, candidates).to_numpy(zero_copy_only=False))
+            if len(flagged):
+                run, chars = match_lengths(texts.take(pa.array(flagged, pa.int64())), pattern.pattern)
+                np.maximum.at(longest, flagged, run)
+                np.add.at(covered, flagged, chars)
+            continue
         run, chars = match_lengths(texts, pattern.pattern)
         np.maximum(longest, run, out=longest)
         covered += chars

@@ -47,6 +47,7 @@ from filters.code import (
     load_rules,
     load_thresholds,
     path_matches,
+    python_search,
     table_language,
     text_stats,
 )
@@ -219,8 +220,8 @@ class Stage(MapStage):
         """A generator's file name, or a generator's marker in the first lines after the licence header."""
         rules, lines = self.rules, self.config.generated_lines
         assert rules is not None
-        marker = np.array([rules.generated_markers.search(head_lines(t, max(h, 0), lines)) is not None
-                           for t, h in zip(texts, headers, strict=True)], bool)
+        heads = [head_lines(t, max(h, 0), lines) for t, h in zip(texts, headers, strict=True)]
+        marker = python_search(heads, rules.generated_markers, rules.generated_candidates)
         return path_matches(rules.generated_paths, paths) | marker
 
     def _minified(self, texts: list[str], paths: list[str | None], languages: list[str | None],
@@ -230,7 +231,7 @@ class Stage(MapStage):
         assert rules is not None
         minifiable = np.array([lang in rules.minified_languages for lang in languages], bool)
         content = minifiable & (chars >= cfg.minified_min_chars) & (mean_len > cfg.minified_mean_line)
-        marker = np.array([rules.minified_markers.search(t[:2000]) is not None for t in texts], bool)
+        marker = python_search([t[:2000] for t in texts], rules.minified_markers, rules.minified_candidates)
         return path_matches(rules.minified_paths, paths) | content | marker
 
     def _encoded(self, texts: pa.Array, chars: np.ndarray, mark: Any) -> dict[str, np.ndarray]:
