@@ -4,7 +4,6 @@ licence headers and files; both executors and resume are covered in test_faults_
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 from pathlib import Path
@@ -26,11 +25,9 @@ from filters.code import (
 )
 from pipeline.repo_input import read_file_text, walk_files
 from stages.code_filter import CodeFilterConfig, Stage
-from tests.conftest import REPO, curate, write_config
+from tests.conftest import REPO, curate, require_shared_data, write_config
 
 FIXTURES = REPO / "tests" / "data" / "code_files" / "shop"
-# ten real repositories and bigcode's decisions on their files (README there: sources, commits, how recorded)
-CODE_REPOS = REPO.parent / "shared" / "data" / "code-repos"
 # bigcode-dataset's preprocessing/filtering.py run on these files by bench/code_filter_agreement.py --record
 RECORDED = json.loads((REPO / "tests" / "data" / "code_filter_starcoder.json").read_text())["keep"]
 EXTRAS_OFF = {"drop_license_files": False, "data_files": False, "generated": False, "minified": False,
@@ -210,16 +207,6 @@ def test_re2_prefilters_never_miss_a_python_match() -> None:
     assert re2_superset(re.compile(r"(?<=x)y")) is None  # RE2 has no lookbehind
 
 
-def require(path: Path) -> None:
-    """A real data set the test needs: under CI=true its absence fails, elsewhere it is a printed skip."""
-    if path.exists():
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{path} is missing (real data set the acceptance test needs)")
-    print(f"skip: {path} is missing")
-    pytest.skip(f"{path} is missing")
-
-
 def repository_tables(root: Path, batch: int = 1000) -> list[pa.Table]:
     """Every file `format: repo` reads from each repository under `root`, as the stage's Arrow batches."""
     rows = []
@@ -234,11 +221,12 @@ def repository_tables(root: Path, batch: int = 1000) -> list[pa.Table]:
 def test_starcoder_agreement_on_real_repositories() -> None:
     """Acceptance: bigcode's StarCoder filter code, run on the files of ten real repositories
     (bench/code_filter_agreement.py --record), and `code_filter` with the StarCoder rules agree on every file."""
-    require(CODE_REPOS)
-    recorded = json.loads((CODE_REPOS / "bigcode_decisions.json").read_text())["keep"]
+    # ten real repositories and bigcode's decisions on their files (README there: sources, commits, how recorded)
+    code_repos = require_shared_data("code-repos")
+    recorded = json.loads((code_repos / "bigcode_decisions.json").read_text())["keep"]
     stage = Stage(CodeFilterConfig(name="code_filter", **EXTRAS_OFF), None)
     ours: dict[str, bool] = {}
-    for table in repository_tables(CODE_REPOS / "repos"):
+    for table in repository_tables(code_repos / "repos"):
         out = stage.apply(table)
         ours.update(zip(out.column("id").to_pylist(), (r is None for r in out.column("reason").to_pylist()),
                         strict=True))
