@@ -239,10 +239,9 @@ def run_ours_job(inp: Path, work: Path, workers: int, signals: str) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     cfg = {"name": "e2e", "output": str(out), "workers": workers, "partition_rows": 2000,
            "inputs": [{"name": "real", "path": f"{inp}/*.jsonl", "format": "jsonl", "id_field": "id"}],
-           # c4 rewrite: datatrove's C4QualityFilter always replaces the text by its kept lines, and
-           # FineWeb's filter after it judges that text
-           # and English rules for every document, as datatrove (no built-in Chinese profile)
-           "stages": [{"name": "heuristics", "filters": FILTER_ORDER, "signals": signals, "c4": {"rewrite": True},
+           # published defaults (compat datatrove: c4 rewrites the text FineWeb judges, as datatrove), and
+           # English rules for every document, as datatrove (no built-in Chinese profile)
+           "stages": [{"name": "heuristics", "filters": FILTER_ORDER, "signals": signals,
                        "builtin_lang_defaults": False},
                       {"name": "near_dedup"}, {"name": "shard", "formats": ["parquet"]}]}
     path = work / "ours-job.yaml"
