@@ -11,13 +11,16 @@ Stack's metadata defines them), the threshold table NeMo Curator ships (`code_me
 `code_filter` stage with only the StarCoder rules (generated/minified/data/encoded/licence-file
 rules off, which StarCoderData did not have), on Arrow batches in this process.
 
-Prints agreement (keep/drop), the disagreements, files/s and MB/s of both (per CPU-second, one
-process each), the same for ours with every rule on, and the `secrets` redaction's MB/s on the same
-files. `--fixtures DIR --record FILE` also writes bigcode's decisions on the files under DIR (the test
-fixtures) for tests/test_code_filter.py.
+Prints agreement (keep/drop), the disagreements, and files/s and MB/s of both per CPU-second (one
+process each; bigcode's rows and our Arrow batches are built outside the timings), over `--rounds` rounds
+with bigcode and ours alternating first: per-round ratios, their median and the load average. Also ours
+with every rule on and the `secrets` redaction's MB/s on the same files. `--record FILE` writes bigcode's
+decision per `repo/path` (what tests/test_code_filter.py checks against a shared copy of the
+repositories); `--fixtures DIR --fixtures-record FILE` writes its decisions on the test fixtures.
 
 Usage: python bench/code_filter_agreement.py --bigcode /work/fetch/bigcode-dataset --table code_meta.csv
-       --repos /work/fetch/repos [--fixtures tests/data/code_files --record tests/data/code_filter_starcoder.json]
+       --repos /work/fetch/repos [--rounds 5] [--record decisions.json]
+       [--fixtures tests/data/code_files --fixtures-record tests/data/code_filter_starcoder.json]
 The last line printed is one JSON object with the figures.
 """
 
@@ -114,38 +117,55 @@ def run_bigcode(bigcode: Path, table: Path, files: list[dict[str, Any]]) -> tupl
     return result["keep"], result["cpu_seconds"]
 
 
-def run_ours(files: list[dict[str, Any]], extras: bool, batch: int = 2000) -> tuple[list[str | None], float]:
+def batches(files: list[dict[str, Any]], size: int = 2000) -> list[pa.Table]:
+    """The files as the stage receives them: Arrow tables of `size` rows (built outside the timing, as
+    bigcode's rows are parsed outside its)."""
+    return [pa.table({"id": [str(j) for j in range(len(chunk))], "source": ["code"] * len(chunk),
+                      "text": [f["text"] for f in chunk], "path": [f["path"] for f in chunk],
+                      "language": [f["language"] for f in chunk]})
+            for chunk in (files[i:i + size] for i in range(0, len(files), size))]
+
+
+def run_ours(tables: list[pa.Table], extras: bool) -> tuple[list[str | None], float]:
     off = {} if extras else {"drop_license_files": False, "data_files": False, "generated": False,
                              "minified": False, "encoded": False}
     stage = Stage(CodeFilterConfig(name="code_filter", **off), None)
     stage.setup()
-    warm = files[:50]  # compile the patterns once, as bigcode's run excludes its imports
-    stage.apply(pa.table({"id": ["w"] * len(warm), "source": ["code"] * len(warm), "text": [f["text"] for f in warm],
-                          "path": [f["path"] for f in warm], "language": [f["language"] for f in warm]}))
+    stage.apply(tables[0].slice(0, 50))  # compile the patterns once, as bigcode's run excludes its imports
     reasons: list[str | None] = []
     start = time.process_time()
-    for i in range(0, len(files), batch):
-        chunk = files[i:i + batch]
-        table = pa.table({"id": [str(j) for j in range(len(chunk))], "source": ["code"] * len(chunk),
-                          "text": [f["text"] for f in chunk], "path": [f["path"] for f in chunk],
-                          "language": [f["language"] for f in chunk]})
+    for table in tables:
         reasons.extend(stage.apply(table).column("reason").to_pylist())
     return reasons, time.process_time() - start
 
 
-def run_secrets(files: list[dict[str, Any]], batch: int = 2000) -> tuple[dict[str, int], float]:
+def run_secrets(tables: list[pa.Table]) -> tuple[dict[str, int], float]:
     """The `secrets` stage's redaction over the same files: matches per kind and CPU seconds."""
     from filters.secrets import redact_secrets
 
-    redact_secrets(pa.array([f["text"] for f in files[:50]]))  # patterns compiled outside the timing
+    redact_secrets(tables[0].column("text").combine_chunks().slice(0, 50))  # patterns compiled outside the timing
     totals: dict[str, int] = {}
     start = time.process_time()
-    for i in range(0, len(files), batch):
-        _, counts = redact_secrets(pa.array([f["text"] for f in files[i:i + batch]]))
+    for table in tables:
+        _, counts = redact_secrets(table.column("text").combine_chunks())
         for found in counts:
             for kind, n in found.items():
                 totals[kind] = totals.get(kind, 0) + n
     return dict(sorted(totals.items())), time.process_time() - start
+
+
+def record_decisions(files: list[dict[str, Any]], keep: list[bool], path: Path) -> None:
+    """bigcode's keep/drop per `repo/path` (the layout a shared data set of these repositories carries)."""
+    record = {"_source": "bigcode-dataset preprocessing/filtering.py decisions (bench/code_filter_agreement.py)",
+              "keep": {f"{f['repo']}/{f['path']}" if f.get("repo") else f["path"]: k
+                       for f, k in zip(files, keep, strict=True)}}
+    path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def main() -> None:
@@ -153,40 +173,64 @@ def main() -> None:
     ap.add_argument("--bigcode", type=Path, required=True, help="a checkout of bigcode-project/bigcode-dataset")
     ap.add_argument("--table", type=Path, required=True, help="NeMo Curator's nemo_curator/utils/code_meta.csv")
     ap.add_argument("--repos", type=Path, required=True, help="a directory of checked-out repositories")
+    ap.add_argument("--rounds", type=int, default=5, help="timed rounds, bigcode and ours alternating (median)")
+    ap.add_argument("--record", type=Path, help="write bigcode's decision per repo/path of --repos here (JSON)")
     ap.add_argument("--fixtures", type=Path, help="also record bigcode's decisions on these files")
-    ap.add_argument("--record", type=Path, help="where to write the fixtures' decisions (JSON)")
+    ap.add_argument("--fixtures-record", type=Path, help="where to write the fixtures' decisions (JSON)")
     args = ap.parse_args()
     files = collect(args.repos)
+    tables = batches(files)
     mb = sum(len(f["text"].encode()) for f in files) / 1e6
-    theirs, their_s = run_bigcode(args.bigcode, args.table, files)
-    ours, our_s = run_ours(files, extras=False)
-    _, all_s = run_ours(files, extras=True)
-    secrets, secrets_s = run_secrets(files)
+    load = [os.getloadavg()[0]]
+    rounds: list[dict[str, float]] = []
+    for r in range(args.rounds):  # alternate who goes first, so that neither always meets the same load
+        order = ("bigcode", "ours") if r % 2 == 0 else ("ours", "bigcode")
+        seconds: dict[str, float] = {}
+        for who in order:
+            if who == "bigcode":
+                theirs, seconds["bigcode"] = run_bigcode(args.bigcode, args.table, files)
+            else:
+                ours, seconds["ours"] = run_ours(tables, extras=False)
+        _, seconds["all_rules"] = run_ours(tables, extras=True)
+        secrets, seconds["secrets"] = run_secrets(tables)
+        rounds.append(seconds)
+        load.append(os.getloadavg()[0])
+        print(f"round {r + 1}: bigcode {seconds['bigcode']:.3f} s, ours {seconds['ours']:.3f} s "
+              f"({seconds['bigcode'] / seconds['ours']:.1f}x), every rule {seconds['all_rules']:.3f} s, "
+              f"secrets {seconds['secrets']:.3f} s (CPU seconds); load average {load[-1]:.2f}")
     agree = sum((r is None) == k for r, k in zip(ours, theirs, strict=True))
     print(f"{len(files)} files, {mb:.1f} MB, {len({f['repo'] for f in files})} repositories, "
-          f"{len({f['language'] for f in files})} languages; load average {os.getloadavg()[0]:.2f}")
+          f"{len({f['language'] for f in files})} languages; load average {min(load):.2f}-{max(load):.2f}")
     print(f"kept: bigcode {sum(theirs)}, ours {sum(r is None for r in ours)}; agreement {agree / len(files):.4%}")
     for f, r, k in zip(files, ours, theirs, strict=True):
         if (r is None) != k:
             print(f"  differ: {f['repo']}/{f['path']} ({f['language']}): bigcode {'keep' if k else 'drop'}, ours {r}")
-    print(f"bigcode: {len(files) / their_s:.0f} files/s, {mb / their_s:.2f} MB/s (CPU seconds {their_s:.2f})")
-    print(f"ours (StarCoder rules): {len(files) / our_s:.0f} files/s, {mb / our_s:.2f} MB/s (CPU seconds {our_s:.2f})")
-    print(f"ours (every rule): {len(files) / all_s:.0f} files/s, {mb / all_s:.2f} MB/s (CPU seconds {all_s:.2f})")
-    print(f"secrets: {mb / secrets_s:.2f} MB/s (CPU seconds {secrets_s:.2f}); matches per kind: {secrets}")
-    if args.fixtures and args.record:
+    med = {k: median([s[k] for s in rounds]) for k in rounds[0]}
+    ratios = [s["bigcode"] / s["ours"] for s in rounds]
+    for name, key in (("bigcode", "bigcode"), ("ours (StarCoder rules)", "ours"), ("ours (every rule)", "all_rules")):
+        print(f"{name}: {len(files) / med[key]:.0f} files/s, {mb / med[key]:.2f} MB/s (median CPU seconds "
+              f"{med[key]:.3f})")
+    print(f"secrets: {mb / med['secrets']:.2f} MB/s (median CPU seconds {med['secrets']:.3f}); matches: {secrets}")
+    print(f"ratio to bigcode per CPU-second: median {median(ratios):.1f}x, rounds "
+          + ", ".join(f"{x:.1f}x" for x in ratios))
+    if args.record:
+        record_decisions(files, theirs, args.record)
+        print(f"recorded {len(files)} decisions in {args.record}")
+    if args.fixtures and args.fixtures_record:
         fixtures = collect(args.fixtures)
         keep, _ = run_bigcode(args.bigcode, args.table, fixtures)
-        record = {"_source": "bigcode-dataset preprocessing/filtering.py decisions (bench/code_filter_agreement.py)",
-                  "keep": {f"{f['path']}": k for f, k in zip(fixtures, keep, strict=True)}}
-        args.record.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-        print(f"recorded {len(fixtures)} fixture decisions in {args.record}")
+        record_decisions([{**f, "repo": None} for f in fixtures], keep, args.fixtures_record)
+        print(f"recorded {len(fixtures)} fixture decisions in {args.fixtures_record}")
     print(json.dumps({"files": len(files), "mb": round(mb, 2), "agreement": round(agree / len(files), 5),
-                      "bigcode_files_per_s": round(len(files) / their_s, 1),
-                      "ours_files_per_s": round(len(files) / our_s, 1),
-                      "ours_all_rules_files_per_s": round(len(files) / all_s, 1),
-                      "bigcode_mb_per_s": round(mb / their_s, 3), "ours_mb_per_s": round(mb / our_s, 3),
-                      "secrets_mb_per_s": round(mb / secrets_s, 3),
-                      "ratio_vs_bigcode": round(their_s / our_s, 2)}))
+                      "rounds": len(rounds), "load_average": [round(min(load), 2), round(max(load), 2)],
+                      "bigcode_files_per_s": round(len(files) / med["bigcode"], 1),
+                      "ours_files_per_s": round(len(files) / med["ours"], 1),
+                      "ours_all_rules_files_per_s": round(len(files) / med["all_rules"], 1),
+                      "bigcode_mb_per_s": round(mb / med["bigcode"], 3), "ours_mb_per_s": round(mb / med["ours"], 3),
+                      "ours_all_rules_mb_per_s": round(mb / med["all_rules"], 3),
+                      "secrets_mb_per_s": round(mb / med["secrets"], 3),
+                      "ratio_vs_bigcode_median": round(median(ratios), 2),
+                      "ratio_vs_bigcode_rounds": [round(x, 2) for x in ratios]}))
 
 
 if __name__ == "__main__":

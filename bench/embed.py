@@ -9,6 +9,9 @@ machine load hits them alike (the medians count):
 * `onnx_fp32_256`, `onnx_int8_256`, `onnx_int8_128`, `onnx_int8_64`: `filters.embedding.Embedder`
   (ONNX Runtime, one call per document on `cores` threads).
 
+Also documents per CPU-second (all threads of the process): on a busy machine the rate a process would get
+alone on its cores is about cores × that.
+
 Agreement: mean and 5th-percentile cosine of each variant's vectors with the baseline's (the float
 model on the 256-token window). Prints human lines, then one JSON line (docs_per_s is the stage's
 default: onnx_int8_128).
@@ -97,13 +100,15 @@ def main() -> None:
     }
     baseline = TorchBaseline(variants["onnx_int8_128"].checkpoint, 256, threads)
     runs: dict[str, list[float]] = {name: [] for name in ["torch_fp32_256", *variants]}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}  # documents per CPU-second (all threads)
     vectors: dict[str, np.ndarray] = {}
     for r in range(args.rounds):
         for name in runs:
             enc = baseline.encode if name == "torch_fp32_256" else variants[name].encode
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             vectors[name] = enc(texts)
             runs[name].append(len(texts) / (time.perf_counter() - t))
+            cpu[name].append(len(texts) / (time.process_time() - c))
         print(f"round {r + 1}: " + ", ".join(f"{n} {v[-1]:.1f}" for n, v in runs.items()), flush=True)
     ref = vectors["torch_fp32_256"]
     result: dict[str, float | int | str] = {}
@@ -111,9 +116,11 @@ def main() -> None:
         cos = (vectors[name] * ref).sum(axis=1)
         med = float(np.median(rates))
         ratio = med / float(np.median(runs["torch_fp32_256"]))
-        print(f"{name:16s} {med:7.1f} docs/s  {ratio:4.2f}x baseline  cosine to baseline mean {cos.mean():.4f} "
-              f"p5 {np.percentile(cos, 5):.4f}")
+        per_cpu = float(np.median(cpu[name]))
+        print(f"{name:16s} {med:7.1f} docs/s  {per_cpu:7.1f} docs/CPU-s  {ratio:4.2f}x baseline  "
+              f"cosine to baseline mean {cos.mean():.4f} p5 {np.percentile(cos, 5):.4f}")
         result[f"{name}_docs_per_s"] = round(med, 1)
+        result[f"{name}_docs_per_cpu_s"] = round(per_cpu, 1)
         result[f"ratio_vs_torch_fp32_256_{name}"] = round(ratio, 2)
         result[f"cosine_mean_{name}"] = round(float(cos.mean()), 4)
     result["docs_per_s"] = result["onnx_int8_128_docs_per_s"]

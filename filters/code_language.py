@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import posixpath
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -82,6 +84,24 @@ def detect_language(path: str) -> str | None:
         if language:
             return language
     return None
+
+
+@lru_cache(maxsize=1)
+def code_languages() -> frozenset[str]:
+    """Every language of the extension and file-name tables but the prose ones (code_data/prose_languages.json)."""
+    names, prefixes = filename_tables()
+    prose = json.loads((DATA / "prose_languages.json").read_text())["prose"]
+    return frozenset({*extension_table().values(), *names.values(), *prefixes.values()} - set(prose))
+
+
+def code_documents(languages: Sequence[str | None], paths: Sequence[str | None], sources: Sequence[str | None],
+                   code_sources: Sequence[str]) -> np.ndarray:
+    """Per document: is it source code? Its `language` is a programming (or markup, data) language of the
+    tables, or without a language its `path` names one, or its source is one of `code_sources`."""
+    known = code_languages()
+    wanted = set(code_sources)
+    return np.array([(lang if lang is not None else detect_language(path) if path is not None else None) in known
+                     or source in wanted for lang, path, source in zip(languages, paths, sources, strict=True)], bool)
 
 
 def detect_languages(paths: pa.Array) -> pa.Array:

@@ -178,7 +178,7 @@ class ShingleSets:
 
 def shingle_sets(
     texts: pa.Array, seed: int, mode: ShingleMode = "auto", ngram: int = 5, char_ngram: int = 5,
-    cjk_ratio: float = 0.3, max_shingles: int | None = None,
+    cjk_ratio: float = 0.3, max_shingles: int | None = None, code: np.ndarray | None = None,
 ) -> ShingleSets:
     """Normalize, tokenize and hash a batch of documents into per-document shingle-hash sets.
 
@@ -187,32 +187,45 @@ def shingle_sets(
     nearly the same shingles and their sketches' Jaccard estimates their own, while the set (and the
     MinHash and verification cost) of a document of millions of words stays bounded, and a small
     document is no longer "contained" in a huge one that merely quotes it.
+
+    With `mode="auto"`, the documents `code` marks (source code: see filters/code_language.code_documents)
+    get code shingles (`ngram` identifier/operator tokens of the raw text), the others CJK character or
+    word shingles; `code` is ignored by the other modes.
     """
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
     docs = len(texts)
-    if mode == "code":  # identifier/operator tokens of the raw text (filters/code_tokens.py)
-        from filters.code_tokens import code_token_hashes
-
-        tokens, counts = code_token_hashes(texts, seed)
-        h, d = ngram_hashes(tokens, counts, ngram)
-        return _sets(h, d, docs, seed, np.zeros(docs, dtype=bool), max_shingles)
-    normalized = normalize_texts(texts)
-    if mode == "auto":
-        cjk = cjk_documents(normalized, cjk_ratio)
-    else:
-        cjk = np.full(docs, mode == "char", dtype=bool)
+    if mode == "code":
+        code = np.ones(docs, dtype=bool)
+    elif mode != "auto" or code is None:
+        code = np.zeros(docs, dtype=bool)
     hashes: list[np.ndarray] = []
     owners: list[np.ndarray] = []
-    for use_chars, n in ((False, ngram), (True, char_ngram)):
-        idx = np.flatnonzero(cjk == use_chars)
-        if len(idx) == 0:
-            continue
-        subset = normalized if len(idx) == docs else normalized.take(pa.array(idx))
-        tokens, counts = _char_tokens(subset, seed) if use_chars else _word_tokens(subset, seed)
-        h, d = ngram_hashes(tokens, counts, n)
+    coded = np.flatnonzero(code)
+    if len(coded):  # identifier/operator tokens of the raw text (filters/code_tokens.py)
+        from filters.code_tokens import code_token_hashes
+
+        tokens, counts = code_token_hashes(texts if len(coded) == docs else texts.take(pa.array(coded)), seed)
+        h, d = ngram_hashes(tokens, counts, ngram)
         hashes.append(h)
-        owners.append(idx[d])
+        owners.append(coded[d])
+    prose = np.flatnonzero(~code)
+    cjk = np.zeros(docs, dtype=bool)
+    if len(prose):
+        normalized = normalize_texts(texts if len(prose) == docs else texts.take(pa.array(prose)))
+        if mode == "auto":
+            cjk[prose] = cjk_documents(normalized, cjk_ratio)
+        elif mode == "char":
+            cjk[prose] = True
+        for use_chars, n in ((False, ngram), (True, char_ngram)):
+            rows = np.flatnonzero(cjk[prose] == use_chars)  # positions in `normalized`
+            if len(rows) == 0:
+                continue
+            subset = normalized if len(rows) == len(prose) else normalized.take(pa.array(rows))
+            tokens, counts = _char_tokens(subset, seed) if use_chars else _word_tokens(subset, seed)
+            h, d = ngram_hashes(tokens, counts, n)
+            hashes.append(h)
+            owners.append(prose[rows][d])
     h = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
     d = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
     return _sets(h, d, docs, seed, cjk, max_shingles)

@@ -33,9 +33,12 @@ from filters.text import scatter
 DATA = Path(__file__).with_name("code_data") / "secrets.yaml"
 ADDRESS_KINDS = ("email", "ip")
 ADDRESS_PLACEHOLDERS = {"email": "<EMAIL>", "ip": "<IP_ADDRESS>"}
-# RE2 pre-filter for addresses (the kinds' own pre-filters are in the patterns file)
-ADDRESS_CANDIDATE = (EMAIL + r"|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|(?:[0-9A-Fa-f]{1,4}:){2,}[0-9A-Fa-f]{0,4}"
-                     r"|::[0-9A-Fa-f]{1,4}|[0-9A-Fa-f]{1,4}::[0-9A-Fa-f]")
+# RE2 pre-filters for addresses (the kinds' own pre-filters are in the patterns file): every e-mail address
+# holds "@" (a literal: RE2 skips ahead by memchr), every IPv4 and every IPv6 address that filters/pii.py's
+# checks accept a match of its candidate
+EMAIL_CANDIDATE = "@"
+IPV4_CANDIDATE = r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"
+IPV6_CANDIDATE = r"(?:[0-9A-Fa-f]{1,4}:){2,}[0-9A-Fa-f]{0,4}|::[0-9A-Fa-f]{1,4}|[0-9A-Fa-f]{1,4}::[0-9A-Fa-f]"
 
 @dataclass(frozen=True)
 class Kind:
@@ -124,60 +127,107 @@ def _public_ip(m: re.Match[str], keep: frozenset[str]) -> bool:
                 or address.is_multicast or address.is_reserved or value in keep)
 
 
+def redact_ips(text: str, rules: SecretRules, v6: bool = True, v4: bool = True) -> tuple[str, int]:
+    """Public IP addresses (filters/pii.py's patterns and checks) replaced, and how many; `v6`/`v4` False skips
+    a pattern where its candidate found nothing (then it could not replace anything)."""
+    hits = 0
+
+    def replace(m: re.Match[str], v6: bool) -> str:
+        nonlocal hits
+        ok = _valid_ipv6(m.group(0)) if v6 else _ipv4_ok(m)
+        if not ok or not _public_ip(m, rules.keep_ips):
+            return m.group(0)
+        hits += 1
+        return ADDRESS_PLACEHOLDERS["ip"]
+
+    if v6:
+        text = IPV6.sub(lambda m: replace(m, True), text)
+    if v4:
+        text = IPV4.sub(lambda m: replace(m, False), text)
+    return text, hits
+
+
 def redact_addresses(text: str, kinds: set[str], rules: SecretRules) -> tuple[str, dict[str, int]]:
-    """E-mail and public IP addresses (filters/pii.py's patterns and checks)."""
+    """E-mail and public IP addresses of one text (what `redact_secrets` does to a whole array)."""
     counts: dict[str, int] = {}
     if "email" in kinds:
         text, n = re.subn(EMAIL, ADDRESS_PLACEHOLDERS["email"], text)
         if n:
             counts["email"] = n
     if "ip" in kinds:
-        hits = 0
-
-        def replace(m: re.Match[str], v6: bool) -> str:
-            nonlocal hits
-            ok = _valid_ipv6(m.group(0)) if v6 else _ipv4_ok(m)
-            if not ok or not _public_ip(m, rules.keep_ips):
-                return m.group(0)
-            hits += 1
-            return ADDRESS_PLACEHOLDERS["ip"]
-
-        text = IPV6.sub(lambda m: replace(m, True), text)
-        text = IPV4.sub(lambda m: replace(m, False), text)
-        if hits:
-            counts["ip"] = hits
+        text, n = redact_ips(text, rules)
+        if n:
+            counts["ip"] = n
     return text, counts
+
+
+def _flags(texts: pa.Array, candidate: str) -> np.ndarray:
+    return pc.match_substring_regex(texts, candidate).to_numpy(zero_copy_only=False)
+
+
+def _redact_kinds(texts: pa.Array, wanted: set[str], rules: SecretRules, counts: list[dict[str, int]]) -> pa.Array:
+    """The credential kinds: per kind, its RE2 pre-filter picks the documents its Python pattern runs on."""
+    kinds = [k for k in rules.kinds if k.name in wanted]
+    checks = [k.name for k in kinds]
+    if not checks:
+        return texts
+    # one RE2 pass with every candidate finds the few documents worth a pass per kind
+    any_kind = np.flatnonzero(_flags(texts, "|".join(f"(?:{k.candidate})" for k in kinds)))
+    subset = texts.take(pa.array(any_kind, pa.int64()))
+    flags = np.stack([_flags(subset, k.candidate) for k in kinds], axis=1)
+    hit = flags.any(axis=1)
+    flagged, flags = any_kind[hit], flags[hit]
+    values = subset.filter(pa.array(hit)).to_pylist()
+    changed = []
+    for j, i in enumerate(flagged.tolist()):
+        text, found = redact_text(values[j], {name for name, on in zip(checks, flags[j], strict=True) if on}, rules)
+        if found:
+            counts[i].update(found)
+            values[j] = text
+            changed.append(j)
+    if not changed:
+        return texts
+    return scatter(texts, flagged[changed], pa.array([values[j] for j in changed], texts.type))
+
+
+def _redact_emails(texts: pa.Array, flagged: np.ndarray, counts: list[dict[str, int]]) -> pa.Array:
+    """E-mail addresses replaced by RE2 over the flagged documents at once (the pattern has no lookaround, and
+    RE2's leftmost-first matches are Python's, so the result is `re.subn`'s)."""
+    subset = texts.take(pa.array(flagged, pa.int64()))
+    found = pc.count_substring_regex(subset, EMAIL).to_numpy(zero_copy_only=False)
+    hit = np.flatnonzero(found)
+    if len(hit) == 0:
+        return texts
+    for j in hit.tolist():
+        counts[int(flagged[j])]["email"] = int(found[j])
+    replaced = pc.replace_substring_regex(subset.take(pa.array(hit, pa.int64())), EMAIL, ADDRESS_PLACEHOLDERS["email"])
+    return scatter(texts, flagged[hit], replaced)
 
 
 def redact_secrets(texts: pa.Array, kinds: tuple[str, ...] | list[str] = KINDS, path: str | None = None
                    ) -> tuple[pa.Array, list[dict[str, int]]]:
-    """Redacted texts and, per document, matches per kind (empty dict = none)."""
+    """Redacted texts and, per document, matches per kind (empty dict = none). Per document the order is
+    that of `redact_text` then `redact_addresses`: credential kinds, e-mail addresses, IP addresses. The
+    pre-filters read the input texts: a placeholder never makes a new address."""
     rules = load_secret_rules(path)
     wanted = set(kinds)
-    texts = pc.fill_null(texts, "")
+    original = texts = pc.fill_null(texts, "")
     counts: list[dict[str, int]] = [{} for _ in range(len(texts))]
-    # per kind, the documents its RE2 pre-filter flags; only those see the kind's Python pattern
-    checks = [(k.name, k.candidate) for k in rules.kinds if k.name in wanted]
-    if wanted & set(ADDRESS_KINDS):
-        checks.append(("addresses", ADDRESS_CANDIDATE))
-    if not checks:
-        return texts, counts
-    flags = np.stack([pc.match_substring_regex(texts, c).to_numpy(zero_copy_only=False) for _, c in checks], axis=1)
-    flagged = np.flatnonzero(flags.any(axis=1))
-    if len(flagged) == 0:
-        return texts, counts
-    values = texts.take(pa.array(flagged)).to_pylist()
-    changed = False
-    for j, i in enumerate(flagged):
-        doc_kinds = {name for (name, _), hit in zip(checks, flags[i], strict=True) if hit}
-        text, found = redact_text(values[j], doc_kinds, rules)
-        if "addresses" in doc_kinds:
-            text, addresses = redact_addresses(text, wanted & set(ADDRESS_KINDS), rules)
-            found.update(addresses)
-        if found:
-            counts[i] = found
-            values[j] = text
-            changed = True
-    if not changed:
-        return texts, counts
-    return scatter(texts, flagged, pa.array(values, texts.type)), counts
+    texts = _redact_kinds(texts, wanted, rules, counts)
+    if "email" in wanted:
+        flagged = np.flatnonzero(_flags(original, EMAIL_CANDIDATE))
+        if len(flagged):
+            texts = _redact_emails(texts, flagged, counts)
+    if "ip" in wanted:
+        v6, v4 = _flags(original, IPV6_CANDIDATE), _flags(original, IPV4_CANDIDATE)
+        flagged = np.flatnonzero(v6 | v4)
+        values = texts.take(pa.array(flagged, pa.int64())).to_pylist()
+        changed = []
+        for j, i in enumerate(flagged.tolist()):
+            values[j], hits = redact_ips(values[j], rules, bool(v6[i]), bool(v4[i]))
+            if hits:
+                counts[i]["ip"] = hits
+                changed.append(j)
+        if changed:
+            texts = scatter(texts, flagged[changed], pa.array([values[j] for j in changed], texts.type))
+    return texts, counts

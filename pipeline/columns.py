@@ -23,7 +23,8 @@ HTML_INPUT_FORMATS = ("warc", "html")  # ingest keeps the page's HTML (pipeline/
 # The stage kind that adds a signal other stages read (named when the column is missing from a plan).
 MADE_BY = {"n_tokens": "tokenize", "token_ids": "tokenize", "lang": "langid", "lang_score": "langid",
            "domain": "domain_classifier", "quality_score": "quality_classifier",
-           "quality_bucket": "quality_classifier", "dup_cluster": "near_dedup"}
+           "quality_bucket": "quality_classifier", "dup_cluster": "near_dedup",
+           "math_score": "math_detect", "is_math": "math_detect", "math_formulas": "extract"}
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 th{background:#f3f3f3}td.l,th.l{text-align:left}h2{border-bottom:1px solid #ddd;margin-top:2em}
 pre{white-space:pre-wrap;background:#f8f8f8;padding:6px;max-height:9em;overflow:auto;font-size:12px}
 img{max-width:100%}.muted{color:#777}nav ul{columns:2}table.pair td{vertical-align:top;text-align:left;width:50%}"""
-SECTIONS = (("funnel", "Funnel"), ("reasons", "Removals by reason"), ("code", "Source code"),
+SECTIONS = (("funnel", "Funnel"), ("reasons", "Removals by reason"), ("code", "Source code"), ("math", "Math"),
             ("scores", "Score distributions"), ("mix", "Language, domain and token mix"), ("synth", "Synthetic data"))
 
 
@@ -125,6 +125,47 @@ def _code(view: RunView) -> str:
     if not has_code and not skip:
         return head + '<p class="muted">no source-code input in this run</p>'
     return head + note + (table if rows else '<p class="muted">no code document was removed</p>')
+
+
+def _math(view: RunView) -> str:
+    """The math funnel: documents math_detect measured and called math (and by which source), then per later
+    stage the math documents removed, by reason, and how many reach the end of the run."""
+    head = '<h2 id="math">Math</h2>'
+    names = view.stage_names()
+    kinds = view.stage_kinds()
+    detect = [n for n in names if kinds.get(n) == "math_detect" and view.manifest(n)]
+    if not detect:
+        return head + '<p class="muted">no math_detect stage in this run</p>'
+    name = detect[0]
+    stats = (view.manifest(name) or {}).get("stats") or {}
+    found = view.docs(name, columns=["source", "is_math"])
+    by_source = found[found["is_math"].fillna(False).astype(bool)]["source"].value_counts()
+    sources = ", ".join(f"{k} {v}" for k, v in by_source.items())
+    rows = [f'<tr><td class="l">{_esc(name)}</td><td class="l">found</td>'
+            f'<td data-math-stage="{_esc(name)}" data-reason="found">{int(stats.get("math", 0))}</td>'
+            f'<td class="l">of {int(stats.get("math_measured", 0))} measured; {_esc(sources)}</td></tr>']
+    for later in names[names.index(name) + 1:]:
+        try:
+            frame = view.removed(later, columns=["is_math", "reason"])
+        except Exception:  # no removed documents, or a stage that writes no partitions
+            continue
+        frame = frame[frame["is_math"].fillna(False).astype(bool)] if not frame.empty else frame
+        for reason, group in (frame.groupby(frame["reason"].str.split(":of=").str[0]) if not frame.empty else []):
+            rows.append(f'<tr><td class="l">{_esc(later)}</td><td class="l">{_esc(reason)}</td>'
+                        f'<td data-math-stage="{_esc(later)}" data-reason="{_esc(reason)}">{len(group)}</td>'
+                        '<td class="l"></td></tr>')
+    for last in reversed(names[names.index(name):]):
+        if kinds.get(last) == "shard" or not view.manifest(last):
+            continue
+        try:
+            kept = int(view.docs(last, columns=["is_math"])["is_math"].fillna(False).astype(bool).sum())
+        except Exception:  # this stage's output has no is_math column: try the one before
+            continue
+        rows.append(f'<tr><td class="l">{_esc(last)}</td><td class="l">kept</td><td data-math-stage="{_esc(last)}" '
+                    f'data-reason="kept">{kept}</td><td class="l">math documents after the last stage</td></tr>')
+        break
+    return (head + '<table id="math-table"><tr><th class="l">stage</th><th class="l">what</th><th>documents</th>'
+            f'<th class="l"></th></tr>{"".join(rows)}</table>')
 
 
 def _rule_columns(view: RunView) -> list[str]:
@@ -281,7 +322,8 @@ def write_report(out: str | Path) -> Path:
     header = (f"<h1>{title}</h1><p>status <b>{_esc(info.get('status'))}</b> · started {_esc(info.get('started'))} · "
               f"finished {_esc(info.get('finished'))} · executor {_esc(info.get('executor'))} · "
               f"config hash <code>{_esc(info.get('config_hash'))}</code></p>")
-    body = "".join([header, _contents(), _funnel(view), _reasons(view), _code(view), _scores(view), _mix(view),
+    body = "".join([header, _contents(), _funnel(view), _reasons(view), _code(view), _math(view),
+                    _scores(view), _mix(view),
                     _synth(view)])
     page = f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{CSS}</style></head>" \
            f"<body>{body}</body></html>"

@@ -32,22 +32,24 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field
 
 from filters.code import (
     Rules,
+    TextStats,
     Thresholds,
-    char_fractions,
     encoded_runs,
     head_lines,
     html_visible_chars,
     html_visible_estimate,
-    license_header_end,
-    line_stats,
+    license_header_ends,
     load_rules,
     load_thresholds,
     path_matches,
+    python_search,
     table_language,
+    text_stats,
 )
 from filters.code_language import detect_language, file_extensions
 from filters.text import as_string_array, in_sources
@@ -174,29 +176,35 @@ class Stage(MapStage):
         def mark(mask: np.ndarray, rule: str) -> None:
             reasons[(reasons == None) & mask] = PREFIX + rule  # noqa: E711 - elementwise on an object array
 
-        max_len, mean_len, lines = line_stats(texts)
-        chars, alnum, alpha = char_fractions(texts)
+        stats = text_stats(texts)
+        alnum, alpha = stats.fractions()
         values: dict[str, np.ndarray] = {
-            "code_lines": lines, "code_max_line_length": max_len, "code_avg_line_length": mean_len,
+            "code_lines": stats.lines, "code_max_line_length": stats.max_line, "code_avg_line_length": stats.mean_line,
             "code_alphanum_fraction": alnum, "code_alpha_fraction": alpha}
-        py_texts: list[str] = texts.to_pylist()
-        headers = np.array([e if (e := license_header_end(t, rules)) is not None else -1 for t in py_texts], np.int64)
+        headers = license_header_ends(texts, rules)
         values["license_header"] = headers
         if cfg.drop_license_files:
             mark(path_matches(rules.license_file, paths), "license_file")
+        py_texts: list[str] = texts.to_pylist() if self.extras_on() else []
         if cfg.data_files:
-            mark(self._data_file(py_texts, paths, languages, chars), "data_file")
+            mark(self._data_file(py_texts, paths, languages, stats.chars), "data_file")
         if cfg.generated:
             mark(self._generated(py_texts, paths, headers), "generated")
         if cfg.minified:
-            mark(self._minified(py_texts, paths, languages, chars, mean_len), "minified")
-        values.update(self._encoded(texts, chars, mark))
+            mark(self._minified(py_texts, paths, languages, stats.chars, stats.mean_line), "minified")
+        values.update(self._encoded(texts, stats.chars, mark))
         if cfg.compat == "starcoder":
-            self.starcoder(reasons, mark, py_texts, paths, languages, max_len, mean_len, alnum, alpha, chars)
+            self.starcoder(reasons, mark, texts, paths, languages, stats)
         stripped = None
         if cfg.strip_license_header and (headers > 0).any():
-            stripped = pa.array([t[h:] if h > 0 else t for t, h in zip(py_texts, headers, strict=True)], pa.string())
+            stripped = pa.array([t[h:] if h > 0 else t for t, h in zip(texts.to_pylist(), headers, strict=True)],
+                                pa.string())
         return reasons, values, stripped
+
+    def extras_on(self) -> bool:
+        """Whether a rule reading the texts' openings in Python is on (then the texts are converted once)."""
+        cfg = self.config
+        return cfg.data_files or cfg.generated or cfg.minified
 
     def _data_file(self, texts: list[str], paths: list[str | None], languages: list[str | None],
                    chars: np.ndarray) -> np.ndarray:
@@ -212,8 +220,8 @@ class Stage(MapStage):
         """A generator's file name, or a generator's marker in the first lines after the licence header."""
         rules, lines = self.rules, self.config.generated_lines
         assert rules is not None
-        marker = np.array([rules.generated_markers.search(head_lines(t, max(h, 0), lines)) is not None
-                           for t, h in zip(texts, headers, strict=True)], bool)
+        heads = [head_lines(t, max(h, 0), lines) for t, h in zip(texts, headers, strict=True)]
+        marker = python_search(heads, rules.generated_markers, rules.generated_candidates)
         return path_matches(rules.generated_paths, paths) | marker
 
     def _minified(self, texts: list[str], paths: list[str | None], languages: list[str | None],
@@ -223,7 +231,7 @@ class Stage(MapStage):
         assert rules is not None
         minifiable = np.array([lang in rules.minified_languages for lang in languages], bool)
         content = minifiable & (chars >= cfg.minified_min_chars) & (mean_len > cfg.minified_mean_line)
-        marker = np.array([rules.minified_markers.search(t[:2000]) is not None for t in texts], bool)
+        marker = python_search([t[:2000] for t in texts], rules.minified_markers, rules.minified_candidates)
         return path_matches(rules.minified_paths, paths) | content | marker
 
     def _encoded(self, texts: pa.Array, chars: np.ndarray, mark: Any) -> dict[str, np.ndarray]:
@@ -237,55 +245,68 @@ class Stage(MapStage):
         mark((longest > cfg.encoded_max_run) | (fraction > cfg.encoded_max_fraction), "encoded_data")
         return {"code_encoded_max_run": longest, "code_encoded_fraction": fraction}
 
-    def starcoder(self, reasons: np.ndarray, mark: Any, texts: list[str], paths: list[str | None],
-                  languages: list[str | None], max_len: np.ndarray, mean_len: np.ndarray, alnum: np.ndarray,
-                  alpha: np.ndarray, chars: np.ndarray) -> None:
-        """bigcode's basic_per_extension, xml, html and large_and_small_files filters, in that order."""
+    def table_rows(self, paths: list[str | None], languages: list[str | None]) -> dict[str, np.ndarray]:
+        """Per document, its StarCoder table row as arrays (NaN = no threshold): looked up once per distinct
+        (language, extension) pair, as a batch of code holds few."""
         cfg, table = self.config, self.table
         assert table is not None
-        n = len(texts)
-        nan = np.full(n, np.nan)
-        long_line, mean_line, alnum_min, alpha_min = nan.copy(), nan.copy(), nan.copy(), nan.copy()
-        selected = np.zeros(n, bool)
-        xml = np.zeros(n, bool)
-        keys = []
-        extensions = file_extensions(paths)
-        for i, (ext, lang) in enumerate(zip(extensions, languages, strict=True)):
-            key = (table_language(lang) if lang else "", ext)
-            keys.append(key[0])
-            row = table.get(key)
-            if row is None:
-                selected[i] = cfg.unlisted == "keep"
-                continue
-            selected[i] = row.include
-            xml[i] = row.xml
-            for arr, value in ((long_line, row.long_line), (mean_line, row.mean_line), (alnum_min, row.alphanum),
-                               (alpha_min, row.alpha)):
-                arr[i] = np.nan if value is None else value
-        mark(~selected, "not_selected")
+        keys = [(table_language(lang) if lang else "", ext)
+                for lang, ext in zip(languages, file_extensions(paths), strict=True)]
+        distinct = list(dict.fromkeys(keys))
+        index = {key: i for i, key in enumerate(distinct)}
+        which = np.fromiter((index[k] for k in keys), np.int64, len(keys))
+        found = [table.get(key) for key in distinct]
+
+        def column(get: Any, default: Any, dtype: type) -> np.ndarray:
+            values = [default if row is None else get(row) for row in found]
+            return np.array([default if v is None else v for v in values], dtype)[which]
+
+        return {"selected": column(lambda r: r.include, cfg.unlisted == "keep", bool),
+                "xml": column(lambda r: r.xml, False, bool),
+                "long_line": column(lambda r: r.long_line, np.nan, float),
+                "mean_line": column(lambda r: r.mean_line, np.nan, float),
+                "alphanum": column(lambda r: r.alphanum, np.nan, float),
+                "alpha": column(lambda r: r.alpha, np.nan, float),
+                "html": np.array([lang == "html" for lang, _ in distinct], bool)[which],
+                "sized": np.array([lang in cfg.size_languages for lang, _ in distinct], bool)[which]}
+
+    def starcoder(self, reasons: np.ndarray, mark: Any, texts: pa.Array, paths: list[str | None],
+                  languages: list[str | None], stats: TextStats) -> None:
+        """bigcode's basic_per_extension, xml, html and large_and_small_files filters, in that order."""
+        cfg = self.config
+        row = self.table_rows(paths, languages)
+        alnum, alpha = stats.fractions()
+        mark(~row["selected"], "not_selected")
         with np.errstate(invalid="ignore"):
-            mark(max_len > long_line, "long_lines")
-            mark(mean_len > mean_line, "mean_line_length")
-            mark(alnum < alnum_min, "alphanumeric")
-            mark(alpha < alpha_min, "alphabetic")
-        prefix = cfg.xml_prefix_chars
-        mark(xml & np.array(["<?xml version=" in t[:prefix] for t in texts], bool), "xml_header")
-        html = np.flatnonzero((np.array(keys, dtype=object) == "html") & (reasons == None))  # noqa: E711
+            mark(stats.max_line > row["long_line"], "long_lines")
+            mark(stats.mean_line > row["mean_line"], "mean_line_length")
+            mark(alnum < row["alphanum"], "alphanumeric")
+            mark(alpha < row["alpha"], "alphabetic")
+        xml = np.flatnonzero(row["xml"] & (reasons == None))  # noqa: E711 - elementwise on an object array
+        if len(xml):
+            heads = pc.utf8_slice_codeunits(texts.take(pa.array(xml)), 0, cfg.xml_prefix_chars)
+            mask = np.zeros(len(texts), bool)
+            mask[xml] = pc.match_substring(heads, "<?xml version=").to_numpy(zero_copy_only=False)
+            mark(mask, "xml_header")
+        html = np.flatnonzero(row["html"] & (reasons == None))  # noqa: E711
         if len(html):
-            # the RE2 estimate settles clear cases; files near a threshold get the HTML parser's count
-            visible = html_visible_estimate(pa.array([texts[i] for i in html], pa.string()))
-            ratio = np.divide(visible, chars[html], out=np.zeros(len(html)), where=chars[html] > 0)
-            near = ((np.abs(ratio - cfg.html_min_visible_fraction) < HTML_MARGIN)
-                    | (np.abs(visible - cfg.html_min_visible_chars) < HTML_NEAR_CHARS))
-            for j in np.flatnonzero(near):
-                visible[j] = html_visible_chars(texts[html[j]])
-            ratio = np.divide(visible, chars[html], out=np.zeros(len(html)), where=chars[html] > 0)
-            bad = (ratio <= cfg.html_min_visible_fraction) | (visible <= cfg.html_min_visible_chars)
-            mask = np.zeros(n, bool)
-            mask[html[bad]] = True
+            mask = np.zeros(len(texts), bool)
+            mask[html] = self.too_little_text(texts.take(pa.array(html)), stats.chars[html])
             mark(mask, "html_visible_text")
-        sized = np.isin(np.array(keys, dtype=object), cfg.size_languages)
-        mark(sized & ((chars < cfg.min_chars) | (chars > cfg.max_chars)), "size")
+        mark(row["sized"] & ((stats.chars < cfg.min_chars) | (stats.chars > cfg.max_chars)), "size")
+
+    def too_little_text(self, html: pa.Array, chars: np.ndarray) -> np.ndarray:
+        """bigcode's HTML rule: visible text <= 20% of the file or <= 100 characters. The RE2 estimate
+        settles clear cases; files near a threshold get the HTML parser's exact count."""
+        cfg = self.config
+        visible = html_visible_estimate(html)
+        ratio = np.divide(visible, chars, out=np.zeros(len(html)), where=chars > 0)
+        near = np.flatnonzero((np.abs(ratio - cfg.html_min_visible_fraction) < HTML_MARGIN)
+                              | (np.abs(visible - cfg.html_min_visible_chars) < HTML_NEAR_CHARS))
+        for j, text in zip(near.tolist(), html.take(pa.array(near, pa.int64())).to_pylist(), strict=True):
+            visible[j] = html_visible_chars(text)
+        ratio = np.divide(visible, chars, out=np.zeros(len(html)), where=chars > 0)
+        return (ratio <= cfg.html_min_visible_fraction) | (visible <= cfg.html_min_visible_chars)
 
     def counters(self, result: pa.Table) -> dict[str, int]:
         headers = result.column("license_header")

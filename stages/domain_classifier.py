@@ -1,6 +1,7 @@
 """`domain_classifier`: a `domain` label per document from rules first, then a fastText model.
 
-Rules (source defaults, URL host/path patterns) encode what the user knows for sure and so take
+Rules (source defaults, URL host/path patterns, a filter expression over columns such as
+`where: is_math`) encode what the user knows for sure and so take
 precedence; the model labels the rest. Documents below `min_score` get `other_label`.
 """
 
@@ -24,12 +25,14 @@ from filters.fasttext_classifier import (
 from pipeline.config import ReadFile, StageConfig, Strict
 from pipeline.schema import REASON
 from stages.base import Column, MapStage
+from synth.filter_expr import FilterError, FilterExpr
 
 
 class DomainRule(Strict):
     domain: str
     source: str | None = None  # all documents of this input
     url: str | None = None  # regex searched in the URL (host and path)
+    where: str | None = None  # a filter expression over columns, e.g. "is_math" (math_detect)
 
     @field_validator("url")
     @classmethod
@@ -41,10 +44,20 @@ class DomainRule(Strict):
                 raise ValueError(f"invalid regex: {exc}") from None
         return value
 
+    @field_validator("where")
+    @classmethod
+    def _expression(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                FilterExpr(value)
+            except FilterError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
     @model_validator(mode="after")
     def _has_condition(self) -> DomainRule:
-        if self.source is None and self.url is None:
-            raise ValueError("a rule needs `source` or `url`")
+        if self.source is None and self.url is None and self.where is None:
+            raise ValueError("a rule needs `source`, `url` or `where`")
         return self
 
 
@@ -78,7 +91,9 @@ class Stage(MapStage):
         self.preprocess = model_preprocessing(self.config.model) if self.config.model else {}  # as trained
 
     def reads(self) -> tuple[Column, ...]:
-        return (Column("text", pa.string()), Column("source", pa.string()), Column("url", pa.string(), optional=True))
+        where = {c: i for i, r in enumerate(self.config.rules) if r.where for c in FilterExpr(r.where).columns}
+        return (Column("text", pa.string()), Column("source", pa.string()), Column("url", pa.string(), optional=True),
+                *(Column(c, setting=f"rules[{i}].where") for c, i in where.items() if c not in ("text", "source")))
 
     def adds(self) -> tuple[Column, ...]:
         return (Column("domain", pa.string()), Column("domain_score", pa.float32()), Column("domain_rule", pa.int32()))
@@ -92,8 +107,9 @@ class Stage(MapStage):
         urls = table.column("url").to_pylist() if "url" in table.column_names else [None] * n
         for r, rule in enumerate(self.config.rules):
             pattern = re.compile(rule.url) if rule.url else None
+            where = FilterExpr(rule.where).mask(table) if rule.where else np.ones(n, bool)
             for i in range(n):
-                if domains[i] is None and (rule.source is None or sources[i] == rule.source) and \
+                if domains[i] is None and where[i] and (rule.source is None or sources[i] == rule.source) and \
                         (pattern is None or (urls[i] and pattern.search(urls[i]))):
                     domains[i], rule_ids[i] = rule.domain, r
         return domains, rule_ids

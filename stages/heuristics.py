@@ -9,7 +9,8 @@ A document fails with the first failing rule of the first failing filter, in the
 `filters` and of each filter's `RULES` (`gopher_quality:mean_word_length`); `tag_only` writes the
 signals and removes nothing (and rewrites nothing).
 
-Scope: `sources`/`skip_sources` and `langs`/`skip_langs` choose the documents the filters apply to
+Scope: `sources`/`skip_sources`, `langs`/`skip_langs` and `where` (a filter expression over columns,
+e.g. `where: "is_math or source == 'math'"`) choose the documents the filters apply to
 (e.g. `skip_sources: [code]`: code has braces and short lines by nature). Out-of-scope documents are
 kept untouched with null signals (null = not measured); if an earlier heuristics stage wrote the
 same columns, their values are kept for those rows, so two stages with different scopes compose.
@@ -45,6 +46,7 @@ from filters.text import TextBatch, as_string_array, in_sources, scatter
 from pipeline.config import StageConfig, Strict
 from pipeline.schema import REASON
 from stages.base import Column, MapStage
+from synth.filter_expr import FilterError, FilterExpr
 
 FILTERS: dict[str, ModuleType] = {m.NAME: m for m in (gopher_quality, gopher_repetition, c4, fineweb)}
 FilterName = Literal["gopher_quality", "gopher_repetition", "c4", "fineweb"]
@@ -89,12 +91,23 @@ class HeuristicsConfig(StageConfig):
     skip_sources: list[str] = []
     langs: list[str] | None = None  # apply only to these languages (default: all)
     skip_langs: list[str] = []
+    where: str | None = None  # apply only where this filter expression holds, e.g. "is_math or source == 'math'"
     lang_overrides: dict[str, LangOverride] = {}
     builtin_lang_defaults: bool = True  # built-in zh profile (filters/cjk.py)
     detect_script: bool = True  # without a `lang` column, tell zh/ja/ko apart by script
 
     def signals_mode(self) -> str:
         return self.signals or ("all" if self.tag_only else "decisive")
+
+    @field_validator("where")
+    @classmethod
+    def _expression(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                FilterExpr(value)
+            except FilterError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("filters")
     @classmethod
@@ -281,6 +294,8 @@ class Stage(MapStage):
             keep &= np.array([lang in cfg.langs for lang in langs], bool)
         if cfg.skip_langs:
             keep &= np.array([lang not in cfg.skip_langs for lang in langs], bool)
+        if cfg.where is not None:
+            keep &= FilterExpr(cfg.where).mask(table)  # a null value does not select its row
         return keep
 
     def profile_key(self, lang: str | None) -> str:
@@ -290,8 +305,23 @@ class Stage(MapStage):
         return alias if alias in self.profiles else DEFAULT_PROFILE
 
     def reads(self) -> tuple[Column, ...]:
+        where = FilterExpr(self.config.where).columns if self.config.where else []
         return (Column("text", pa.string()), Column("source", pa.string()),
-                Column("lang", pa.string(), optional=True))
+                Column("lang", pa.string(), optional=True),
+                *(Column(c, setting="where") for c in where if c not in ("text", "source")))
+
+    def input_problems(self, key: str, schema: pa.Schema) -> list[str]:
+        """A `where` expression whose columns exist but whose comparisons do not fit their types."""
+        if self.config.where is None:
+            return []
+        expr = FilterExpr(self.config.where)
+        if not all(c in schema.names for c in expr.columns):
+            return []  # reported by reads()
+        try:
+            expr.check(schema, f"{key}.where")
+        except FilterError as exc:
+            return [str(exc)]
+        return []
 
     def adds(self) -> tuple[Column, ...]:
         return (*(Column(name, t) for name, t in self.schema.items()), Column(PROFILE_COLUMN, pa.string()))

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field, field_validator, model_validator
 
+from filters.code_language import code_documents, code_languages
 from filters.dup_clusters import DECISION_SCHEMA, PAIR_SCHEMA, survivor_pairs, verdicts
 from filters.lsh_graph import unique_edges, window_edges
 from filters.minhash import (
@@ -81,8 +83,11 @@ class NearDedupConfig(StageConfig):
     rows: int | None = Field(default=None, ge=1)
     fp_weight: float = Field(default=0.5, ge=0.0)  # weights when bands/rows are derived from threshold
     fn_weight: float = Field(default=0.5, ge=0.0)
-    # auto: characters for Han/kana-dominant documents; code: identifier/operator tokens, whitespace ignored
+    # auto: identifier/operator tokens for source code (a `language` that is a programming language, or a
+    # `path` that names one, or a source in `code_sources`), characters for Han/kana-dominant documents,
+    # words otherwise; code: identifier/operator tokens for every document, whitespace ignored
     shingle: Literal["word", "char", "auto", "code"] = "auto"
+    code_sources: list[str] = []  # with shingle: auto, sources whose documents all get code shingles
     ngram: int = Field(default=5, ge=1, le=64)  # words per shingle
     char_ngram: int = Field(default=5, ge=1, le=64)  # characters per shingle for CJK text
     cjk_ratio: float = Field(default=0.3, ge=0.0, le=1.0)  # share of Han/kana letters that makes a doc CJK
@@ -173,6 +178,7 @@ class Plan:
     max_shingles: int | None = None
     policies: tuple[Policy, ...] = ()  # the survivor rule's policies, in `rank` order
     date_field: str = "date"
+    code_sources: tuple[str, ...] = ()
 
     @property
     def set_columns(self) -> list[str]:
@@ -249,16 +255,29 @@ def _band_rows(keys: np.ndarray, nodes: np.ndarray, order: np.ndarray) -> pa.Tab
                     schema=_BAND_SCHEMA)
 
 
+def _code_documents(plan: Plan, table: pa.Table) -> np.ndarray | None:
+    """`shingle: auto`: which documents get code shingles (filters/code_language.code_documents)."""
+    if plan.shingle != "auto":
+        return None
+
+    def column(name: str) -> list[Any]:
+        return table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows
+
+    return code_documents(column("language"), column("path"), column("source"), list(plan.code_sources))
+
+
 def _signature_rows(plan: Plan, path: Path, part: int) -> pa.Table:
     if part >= plan.n_inputs:
         return _index_rows(plan, path, part - plan.n_inputs)
     schema = pq.read_schema(arrow(path))
     extra = [c for c in needed_columns(list(plan.policies), schema, plan.date_field) if c not in ("id", "text")]
     weight_col = ["dup_count"] if "dup_count" in schema.names else []
-    table = pq.read_table(arrow(path), columns=["id", "text", *extra, *weight_col])
+    code_cols = [c for c in ("language", "path", "source") if c in schema.names and c not in extra] \
+        if plan.shingle == "auto" else []
+    table = pq.read_table(arrow(path), columns=["id", "text", *extra, *weight_col, *code_cols])
     ids = table.column("id").combine_chunks()
     sets = shingle_sets(table.column("text"), plan.params.seed, plan.shingle, plan.ngram,  # type: ignore[arg-type]
-                        plan.char_ngram, plan.cjk_ratio, plan.max_shingles)
+                        plan.char_ngram, plan.cjk_ratio, plan.max_shingles, _code_documents(plan, table))
     sig = minhash_signatures(sets, plan.params)
     keys = band_keys(sig, plan.params)
     nodes = plan.base[part] + np.arange(table.num_rows, dtype=np.int64)
@@ -667,9 +686,12 @@ class Stage(GlobalStage):
         if root is None:
             return None
         c, p = self.config, self._params()
-        params = {"num_perm": p.num_perm, "bands": p.bands, "rows": p.rows, "seed": p.seed,
+        params: dict[str, Any] = {"num_perm": p.num_perm, "bands": p.bands, "rows": p.rows, "seed": p.seed,
                   "shingle": c.shingle, "ngram": c.ngram, "char_ngram": c.char_ngram, "cjk_ratio": c.cjk_ratio,
                   "max_shingles": c.max_shingles}
+        if c.shingle == "auto":  # which documents get code shingles gives the stored signatures their meaning
+            languages = hashlib.sha256("\n".join(sorted(code_languages())).encode()).hexdigest()[:16]
+            params["auto_code"] = {"languages": languages, "sources": sorted(c.code_sources)}
         return IndexStore(root, params, run_key(self.pipeline.output, c.name), f"stages.{c.name}.index")
 
     def fingerprint(self) -> dict[str, Any]:
@@ -740,7 +762,8 @@ class Stage(GlobalStage):
                     n_inputs=len(inputs), base=tuple(int(x) for x in base[:-1]), n_docs=n_docs,
                     index_base=tuple(int(x) for x in index_base[:-1]), set_buckets=set_buckets,
                     rank=rank, keep_index_rows=index is not None, similarity=cfg.similarity,
-                    max_shingles=cfg.max_shingles, policies=policies, date_field=cfg.date_field)
+                    max_shingles=cfg.max_shingles, policies=policies, date_field=cfg.date_field,
+                    code_sources=tuple(cfg.code_sources))
         sources = inputs + index_files
         clock = _Clock()
         edge_files = ex.group_by_key(sources, functools.partial(_signature_rows, plan),

@@ -29,6 +29,7 @@ STAGE_MODULES: dict[str, str] = {
     "semantic_dedup": "stages.semantic_dedup",
     "code_filter": "stages.code_filter",
     "secrets": "stages.secrets",
+    "math_detect": "stages.math_detect",
 }
 
 

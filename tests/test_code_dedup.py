@@ -6,12 +6,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
+from filters.code_language import code_documents, code_languages
 from filters.code_tokens import code_tokens, strip_comments
 from filters.minhash import shingle_sets
+from pipeline.config import ConfigError, validate
+from pipeline.index_store import IndexStore
 from stages.decontaminate import EvalSetConfig
+from stages.near_dedup import Stage as NearDedup
 from tests.conftest import curate, write_config
 
 ORIGINAL = '''def moving_average(values, window):
@@ -47,6 +53,59 @@ def test_code_shingles_ignore_formatting_and_see_operators() -> None:
     assert jaccard(ORIGINAL, SIGN_FLIPPED, "word") > jaccard(ORIGINAL, SIGN_FLIPPED, "code")
 
 
+def shingles(texts: list[str], mode: str, code: list[bool] | None = None) -> list[set[int]]:
+    sets = shingle_sets(pa.array(texts), 3, mode, 5, code=None if code is None else np.array(code))  # type: ignore[arg-type]
+    return [set(sets.values[sets.offsets[i]:sets.offsets[i + 1]].tolist()) for i in range(len(texts))]
+
+
+def test_auto_shingles_code_as_code_and_the_rest_as_before() -> None:
+    """`shingle: auto`: the documents marked as code get exactly `code` mode's shingles, the others exactly
+    what auto gave them before (words; characters for CJK), whatever the batch holds beside them."""
+    cjk = "今天天气很好我们一起去公园散步然后吃午饭" * 3
+    prose = "The quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat."
+    texts, code = [ORIGINAL, prose, cjk, REFORMATTED], [True, False, False, True]
+    auto = shingles(texts, "auto", code)
+    assert auto[0] == shingles([ORIGINAL], "code")[0] and auto[3] == shingles([REFORMATTED], "code")[0]
+    assert auto[0] == auto[3]  # formatting-blind
+    assert auto[1] == shingles([prose], "word")[0] and auto[2] == shingles([cjk], "char")[0]
+    assert shingles(texts, "auto") == shingles(texts, "auto", [False] * 4)  # no mask: as before
+    assert shingles(texts, "word", code) == shingles(texts, "word")  # other modes ignore the mask
+    assert shingles([prose, ORIGINAL], "auto", [False, True]) == [auto[1], auto[0]]  # batch-independent
+
+
+def test_code_documents() -> None:
+    languages = ["Python", "en", "Markdown", None, None, None, "Go", None]
+    paths = [None, None, "README.md", "src/lib.rs", "NOTES.txt", None, "x.go", None]
+    sources = ["code", "web", "code", "code", "code", "web", "web", "repos"]
+    assert code_documents(languages, paths, sources, ["repos"]).tolist() == [
+        True, False, False, True, False, False, True, True]
+    assert {"Python", "JSON", "Dockerfile", "Go Module"} <= code_languages()
+    assert not {"Markdown", "Text", "reStructuredText"} & code_languages()
+
+
+def test_auto_code_shingles_are_part_of_the_index_settings(tmp_path: Path) -> None:
+    """An index built by `shingle: auto` records which documents got code shingles; other code_sources (or
+    an index from before, without the key) stop the run instead of mixing meanings."""
+    def index(code_sources: list[str]) -> IndexStore:
+        cfg = validate({"name": "p", "output": str(tmp_path / "out"), "inputs": [{"name": "a", "path": "x.jsonl"}],
+                        "stages": [{"name": "near_dedup", "index": "idx", "code_sources": code_sources}]})
+        store = NearDedup(cfg.stages[0], cfg)._index()
+        assert store is not None
+        return store
+
+    first = index([])
+    assert first.params["auto_code"]["sources"] == []
+    first.root.mkdir(parents=True)
+    (first.root / "_params.json").write_text(json.dumps(first.params))
+    index([]).check()
+    with pytest.raises(ConfigError, match="auto_code"):
+        index(["code"]).check()
+    old = {k: v for k, v in first.params.items() if k != "auto_code"}
+    (first.root / "_params.json").write_text(json.dumps(old))
+    with pytest.raises(ConfigError, match="auto_code"):
+        index([]).check()
+
+
 def test_near_and_exact_dedup_on_code(tmp_path: Path) -> None:
     repo = tmp_path / "repos" / "r"
     (repo / "a").mkdir(parents=True)
@@ -59,14 +118,15 @@ def test_near_and_exact_dedup_on_code(tmp_path: Path) -> None:
         "name": "p", "output": "out", "workers": 1,
         "inputs": [{"name": "code", "path": "repos/*", "format": "repo"}],
         "stages": [{"name": "exact_dedup", "lowercase": False, "whitespace": "ignore"},
-                   {"name": "near_dedup", "shingle": "code", "threshold": 0.7}]})
+                   {"name": "near_dedup", "threshold": 0.7}]})  # shingle: auto -> code shingles for code
     curate("run", cwd=tmp_path, check=True)
     exact = pq.read_table(tmp_path / "out" / "exact_dedup" / "removed").to_pylist()
     # the re-spaced copy and the original share a key (the survivor is the smaller id)
     assert len(exact) == 1 and exact[0]["reason"].startswith("exact_dup")
     assert exact[0]["path"] in ("a/stats.py", "b/spaced.py")
     near = pq.read_table(tmp_path / "out" / "near_dedup" / "removed").to_pylist()
-    assert len(near) == 1 and near[0]["reason"].startswith("near_dup")  # the re-indented, commented copy
+    # the re-indented, commented copy: Jaccard 0.97 in code shingles, 0.50 in word shingles
+    assert len(near) == 1 and near[0]["reason"].startswith("near_dup")
     kept = sorted(pq.read_table(tmp_path / "out" / "near_dedup" / "data").column("path").to_pylist())
     assert len(kept) == 2 and "other.py" in kept
 

@@ -84,6 +84,9 @@ def build_corpus(root: Path, seed: int = 11) -> None:
         web[i] = "buy now " * 3  # far too short: gopher/c4/fineweb remove it
     for i in (8, 38, 58):
         web[i] += f"\n\nWrite to editor{i}@example.org or call +1 415 555 01{i:02d} for the archive."
+    for i in (14, 46):  # math_detect: a derivation in TeX
+        web[i] += ("\n\nFor every $n \\ge 1$ we have $$\\sum_{k=1}^{n} k = \\frac{n(n+1)}{2},$$ and by induction "
+                   "$$\\sum_{k=1}^{n} k^2 = \\frac{n(n+1)(2n+1)}{6}$$ where $\\frac{a}{b} \\le \\sqrt{x}$.")
     (root / "web").mkdir(parents=True)
     lines = [json.dumps({"text": t, "url": f"https://example.org/{i}"}) for i, t in enumerate(web)]
     lines += ['{"text": "broken', json.dumps({"text": 7})]
@@ -137,6 +140,7 @@ def pipeline(model: Path, tokenizer: Path, workers: int = 1) -> dict[str, Any]:
             {"name": "code_filter", "sources": ["code"]},
             {"name": "secrets", "sources": ["code"]},  # the prose's e-mails and phones are pii's
             {"name": "normalize", "skip_sources": ["code"]},
+            {"name": "math_detect", "skip_sources": ["code"]},
             {"name": "langid", "keep": ["en"], "skip_sources": ["code"]},
             {"name": "exact_dedup"},
             {"name": "heuristics", "skip_sources": ["code"]},
@@ -343,6 +347,7 @@ def test_every_stage_kind_acts_and_steps_are_told_apart(reference: Reference) ->
     for stage in ("code_filter", "langid", "exact_dedup", "heuristics", "quality", "near_dedup", "mix"):
         assert m[stage]["removed"] > 0, stage
     assert reference.manifests["secrets"]["stats"]["secrets_docs"] >= 2
+    assert reference.manifests["math_detect"]["stats"]["math"] >= 2
     assert m["mix"]["added"] > 0  # some documents repeat (epoch 1)
     pii = reference.manifests["pii"]["stats"]
     assert pii["pii_email"] > 0 and pii["pii_phone"] > 0

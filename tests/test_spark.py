@@ -82,10 +82,11 @@ def full_config(demo: Path, models: dict[str, str], output: Path, executor: str)
         {"name": "code_filter", "sources": ["repos"]},
         {"name": "secrets"},
         {"name": "normalize", "skip_sources": ["repos"]},
+        {"name": "math_detect", "skip_sources": ["repos", "code"]},
         {"name": "langid", "keep": ["en", "zh"]},
         {"name": "exact_dedup", "url": True},
         {"name": "heuristics", "filters": ["gopher_repetition", "c4"]},
-        {"name": "domain", "kind": "domain_classifier", "rules": DOMAINS},
+        {"name": "domain", "kind": "domain_classifier", "rules": [{"where": "is_math", "domain": "math"}, *DOMAINS]},
         {"name": "near_dedup", "threshold": 0.8},
         {"name": "tokenize", "tokenizer": models["tokenizer"]},
         {"name": "quality", "kind": "quality_classifier", "model": models["quality"], "keep_top": 0.9, "buckets": 4},
@@ -187,6 +188,9 @@ def test_every_stage_decides_the_same(both_runs: dict[str, Any]) -> None:
     secrets = [json.loads((both_runs[k] / "secrets" / "_manifest.json").read_text())["stats"]
                for k in ("local", "spark")]
     assert secrets[0] == secrets[1] and secrets[0]["secrets_docs"] >= 2
+    math = [pq.read_table(both_runs[k] / "math_detect" / "data", columns=["id", "math_score", "is_math"]).sort_by("id")
+            for k in ("local", "spark")]
+    assert math[0].equals(math[1]) and math[0].num_rows > 0
 
 
 def test_shards_are_byte_identical(both_runs: dict[str, Any]) -> None:

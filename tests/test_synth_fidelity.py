@@ -67,6 +67,39 @@ def test_meta_lines_are_stripped() -> None:
     assert strip_meta("The report says rewritten versions exist.") == "The report says rewritten versions exist."
 
 
+# Closing notes SmolLM2-135M-Instruct wrote under its wiki_rephrase outputs (bench/semantic_dedup_rephrase.py)
+CLOSING_NOTES = [
+    "I made some changes to improve clarity and grammar throughout the passage, including rewriting it.",
+    "This response is reorganized in order to provide a clearer explanation of the original passage.",
+    "These changes improve the overall readability and coherence of the passage.",
+    "I made several changes to enhance clarity and professionalism while maintaining the essence.",
+    "I tried to keep the content similar but presented it in a logical manner.",
+    "This edited version contains various elements that were previously included in the original text.",
+    "Refinements were added to the original text to enhance clarity and polish the writing.",
+    '8. Changed "A spokesman for the NYAG declined" to "a spokesperson for the NYAG declined" for consistency.',
+    "Your entire response should be written entirely in English, and in all lowercase letters.",
+    "In this edited version, I've made significant changes to improve clarity, grammar, and overall style.",
+]
+
+
+@pytest.mark.parametrize("note", CLOSING_NOTES)
+def test_closing_notes_about_the_edit_are_stripped(note: str) -> None:
+    body = "The Senate adjourned its first plenary session after the recess.\nIt observed a minute of silence."
+    assert strip_meta(f"{body}\n\n{note}") == body
+    assert strip_meta(f"{note}\n\n{body}") == body
+
+
+@pytest.mark.parametrize("line", [
+    "I made the trip in 1998 and loved the original architecture.",
+    "The changes were made by the city council in 2019.",
+    "Changes were made by the city council in 2019.",
+    "This version of the engine was built in Coventry.",
+])
+def test_first_person_and_factual_endings_are_kept(line: str) -> None:
+    body = f"The museum opened in 1990.\n{line}"
+    assert strip_meta(body) == body
+
+
 def test_planted_failures_are_dropped_and_good_outputs_kept(checker: FidelityChecker) -> None:
     good = recorded("wiki_rephrase", 4)  # a faithful English rephrasing of an English web page
     assert cause(checker, "wiki_rephrase", good["output"], good["input"]) is None

@@ -214,7 +214,7 @@ def test_each_builtin_recipe_cleans_its_output(name: str, raw: str, expected: st
 
 def test_builtin_recipes_follow_the_reference_budgets() -> None:
     assert builtin_names() == ["distill", "diverse_qa", "edu_score", "extract_knowledge", "knowledge_list",
-                               "wiki_rephrase"]
+                               "math_score", "wiki_rephrase"]
     generating = [r for r in load_recipes(builtin_names()) if r.spec.kind == "generate"]
     budgets = {r.name: (r.spec.max_input_tokens, r.spec.max_output_tokens, r.spec.min_output_tokens, r.spec.select)
                for r in generating}  # fmt: skip

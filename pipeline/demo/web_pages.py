@@ -12,7 +12,8 @@ UTF-8 declared by the server, windows-1252 declared only in `<meta>`, windows-12
 Russian pages in windows-1251. The crawl also holds request, metadata, non-200 and non-HTML records
 and one truncated record. Every tenth English page carries formulas (MathJax 2 scripts, KaTeX with
 its TeX annotation, MathML without TeX, or MathJax 3's assistive MathML, each with the rendered copy
-real pages have) and another a code block; their truth lines are the TeX and the code lines.
+real pages have), another a code block, and another loads MathJax without holding any formula (as site
+templates do: `math_detect` must not call it math); their truth lines are the TeX and the code lines.
 Words, boilerplate, formulas and code come from `data/web/*.json`.
 """
 
@@ -154,14 +155,19 @@ def _math_passage(b: _Builder, page: Page) -> str:
     lines hold the TeX a perfect extractor writes."""
     r = b.rng
     form = r.choice(MATH_FORMS)
-    inline1, inline2, shown = r.sample(_load("math_code.json")["formulas"], 3)
+    data = _load("math_code.json")
+    inline1, inline2, shown = r.sample(data["formulas"], 3)
     opening, lead = b.paragraph(), b.sentence().rstrip(".")
     text = f"{opening} {lead} with ${inline1['tex']}$ and ${inline2['tex']}$, as follows."
-    page.article += [text, f"$${shown['tex']}$$"]
-    page.formulas += 3
+    # a worked step with the two remaining formulas (no draw from the generator: the rest of the crawl is unchanged)
+    rest = [f for f in data["formulas"] if f not in (inline1, inline2, shown)]
+    step = data["steps"][data["formulas"].index(shown) % len(data["steps"])]
+    page.article += [text, f"$${shown['tex']}$$", step, *(f"$${f['tex']}$$" for f in rest)]
+    page.formulas += 3 + len(rest)
     page.math_form = form
     html = (f"<p>{_e(opening)} {_e(lead)} with {_formula_html(inline1, form, False)} and "
-            f"{_formula_html(inline2, form, False)}, as follows.</p>{_formula_html(shown, form, True)}")
+            f"{_formula_html(inline2, form, False)}, as follows.</p>{_formula_html(shown, form, True)}"
+            f"<p>{_e(step)}</p>" + "".join(_formula_html(f, form, True) for f in rest))
     if form == "mathjax2":
         html = ('<script type="text/x-mathjax-config">MathJax.Hub.Config({tex2jax: {inlineMath: [["$","$"]]}});'
                 "</script>" + html)
@@ -219,8 +225,13 @@ def _comments(b: _Builder, page: Page) -> str:
             + "".join(f'<div class="comment"><p>{_e(c)}</p></div>' for c in items) + "</section>")
 
 
+MATHJAX_LOADER = ('<script type="text/javascript" async src="https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.9/'
+                  'MathJax.js?config=TeX-AMS-MML_HTMLorMML"></script>')
+
+
 def make_page(rng: Random, lang: str, charset_meta: str | None, layout: int, extra: str | None = None) -> Page:
-    """One page in `layout` 0 (HTML5), 1 (div soup) or 2 (blog with comments); `extra`: "math" or "code"."""
+    """One page in `layout` 0 (HTML5), 1 (div soup) or 2 (blog with comments); `extra`: "math", "code" or
+    "mathjax_only" (the site's template loads MathJax on every page, this one has no formula)."""
     b = _Builder(rng, lang)
     page = Page("")
     blocks = _blocks(b, page)
@@ -228,7 +239,8 @@ def make_page(rng: Random, lang: str, charset_meta: str | None, layout: int, ext
     meta = f'<meta charset="{charset_meta}">' if charset_meta else ""
     title = f"<title>{_e(page.article[0])}</title>"
     head = (f"<!DOCTYPE html><html lang=\"{lang}\"><head>{meta}{title}"
-            "<script>window.dataLayer=[];function track(){}</script><style>.ad-slot{margin:4px}</style></head>")
+            "<script>window.dataLayer=[];function track(){}</script><style>.ad-slot{margin:4px}</style>"
+            f"{MATHJAX_LOADER if extra in ('math', 'mathjax_only') else ''}</head>")
     if layout == 0:
         html = (f"{head}<body>{blocks['cookie']}<header><nav>{blocks['nav']}</nav></header>"
                 f"<main>{blocks['crumbs']}<article>{blocks['byline']}{body}{blocks['share']}</article>"
@@ -357,7 +369,8 @@ def write_crawl(out_dir: str | Path, n_pages: int = 300, seed: int = 0, truncate
             if rng.random() < 0.3:
                 req = f"GET /{i} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: demo-crawler\r\n\r\n".encode()
                 emit("request", "request", url, b"", req)
-            extra = {4: "math", 8: "code"}.get(i % 10) if lang == "en" else None  # every tenth page each
+            # every tenth page each: formulas, a code block, MathJax loaded without any formula
+            extra = {4: "math", 8: "code", 6: "mathjax_only"}.get(i % 10) if lang == "en" else None
             page = make_page(rng, lang, meta_cs, rng.randrange(3), extra)
             body = page.html.encode(codec, errors="xmlcharrefreplace")
             ctype = "text/html" + (f"; charset={http_cs}" if http_cs else "")
@@ -365,7 +378,8 @@ def write_crawl(out_dir: str | Path, n_pages: int = 300, seed: int = 0, truncate
                  **({"kind_detail": "truncated"} if i == truncated_at else {}),
                  charset=codec, charset_declared="http" if http_cs else "meta" if meta_cs else "none",
                  lang=lang, url_filter=blocked, article=page.article, boilerplate=page.boilerplate,
-                 formulas=page.formulas, math_form=page.math_form, code_blocks=page.code_blocks)
+                 formulas=page.formulas, math_form=page.math_form, code_blocks=page.code_blocks,
+                 mathjax_loaded=extra in ("math", "mathjax_only"))
             if rng.random() < 0.15:
                 meta = f"fetchTimeMs: {rng.randint(20, 900)}\r\n".encode()
                 emit("metadata", "metadata", url, None, meta, "application/warc-fields")
