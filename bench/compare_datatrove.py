@@ -192,9 +192,11 @@ def print_comparison(c: dict[str, Any]) -> None:
     for gold in ("planted", "exact"):
         for k in ("precision", "recall", "f1"):
             print(f"{gold + ' ' + k:28s}{o['accuracy'][gold][k]:>14.4f}{t['accuracy'][gold][k]:>14.4f}")
-        print(f"{gold + ' removed / due':28s}{o['accuracy'][gold]['removed']:>9d} / {o['accuracy'][gold]['owed']:<3d}"
-              f"{t['accuracy'][gold]['removed']:>9d} / {t['accuracy'][gold]['owed']:<3d}")
-    print("removals done/due by lang/quality (exact gold):")
+        for k, label in (("justified", "removals justified"), ("pairs_handled", "gold pairs handled")):
+            total = "removed" if k == "justified" else "gold_pairs"
+            print(f"{gold + ' ' + label:28s}{o['accuracy'][gold][k]:>7d} / {o['accuracy'][gold][total]:<6d}"
+                  f"{t['accuracy'][gold][k]:>7d} / {t['accuracy'][gold][total]:<6d}")
+    print("gold pairs handled/all by lang/quality (exact gold):")
     for g, (done, due) in o["accuracy"]["exact"]["by_group"].items():
         t_done = t["accuracy"]["exact"]["by_group"].get(g, [0, due])[0]
         print(f"  {g:26s}{done:>9d} / {due:<4d}{t_done:>9d} / {due:<4d}")

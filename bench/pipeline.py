@@ -239,10 +239,9 @@ def run_ours_job(inp: Path, work: Path, workers: int, signals: str) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     cfg = {"name": "e2e", "output": str(out), "workers": workers, "partition_rows": 2000,
            "inputs": [{"name": "real", "path": f"{inp}/*.jsonl", "format": "jsonl", "id_field": "id"}],
-           # c4 rewrite: datatrove's C4QualityFilter always replaces the text by its kept lines, and
-           # FineWeb's filter after it judges that text
-           # and English rules for every document, as datatrove (no built-in Chinese profile)
-           "stages": [{"name": "heuristics", "filters": FILTER_ORDER, "signals": signals, "c4": {"rewrite": True},
+           # published defaults (compat datatrove: c4 rewrites the text FineWeb judges, as datatrove), and
+           # English rules for every document, as datatrove (no built-in Chinese profile)
+           "stages": [{"name": "heuristics", "filters": FILTER_ORDER, "signals": signals,
                        "builtin_lang_defaults": False},
                       {"name": "near_dedup"}, {"name": "shard", "formats": ["parquet"]}]}
     path = work / "ours-job.yaml"
@@ -346,10 +345,13 @@ def compare_job(args: argparse.Namespace) -> dict:
     theirs: list[dict] = []
     for k in range(args.repeat):  # taking turns, so both see the same machine load on average
         ours.append(run_ours_job(inp, work, args.workers, args.signals))
-        print(f"run {k + 1}: ours {ours[-1]['wall_s']:.1f} s (load {os.getloadavg()[0]:.2f})", flush=True)
+        print(f"run {k + 1}: ours {ours[-1]['wall_s']:.1f} s, CPU {ours[-1]['cpu_s']:.1f} s, stages "
+              f"{ {n: st['seconds'] for n, st in ours[-1]['stages'].items()} }, kept after the heuristics "
+              f"{len(ours[-1]['kept_after_heuristics'])} (load {os.getloadavg()[0]:.2f})", flush=True)
         if not args.no_datatrove:
             theirs.append(run_datatrove_job(inp, work, args.workers, args.files))
-            print(f"run {k + 1}: datatrove {theirs[-1]['wall_s']:.1f} s (load {os.getloadavg()[0]:.2f})", flush=True)
+            print(f"run {k + 1}: datatrove {theirs[-1]['wall_s']:.1f} s, CPU {theirs[-1]['cpu_s']:.1f} s "
+                  f"(load {os.getloadavg()[0]:.2f})", flush=True)
     o = min(ours, key=lambda r: r["wall_s"])
     _print_side(f"\nours (best of {len(ours)})", o, n_docs)
     summary: dict = {"bench": "pipeline", "mode": "vs_datatrove", "docs": n_docs, "input_mb": round(mb, 1),

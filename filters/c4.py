@@ -8,10 +8,13 @@ Citation markers (`[1]`, `[edit]`, `[citation needed]`) are stripped before the 
 Document rules: "lorem ipsum" anywhere, a curly bracket anywhere (code and templates), more than
 `max_bad_words` bad-word hits, fewer than `min_sentences` sentences in the kept lines.
 
-Text: by default the filter only measures (how many lines C4 would drop, and the sentences left),
-so a tagging run never changes documents. With `rewrite: true` the text of a kept document becomes
-its kept lines (citation markers removed, paragraph breaks kept), as C4 itself does. The sentence
-rule is decided on the kept lines in both modes, so the decision does not depend on `rewrite`.
+Text: with `rewrite` the text of a kept document becomes its kept lines (citation markers removed),
+as C4 itself does, and the filters after c4 judge that text; without it the filter only measures
+(how many lines C4 would drop, and the sentences left). The default follows the compat mode:
+`compat: datatrove` rewrites (datatrove's C4QualityFilter always does, and FineWeb's filter after it
+judges the rewritten text, so reproducing its kept set needs it); `compat: paper` only measures.
+`tag_only` never changes a document. The sentence rule is decided on the kept lines either way, so
+c4's own decision does not depend on `rewrite`.
 FineWeb's variant is `require_terminal_punct: false`.
 
 `compat: datatrove` (datatrove 0.10's C4QualityFilter): lines are `str.splitlines()`, stripped; a
@@ -49,7 +52,7 @@ LINE_RULES = ("long_word", "no_terminal_punct", "too_few_words", "javascript", "
 
 class Settings(FilterSettings):
     compat: Compat | None = None  # None: the stage's `compat`
-    rewrite: bool = False  # replace the text by its kept lines (otherwise only measure)
+    rewrite: bool | None = None  # replace the text by its kept lines; None: yes under compat datatrove
     require_terminal_punct: bool = True
     terminal_punct: list[str] = LATIN_TERMINAL_PUNCT
     min_words_per_line: int = 3  # the C4 paper used 5
@@ -75,6 +78,11 @@ SIGNALS: dict[str, pa.DataType] = {
     "c4_bad_words": pa.int64(),
 }
 RULES = ("lorem_ipsum", "curly_bracket", "bad_words", "too_few_sentences")
+
+
+def rewrites(s: Settings) -> bool:
+    """Whether c4 replaces texts: `rewrite` if set, else the compat mode's default (datatrove: yes)."""
+    return s.rewrite if s.rewrite is not None else s.compat != "paper"
 
 
 def long_word_pattern(max_len: int, non_space: str = r"\S") -> str:
@@ -158,7 +166,7 @@ def measure(batch: TextBatch, s: Settings) -> Measurement:
         "bad_words": above(bad, s.max_bad_words) if pattern else np.zeros(n, bool),
         "too_few_sentences": below(signals["c4_sentences"], s.min_sentences),
     }
-    texts = join_lines(lined, keep) if s.rewrite else None
+    texts = join_lines(lined, keep) if rewrites(s) else None
     return Measurement(signals, fails, texts=texts)
 
 
@@ -228,7 +236,7 @@ def measure_datatrove(batch: TextBatch, s: Settings) -> Measurement:
         "bad_words": above(bad, s.max_bad_words) if pattern else np.zeros(n, bool),
         "too_few_sentences": below(signals["c4_sentences"], s.min_sentences),
     }
-    texts = _join_kept(lines, doc, keep, n) if s.rewrite else None
+    texts = _join_kept(lines, doc, keep, n) if rewrites(s) else None
     return Measurement(signals, fails, texts=texts)
 
 

@@ -10,6 +10,7 @@ flat Arrow/numpy arrays with a document index per element.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import Literal
 
@@ -72,6 +73,15 @@ class DatatroveText:
     def __init__(self, texts: pa.Array):
         self.texts = texts
         self.n = len(texts)
+        # per-document statistics already computed (one value per text), carried over by `take`, so a
+        # filter's `measure` reuses what its prechecks measured (`signals: decisive`)
+        self.memo: dict[str, np.ndarray] = {}
+
+    def remember(self, key: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """`compute()` (one value per text), computed once for these texts."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
 
     @cached_property
     def lex(self) -> Lexicon:
@@ -81,6 +91,7 @@ class DatatroveText:
         """The views of the texts at `idx` (increasing), `texts` being those texts; tokens already cut
         are kept (with the lexicon they refer to), not cut again."""
         out = DatatroveText(texts)
+        out.memo = {key: values[idx] for key, values in self.memo.items()}
         if "tokens" in self.__dict__:
             where = np.full(self.n, -1, np.int64)
             where[idx] = np.arange(len(idx))

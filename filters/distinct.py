@@ -15,12 +15,15 @@ if TYPE_CHECKING:
 PRECISION = 14  # 16 KB of registers; standard error about 0.8%
 
 
-def sketch(values: pa.Array | pa.ChunkedArray | list[str | None]) -> HyperLogLogPlusPlus:
-    """A sketch of the distinct non-null values."""
+def sketch(values: pa.Array | pa.ChunkedArray | list[str | None]) -> HyperLogLogPlusPlus | None:
+    """A sketch of the distinct non-null values; None when there are none (no URLs in a corpus is
+    common, and then datasketch, ~1 s of imports per process, is never loaded)."""
+    items = values.to_pylist() if isinstance(values, pa.Array | pa.ChunkedArray) else values
+    if not any(items):
+        return None
     from datasketch import HyperLogLogPlusPlus  # local: datasketch imports scipy (~1 s), only stages that count need it
 
     hll = HyperLogLogPlusPlus(p=PRECISION)
-    items = values.to_pylist() if isinstance(values, pa.Array | pa.ChunkedArray) else values
     for v in items:
         if v:
             hll.update(v.encode("utf-8"))
@@ -38,10 +41,14 @@ def hosts(urls: pa.Array | pa.ChunkedArray) -> list[str | None]:
     return out
 
 
-def merged_count(sketches: list[HyperLogLogPlusPlus]) -> int:
+def merged_count(sketches: list[HyperLogLogPlusPlus | None]) -> int:
+    """Distinct values over all sketches (None: a sketch of no values)."""
+    present = [s for s in sketches if s is not None]
+    if not present:
+        return 0
     from datasketch import HyperLogLogPlusPlus
 
     total = HyperLogLogPlusPlus(p=PRECISION)
-    for s in sketches:
+    for s in present:
         total.merge(s)
     return int(round(total.count()))

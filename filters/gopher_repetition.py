@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from filters.base import FilterSettings, Measurement, above, ratio
 from filters.compat import Compat, DatatroveText, lengths, pieces, py_strip
-from filters.text import TextBatch, dup_flags, first_seen, key_counts, per_doc
+from filters.text import TextBatch, dup_flags, first_seen, key_counts, per_doc, repeated_keys
 
 NAME = "gopher_repetition"
 TOP_NS = (2, 3, 4)
@@ -201,18 +201,48 @@ def _dups(values: pa.Array, doc: np.ndarray, n: int) -> tuple[np.ndarray, np.nda
 
 def _top_datatrove(d: DatatroveText, n: int) -> np.ndarray:
     """Per document: count x space-joined length of the first most frequent n-gram (0 without n-grams)."""
-    pos, keys = d.ngram_keys(n)
-    out = np.zeros(d.n)
-    if len(pos) == 0:
-        return out
-    count = key_counts(keys)
-    doc = d.tokens.doc[pos]
-    top = np.zeros(d.n, np.int64)
-    np.maximum.at(top, doc, count)
-    is_top = count == top[doc]
-    first_doc, first = np.unique(doc[is_top], return_index=True)
-    p = pos[is_top][first]
-    out[first_doc] = (d.window_chars(p, n) + n - 1) * top[first_doc]
+    if f"top_{n}gram_chars" not in d.memo:
+        d.memo.update({f"top_{k}gram_chars": chars for k, chars in _tops_datatrove(d).items()})
+    return d.memo[f"top_{n}gram_chars"]
+
+
+def _firsts(doc: np.ndarray) -> np.ndarray:
+    """Indices where a new document starts in a non-decreasing document index."""
+    return np.flatnonzero(np.concatenate([[True], doc[1:] != doc[:-1]])) if len(doc) else np.zeros(0, np.int64)
+
+
+def _tops_datatrove(d: DatatroveText) -> dict[int, np.ndarray]:
+    """`_top_datatrove` for every n of TOP_NS, counting only n-grams that can repeat.
+
+    A document whose n-grams are all distinct has count 1 for its first n-gram; an n-gram repeats only
+    where its leading (n-1)-gram does (tokens hold no spaces, so space-joined n-grams are equal exactly
+    when their tokens are), so n = 3, 4 look only at the positions where the shorter n-gram repeated,
+    and each repeated n-gram's count is its count in the whole document.
+    """
+    out: dict[int, np.ndarray] = {}
+    candidates: np.ndarray | None = None  # per token position: the (n-1)-gram starting here repeats
+    for n in TOP_NS:
+        pos, keys = d.ngram_keys(n)
+        chars = np.zeros(d.n)
+        doc = d.tokens.doc[pos]
+        first = _firsts(doc)
+        top = np.zeros(d.n, np.int64)
+        best = np.zeros(d.n, np.int64)
+        top[doc[first]], best[doc[first]] = 1, pos[first]
+        sel = np.arange(len(pos)) if candidates is None else np.flatnonzero(candidates[pos])
+        count = key_counts(keys[sel]) if len(sel) else np.zeros(0, np.int64)
+        sel, count = sel[count > 1], count[count > 1]
+        if len(sel):
+            rdoc = doc[sel]
+            np.maximum.at(top, rdoc, count)
+            is_top = count == top[rdoc]
+            at = _firsts(rdoc[is_top])
+            best[rdoc[is_top][at]] = pos[sel[is_top][at]]
+        candidates = np.zeros(len(d.tokens.ids), bool)
+        candidates[pos[sel]] = True
+        has = np.flatnonzero(top > 0)
+        chars[has] = (d.window_chars(best[has], n) + n - 1) * top[has]
+        out[n] = chars
     return out
 
 
@@ -241,22 +271,29 @@ def _dup_datatrove(d: DatatroveText, n: int, pos: np.ndarray, keys: np.ndarray) 
     return out
 
 
-def _lines_datatrove(batch: TextBatch, s: Settings) -> Measurement:
-    n = batch.n
-    d = batch.datatrove
+def _line_signals_datatrove(d: DatatroveText) -> dict[str, np.ndarray]:
+    n = d.n
     chars = d.doc_chars
     paras, para_doc = pieces(py_strip(d.texts), "\n{2,}")
     n_paras, para_dups, para_dup_chars = _dups(paras, para_doc, n)
     lines, line_doc = pieces(d.texts, "\n+")
     n_lines, line_dups, line_dup_chars = _dups(lines, line_doc, n)
-    signals: dict[str, np.ndarray] = {
+    return {
         "gopher_dup_line_ratio": ratio(line_dups, n_lines),
         "gopher_dup_line_char_ratio": ratio(line_dup_chars, chars),
         "gopher_dup_para_ratio": ratio(para_dups, n_paras),
         "gopher_dup_para_char_ratio": ratio(para_dup_chars, chars),
     }
+
+
+def _lines_datatrove(batch: TextBatch, s: Settings) -> Measurement:
+    d = batch.datatrove
+    if "gopher_dup_line_ratio" not in d.memo:  # measured once per batch (prechecks, then measure)
+        d.memo.update(_line_signals_datatrove(d))
+    signals = {name: d.memo[name] for name in ("gopher_dup_line_ratio", "gopher_dup_line_char_ratio",
+                                               "gopher_dup_para_ratio", "gopher_dup_para_char_ratio")}
     fails = {
-        "empty": chars == 0,
+        "empty": d.doc_chars == 0,
         "dup_para_ratio": above(signals["gopher_dup_para_ratio"], s.max_dup_para_ratio or None),
         "dup_para_char_ratio": above(signals["gopher_dup_para_char_ratio"], s.max_dup_para_char_ratio or None),
         "dup_line_ratio": above(signals["gopher_dup_line_ratio"], s.max_dup_line_ratio or None),
@@ -274,6 +311,6 @@ def measure_datatrove(batch: TextBatch, s: Settings) -> Measurement:
         signals[f"gopher_top_{k}gram_ratio"] = ratio(_top_datatrove(d, k), chars)
     for k in DUP_NS:  # datatrove joins a duplicated n-gram's tokens without spaces: keys of the joined text
         pos, keys = d.tokens.joined_ngram_keys(k)
-        repeated = key_counts(keys) > 1 if len(keys) else np.zeros(0, bool)
+        repeated = repeated_keys(keys)
         signals[f"gopher_dup_{k}gram_ratio"] = ratio(_dup_datatrove(d, k, pos[repeated], keys[repeated]), chars)
     return Measurement({name: signals[name] for name in SIGNALS}, {**lines.fails, **_ngram_fails(signals, s)})

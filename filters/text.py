@@ -72,6 +72,20 @@ def key_counts(keys: np.ndarray) -> np.ndarray:
     return np.bincount(codes)[codes]
 
 
+def repeated_keys(keys: np.ndarray, bits: int = 22) -> np.ndarray:
+    """For each element, whether another element has its key (`key_counts(keys) > 1`), cheaper where
+    most keys are unique (a document's longer n-grams): a key alone in its bucket of the top `bits`
+    bits is unique for sure; only the keys sharing a bucket go through the hash table."""
+    if len(keys) < (1 << bits) // 64:
+        return key_counts(keys) > 1 if len(keys) else np.zeros(0, bool)
+    bucket = (keys >> np.uint64(64 - bits)).astype(np.intp)
+    maybe = np.flatnonzero(np.bincount(bucket, minlength=1 << bits)[bucket] > 1)
+    out = np.zeros(len(keys), bool)
+    if len(maybe):
+        out[maybe] = key_counts(keys[maybe]) > 1
+    return out
+
+
 def dup_flags(values: pa.Array, groups: np.ndarray) -> np.ndarray:
     """True where an equal value appeared earlier in the same group (document)."""
     if len(values) == 0:

@@ -68,13 +68,14 @@ def _reasons(view: RunView, examples: int = 2) -> str:
     blocks = []
     for name in view.stage_names():
         manifest = view.manifest(name) or {}
-        for reason, count in (manifest.get("counts", {}).get("by_reason") or {}).items():
+        by_reason = manifest.get("counts", {}).get("by_reason") or {}
+        for reason, count in by_reason.items():
             parts.append(f'<tr><td class="l">{_esc(name)}</td><td class="l">{_esc(reason)}</td>'
                          f'<td data-stage="{_esc(name)}" data-reason="{_esc(reason)}">{count}</td></tr>')
-            if reason.startswith("quarantine:"):
-                continue
-            sample = view.removed(name, columns=["id", "text", "reason"], reason=reason, limit=examples)
-            for _, row in sample.iterrows():
+        wanted = [r for r in by_reason if not r.startswith("quarantine:")]
+        samples = view.removed_examples(name, wanted, ["id", "text", "reason"], examples) if wanted else {}
+        for reason in wanted:
+            for _, row in samples[reason].iterrows():
                 blocks.append(_example(view, name, row))
     parts.append("</table>")
     if blocks:

@@ -195,11 +195,19 @@ def _measure(module: ModuleType, batch: TextBatch, settings: FilterSettings, dec
     return signals, measured, rule, texts
 
 
+def kept_rewrites(old: pa.Array, new: pa.Array, kept: np.ndarray) -> pa.Array:
+    """The rewritten text where the document is still kept, its text as it was where it is removed."""
+    if kept.all():
+        return new
+    return pc.if_else(pa.array(kept), new, old.cast(new.type))
+
+
 def run_filters(texts: pa.Array, profile: Profile, filters: Sequence[str], rewrite: bool = True,
                 decisive: bool = False) -> FilterRun:
     """Apply `filters` in order to one batch.
 
-    A filter that rewrites text (c4 with `rewrite`) hands its text to the filters after it.
+    A filter that rewrites text (c4 with `rewrite`) hands its text to the filters after it; a document
+    removed by it or before it keeps its text (as in datatrove, whose filter rewrites only what it keeps).
     `decisive`: a document meets only the filters (and rules, see `_measure`) up to its first failing
     one, as in datatrove; its reason is the same either way, since every statistic of a document
     depends on that document alone.
@@ -225,8 +233,9 @@ def run_filters(texts: pa.Array, profile: Profile, filters: Sequence[str], rewri
             failed = (rule != None) & (reasons[alive] == None)  # noqa: E711
             reasons[alive[failed]] = [f"{name}:{r}" for r in rule[failed]]
             if new_texts is not None and rewrite:
-                current = new_texts if len(alive) == n else scatter(current, alive, new_texts)
-                batch, rewritten = TextBatch(new_texts, profile.segmenter), True
+                batch_texts = kept_rewrites(batch.texts, new_texts, reasons[alive] == None)  # noqa: E711
+                current = batch_texts if len(alive) == n else scatter(current, alive, batch_texts)
+                batch, rewritten = TextBatch(batch_texts, profile.segmenter), True
         signals.update(full)
         measured.update(seen)
     return FilterRun(signals, measured, reasons, current if rewritten else None)

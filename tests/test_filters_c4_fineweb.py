@@ -37,7 +37,18 @@ def sentences(n: int, offset: int = 0) -> list[str]:
 def test_c4_defaults() -> None:
     s = c4.Settings()
     assert (s.min_words_per_line, s.min_sentences, s.max_word_length) == (3, 5, 1000)
-    assert s.rewrite is False and s.require_terminal_punct and s.remove_citations
+    assert s.rewrite is None and s.require_terminal_punct and s.remove_citations
+
+
+def test_rewrite_default_follows_compat() -> None:
+    """datatrove's C4 filter always rewrites (FineWeb judges that text); the paper reading measures."""
+    assert c4.rewrites(c4.Settings(compat="datatrove")) and c4.rewrites(c4.Settings())
+    assert not c4.rewrites(c4.Settings(compat="paper"))
+    assert not c4.rewrites(c4.Settings(compat="datatrove", rewrite=False))
+    assert c4.rewrites(c4.Settings(compat="paper", rewrite=True))
+    text = "Abc def ghi jkl mno.\nMenu\nPqr stu vwx yz."
+    assert measure(c4, [text], compat="datatrove").texts.to_pylist() == ["Abc def ghi jkl mno.\nPqr stu vwx yz."]
+    assert measure(c4, [text], compat="datatrove", rewrite=False).texts is None
 
 
 def test_min_sentences() -> None:
@@ -106,7 +117,7 @@ def test_bad_words() -> None:
     assert "bad_words" in failing(c4, base + "\n请加微信领取。", bad_words=["加微信"])  # CJK phrase: substring
 
 
-def test_measure_only_by_default_and_rewrite_on_request() -> None:
+def test_paper_measures_only_by_default_and_rewrites_on_request() -> None:
     text = ("Abc def ghi jkl [1] mno.\nMenu\nHome | About\n\nPqr stu vwx [citation needed] yz.\n"
             "Please enable JavaScript now.\nSecond line here ok.")
     result = measure(c4, [text])

@@ -103,3 +103,31 @@ def test_shortcuts_agree_with_the_full_rules_on_real_text() -> None:
     assert len(taken) > 5000
     wrong = [(c, tokenize(c), tokenize.full(c)) for c in taken if tokenize(c) != tokenize.full(c)]
     assert not wrong, wrong[:10]
+
+
+def test_suffix_search_from_the_end_finds_the_same_suffix() -> None:
+    """The suffix rules are searched near the end of a chunk only: the leftmost match is the same as a
+    search of the whole chunk, unbounded runs of dots and look-behinds included."""
+    import re
+
+    data = en_tokens.rules()
+    tokenizer = en_tokens.ChunkTokenizer(data)
+    whole = re.compile(data["suffix"]).search
+    assert en_tokens.suffix_window(data["suffix"]) > 1
+    chunks = ["a" * 12 + "." * k for k in range(8)] + ["." * k for k in range(1, 12)] + [
+        "12345678km", "1234567km²", "abcdefg°F.", "abcdefgh)),", "word...", "x" * 30 + "%", "100,000,000$",
+        "http://example.com/a.", "abcdefghi'", "abcdefghi's", "ABCDEFGH.", "abcdefgh.", "12345678+", "(((((((("]
+    for chunk in chunks:
+        m = whole(chunk)
+        assert tokenizer._suffix_len(chunk) == (m.end() - m.start() if m else 0), chunk
+
+
+def test_arrow_whitespace_split_is_pythons() -> None:
+    """Chunks are cut with Arrow's whitespace split only where it agrees with `str.isspace` on every
+    character; either way the chunks are those of `str.split()`."""
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    text = "".join(f"x{c}" for c in chars)
+    chunks, parent = en_tokens.split_chunks(pa.array([text, " a\u3000b\x1c c ", ""]))
+    assert chunks.to_pylist() == text.split() + ["a", "b", "c"]
+    assert parent.tolist() == [0] * len(text.split()) + [1, 1, 1]
+    assert en_tokens.arrow_whitespace_is_python()  # this pyarrow: the fast split is used

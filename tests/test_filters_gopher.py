@@ -272,3 +272,15 @@ def test_repetition_on_jieba_words() -> None:
     result = measure(gr, [spam, clean], segmenter="jieba")
     reasons = first_failure(result.fails, 2)
     assert reasons[0] == "dup_line_ratio" and reasons[1] is None
+
+
+def test_repeated_keys_equals_counting_every_key() -> None:
+    """The bucket prefilter only skips keys that are certainly unique."""
+    from filters.text import key_counts, repeated_keys
+
+    rng = np.random.default_rng(0)
+    keys = rng.integers(0, 2**63, 200_000, dtype=np.uint64)
+    keys[rng.integers(0, len(keys), 5_000)] = keys[rng.integers(0, len(keys), 5_000)]  # planted repeats
+    for bits in (10, 16, 22):
+        assert np.array_equal(repeated_keys(keys, bits), key_counts(keys) > 1)
+    assert repeated_keys(keys).sum() >= 5_000 and not repeated_keys(np.zeros(0, np.uint64)).any()

@@ -322,9 +322,11 @@ def test_report_histograms_have_labels_shared_bins_and_every_threshold(filtered:
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend[:2] == ["kept", "removed"]
     assert {"threshold min_mean_word_length=6.1", "threshold max_mean_word_length=10"} <= set(legend)
-    kept_edges = sorted({round(p.get_x(), 9) for p in ax.containers[0]})
-    removed_edges = sorted({round(p.get_x(), 9) for p in ax.containers[1]})
-    assert kept_edges == removed_edges and len(kept_edges) == 40  # one set of bins for both
+    kept, removed = ax.patches[:2]  # one filled step outline per group
+    assert (kept.get_label(), removed.get_label()) == ("kept", "removed")
+    kept_edges, removed_edges = kept.get_data().edges, removed.get_data().edges
+    assert list(kept_edges) == list(removed_edges) and len(kept_edges) == 41  # one set of 40 bins for both
+    assert kept.get_data().values.sum() + removed.get_data().values.sum() > 0
     page = (filtered / "report.html").read_text()
     assert 'data-score="gopher_mean_word_length"' in page  # the rule that removed documents has its histogram
     assert 'data-threshold="lang_score" data-key="min_score"' in page

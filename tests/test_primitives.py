@@ -132,6 +132,8 @@ def test_distinct_sketches_merge_to_the_distinct_count() -> None:
     assert merged_count(parts) == pytest.approx(20_000, rel=0.03)
     assert merged_count([sketch(hosts(pa.array(urls)))]) == pytest.approx(900, rel=0.03)
     assert hosts(pa.array(["https://A.example:8080/x", "not a url", None])) == ["a.example", None, None]
+    assert sketch(pa.array([None, None], pa.string())) is None  # no URLs: nothing to sketch
+    assert merged_count([None, *parts]) == merged_count(parts) and merged_count([None]) == 0
 
 
 def test_stages_filters_and_synth_never_import_an_executor() -> None:

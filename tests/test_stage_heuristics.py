@@ -192,7 +192,21 @@ def test_c4_rewrite_changes_text_for_later_filters() -> None:
     assert dt.column("c4_lines_removed").to_pylist() == [3]  # the blank line too
     assert result.column("c4_lines_removed").to_pylist() == [2]
     assert result.column("fineweb_short_line_ratio").to_pylist() == [0.0]  # measured after the rewrite
-    assert run([doc]).column("text").to_pylist() == [doc]
+    assert run([doc], c4={"compat": "paper"}).column("text").to_pylist() == [doc]  # paper: measure only
+    # compat datatrove rewrites by default (as datatrove); `rewrite: false` keeps the text
+    assert run([doc]).column("text").to_pylist() == dt.column("text").to_pylist()
+    assert run([doc], c4={"rewrite": False}).column("text").to_pylist() == [doc]
+
+
+@pytest.mark.parametrize("signals", ["all", "decisive"])
+def test_c4_rewrite_leaves_removed_documents_as_they_were(signals: str) -> None:
+    """datatrove's C4 filter rewrites only the documents it keeps: a document removed by c4 (or before
+    it) goes to the removed set with its own text, in both signals modes."""
+    kept = EN_CLEAN[0] + "\nShare this article"
+    curly = EN_CLEAN[1] + "\nMenu\nSet the value to {a} here."  # c4: curly bracket in a kept line
+    result = run([kept, curly], signals=signals)
+    assert result.column("reason").to_pylist() == [None, "c4:curly_bracket"]
+    assert result.column("text").to_pylist() == [EN_CLEAN[0].replace("\n\n", "\n"), curly]
 
 
 def test_two_stages_with_different_scopes_compose() -> None:
