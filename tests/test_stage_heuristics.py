@@ -282,6 +282,21 @@ def demo_heuristics_stages() -> list[Stage]:
     return [Stage(HeuristicsConfig(**{"kind": "heuristics", **s}), None) for s in stages]
 
 
+def demo_stage(name: str) -> Any:
+    """The demo's (pipeline.yaml) math_detect stage with its settings there."""
+    import yaml
+
+    from stages.math_detect import MathDetectConfig
+    from stages.math_detect import Stage as MathDetect
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "pipeline.yaml").read_text())
+    (settings,) = [s for s in raw["stages"] if s["name"] == name]
+    assert name == "math_detect"
+    stage = MathDetect(MathDetectConfig(**{"kind": name, **settings}), None)
+    stage.setup()
+    return stage
+
+
 def test_demo_corpus_clean_survives_and_spam_is_removed(tmp_path: Path) -> None:
     demo = pytest.importorskip("pipeline.demo.corpus")
     from stages.langid import LangIdConfig
@@ -292,6 +307,7 @@ def test_demo_corpus_clean_survives_and_spam_is_removed(tmp_path: Path) -> None:
     docs = load_demo_docs(tmp_path / "demo")
     langid = LangId(LangIdConfig(name="langid", kind="langid", keep=["en", "zh"], skip_sources=["code"]), None)
     tagged = langid.apply(docs).drop_columns(["reason"])
+    tagged = demo_stage("math_detect").apply(tagged).drop_columns(["reason"])  # heuristics route by is_math
     reason_of: dict[str, str | None] = {}
     remaining = tagged
     for stage in demo_heuristics_stages():  # as `make run` runs them: each sees what the previous kept
