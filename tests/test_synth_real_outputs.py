@@ -26,7 +26,7 @@ LEAD_INS = re.compile(r"^\s*(here is|here's|here are|sure|certainly|condensed te
 # lowest acceptable share of untruncated outputs that clean-up turns into text, per recipe (measured on
 # the file: a fall below means a clean-up change broke parsing of real output)
 MIN_PARSE_RATE = {"wiki_rephrase": 0.8, "distill": 0.8, "extract_knowledge": 0.8, "knowledge_list": 0.5,
-                  "diverse_qa": 0.5, "edu_score": 0.5}
+                  "diverse_qa": 0.5, "edu_score": 0.5, "math_score": 0.5}
 
 
 def outputs() -> list[dict]:
