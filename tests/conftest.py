@@ -167,12 +167,15 @@ def write_quality_examples(path: Path, n: int, seed: int) -> None:
 
 @pytest.fixture(scope="session")
 def quality_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fastText quality model (labels hq/lq) trained by `curate train` once per session."""
+    """A fastText quality model (labels hq/lq) trained by `curate train` once per session, with unigrams:
+    19 KB instead of the 800 MB of hash buckets that the default word bigrams allocate, which every run
+    using the model would hash (stage fingerprint) and load in each worker. The default recipe is
+    trained (and its recorded parameters checked) by test_classifiers' positive/negative test."""
     root = tmp_path_factory.mktemp("qmodel")
     write_quality_examples(root / "train.jsonl", 400, seed=1)
     out = root / "quality.bin"
     proc = curate("train", "quality", "--input", str(root / "train.jsonl"), "--label-field", "q",
-                  "--output", str(out), cwd=root, check=True)
+                  "--word-ngrams", "1", "--output", str(out), cwd=root, check=True)
     assert "held-out: precision" in proc.stdout
     return out
 
@@ -196,6 +199,17 @@ def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_demo_corpus(root / "demo", n_docs=1500, seed=0)
     write_training_sets(root / "demo" / "labels", n=1200, seed=0)
     return root
+
+
+@pytest.fixture(scope="session")
+def demo_quality_model(demo_root: Path) -> Path:
+    """The demo's quality model as `make run` trains it (the default recipe, word bigrams) on `demo_root`'s
+    labelled set, once per session: test_demo_classifiers scores with it, test_notebook's run filters with it."""
+    labels = demo_root / "demo" / "labels"
+    out = demo_root / "models" / "quality.bin"
+    curate("train", "quality", "--input", str(labels / "quality.jsonl"), "--label-field", "label",
+           "--output", str(out), cwd=demo_root, check=True)
+    return out
 
 
 @pytest.fixture(scope="session")
