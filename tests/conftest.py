@@ -249,7 +249,7 @@ HEAVY_MODULES: dict[str, set[str]] = {
 HEAVY_TESTS: dict[str, set[str]] = {
     # the fast tier keeps kill point 2 (and test_runner's 1-vs-2-workers shards)
     "slow": {*(f"test_runner.py::test_sigkill_anywhere_then_resume_gives_identical_shards[{k}]"
-               for k in (9, 23, 41, 67, 95, 130, 160)),
+               for k in (9, 67, 160)),
              # whole `curate run`s of 3-8 s each whose mechanics a faster fast-tier test also covers
              # (make test-fast stays under 3 minutes on 2 cores; all of them run in `make test`)
              "test_classifiers.py::test_domain_rules_take_precedence",
