@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from pipeline.demo.corpus import demo_inputs
-from tests.spark_util import start_spark
+from tests.spark_util import spark_demo, spark_local_run, spark_models, start_spark  # noqa: F401 - fixtures
 
 REPO = Path(__file__).resolve().parents[1]
 WORDS = ("river stone garden window market silver orange planet engine harbor forest letter "
@@ -100,6 +100,17 @@ def workdir(tmp_path: Path, corpus_dir: Path) -> Path:
     os.symlink(corpus_dir / "corpus", tmp_path / "corpus")
     write_config(tmp_path / "pipeline.yaml", pipeline_config())
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Path:
+    """One finished `curate run` of `pipeline_config()` on the corpus (its directory; the run in out/),
+    for the tests that read a finished run or compare shards with one. Never changed by a test."""
+    root = tmp_path_factory.mktemp("default_run")
+    (root / "corpus").symlink_to(corpus_dir / "corpus")
+    write_config(root / "pipeline.yaml", pipeline_config())
+    curate("run", cwd=root, check=True)
+    return root
 
 
 def write_config(path: Path, cfg: dict[str, Any]) -> Path:
