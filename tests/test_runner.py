@@ -22,13 +22,9 @@ def _ids(path: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Path:
-    """One finished run of the default config, for the tests that only read a run (never change it)."""
-    root = tmp_path_factory.mktemp("finished")
-    (root / "corpus").symlink_to(corpus_dir / "corpus")
-    write_config(root / "pipeline.yaml", pipeline_config())
-    curate("run", cwd=root, check=True)
-    return root
+def finished(default_run: Path) -> Path:
+    """The session's finished run of the default config (conftest `default_run`): tests only read it."""
+    return default_run
 
 
 def test_accounting_every_id_exactly_once(finished: Path) -> None:
