@@ -20,7 +20,7 @@ from tests.conftest import BAD, GOOD, REPO, curate, pipeline_config, quality_doc
 def test_train_quality_reports_heldout_metrics(quality_model: Path) -> None:
     report = json.loads(Path(str(quality_model) + ".report.json").read_text())
     assert report["holdout"]["f1"] >= 0.9 and report["holdout"]["auc"] >= 0.95
-    assert report["params"]["word_ngrams"] == 2 and report["params"]["lr"] == 0.1
+    assert report["params"]["word_ngrams"] == 1 and report["params"]["lr"] == 0.1  # the fixture's unigrams
 
 
 def test_train_positive_negative_files_and_domain(tmp_path: Path) -> None:
@@ -32,6 +32,8 @@ def test_train_positive_negative_files_and_domain(tmp_path: Path) -> None:
     assert "f1" in proc.stdout
     report = json.loads((tmp_path / "m.bin.report.json").read_text())
     assert report["train_examples"] == 2 * round(60 * 0.9) or report["train_examples"] < 150  # balanced
+    # no options: the DCLM recipe (word bigrams, lr 0.1, 5 epochs)
+    assert (report["params"]["word_ngrams"], report["params"]["lr"], report["params"]["epoch"]) == (2, 0.1, 5)
     proc = curate("train", "domain", "--input", "p.jsonl", "--label-field", "topic", "--output", "d.bin",
                   cwd=tmp_path)
     assert proc.returncode == 2 and "p.jsonl:1: field 'topic' missing" in proc.stderr
@@ -150,7 +152,7 @@ def test_scoring_uses_the_preprocessing_training_recorded(quality_model: Path, t
     assert model_preprocessing(bare) == {"split_punct": False}
     write_quality_examples(tmp_path / "train.jsonl", 100, seed=2)
     curate("train", "quality", "--input", "train.jsonl", "--label-field", "q", "--positive-label", "hq",
-           "--no-split-punct", "--output", "m.bin", cwd=tmp_path, check=True)
+           "--no-split-punct", "--word-ngrams", "1", "--output", "m.bin", cwd=tmp_path, check=True)
     assert model_preprocessing(tmp_path / "m.bin") == {"split_punct": False}
 
 

@@ -13,14 +13,12 @@ from pipeline.demo.corpus import load_truth
 from tests.conftest import DEMO_INPUTS, curate, write_config
 
 
-def test_demo_classifiers_reach_acceptance(demo_root: Path, tmp_path: Path) -> None:
+def test_demo_classifiers_reach_acceptance(demo_root: Path, demo_quality_model: Path, tmp_path: Path) -> None:
     labels = demo_root / "demo" / "labels"
-    curate("train", "quality", "--input", str(labels / "quality.jsonl"), "--label-field", "label",
-           "--output", str(tmp_path / "q.bin"), cwd=tmp_path, check=True)
     curate("train", "domain", "--input", str(labels / "domain.jsonl"), "--label-field", "label",
            "--output", str(tmp_path / "d.bin"), cwd=tmp_path, check=True)
     cfg = {"name": "demo-classify", "output": str(tmp_path / "out"), "workers": 2, "inputs": DEMO_INPUTS,
-           "stages": [{"name": "quality", "kind": "quality_classifier", "model": str(tmp_path / "q.bin")},
+           "stages": [{"name": "quality", "kind": "quality_classifier", "model": str(demo_quality_model)},
                       {"name": "domain", "kind": "domain_classifier", "model": str(tmp_path / "d.bin")}]}
     write_config(tmp_path / "p.yaml", cfg)
     curate("run", str(tmp_path / "p.yaml"), cwd=demo_root, check=True)

@@ -314,7 +314,9 @@ def test_components_label_every_edge_node_with_its_smallest(executor: Executor, 
     rng = np.random.default_rng(6)
     n, m = 3000, 1200
     u, v = rng.integers(0, n, m), rng.integers(0, n, m)
+    u[-2:], v[-2:] = (u[0], u[1]), (u[0], v[1])  # a self-loop and a repeated edge
     keep = rng.random(m) < 0.8
+    keep[[0, 1, -2, -1]] = True
     files = write_edges(tmp_path / "edges", [(u[:500], v[:500], keep[:500]), (u[500:], v[500:], keep[500:])])
     progress = Progress()
     got = labels_of(executor.components(files, tmp_path / "cc", "keep", progress=progress))

@@ -11,14 +11,11 @@ from nbclient import NotebookClient
 from tests.conftest import DEMO_INPUTS, REPO, curate, write_config
 
 
-def test_example_notebook_executes(demo_root: Path, tmp_path: Path) -> None:
-    labels = demo_root / "demo" / "labels"
-    curate("train", "quality", "--input", str(labels / "quality.jsonl"), "--label-field", "label",
-           "--output", str(tmp_path / "q.bin"), cwd=tmp_path, check=True)
+def test_example_notebook_executes(demo_root: Path, demo_quality_model: Path, tmp_path: Path) -> None:
     cfg = {"name": "notebook", "output": str(tmp_path / "out"), "workers": 2, "inputs": DEMO_INPUTS,
            "stages": [{"name": "normalize"}, {"name": "langid", "keep": ["en", "zh"], "skip_sources": ["code"]},
                       {"name": "exact_dedup"}, {"name": "heuristics", "skip_sources": ["code"]},
-                      {"name": "quality", "kind": "quality_classifier", "model": str(tmp_path / "q.bin"),
+                      {"name": "quality", "kind": "quality_classifier", "model": str(demo_quality_model),
                        "threshold": 0.5},
                       {"name": "shard"}]}
     write_config(tmp_path / "p.yaml", cfg)

@@ -1,6 +1,7 @@
 """The Spark executor gives the local executor's outputs: kept ids and removal reasons per stage,
 manifest counts, and byte-identical text and Megatron shards; a SIGKILLed Spark run resumes from its
-finished stages; connected components match union-find; the generic primitives keep their contracts.
+finished stages; the generic primitives keep their contracts (connected components against union-find,
+with every other executor primitive: tests/test_executors.py).
 
 Skipped without pyspark or Java, except under CI=true, where that is a failure. One SparkSession
 (`local[2]`) serves the whole test session; only the run that gets killed starts its own.
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -24,80 +24,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.demo.corpus import demo_inputs
 from tests.conftest import REPO, write_config
-from tests.spark_util import TEST_CONF, require_pyspark
+from tests.spark_util import TEST_CONF, full_config, require_pyspark
 
 require_pyspark()
-
-DOMAINS = [{"source": "web", "domain": "web"}, {"source": "forum", "domain": "web"},
-           {"source": "encyclopedia", "domain": "wiki"}, {"source": "code", "domain": "code"},
-           {"source": "repos", "domain": "code"}, {"source": "math", "domain": "math"}]
-
-
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pipeline.demo.corpus import write_demo_corpus
-    from pipeline.demo.repos import write_demo_repos
-
-    root = tmp_path_factory.mktemp("spark_demo") / "demo"
-    write_demo_corpus(root, 300, seed=3)
-    write_demo_repos(root / "repos", seed=3)  # code_filter and secrets on both executors
-    return root
-
-
-@pytest.fixture(scope="session")
-def models(tmp_path_factory: pytest.TempPathFactory, demo: Path) -> dict[str, str]:
-    """A tiny byte-level BPE tokenizer and a fastText quality model, both trained on the demo truth."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    from filters.fasttext_classifier import TrainParams, train_classifier
-    from pipeline.demo.corpus import load_truth
-
-    out = tmp_path_factory.mktemp("spark_models")
-    truth = [t for t in load_truth(demo) if not t.get("malformed")]
-    texts = [f"{t['source']} {t['domain']} {t['subtype']} {t['lang']}" for t in truth]
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(texts * 3, trainer)
-    tok.save(str(out / "tokenizer.json"))
-    (out / "tokenizer_config.json").write_text(json.dumps({"eos_token": "<|endoftext|>"}))
-    rng = random.Random(0)
-    good = "the study explains how results were measured and why the method works in practice".split()
-    bad = "buy cheap click now free offer best price deal win bonus casino".split()
-    examples = [(" ".join(rng.choice(good if i % 2 else bad) for _ in range(40)), "hq" if i % 2 else "lq")
-                for i in range(300)]
-    train_classifier(examples, out / "quality.bin", TrainParams(dim=16, epoch=3), "hq")
-    return {"tokenizer": str(out), "quality": str(out / "quality.bin")}
-
-
-def full_config(demo: Path, models: dict[str, str], output: Path, executor: str) -> dict[str, Any]:
-    from pipeline.demo.repos import demo_repo_input
-
-    inputs = [*demo_inputs(demo), demo_repo_input(demo)]
-    stages = [
-        {"name": "code_filter", "sources": ["repos"]},
-        {"name": "secrets"},
-        {"name": "normalize", "skip_sources": ["repos"]},
-        {"name": "math_detect", "skip_sources": ["repos", "code"]},
-        {"name": "langid", "keep": ["en", "zh"]},
-        {"name": "exact_dedup", "url": True},
-        {"name": "heuristics", "filters": ["gopher_repetition", "c4"]},
-        {"name": "domain", "kind": "domain_classifier", "rules": [{"where": "is_math", "domain": "math"}, *DOMAINS]},
-        {"name": "near_dedup", "threshold": 0.8},
-        {"name": "tokenize", "tokenizer": models["tokenizer"]},
-        {"name": "quality", "kind": "quality_classifier", "model": models["quality"], "keep_top": 0.9, "buckets": 4},
-        {"name": "mix", "weights": {"web": 0.4, "wiki": 0.3, "code": 0.2, "math": 0.1}, "budget_tokens": 120_000},
-        {"name": "shard", "formats": ["parquet", "jsonl.zst", "megatron"], "tokenizer": models["tokenizer"],
-         "max_shard_bytes": 60_000},
-    ]
-    return {"name": "spark-test", "output": str(output), "executor": executor, "workers": 1, "seed": 5,
-            "partition_rows": 100, "inputs": inputs, "stages": stages,
-            "spark": {"master": "local[2]", "conf": TEST_CONF}}
-
 
 def run_in_process(cfg: dict[str, Any]) -> dict[str, Any]:
     from pipeline.config import validate
@@ -154,18 +84,18 @@ def kill_mid_stage(cwd: Path, config: Path, out: Path, victim: str) -> dict[str,
 
 
 @pytest.fixture(scope="module")
-def both_runs(tmp_path_factory: pytest.TempPathFactory, demo: Path, models: dict[str, str], spark: Any
-              ) -> dict[str, Any]:
-    """The full pipeline with the local executor, and with Spark: `curate run` SIGKILLed in the middle
-    of near_dedup, then resumed (in this process, on the test session's Spark). Every stage is
-    computed by Spark once: those before the kill by the killed process, the rest by the resume."""
+def both_runs(tmp_path_factory: pytest.TempPathFactory, spark_demo: Path, spark_models: dict[str, str],
+              spark_local_run: Path, spark: Any) -> dict[str, Any]:
+    """The full pipeline with the local executor (the session's `spark_local_run`), and with Spark:
+    `curate run` SIGKILLed in the middle of near_dedup, then resumed (in this process, on the test
+    session's Spark). Every stage is computed by Spark once: those before the kill by the killed
+    process, the rest by the resume."""
     root = tmp_path_factory.mktemp("spark_vs_local")
-    run_in_process(full_config(demo, models, root / "local", "local"))
-    cfg = full_config(demo, models, root / "spark", "spark")
+    cfg = full_config(spark_demo, spark_models, root / "spark", "spark")
     config = write_config(root / "spark.yaml", cfg)
     killed = kill_mid_stage(root, config, root / "spark", "near_dedup")
     resumed = run_in_process(cfg)
-    return {"local": root / "local", "spark": root / "spark", "cfg": cfg, "killed": killed, "resumed": resumed}
+    return {"local": spark_local_run, "spark": root / "spark", "cfg": cfg, "killed": killed, "resumed": resumed}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -245,29 +175,6 @@ def test_sigkill_mid_stage_then_resume(both_runs: dict[str, Any]) -> None:
 
 # ----------------------------------------------------------------------------------------------
 # pieces
-
-
-def test_connected_components_match_union_find(spark: Any) -> None:
-    from filters.lsh_graph import UnionFind
-    from pipeline.executors.spark_graph import connected_components
-
-    rng = random.Random(11)
-    n = 3000
-    label = list(range(n))
-    rng.shuffle(label)  # node ids unrelated to graph position
-    edges = [(label[i], label[i + 1]) for i in range(260)]  # a chain of 261 nodes
-    edges += [(label[300], label[i]) for i in range(301, 900)]  # a star of 600 nodes
-    edges += [(label[900 + i], label[900 + (i * 7919) % 400]) for i in range(400)]  # a permuted cycle mess
-    edges += [(label[rng.randrange(1400, n)], label[rng.randrange(1400, n)]) for _ in range(700)]
-    edges += [(label[2], label[2]), (label[1], label[0])]  # a self-loop and a repeated edge
-    df = spark.createDataFrame(edges, "u long, v long")
-    got = dict(connected_components(df).collect())
-    uf = UnionFind(n)
-    u, v = np.array(edges, dtype=np.int64).T
-    uf.union(u, v)
-    roots, members = uf.roots(), uf.in_cluster()
-    assert got == {i: int(roots[i]) for i in range(n) if members[i]}
-    assert got[label[260]] == min(label[:261]) and got[label[899]] == min(label[300:900])
 
 
 def test_map_and_group_by_key_keep_the_local_contract(spark: Any, tmp_path: Path) -> None:

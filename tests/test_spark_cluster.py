@@ -2,9 +2,9 @@
 
 * a standalone cluster (a master and two workers from pyspark's own `bin/spark-class`, each worker
   with its own executor JVM and Python workers in its own working directory), running a config with
-  relative paths from the driver's directory: shards byte-identical to the local executor's;
-* the same with one worker JVM SIGKILLed in the middle of a stage: Spark reschedules its tasks on the
-  other worker, and the shards are still identical;
+  relative paths from the driver's directory, with one worker JVM SIGKILLed in the middle of a stage
+  (one run serves both checks): Spark reschedules its tasks on the other worker, and the shards are
+  byte-identical to the local executor's (the session's `spark_local_run`);
 * a Spark Connect server (`sbin/start-connect-server.sh`): the client only speaks the DataFrame API.
 """
 
@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import write_config
-from tests.spark_util import CI
-from tests.test_spark import demo, full_config, models, shard_files  # noqa: F401 - fixtures
+from tests.spark_util import CI, full_config
+from tests.test_spark import shard_files
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -136,18 +136,19 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory, demo: Path, models: dict[str, str]) -> Path:  # noqa: F811
-    """A directory with the demo data and models under relative names, and a local run's output."""
+def workdir(tmp_path_factory: pytest.TempPathFactory, spark_demo: Path, spark_models: dict[str, str],
+            spark_local_run: Path) -> Path:
+    """A directory with the demo data and models under relative names, and (out/local) the session's local
+    run of the same pipeline, the reference every deployment's shards must equal."""
     work = tmp_path_factory.mktemp("driver_cwd")
-    os.symlink(demo, work / "data")
-    os.symlink(Path(models["quality"]).parent, work / "models")
-    cfg = relative_config(demo, models, "out/local", "local")
-    subprocess.run([sys.executable, "-m", "pipeline", "run", str(write_config(work / "local.yaml", cfg))],
-                   cwd=work, check=True, capture_output=True, text=True, timeout=600, env=curate_env())
+    os.symlink(spark_demo, work / "data")
+    os.symlink(Path(spark_models["quality"]).parent, work / "models")
+    (work / "out").mkdir()
+    os.symlink(spark_local_run, work / "out" / "local")
     return work
 
 
-def relative_config(demo: Path, models: dict[str, str], output: str, executor: str,  # noqa: F811
+def relative_config(demo: Path, models: dict[str, str], output: str, executor: str,
                     spark: dict[str, Any] | None = None) -> dict[str, Any]:
     """The Spark test pipeline with every path relative to the driver's working directory."""
     cfg = json.loads(json.dumps(full_config(demo, models, Path(output), executor)))
@@ -170,6 +171,17 @@ def curate_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO), "SPARK_LOCAL_IP": "127.0.0.1"}
 
 
+def shards(out: Path) -> dict[str, Any]:
+    """The run's shard files (test_spark's `shard_files`), manifest.json parsed: the tokenizer path it
+    names resolved (the deployments reach the models through the driver directory's `models` link, the
+    session's local run by their own directory) and without the config hash, which hashes that spelling."""
+    files: dict[str, Any] = shard_files(out)
+    manifest = json.loads(files.pop("manifest.json"))
+    manifest.pop("config_hash")
+    manifest["tokenizer"]["path"] = os.path.realpath(manifest["tokenizer"]["path"])
+    return {**files, "manifest.json": manifest}
+
+
 def cluster_conf(cluster: Cluster) -> dict[str, Any]:
     return {"master": cluster.url, "conf": {
         "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
@@ -186,27 +198,17 @@ def run_curate(work: Path, config: Path, timeout: float = 900) -> subprocess.Com
     return proc
 
 
-def test_standalone_cluster_with_relative_paths(cluster: Cluster, workdir: Path, demo: Path,  # noqa: F811
-                                                 models: dict[str, str]) -> None:  # noqa: F811
-    cfg = relative_config(demo, models, "out/cluster", "spark", cluster_conf(cluster))
-    run_curate(workdir, write_config(workdir / "cluster.yaml", cfg))
-    run = json.loads((workdir / "out" / "cluster" / "_run.json").read_text())
-    assert run["status"] == "finished" and run["executor"] == "spark"
-    local, spark = shard_files(workdir / "out" / "local"), shard_files(workdir / "out" / "cluster")
-    assert sorted(spark) == sorted(local) and any(f.endswith(".bin") for f in local)
-    assert all(spark[f] == local[f] for f in local)
-    for i in range(2):  # the executors ran in the workers' own directories, and wrote nothing there
-        assert not list((cluster.scratch / f"worker-{i}").rglob("out"))
-
-
-def test_worker_killed_mid_stage_is_rescheduled(cluster: Cluster, workdir: Path, demo: Path,  # noqa: F811
-                                                models: dict[str, str]) -> None:  # noqa: F811
-    cfg = relative_config(demo, models, "out/killed", "spark", cluster_conf(cluster))
-    config = write_config(workdir / "killed.yaml", cfg)
+@pytest.fixture(scope="module")
+def cluster_run(cluster: Cluster, workdir: Path, spark_demo: Path, spark_models: dict[str, str]) -> dict[str, Any]:
+    """The pipeline on the standalone cluster with relative paths, one worker JVM SIGKILLed in the middle
+    of near_dedup (its tasks rescheduled on the other): the run both cluster tests read. A run that
+    fails the relative paths fails both; one that fails the rescheduling fails the second."""
+    cfg = relative_config(spark_demo, spark_models, "out/cluster", "spark", cluster_conf(cluster))
+    config = write_config(workdir / "cluster.yaml", cfg)
     proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", str(config)], cwd=workdir, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=curate_env())
     try:
-        victim = workdir / "out" / "killed" / "near_dedup" / "_stage.json"
+        victim = workdir / "out" / "cluster" / "near_dedup" / "_stage.json"
         wait_for(lambda: victim.exists() or proc.poll() is not None, "the near_dedup stage", timeout=600)
         assert proc.poll() is None, proc.communicate()[1][-3000:]
         time.sleep(2.0)  # inside the stage: its Spark jobs are running on both workers
@@ -215,9 +217,26 @@ def test_worker_killed_mid_stage_is_rescheduled(cluster: Cluster, workdir: Path,
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, err[-4000:]
-    assert cluster.alive_workers() == 1
-    assert shard_files(workdir / "out" / "killed") == shard_files(workdir / "out" / "local")
+    return {"returncode": proc.returncode, "stderr": err, "out": workdir / "out" / "cluster"}
+
+
+def test_standalone_cluster_with_relative_paths(cluster: Cluster, cluster_run: dict[str, Any], workdir: Path) -> None:
+    assert cluster_run["returncode"] == 0, cluster_run["stderr"][-4000:]
+    run = json.loads((cluster_run["out"] / "_run.json").read_text())
+    assert run["status"] == "finished" and run["executor"] == "spark"
+    local, spark = shards(workdir / "out" / "local"), shards(cluster_run["out"])
+    assert sorted(spark) == sorted(local) and any(f.endswith(".bin") for f in local)
+    assert all(spark[f] == local[f] for f in local)
+    for i in range(2):  # the executors ran in the workers' own directories, and wrote nothing there
+        assert not list((cluster.scratch / f"worker-{i}").rglob("out"))
+
+
+def test_worker_killed_mid_stage_is_rescheduled(cluster: Cluster, cluster_run: dict[str, Any], workdir: Path) -> None:
+    assert cluster_run["returncode"] == 0, cluster_run["stderr"][-4000:]
+    assert cluster.alive_workers() == 1  # the kill landed: one worker left ...
+    near_dedup = json.loads((cluster_run["out"] / "near_dedup" / "_manifest.json").read_text())
+    assert near_dedup["executor"] == "spark"  # ... inside a stage that Spark ran to the end
+    assert shards(cluster_run["out"]) == shards(workdir / "out" / "local")
 
 
 @pytest.fixture(scope="module")
@@ -241,10 +260,10 @@ def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stop(server)
 
 
-def test_spark_connect_gives_the_same_shards(connect_server: str, workdir: Path, demo: Path,  # noqa: F811
-                                             models: dict[str, str]) -> None:  # noqa: F811
-    cfg = relative_config(demo, models, "out/connect", "spark", {"remote": connect_server})
+def test_spark_connect_gives_the_same_shards(connect_server: str, workdir: Path, spark_demo: Path,
+                                             spark_models: dict[str, str]) -> None:
+    cfg = relative_config(spark_demo, spark_models, "out/connect", "spark", {"remote": connect_server})
     run_curate(workdir, write_config(workdir / "connect.yaml", cfg))
     manifest = json.loads((workdir / "out" / "connect" / "near_dedup" / "_manifest.json").read_text())
     assert manifest["executor"] == "spark" and manifest["counts"]["removed"] > 0
-    assert shard_files(workdir / "out" / "connect") == shard_files(workdir / "out" / "local")
+    assert shards(workdir / "out" / "connect") == shards(workdir / "out" / "local")
