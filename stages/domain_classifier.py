@@ -25,7 +25,7 @@ from filters.fasttext_classifier import (
 from pipeline.config import ReadFile, StageConfig, Strict
 from pipeline.schema import REASON
 from stages.base import Column, MapStage
-from synth.filter_expr import FilterError, FilterExpr
+from synth.filter_expr import FilterExpr, valid_expression
 
 
 class DomainRule(Strict):
@@ -47,12 +47,7 @@ class DomainRule(Strict):
     @field_validator("where")
     @classmethod
     def _expression(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                FilterExpr(value)
-            except FilterError as exc:
-                raise ValueError(str(exc)) from None
-        return value
+        return valid_expression(value)
 
     @model_validator(mode="after")
     def _has_condition(self) -> DomainRule:

@@ -46,7 +46,7 @@ from filters.text import TextBatch, as_string_array, in_sources, scatter
 from pipeline.config import StageConfig, Strict
 from pipeline.schema import REASON
 from stages.base import Column, MapStage
-from synth.filter_expr import FilterError, FilterExpr
+from synth.filter_expr import FilterError, FilterExpr, valid_expression
 
 FILTERS: dict[str, ModuleType] = {m.NAME: m for m in (gopher_quality, gopher_repetition, c4, fineweb)}
 FilterName = Literal["gopher_quality", "gopher_repetition", "c4", "fineweb"]
@@ -102,12 +102,7 @@ class HeuristicsConfig(StageConfig):
     @field_validator("where")
     @classmethod
     def _expression(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                FilterExpr(value)
-            except FilterError as exc:
-                raise ValueError(str(exc)) from None
-        return value
+        return valid_expression(value)
 
     @field_validator("filters")
     @classmethod

@@ -171,3 +171,11 @@ def compile_filter(text: str, schema: pa.Schema | None = None, where: str = "sel
     if schema is not None:
         expr.check(schema, where)
     return expr
+
+
+def valid_expression(value: str | None) -> str | None:
+    """The body of a settings field's validator (synth's `select`, heuristics' and domain rules' `where`):
+    the text must parse; `FilterError` is a ValueError, so pydantic reports its message under the key."""
+    if value is not None:
+        FilterExpr(value)
+    return value

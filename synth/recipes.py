@@ -23,7 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from synth.filter_expr import FilterError, FilterExpr
+from synth.filter_expr import FilterExpr, valid_expression
 from synth.postprocess import parse_steps
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "recipes"
@@ -69,12 +69,7 @@ class RecipeSpec(BaseModel):
     @field_validator("select")
     @classmethod
     def _select_parses(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                FilterExpr(value)
-            except FilterError as e:
-                raise ValueError(str(e)) from None
-        return value
+        return valid_expression(value)
 
     @field_validator("postprocess")
     @classmethod
