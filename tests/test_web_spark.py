@@ -17,14 +17,22 @@ from tests.test_spark import outcome, run_in_process  # noqa: E402
 from tests.test_web_pipeline import web_config  # noqa: E402
 
 
+def _largest_page_chars(root: Path) -> int:
+    from pipeline.demo.web_pages import WARC_NAME
+    from pipeline.warc import read_warc
+
+    return max(len(d.get("html") or "") for _, d in read_warc("crawl", str(root / "crawl" / WARC_NAME), WARC_NAME,
+                                                                "warc") if isinstance(d, dict))
+
+
 def _config(root: Path, executor: str) -> dict[str, Any]:
     cfg = web_config(executor, spark={"master": "local[2]", "conf": TEST_CONF})
     cfg["output"] = str(root / f"out-{executor}")
     cfg["inputs"] = [{**cfg["inputs"][0], "path": str(root / cfg["inputs"][0]["path"])},
                      {"name": "notes", "path": str(root / "notes.jsonl"), "url_field": "url"}]
     for stage in cfg["stages"]:
-        if stage["name"] == "extract":  # a few of the demo pages are over this: extract:too_large
-            stage["max_html_chars"] = 5000
+        if stage["name"] == "extract":  # the largest page goes as extract:too_large, the rest are extracted
+            stage["max_html_chars"] = _largest_page_chars(root) - 1
         for key, value in list(stage.items()):
             if isinstance(value, list):
                 stage[key] = [str(root / v) for v in value]
