@@ -15,28 +15,36 @@ Two ways to rewrite (`--unit`):
     rest, so this is how a 135M model makes paraphrases;
   * `document`: the whole opening through `wiki_rephrase` (the first run's setting).
 
-Whether a rewrite IS a paraphrase is judged without the embedding under test (`paraphrase_check`): the
-rewrite keeps the source's numbers and names, adds few of its own, covers its sentences, keeps most of
-its content words and a similar length. Printed, at each eps:
+Whether a rewrite IS a paraphrase is judged without the embedding under test, sentence by sentence
+(`sentence_check`): the rewrite keeps >= 3/4 of the source sentence's names and numbers, adds at most one
+of its own, keeps >= 0.4 of its content words and is 0.6-1.6 times as long. A document rewrite is a
+paraphrase when >= 0.8 of its source's sentences are faithfully rewritten (`paraphrase_check`). Two planted
+sets go through `semantic_dedup`, each among the English articles (lid.176; the model is English):
 
-  * rephrasings found, over all rewrites and over those the check confirms (a rewrite or its source
-    removed as `dup_of` the other);
-  * rewrites the check rejects that were removed (same-topic non-paraphrases);
-  * articles removed against another article: by other outlets' coverage of the same story
-    (tests/data/article_same_story.json: same-topic non-paraphrases) and otherwise (false positives).
+  * all rewrites: each article's opening and its rewrite, whatever the check says;
+  * confirmed excerpts: for each article, its sentences that have a faithful rewrite (from this run or a
+    `--pool` run: generate again, keep the faithful one), joined in order, and those rewrites joined in
+    order; articles with >= `--min-sentences` (3) such sentences.
+
+Printed for each set, at each eps: pairs found (the rewrite or its source removed as `dup_of` the other;
+and the looser "not both kept": one of the two removed, possibly against a third document, such as
+another outlet's article on the same story that the source duplicates); articles removed against another
+article, by other outlets' coverage of the same story (tests/data/article_same_story.json: same-topic
+non-paraphrases) and otherwise (false positives).
 
     python bench/semantic_dedup_rephrase.py --model .cache/demo-model [--docs 40] [--words 250]
-        [--unit sentence|document] [--recipe PATH] [--work DIR] [--also DIR]
+        [--unit sentence|document] [--temperature T] [--work DIR] [--pool DIR ...] [--also DIR ...]
 
-`--work DIR` keeps the run: a rerun with the same DIR resumes the synth stage (or finds it done) and only
-rescores. `--also DIR` scores another finished run's rewrites too (e.g. a `--unit document` run).
-The model must be a checkpoint vLLM loads (`curate demo-model DIR` writes SmolLM2-135M-Instruct); figures go
+`--work DIR` keeps the run: a rerun with the same arguments finds the synth stage done and only
+rescores. `--also DIR ...` scores other finished runs on their own (e.g. a `--unit document` run). The
+model must be a checkpoint vLLM loads (`curate demo-model DIR` writes SmolLM2-135M-Instruct); figures go
 to BENCHMARKS.md with the model named.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import re
@@ -315,7 +323,11 @@ def evaluate(articles: dict[str, list[str]], pairs: dict[str, tuple[str, str]], 
         other = sorted(f"{a}->{b}" for a, b in against.items() if a not in same)
         # a pair not found: its source or rewrite went against a third document (same story), or both stayed
         missed = sorted(f"{a}: source->{dup.get(a)} rewrite->{dup.get(f'{a}-rw')}" for a in pairs if a not in found)
+        # what deduplication is for: the two no longer both in the output (one may have gone against a third
+        # document, e.g. another outlet's article on the same story that the source duplicates)
+        apart = [a for a in pairs if a not in dup and f"{a}-rw" not in dup]
         line = {"found": f"{len(found)}/{len(pairs)}", "found_rate": round(len(found) / max(1, len(pairs)), 3),
+                "not_both_kept_rate": round(1 - len(apart) / max(1, len(pairs)), 3),
                 "articles_removed_same_story": len(same), "articles_removed_other": len(other),
                 "articles_removed_other_rate": round(len(other) / len(articles), 4), "other_pairs": other,
                 "missed": missed}
@@ -348,7 +360,24 @@ def score(articles: dict[str, list[str]], runs: list[dict[str, dict[int, str]]],
 
 
 def confirmed_sentences(source: list[str], parts: dict[int, list[str]]) -> list[int]:
+    """Sentence indices with a faithful rewrite in any run (a whole-document rewrite: as paraphrase_check)."""
+    if list(parts) == [-1]:
+        return list(range(paraphrase_check(source, {-1: parts[-1][0]})["faithful"]))
     return [i for i, texts in parts.items() if i >= 0 and any(sentence_check(source[i], t) for t in texts)]
+
+
+def check_on_mrpc(mrpc: Path) -> dict[str, float]:
+    """How often `sentence_check` accepts MRPC's human-judged pairs: what "confirmed" means."""
+    rows: list[list[str]] = []
+    for name in ("msr_paraphrase_train.txt", "msr_paraphrase_test.txt"):
+        with open(mrpc / name, encoding="utf-8-sig") as fh:
+            rows += list(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
+    out = {}
+    for label, name in (("1", "paraphrase"), ("0", "not_paraphrase")):
+        pairs = [r for r in rows if r[0] == label]
+        out[f"{name}_accepted"] = round(sum(sentence_check(r[3], r[4]) for r in pairs) / len(pairs), 3)
+    print(f"sentence_check on MRPC: {out}", flush=True)
+    return out
 
 
 def main() -> None:
@@ -368,10 +397,13 @@ def main() -> None:
     ap.add_argument("--pool", nargs="*", default=[], help="finished --work runs (same --words) whose sentence "
                     "rewrites are further candidates for the confirmed set")
     ap.add_argument("--also", nargs="*", default=[], help="finished --work runs to score on their own")
+    ap.add_argument("--mrpc", default=None, help="MRPC folder: print how often the check accepts its pairs")
     args = ap.parse_args()
     recipe = args.recipe or (str(SENTENCE_RECIPE) if args.unit == "sentence" else "wiki_rephrase")
     result: dict[str, Any] = {"load_average_start": round(os.getloadavg()[0], 2), "model": args.model,
                               "unit": args.unit, "recipe": recipe, "words": args.words}
+    if args.mrpc:
+        result["check_on_mrpc"] = check_on_mrpc(Path(args.mrpc))
     articles = load_articles(args.words)
     with tempfile.TemporaryDirectory(prefix="rephrase-bench-") as name:
         tmp = Path(args.work or name)
