@@ -327,7 +327,7 @@ def evaluate(articles: dict[str, list[str]], pairs: dict[str, tuple[str, str]], 
         # document, e.g. another outlet's article on the same story that the source duplicates)
         apart = [a for a in pairs if a not in dup and f"{a}-rw" not in dup]
         line = {"found": f"{len(found)}/{len(pairs)}", "found_rate": round(len(found) / max(1, len(pairs)), 3),
-                "not_both_kept_rate": round(1 - len(apart) / max(1, len(pairs)), 3),
+                "not_both_kept_rate": round((len(pairs) - len(apart)) / max(1, len(pairs)), 3),
                 "articles_removed_same_story": len(same), "articles_removed_other": len(other),
                 "articles_removed_other_rate": round(len(other) / len(articles), 4), "other_pairs": other,
                 "missed": missed}
