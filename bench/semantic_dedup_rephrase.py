@@ -326,7 +326,11 @@ def evaluate(articles: dict[str, list[str]], pairs: dict[str, tuple[str, str]], 
         # what deduplication is for: the two no longer both in the output (one may have gone against a third
         # document, e.g. another outlet's article on the same story that the source duplicates)
         apart = [a for a in pairs if a not in dup and f"{a}-rw" not in dup]
+        # pairs whose article has no other outlet's article on the same story in the corpus: nothing else
+        # can take the source or rewrite first
+        alone = [a for a in pairs if a not in story]
         line = {"found": f"{len(found)}/{len(pairs)}", "found_rate": round(len(found) / max(1, len(pairs)), 3),
+                "found_outside_same_story": f"{len(found & set(alone))}/{len(alone)}",
                 "not_both_kept_rate": round((len(pairs) - len(apart)) / max(1, len(pairs)), 3),
                 "articles_removed_same_story": len(same), "articles_removed_other": len(other),
                 "articles_removed_other_rate": round(len(other) / len(articles), 4), "other_pairs": other,
