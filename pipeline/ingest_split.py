@@ -8,37 +8,42 @@ whole, as do WARC/HTML inputs, HF datasets and remote files.
 
 The result is exactly that of reading the file whole, for any split size: the same partitions
 (every `partition_rows` documents, named in order), ids derived from the same line numbers, the same
-quarantine rows. Three `map`s over the executor:
+quarantine rows. The driver counts each byte range's newlines (one vectorized pass over a memory map
+of the file, while the workers start), so every range knows the number of its first line (Parquet
+needs none: row-group sizes are in the footer). Then two `map`s over the executor:
 
-1. line counts: each byte range's newlines, so every range knows the number of its first line
-   (Parquet needs none: row-group sizes are in the footer); files that stay whole are ingested here;
-2. reading: each range or run of row groups is parsed into documents (an Arrow IPC file) and
-   quarantine rows, by the same readers as a whole file;
-3. writing: each final partition is cut from the ranges' documents in order, and each file's
+1. reading: each range or run of row groups is parsed into documents (an Arrow IPC file) and
+   quarantine rows, by the same readers as a whole file; files that stay whole are ingested here;
+2. writing: each final partition is cut from the ranges' documents in order, and each file's
    quarantine rows are concatenated; then the file's marker (the same as a whole file's).
+
+Reading cannot write the final partitions itself: where a partition starts depends on how many
+documents the earlier ranges hold, known only once they are parsed (a bad line is not a document).
 """
 
 from __future__ import annotations
 
 import math
+import mmap
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import faults, storage
-from pipeline.ingest import InputFile, _error_kind, ingest_file, read_jsonl, read_table_rows
+from pipeline.ingest import InputFile, _error_kind, docs_table, ingest_file, read_jsonl, read_table_rows
 from pipeline.io import atomic_path, read_json_or_none, write_json, write_parquet
 from pipeline.primitives import Executor, Progress
 from pipeline.schema import DOC_SCHEMA, QUARANTINE_SCHEMA
 from pipeline.storage import arrow
 from pipeline.warc import WEB_DOC_SCHEMA
 
-COUNT_CHUNK = 16 << 20  # bytes read at a time when counting lines
+COUNT_CHUNK = 4 << 20  # bytes compared at a time when counting newlines (the mask stays in cache)
 
 
 @dataclass(frozen=True)
@@ -104,19 +109,19 @@ def plan_splits(f: InputFile, split_bytes: int) -> list[Split] | None:
     return [Split(f, i, a, b) for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))]
 
 
-def _count_lines(split: Split) -> int:
-    """Newlines in the split's bytes: the number of lines before the next split."""
-    n = 0
-    with open(split.file.path, "rb") as fh:
-        fh.seek(split.start)
-        left = split.stop - split.start
-        while left > 0:
-            chunk = fh.read(min(COUNT_CHUNK, left))
-            if not chunk:
-                break
-            n += chunk.count(b"\n")
-            left -= len(chunk)
-    return n
+def line_counts(path: str, cuts: Sequence[int]) -> list[int]:
+    """Newlines in each byte range [cuts[i], cuts[i + 1]) of a plain file: the lines before the next
+    range. Vectorized over a memory map (no copy of the file; 0.2 CPU-s per GB, where reading the
+    ranges and `bytes.count` took four times that)."""
+    counts: list[int] = []
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+            counts.append(sum(_newlines(mm, pos, min(b, pos + COUNT_CHUNK)) for pos in range(a, b, COUNT_CHUNK)))
+    return counts
+
+
+def _newlines(mm: mmap.mmap, start: int, stop: int) -> int:
+    return int(np.count_nonzero(np.frombuffer(mm, np.uint8, stop - start, start) == 10))
 
 
 def _split_dir(stage_dir: Path) -> Path:
@@ -142,7 +147,7 @@ def _read_split(task: tuple[Split, Path]) -> dict[str, Any]:
         else:
             bad.append(qrow)  # type: ignore[arg-type]
     out = _split_dir(stage_dir)
-    _write_ipc(pa.Table.from_pylist(docs, schema=schema), out / f"{split.name}.arrow")
+    _write_ipc(docs_table(docs, schema), out / f"{split.name}.arrow")
     write_parquet(pa.Table.from_pylist(bad, schema=QUARANTINE_SCHEMA), out / f"{split.name}.quarantine.parquet")
     by_reason: dict[str, int] = {}
     for q in bad:
@@ -225,54 +230,56 @@ def ingest_files(ex: Executor, files: Sequence[InputFile], stage_dir: Path, part
             continue
         pieces = plan_splits(f, f.input.split_bytes)
         if pieces is not None:
-            splits[i] = pieces
+            splits[i] = _numbered(pieces) if f.input.format == "jsonl" else pieces
     whole = [i for i in range(len(files)) if i not in results and i not in splits]
-    counting = [s for i in sorted(splits) for s in splits[i] if files[i].input.format == "jsonl"]
+    order = [s for i in sorted(splits) for s in splits[i]]
     tasks: list[tuple[str, Any]] = [("file", (files[i], stage_dir, partition_rows, stage_hash)) for i in whole]
-    tasks += [("count", s) for s in counting]
-    outcomes = ex.map(_first_pass, tasks, progress("files"))
+    tasks += [("split", (s, stage_dir)) for s in order]
+    outcomes = ex.map(_read_pass, tasks, progress("file pieces" if order else "files"))
     for i, result in zip(whole, outcomes, strict=False):
         results[i] = result
-    lines = dict(zip(((s.file.prefix, s.index) for s in counting), outcomes[len(whole):], strict=True))
-    for i, pieces in splits.items():
-        if files[i].input.format == "jsonl":
-            first = 1
-            for k, s in enumerate(pieces):
-                pieces[k] = Split(s.file, s.index, s.start, s.stop, first)
-                first += lines[(s.file.prefix, s.index)]
-    order = [s for i in sorted(splits) for s in splits[i]]
-    read = dict(zip((s.name for s in order), ex.map(_read_split, [(s, stage_dir) for s in order],
-                                                   progress("file pieces")), strict=True))
+    read = dict(zip((s.name for s in order), outcomes[len(whole):], strict=True))
     writes: list[tuple[str, Any]] = []
     for i in sorted(splits):
         names = [s.name for s in splits[i]]
         parts = partition_pieces([read[n]["docs"] for n in names], names, partition_rows)
         writes += [("part", (files[i], p, pieces, stage_dir)) for p, pieces in enumerate(parts)]
         writes.append(("quarantine", (files[i], names, stage_dir)))
-    ex.map(_second_pass, writes, progress("partitions"))
+    ex.map(_write_pass, writes, progress("partitions"))
     for i in sorted(splits):
-        f = files[i]
-        names = [s.name for s in splits[i]]
-        by_reason: dict[str, int] = {}
-        for n in names:
-            for k, v in read[n]["by_reason"].items():
-                by_reason[k] = by_reason.get(k, 0) + v
-        n_parts = len(partition_pieces([read[n]["docs"] for n in names], names, partition_rows))
-        result = {"config_hash": stage_hash, "file": f.path, "records": sum(read[n]["records"] for n in names),
-                  "quarantined": sum(read[n]["quarantined"] for n in names),
-                  "parts": [f"{f.prefix}-{p:04d}" for p in range(n_parts)], "by_reason": by_reason, "skipped": {}}
-        write_json(result, stage_dir / "_files" / f"{f.prefix}.json")
-        results[i] = result
+        results[i] = _file_result(files[i], [read[s.name] for s in splits[i]], [s.name for s in splits[i]],
+                                  partition_rows, stage_hash)
+        write_json(results[i], stage_dir / "_files" / f"{files[i].prefix}.json")
     if splits:
         storage.rmtree(_split_dir(stage_dir))
     return [results[i] for i in range(len(files))]
 
 
-def _first_pass(task: tuple[str, Any]) -> Any:
+def _numbered(pieces: list[Split]) -> list[Split]:
+    """The byte ranges of a JSONL file with the number of their first line."""
+    counts = line_counts(pieces[0].file.path, [pieces[0].start, *(s.stop for s in pieces)])
+    firsts = np.concatenate([[1], 1 + np.cumsum(counts[:-1], dtype=np.int64)])
+    return [Split(s.file, s.index, s.start, s.stop, int(first)) for s, first in zip(pieces, firsts, strict=True)]
+
+
+def _file_result(f: InputFile, read: list[dict[str, Any]], names: list[str], partition_rows: int,
+                 stage_hash: str) -> dict[str, Any]:
+    """A split file's marker, the same as `ingest_file` gives the file read whole."""
+    by_reason: dict[str, int] = {}
+    for r in read:
+        for k, v in r["by_reason"].items():
+            by_reason[k] = by_reason.get(k, 0) + v
+    n_parts = len(partition_pieces([r["docs"] for r in read], names, partition_rows))
+    return {"config_hash": stage_hash, "file": f.path, "records": sum(r["records"] for r in read),
+            "quarantined": sum(r["quarantined"] for r in read),
+            "parts": [f"{f.prefix}-{p:04d}" for p in range(n_parts)], "by_reason": by_reason, "skipped": {}}
+
+
+def _read_pass(task: tuple[str, Any]) -> Any:
     kind, arg = task
-    return ingest_file(arg) if kind == "file" else _count_lines(arg)
+    return ingest_file(arg) if kind == "file" else _read_split(arg)
 
 
-def _second_pass(task: tuple[str, Any]) -> Any:
+def _write_pass(task: tuple[str, Any]) -> Any:
     kind, arg = task
     return _write_part(arg) if kind == "part" else _write_quarantine(arg)

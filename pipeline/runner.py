@@ -266,6 +266,7 @@ class Runner:
             self.reporter.cached("ingest", manifest)
             return {"stage": "ingest", "cached": True, **manifest["counts"]}
         clean_temp_files(self.out / "quarantine")
+        executor.start_workers(("pipeline.ingest_split",))  # they start while the driver plans the reading
         started = time.monotonic()
         results = ingest_files(executor, plan.files, stage_dir, self.cfg.partition_rows, plan.ingest_hash,
                                lambda unit: self._progress("ingest", unit=unit))
@@ -321,6 +322,7 @@ class Runner:
             return {"stage": cfg.name, "cached": True, **manifest["counts"]}
         started = time.monotonic()
         stage = make_stage(cfg, self.cfg)  # the shape only: models load in the tasks, not on the driver
+        executor.start_workers((type(stage).__module__,))  # no-op once running (ingest started them)
         unit = getattr(stage, "progress_unit", None) or {"map": "partitions", "dedup": "partitions"}.get(stage.shape)
         ctx = StageContext(cfg, self.cfg, data_partitions(self.out, planned.input_name), stage_dir, self.out,
                            executor, planned.hash, functools.partial(self._phase, cfg.name),
