@@ -32,6 +32,7 @@ from pipeline import __version__, storage
 from pipeline.config import PipelineConfig, StageConfig, config_hash
 from pipeline.errors import StageFailed
 from pipeline.executors.local import LocalExecutor
+from pipeline.ids import ids_distinct
 from pipeline.ingest import InputFile, fingerprint, list_input_files
 from pipeline.ingest_split import ingest_files
 from pipeline.input_checks import check_ingest
@@ -275,7 +276,7 @@ class Runner:
         for r in results:
             for k, v in r["by_reason"].items():
                 by_reason[k] = by_reason.get(k, 0) + v
-        dup_results = executor.group_by_key(
+        dup_results = [] if ids_distinct(raw_parts) else executor.group_by_key(  # which rows repeat an id
             raw_parts, _id_keys, functools.partial(keep_first_per_key, reason_prefix="duplicate_id"),
             stage_dir / "_work", progress=self._progress("ingest", unit="id buckets", phase="unique ids"))
         kept = 0
