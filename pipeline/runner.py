@@ -323,7 +323,8 @@ class Runner:
             return {"stage": cfg.name, "cached": True, **manifest["counts"]}
         started = time.monotonic()
         stage = make_stage(cfg, self.cfg)  # the shape only: models load in the tasks, not on the driver
-        executor.start_workers((type(stage).__module__,))  # no-op once running (ingest started them)
+        if stage.shape in ("map", "dedup"):  # surely tasks (a planned stage may run on the driver only)
+            executor.start_workers((type(stage).__module__,))  # no-op once running (ingest started them)
         unit = getattr(stage, "progress_unit", None) or {"map": "partitions", "dedup": "partitions"}.get(stage.shape)
         ctx = StageContext(cfg, self.cfg, data_partitions(self.out, planned.input_name), stage_dir, self.out,
                            executor, planned.hash, functools.partial(self._phase, cfg.name),
