@@ -62,51 +62,58 @@ class Split:
         return f"{self.file.prefix}-s{self.index:05d}"
 
 
-def plan_splits(f: InputFile, split_bytes: int) -> list[Split] | None:
-    """The pieces of a file worth reading in parallel, or None to read it whole."""
+def plan_splits(f: InputFile, split_bytes: int, slots: int = 1) -> list[Split] | None:
+    """The pieces of a file worth reading in parallel, or None to read it whole. A JSONL file is cut
+    into ranges of equal size, at most `split_bytes`, in a multiple of the `slots` that read them, so
+    no last round leaves a slot idle (13 ranges on 2 workers took the time of 14)."""
     if storage.is_remote_uri(f.path) or f.input.format not in ("jsonl", "parquet"):
         return None
     if f.input.format == "parquet":
-        md = pq.ParquetFile(f.path).metadata
-        runs: list[tuple[int, int]] = []
-        begin = size = 0
-        for g in range(md.num_row_groups):
-            size += md.row_group(g).total_byte_size
-            if size >= split_bytes:
-                runs.append((begin, g + 1))
-                begin, size = g + 1, 0
-        if begin < md.num_row_groups:
-            runs.append((begin, md.num_row_groups))
-        if len(runs) < 2:
-            return None
-        firsts, row = [], 1
-        for a, b in runs:
-            firsts.append(row)
-            row += sum(md.row_group(g).num_rows for g in range(a, b))
-        return [Split(f, i, a, b, first) for i, ((a, b), first) in enumerate(zip(runs, firsts, strict=True))]
+        return _row_group_runs(f, split_bytes)
     size = os.path.getsize(f.path)
     if size <= split_bytes:
         return None
+    n = math.ceil(math.ceil(size / split_bytes) / slots) * slots
     cuts = [0]
     with open(f.path, "rb") as fh:
-        pos = split_bytes
-        while pos < size:
-            fh.seek(pos)
-            while True:  # the cut goes right after the next newline
-                chunk = fh.read(1 << 16)
-                if not chunk:
-                    pos = size
-                    break
-                nl = chunk.find(b"\n")
-                if nl >= 0:
-                    pos += nl + 1
-                    break
-                pos += len(chunk)
-            if pos < size:
+        for i in range(1, n):
+            pos = _after_newline(fh, size * i // n, size)
+            if cuts[-1] < pos < size:  # a line longer than a range swallows the next cut
                 cuts.append(pos)
-            pos = max(pos, cuts[-1] + split_bytes)
     cuts.append(size)
     return [Split(f, i, a, b) for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))]
+
+
+def _after_newline(fh: Any, pos: int, size: int) -> int:
+    """The position right after the first newline at or after `pos` (`size` if none)."""
+    fh.seek(pos)
+    while chunk := fh.read(1 << 16):
+        nl = chunk.find(b"\n")
+        if nl >= 0:
+            return pos + nl + 1
+        pos += len(chunk)
+    return size
+
+
+def _row_group_runs(f: InputFile, split_bytes: int) -> list[Split] | None:
+    """Runs of row groups of about `split_bytes` (row-group sizes and row counts are in the footer)."""
+    md = pq.ParquetFile(f.path).metadata
+    runs: list[tuple[int, int]] = []
+    begin = size = 0
+    for g in range(md.num_row_groups):
+        size += md.row_group(g).total_byte_size
+        if size >= split_bytes:
+            runs.append((begin, g + 1))
+            begin, size = g + 1, 0
+    if begin < md.num_row_groups:
+        runs.append((begin, md.num_row_groups))
+    if len(runs) < 2:
+        return None
+    firsts, row = [], 1
+    for a, b in runs:
+        firsts.append(row)
+        row += sum(md.row_group(g).num_rows for g in range(a, b))
+    return [Split(f, i, a, b, first) for i, ((a, b), first) in enumerate(zip(runs, firsts, strict=True))]
 
 
 def line_counts(path: str, cuts: Sequence[int]) -> list[int]:
@@ -228,7 +235,7 @@ def ingest_files(ex: Executor, files: Sequence[InputFile], stage_dir: Path, part
         if done and done.get("config_hash") == stage_hash:
             results[i] = done
             continue
-        pieces = plan_splits(f, f.input.split_bytes)
+        pieces = plan_splits(f, f.input.split_bytes, ex.workers)
         if pieces is not None:
             splits[i] = _numbered(pieces) if f.input.format == "jsonl" else pieces
     whole = [i for i in range(len(files)) if i not in results and i not in splits]

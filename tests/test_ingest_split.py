@@ -97,6 +97,11 @@ def test_what_is_split_and_where(inputs: Path) -> None:
     assert jsonl is not None and len(jsonl) > 5 and jsonl[0].start == 0 and jsonl[-1].stop == len(data)
     for a, b in zip(jsonl[:-1], jsonl[1:], strict=True):
         assert a.stop == b.start and data[b.start - 1:b.start] == b"\n"
+    for slots in (2, 3, 4):  # as many equal ranges for every worker (a multiple of the slots), each <= split_bytes
+        ranges = plan_splits(files[0], 10_000, slots)
+        assert ranges is not None and len(ranges) % slots == 0 and len(ranges) >= len(jsonl)
+        assert [s.start for s in ranges[1:]] == [s.stop for s in ranges[:-1]] and ranges[-1].stop == len(data)
+        assert max(s.stop - s.start for s in ranges) <= 10_000
     assert plan_splits(files[1], 100) is None  # compressed: whole
     parquet = plan_splits(files[2], 1)
     assert parquet is not None and len(parquet) == pq.ParquetFile(inputs / "many.parquet").num_row_groups
