@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from pipeline import repo_input, storage
 from pipeline.config import ConfigError, InputConfig
 from pipeline.ids import derived_doc_id
-from pipeline.io import read_json_or_none, write_json, write_parquet
+from pipeline.io import read_json_or_none, sha256_file, write_json, write_parquet
 from pipeline.schema import QUARANTINE_SCHEMA
 from pipeline.warc import HTML_FORMATS, WEB_FORMATS, Skipped
 
@@ -400,12 +400,15 @@ def ingest_file(task: tuple[InputFile, Path, int, str]) -> dict[str, Any]:
     docs: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []
     parts: list[str] = []
+    digests: dict[str, str] = {}  # the manifest's checksums, taken here in the task, not on the driver
     by_reason: dict[str, int] = {}
     records = 0
 
     def flush() -> None:
         name = f"{f.prefix}-{len(parts):04d}"
-        write_parquet(docs_table(docs, schema), stage_dir / "_raw" / f"{name}.parquet")
+        path = stage_dir / "_raw" / f"{name}.parquet"
+        write_parquet(docs_table(docs, schema), path)
+        digests[name] = sha256_file(path)
         parts.append(name)
         docs.clear()
 
@@ -433,7 +436,7 @@ def ingest_file(task: tuple[InputFile, Path, int, str]) -> dict[str, Any]:
         qpath.unlink(missing_ok=True)
     result = {"config_hash": stage_hash, "file": f.path, "records": records, "quarantined": len(bad),
               "parts": parts, "by_reason": by_reason,
-              "skipped": dict(sorted(skipped.items()))}
+              "skipped": dict(sorted(skipped.items())), "digests": digests}
     write_json(result, marker)
     return result
 

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from pipeline import faults, storage
 from pipeline.ingest import InputFile, _error_kind, docs_table, ingest_file, read_jsonl, read_table_rows
-from pipeline.io import atomic_path, read_json_or_none, write_json, write_parquet
+from pipeline.io import atomic_path, read_json_or_none, sha256_file, write_json, write_parquet
 from pipeline.primitives import Executor, Progress
 from pipeline.schema import DOC_SCHEMA, QUARANTINE_SCHEMA
 from pipeline.storage import arrow
@@ -186,15 +186,16 @@ def _read_docs(path: Path, offset: int, length: int) -> pa.Table:
         return pa.ipc.open_file(fh).read_all().slice(offset, length)
 
 
-def _write_part(task: tuple[InputFile, int, list[tuple[str, int, int]], Path]) -> str:
-    """One final partition of a split file, cut from its splits' documents in order."""
+def _write_part(task: tuple[InputFile, int, list[tuple[str, int, int]], Path]) -> tuple[str, str]:
+    """One final partition of a split file, cut from its splits' documents in order: its name and sha256."""
     f, number, pieces, stage_dir = task
     name = f"{f.prefix}-{number:04d}"
     schema = WEB_DOC_SCHEMA if f.html_column else DOC_SCHEMA
     tables = [_read_docs(_split_dir(stage_dir) / f"{split}.arrow", a, n) for split, a, n in pieces]
     table = pa.concat_tables(tables).combine_chunks() if tables else schema.empty_table()
-    write_parquet(table, stage_dir / "_raw" / f"{name}.parquet")
-    return name
+    path = stage_dir / "_raw" / f"{name}.parquet"
+    write_parquet(table, path)
+    return name, sha256_file(path)
 
 
 def _write_quarantine(task: tuple[InputFile, list[str], Path]) -> None:
@@ -252,10 +253,10 @@ def ingest_files(ex: Executor, files: Sequence[InputFile], stage_dir: Path, part
         parts = partition_pieces([read[n]["docs"] for n in names], names, partition_rows)
         writes += [("part", (files[i], p, pieces, stage_dir)) for p, pieces in enumerate(parts)]
         writes.append(("quarantine", (files[i], names, stage_dir)))
-    ex.map(_write_pass, writes, progress("partitions"))
+    digests = dict(d for d in ex.map(_write_pass, writes, progress("partitions")) if d is not None)
     for i in sorted(splits):
         results[i] = _file_result(files[i], [read[s.name] for s in splits[i]], [s.name for s in splits[i]],
-                                  partition_rows, stage_hash)
+                                  partition_rows, stage_hash, digests)
         write_json(results[i], stage_dir / "_files" / f"{files[i].prefix}.json")
     if splits:
         storage.rmtree(_split_dir(stage_dir))
@@ -270,16 +271,17 @@ def _numbered(pieces: list[Split]) -> list[Split]:
 
 
 def _file_result(f: InputFile, read: list[dict[str, Any]], names: list[str], partition_rows: int,
-                 stage_hash: str) -> dict[str, Any]:
+                 stage_hash: str, digests: dict[str, str]) -> dict[str, Any]:
     """A split file's marker, the same as `ingest_file` gives the file read whole."""
     by_reason: dict[str, int] = {}
     for r in read:
         for k, v in r["by_reason"].items():
             by_reason[k] = by_reason.get(k, 0) + v
-    n_parts = len(partition_pieces([r["docs"] for r in read], names, partition_rows))
+    parts = [f"{f.prefix}-{p:04d}" for p in range(len(partition_pieces([r["docs"] for r in read], names,
+                                                                       partition_rows)))]
     return {"config_hash": stage_hash, "file": f.path, "records": sum(r["records"] for r in read),
-            "quarantined": sum(r["quarantined"] for r in read),
-            "parts": [f"{f.prefix}-{p:04d}" for p in range(n_parts)], "by_reason": by_reason, "skipped": {}}
+            "quarantined": sum(r["quarantined"] for r in read), "parts": parts, "by_reason": by_reason,
+            "skipped": {}, "digests": {p: digests[p] for p in parts}}
 
 
 def _read_pass(task: tuple[str, Any]) -> Any:
