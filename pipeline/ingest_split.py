@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import faults, storage
-from pipeline.ingest import InputFile, _error_kind, docs_table, ingest_file, read_jsonl, read_table_rows
+from pipeline.ingest import InputFile, _error_kind, ingest_file, read_jsonl, read_table_rows
 from pipeline.io import atomic_path, read_json_or_none, sha256_file, write_json, write_parquet
 from pipeline.primitives import Executor, Progress
 from pipeline.schema import DOC_SCHEMA, QUARANTINE_SCHEMA
@@ -118,8 +118,8 @@ def _row_group_runs(f: InputFile, split_bytes: int) -> list[Split] | None:
 
 def line_counts(path: str, cuts: Sequence[int]) -> list[int]:
     """Newlines in each byte range [cuts[i], cuts[i + 1]) of a plain file: the lines before the next
-    range. Vectorized over a memory map (no copy of the file; 0.2 CPU-s per GB, where reading the
-    ranges and `bytes.count` took four times that)."""
+    range. Vectorized over a memory map, without copying the file: 0.2 CPU-s for 839 MB, where a
+    `map` reading the ranges for `bytes.count` took 0.45 (and waited for the workers to start)."""
     counts: list[int] = []
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         for a, b in zip(cuts[:-1], cuts[1:], strict=True):
@@ -154,7 +154,7 @@ def _read_split(task: tuple[Split, Path]) -> dict[str, Any]:
         else:
             bad.append(qrow)  # type: ignore[arg-type]
     out = _split_dir(stage_dir)
-    _write_ipc(docs_table(docs, schema), out / f"{split.name}.arrow")
+    _write_ipc(pa.Table.from_pylist(docs, schema=schema), out / f"{split.name}.arrow")
     write_parquet(pa.Table.from_pylist(bad, schema=QUARANTINE_SCHEMA), out / f"{split.name}.quarantine.parquet")
     by_reason: dict[str, int] = {}
     for q in bad:
