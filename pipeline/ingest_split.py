@@ -40,7 +40,6 @@ from pipeline.ingest import InputFile, _error_kind, ingest_file, read_jsonl, rea
 from pipeline.io import atomic_path, read_json_or_none, sha256_file, write_json, write_parquet
 from pipeline.primitives import Executor, Progress
 from pipeline.schema import DOC_SCHEMA, QUARANTINE_SCHEMA
-from pipeline.storage import arrow
 from pipeline.warc import WEB_DOC_SCHEMA
 
 COUNT_CHUNK = 4 << 20  # bytes compared at a time when counting newlines (the mask stays in cache)
@@ -155,7 +154,7 @@ def _read_split(task: tuple[Split, Path]) -> dict[str, Any]:
             bad.append(qrow)  # type: ignore[arg-type]
     out = _split_dir(stage_dir)
     _write_ipc(pa.Table.from_pylist(docs, schema=schema), out / f"{split.name}.arrow")
-    write_parquet(pa.Table.from_pylist(bad, schema=QUARANTINE_SCHEMA), out / f"{split.name}.quarantine.parquet")
+    _write_ipc(pa.Table.from_pylist(bad, schema=QUARANTINE_SCHEMA), out / f"{split.name}.quarantine.arrow")
     by_reason: dict[str, int] = {}
     for q in bad:
         key = f"quarantine:{_error_kind(q['error'])}"
@@ -164,8 +163,8 @@ def _read_split(task: tuple[Split, Path]) -> dict[str, Any]:
 
 
 def _write_ipc(table: pa.Table, path: Path) -> None:
-    """A scratch file of documents (Arrow IPC: no encoding cost) moved into place whole; locally
-    without fsync (a killed run redoes the file's pieces), on an object store uploaded whole."""
+    """A scratch file of documents or quarantine rows (Arrow IPC: no encoding cost) moved into place
+    whole; locally without fsync (a killed run redoes the file's pieces), on an object store uploaded."""
     if not storage.is_local(path):
         with atomic_path(path) as tmp, pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
             w.write_table(table)
@@ -178,12 +177,12 @@ def _write_ipc(table: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _read_docs(path: Path, offset: int, length: int) -> pa.Table:
+def _read_ipc(path: Path) -> pa.Table:
     if storage.is_local(path):
         with pa.memory_map(str(path)) as source:
-            return pa.ipc.open_file(source).read_all().slice(offset, length)
+            return pa.ipc.open_file(source).read_all()
     with storage.location(path).open("rb") as fh:
-        return pa.ipc.open_file(fh).read_all().slice(offset, length)
+        return pa.ipc.open_file(fh).read_all()
 
 
 def _write_part(task: tuple[InputFile, int, list[tuple[str, int, int]], Path]) -> tuple[str, str]:
@@ -191,7 +190,7 @@ def _write_part(task: tuple[InputFile, int, list[tuple[str, int, int]], Path]) -
     f, number, pieces, stage_dir = task
     name = f"{f.prefix}-{number:04d}"
     schema = WEB_DOC_SCHEMA if f.html_column else DOC_SCHEMA
-    tables = [_read_docs(_split_dir(stage_dir) / f"{split}.arrow", a, n) for split, a, n in pieces]
+    tables = [_read_ipc(_split_dir(stage_dir) / f"{split}.arrow").slice(a, n) for split, a, n in pieces]
     table = pa.concat_tables(tables).combine_chunks() if tables else schema.empty_table()
     path = stage_dir / "_raw" / f"{name}.parquet"
     write_parquet(table, path)
@@ -200,7 +199,7 @@ def _write_part(task: tuple[InputFile, int, list[tuple[str, int, int]], Path]) -
 
 def _write_quarantine(task: tuple[InputFile, list[str], Path]) -> None:
     f, splits, stage_dir = task
-    tables = [pq.read_table(arrow(_split_dir(stage_dir) / f"{s}.quarantine.parquet")) for s in splits]
+    tables = [_read_ipc(_split_dir(stage_dir) / f"{s}.quarantine.arrow") for s in splits]
     bad = pa.concat_tables(tables) if tables else QUARANTINE_SCHEMA.empty_table()
     qpath = stage_dir.parent / "quarantine" / f"{f.prefix}.parquet"
     if bad.num_rows:
