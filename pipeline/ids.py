@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from pipeline.storage import arrow
 
-ID_CHECK_ROWS = 10_000_000  # ids `ids_distinct` holds in memory at most (about 0.5 GB)
+ID_CHECK_ROWS = 5_000_000  # ids `ids_distinct` holds in memory at most (with its hash table about 0.5 GB)
 
 
 def derived_doc_id(source: str, relpath: str, line: int) -> str:
