@@ -309,20 +309,23 @@ def _replace_with_text(el: etree._Element, tag: str, text: str) -> None:
         parent.replace(el, new)
 
 
-def rewrite(root: etree._Element, html: str) -> None:
+def rewrite(root: etree._Element) -> None:
     """Formulas to delimited TeX and code blocks to fenced text, in the tree, before the walk.
 
-    Done with lxml's C-level tag iteration and only where the page's source mentions the markup, so
-    pages without math or code pay one substring test each."""
-    if "<math" in html or "katex" in html or "MathJax" in html or "mjx-" in html or "math/tex" in html:
+    Whether a page has any is asked of the tree with lxml's C-level tag iteration (a few microseconds;
+    seven substring searches over the source cost more than the walk's whole start), so pages without
+    math or code pay almost nothing. A page has formulas when it holds MathML, MathJax 3 elements or
+    MathJax 2 `math/tex` scripts; renderers' visual copies exist only beside one of those."""
+    scripts = [el for el in root.iter("script") if html_math.script_tex(el) is not None]
+    if scripts or next(root.iter(*_MATH_TAGS), None) is not None:
         for el in _RENDERED(root):
             if html_math.is_rendered_copy(el):
                 _drop_keep_tail(el)
-        for el in list(root.iter("script")):
+        for el in scripts:
             f = html_math.script_tex(el)
-            if f is not None:
+            if f is not None and el.getparent() is not None:
                 _replace_with_text(el, "span", _formula_text(f))
-        for el in list(root.iter("math", "{http://www.w3.org/1998/Math/MathML}math")):
+        for el in list(root.iter("math", _MATHML)):
             if el.getparent() is None:
                 continue
             f = html_math.math_element_tex(el)
@@ -330,16 +333,16 @@ def rewrite(root: etree._Element, html: str) -> None:
                 _replace_with_text(el, "span", _formula_text(f))
             else:
                 _drop_keep_tail(el)
-    if "<pre" in html or "<code" in html:
-        for el in list(root.iter("pre")):
-            if el.getparent() is not None:
-                _replace_with_text(el, "pre", fence(el))
-        if "<code" in html:
-            for el in list(root.iter("code")):
-                if el.getparent() is not None and _is_code_block(el):
-                    _replace_with_text(el, "pre", fence(el))
+    for el in list(root.iter("pre")):
+        if el.getparent() is not None:
+            _replace_with_text(el, "pre", fence(el))
+    for el in list(root.iter("code")):
+        if el.getparent() is not None and _is_code_block(el):
+            _replace_with_text(el, "pre", fence(el))
 
 
+_MATHML = "{http://www.w3.org/1998/Math/MathML}math"
+_MATH_TAGS = ("math", _MATHML, "mjx-container", "mjx-math")
 _RENDERED = etree.XPath("//*[contains(@class, 'katex-html') or contains(@class, 'MathJax') or "
                         "contains(@class, 'MJX_Assistive')] | //mjx-math")
 
@@ -377,7 +380,7 @@ def segment(html: str) -> Blocks:
     root = parse(html)
     if root is None:
         return walk(etree.Element("body"))
-    rewrite(root, html)
+    rewrite(root)
     etree.strip_elements(root, *SKIP_TAGS, etree.Comment, with_tail=False)
     etree.strip_tags(root, *INLINE_TAGS)  # their text joins the parent's, in C, so the walk visits fewer nodes
     body = root.find("body")

@@ -97,7 +97,7 @@ def rewritten(html: str) -> str:
     root = parse(html)
     if root is None:
         return html
-    rewrite(root, html)
+    rewrite(root)
     return etree.tostring(root, encoding="unicode", method="html")
 
 
