@@ -367,15 +367,16 @@ def _formula_text(f: html_math.Formula) -> str:
     return f"{FORMULA_OPEN}${f.tex}${FORMULA_CLOSE}"
 
 
-def parse(html: str) -> etree._Element | None:
-    """The page's root element (lxml's forgiving HTML parser over UTF-8 bytes); None for an empty page."""
-    data = html.encode("utf-8", "surrogatepass")
+def parse(html: str | bytes) -> etree._Element | None:
+    """The page's root element (lxml's forgiving HTML parser over UTF-8 bytes: a str is encoded, bytes
+    must be UTF-8 already); None for an empty page."""
+    data = html if isinstance(html, bytes) else html.encode("utf-8", "surrogatepass")
     if not data.strip():
         return None
     return etree.fromstring(data, PARSER)
 
 
-def segment(html: str) -> Blocks:
+def segment(html: str | bytes) -> Blocks:
     """The page's text blocks in reading order (formulas as delimited TeX, code blocks fenced)."""
     root = parse(html)
     if root is None:
