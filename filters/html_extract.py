@@ -25,7 +25,7 @@ _FENCED = re.compile(r"^[ \t]*(```[^\n`]*\n.*?\n[ \t]*```)[ \t]*$", re.S | re.M)
 
 
 def _tidy_prose(text: str) -> str:
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    lines = [line.strip() for line in _SPACES.sub(" ", text).split("\n")]  # _SPACES never spans lines
     return _BLANKS.sub("\n\n", "\n".join(lines))
 
 
