@@ -163,97 +163,117 @@ def walk(start: etree._Element) -> Blocks:
     """Split the visible text under `start` into blocks at block-level tags (one lxml iterwalk, no recursion).
 
     Text between two block boundaries is one block, attributed to the innermost open block-level
-    element; text inside <a> counts as link text; a <pre> (already fenced by `rewrite`) is one block."""
+    element; text inside <a> counts as link text; a <pre> (already fenced by `rewrite`) is one block.
+    The loop runs once per element of every page (most of the `blocks` method's Python time), so it is
+    written flat: no helper calls, locals for globals, a <pre>'s raw length kept as a negative link count
+    and a block's characters counted afterwards in numpy."""
     texts: list[str] = []
-    chars: list[int] = []
     links: list[int] = []
-    code: list[bool] = []
+    code_at: list[int] = []
+    fenced: list[bool] = []
     bctx: list[int] = []
     c_parent, c_depth, c_tag, c_mask, c_end = [-1], [0], ["body"], [0], [0]
     parts: list[str] = []
     link_chars = 0
     cur = 0
+    n_ctx = 1
     link_depth = 0  # open <a> elements
-
-    def flush(ctx: int, link_chars: int) -> None:
-        raw = "".join(parts)
-        parts.clear()
-        if raw.isspace():
-            return
-        text = _normalized(raw)
-        if text:
-            texts.append(text)
-            chars.append(len(text))
-            links.append(min(link_chars, len(text)))
-            code.append(False)
-            bctx.append(ctx)
-
     mask_cache = _MASK_CACHE
+    context_bit = _CONTEXT_BIT
+    block_tags = BLOCK_TAGS
+    name_attrs, flag_attrs = _NAME_ATTRS, _FLAG_ATTRS
+    append_part = parts.append
     walker = etree.iterwalk(start, events=("start", "end"))
     for event, el in walker:
         tag = el.tag
-        if event == "start":
-            if tag in BLOCK_TAGS:
-                if parts:
-                    if len(parts) > 1 or not parts[0].isspace():
-                        flush(cur, link_chars)
-                    parts.clear()
-                    link_chars = 0
-                mask = c_mask[cur] | _CONTEXT_BIT.get(tag, 0)
+        if tag in block_tags:
+            if parts:
+                raw = "".join(parts) if len(parts) > 1 else parts[0]
+                parts.clear()
+                if not raw.isspace():
+                    text = " ".join(raw.split()) if "\n" not in raw else _normalized(raw)
+                    if text:
+                        texts.append(text)
+                        links.append(link_chars)
+                        bctx.append(cur)
+                link_chars = 0
+            if event == "start":
+                mask = c_mask[cur] | context_bit.get(tag, 0)
                 for key, value in el.items():
-                    if key in _NAME_ATTRS:
+                    if key in name_attrs:
                         bits = mask_cache.get(value)
                         mask |= class_mask(value) if bits is None else bits
-                    elif key in _FLAG_ATTRS:
+                    elif key in flag_attrs:
                         mask |= attribute_bits(key, value)
                 c_parent.append(cur)
                 c_depth.append(c_depth[cur] + 1)
                 c_tag.append(tag)
                 c_mask.append(mask)
                 c_end.append(0)
-                cur = len(c_tag) - 1
+                cur = n_ctx
+                n_ctx += 1
                 if tag == "pre":
                     walker.skip_subtree()
                     text = el.text or ""
                     if text.strip():
+                        code_at.append(len(texts))
+                        fenced.append(text.startswith("```"))
                         texts.append(text.strip("\n"))
-                        chars.append(len(text))
-                        links.append(0)
-                        code.append(text.startswith("```"))
+                        links.append(-len(text))  # marks the raw length (chars of a <pre>: its raw text)
                         bctx.append(cur)
                     continue
-            elif tag == "a":
+                text = el.text
+                if text:
+                    append_part(text)
+                    if link_depth:
+                        link_chars += len(text.strip())
+            else:
+                c_end[cur] = n_ctx
+                cur = c_parent[cur]
+                tail = el.tail
+                if tail:
+                    append_part(tail)
+                    if link_depth:
+                        link_chars += len(tail.strip())
+        elif event == "start":
+            if tag == "a":
                 link_depth += 1
             elif tag == "br":
-                parts.append("\n")
+                append_part("\n")
             text = el.text
             if text:
-                parts.append(text)
+                append_part(text)
                 if link_depth:
                     link_chars += len(text.strip())
         else:
-            if tag in BLOCK_TAGS:
-                if parts:
-                    if len(parts) > 1 or not parts[0].isspace():
-                        flush(cur, link_chars)
-                    parts.clear()
-                    link_chars = 0
-                c_end[cur] = len(c_tag)
-                cur = c_parent[cur]
-            elif tag == "a":
+            if tag == "a":
                 link_depth -= 1
             tail = el.tail
             if tail:
-                parts.append(tail)
+                append_part(tail)
                 if link_depth:
                     link_chars += len(tail.strip())
     if parts:
-        flush(0, link_chars)
-    c_end[0] = len(c_tag)
+        raw = "".join(parts)
+        if not raw.isspace():
+            text = _normalized(raw)
+            if text:
+                texts.append(text)
+                links.append(link_chars)
+                bctx.append(0)
+    c_end[0] = n_ctx
     i64 = np.int64
-    return Blocks(texts, np.array(chars, dtype=i64), np.array(links, dtype=i64), np.array(code, dtype=bool),
-                  np.array(bctx, dtype=i64), np.array(c_parent, dtype=i64), np.array(c_depth, dtype=i64),
-                  c_tag, c_mask, np.array(c_end, dtype=i64))
+    chars = np.fromiter(map(len, texts), dtype=i64, count=len(texts))
+    link_arr = np.array(links, dtype=i64)
+    code = np.zeros(len(texts), dtype=bool)
+    if code_at:
+        at = np.array(code_at, dtype=i64)
+        chars[at] = -link_arr[at]
+        link_arr[at] = 0
+        code[at] = fenced
+    np.minimum(link_arr, chars, out=link_arr)
+    return Blocks(texts, chars, link_arr, code, np.array(bctx, dtype=i64), np.array(c_parent, dtype=i64),
+                  np.array(c_depth, dtype=i64), c_tag, c_mask, np.array(c_end, dtype=i64))
 
 
 def _is_code_block(el: etree._Element) -> bool:
