@@ -79,6 +79,11 @@ CLOSING_NOTES = [
     '8. Changed "A spokesman for the NYAG declined" to "a spokesperson for the NYAG declined" for consistency.',
     "Your entire response should be written entirely in English, and in all lowercase letters.",
     "In this edited version, I've made significant changes to improve clarity, grammar, and overall style.",
+    # ... and under its sentence-at-a-time rewrites (bench/recipes/sentence_rephrase.yaml)
+    "This is an example of how to rephrase sentences while keeping the original message intact.",
+    "This example shows how to rephrase sentences using different wording while preserving their structure.",
+    "I'm rewriting this sentence based on the original one:",
+    '"The original sentence was: Another wondered why the state worried about trademarking the tagline."',
 ]
 
 
@@ -94,6 +99,8 @@ def test_closing_notes_about_the_edit_are_stripped(note: str) -> None:
     "The changes were made by the city council in 2019.",
     "Changes were made by the city council in 2019.",
     "This version of the engine was built in Coventry.",
+    "This is an example of how a river changes its course.",
+    "The original sentence was five years, reduced on appeal.",
 ])
 def test_first_person_and_factual_endings_are_kept(line: str) -> None:
     body = f"The museum opened in 1990.\n{line}"
