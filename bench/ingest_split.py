@@ -65,7 +65,7 @@ def digest(out: Path) -> str:
     return h.hexdigest()
 
 
-def run(root: Path, data: Path, workers: int, split_mb: int, label: str) -> tuple[float, float]:
+def run(root: Path, data: Path, workers: int, split_mb: int, label: str) -> tuple[float, float, float]:
     out = root / f"out-{label}"
     shutil.rmtree(out, ignore_errors=True)
     cfg = {"name": "bench", "output": str(out), "workers": workers, "seed": 0, "partition_rows": 20_000,
@@ -78,8 +78,9 @@ def run(root: Path, data: Path, workers: int, split_mb: int, label: str) -> tupl
     subprocess.run([sys.executable, "-m", "pipeline", "run", str(root / f"cfg-{label}.json")], env=env, check=True,
                    stdout=subprocess.DEVNULL)
     after = os.times()
+    stage = json.loads((out / "ingest" / "_manifest.json").read_text())["seconds"]
     return time.perf_counter() - t0, (after.children_user + after.children_system
-                                      - before.children_user - before.children_system)
+                                      - before.children_user - before.children_system), stage
 
 
 def main() -> None:
@@ -98,17 +99,20 @@ def main() -> None:
     results = {}
     # the whole file in one task (what every file got before), then split in pieces on 1 and 2 workers
     for label, workers, split_mb in (("whole", 1, 1 << 30), ("split1", 1, args.split_mb), ("split2", 2, args.split_mb)):
-        wall, cpu = run(args.dir, data, workers, split_mb, label)
-        results[label] = (wall, cpu)
-        print(f"{label}: {workers} worker(s), {wall:.1f} s wall, {cpu:.1f} CPU-s, load {os.getloadavg()[0]:.1f}")
+        wall, cpu, stage = run(args.dir, data, workers, split_mb, label)
+        results[label] = (wall, cpu, stage)
+        print(f"{label}: {workers} worker(s), {wall:.1f} s wall ({stage:.1f} s the ingest stage), {cpu:.1f} CPU-s, "
+              f"load {os.getloadavg()[0]:.1f}")
     same = len({digest(args.dir / f"out-{label}") for label in results}) == 1
     print(f"outputs byte-identical: {same}")
     ratio = results["split2"][0] / results["whole"][0]
     print(f"2 workers (split) / 1 worker (whole file) wall time: {ratio:.2f}; "
-          f"against 1 worker split: {results['split2'][0] / results['split1'][0]:.2f}")
+          f"against 1 worker split: {results['split2'][0] / results['split1'][0]:.2f}; "
+          f"stage time: {results['split2'][2] / results['whole'][2]:.2f}")
     print(json.dumps({"size_mb": round(data.stat().st_size / 1e6),
                       **{f"seconds_{k}": round(v[0], 1) for k, v in results.items()},
                       **{f"cpu_s_{k}": round(v[1], 1) for k, v in results.items()},
+                      **{f"stage_s_{k}": round(v[2], 1) for k, v in results.items()},
                       "ratio_vs_whole_file": round(ratio, 3),
                       "ratio_vs_split_1_worker": round(results["split2"][0] / results["split1"][0], 3),
                       "identical": same, "load_before": [round(x, 1) for x in load_before],

@@ -107,7 +107,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
-def blocks_text(html: str, model: BlockModel | None = None) -> str:
+def blocks_text(html: str | bytes, model: BlockModel | None = None) -> str:
     """The page's main text, formulas still inside FORMULA_OPEN/FORMULA_CLOSE marks (see `strip_marks`)."""
     return "\n".join(select(segment(html), model or default_model()))
 

@@ -163,97 +163,117 @@ def walk(start: etree._Element) -> Blocks:
     """Split the visible text under `start` into blocks at block-level tags (one lxml iterwalk, no recursion).
 
     Text between two block boundaries is one block, attributed to the innermost open block-level
-    element; text inside <a> counts as link text; a <pre> (already fenced by `rewrite`) is one block."""
+    element; text inside <a> counts as link text; a <pre> (already fenced by `rewrite`) is one block.
+    The loop runs once per element of every page (most of the `blocks` method's Python time), so it is
+    written flat: no helper calls, locals for globals, a <pre>'s raw length kept as a negative link count
+    and a block's characters counted afterwards in numpy."""
     texts: list[str] = []
-    chars: list[int] = []
     links: list[int] = []
-    code: list[bool] = []
+    code_at: list[int] = []
+    fenced: list[bool] = []
     bctx: list[int] = []
     c_parent, c_depth, c_tag, c_mask, c_end = [-1], [0], ["body"], [0], [0]
     parts: list[str] = []
     link_chars = 0
     cur = 0
+    n_ctx = 1
     link_depth = 0  # open <a> elements
-
-    def flush(ctx: int, link_chars: int) -> None:
-        raw = "".join(parts)
-        parts.clear()
-        if raw.isspace():
-            return
-        text = _normalized(raw)
-        if text:
-            texts.append(text)
-            chars.append(len(text))
-            links.append(min(link_chars, len(text)))
-            code.append(False)
-            bctx.append(ctx)
-
     mask_cache = _MASK_CACHE
+    context_bit = _CONTEXT_BIT
+    block_tags = BLOCK_TAGS
+    name_attrs, flag_attrs = _NAME_ATTRS, _FLAG_ATTRS
+    append_part = parts.append
     walker = etree.iterwalk(start, events=("start", "end"))
     for event, el in walker:
         tag = el.tag
-        if event == "start":
-            if tag in BLOCK_TAGS:
-                if parts:
-                    if len(parts) > 1 or not parts[0].isspace():
-                        flush(cur, link_chars)
-                    parts.clear()
-                    link_chars = 0
-                mask = c_mask[cur] | _CONTEXT_BIT.get(tag, 0)
+        if tag in block_tags:
+            if parts:
+                raw = "".join(parts) if len(parts) > 1 else parts[0]
+                parts.clear()
+                if not raw.isspace():
+                    text = " ".join(raw.split()) if "\n" not in raw else _normalized(raw)
+                    if text:
+                        texts.append(text)
+                        links.append(link_chars)
+                        bctx.append(cur)
+                link_chars = 0
+            if event == "start":
+                mask = c_mask[cur] | context_bit.get(tag, 0)
                 for key, value in el.items():
-                    if key in _NAME_ATTRS:
+                    if key in name_attrs:
                         bits = mask_cache.get(value)
                         mask |= class_mask(value) if bits is None else bits
-                    elif key in _FLAG_ATTRS:
+                    elif key in flag_attrs:
                         mask |= attribute_bits(key, value)
                 c_parent.append(cur)
                 c_depth.append(c_depth[cur] + 1)
                 c_tag.append(tag)
                 c_mask.append(mask)
                 c_end.append(0)
-                cur = len(c_tag) - 1
+                cur = n_ctx
+                n_ctx += 1
                 if tag == "pre":
                     walker.skip_subtree()
                     text = el.text or ""
                     if text.strip():
+                        code_at.append(len(texts))
+                        fenced.append(text.startswith("```"))
                         texts.append(text.strip("\n"))
-                        chars.append(len(text))
-                        links.append(0)
-                        code.append(text.startswith("```"))
+                        links.append(-len(text))  # marks the raw length (chars of a <pre>: its raw text)
                         bctx.append(cur)
                     continue
-            elif tag == "a":
+                text = el.text
+                if text:
+                    append_part(text)
+                    if link_depth:
+                        link_chars += len(text.strip())
+            else:
+                c_end[cur] = n_ctx
+                cur = c_parent[cur]
+                tail = el.tail
+                if tail:
+                    append_part(tail)
+                    if link_depth:
+                        link_chars += len(tail.strip())
+        elif event == "start":
+            if tag == "a":
                 link_depth += 1
             elif tag == "br":
-                parts.append("\n")
+                append_part("\n")
             text = el.text
             if text:
-                parts.append(text)
+                append_part(text)
                 if link_depth:
                     link_chars += len(text.strip())
         else:
-            if tag in BLOCK_TAGS:
-                if parts:
-                    if len(parts) > 1 or not parts[0].isspace():
-                        flush(cur, link_chars)
-                    parts.clear()
-                    link_chars = 0
-                c_end[cur] = len(c_tag)
-                cur = c_parent[cur]
-            elif tag == "a":
+            if tag == "a":
                 link_depth -= 1
             tail = el.tail
             if tail:
-                parts.append(tail)
+                append_part(tail)
                 if link_depth:
                     link_chars += len(tail.strip())
     if parts:
-        flush(0, link_chars)
-    c_end[0] = len(c_tag)
+        raw = "".join(parts)
+        if not raw.isspace():
+            text = _normalized(raw)
+            if text:
+                texts.append(text)
+                links.append(link_chars)
+                bctx.append(0)
+    c_end[0] = n_ctx
     i64 = np.int64
-    return Blocks(texts, np.array(chars, dtype=i64), np.array(links, dtype=i64), np.array(code, dtype=bool),
-                  np.array(bctx, dtype=i64), np.array(c_parent, dtype=i64), np.array(c_depth, dtype=i64),
-                  c_tag, c_mask, np.array(c_end, dtype=i64))
+    chars = np.fromiter(map(len, texts), dtype=i64, count=len(texts))
+    link_arr = np.array(links, dtype=i64)
+    code = np.zeros(len(texts), dtype=bool)
+    if code_at:
+        at = np.array(code_at, dtype=i64)
+        chars[at] = -link_arr[at]
+        link_arr[at] = 0
+        code[at] = fenced
+    np.minimum(link_arr, chars, out=link_arr)
+    return Blocks(texts, chars, link_arr, code, np.array(bctx, dtype=i64), np.array(c_parent, dtype=i64),
+                  np.array(c_depth, dtype=i64), c_tag, c_mask, np.array(c_end, dtype=i64))
 
 
 def _is_code_block(el: etree._Element) -> bool:
@@ -309,20 +329,23 @@ def _replace_with_text(el: etree._Element, tag: str, text: str) -> None:
         parent.replace(el, new)
 
 
-def rewrite(root: etree._Element, html: str) -> None:
+def rewrite(root: etree._Element) -> None:
     """Formulas to delimited TeX and code blocks to fenced text, in the tree, before the walk.
 
-    Done with lxml's C-level tag iteration and only where the page's source mentions the markup, so
-    pages without math or code pay one substring test each."""
-    if "<math" in html or "katex" in html or "MathJax" in html or "mjx-" in html or "math/tex" in html:
+    Whether a page has any is asked of the tree with lxml's C-level tag iteration (a few microseconds;
+    seven substring searches over the source cost more than the walk's whole start), so pages without
+    math or code pay almost nothing. A page has formulas when it holds MathML, MathJax 3 elements or
+    MathJax 2 `math/tex` scripts; renderers' visual copies exist only beside one of those."""
+    scripts = [el for el in root.iter("script") if html_math.script_tex(el) is not None]
+    if scripts or next(root.iter(*_MATH_TAGS), None) is not None:
         for el in _RENDERED(root):
             if html_math.is_rendered_copy(el):
                 _drop_keep_tail(el)
-        for el in list(root.iter("script")):
+        for el in scripts:
             f = html_math.script_tex(el)
-            if f is not None:
+            if f is not None and el.getparent() is not None:
                 _replace_with_text(el, "span", _formula_text(f))
-        for el in list(root.iter("math", "{http://www.w3.org/1998/Math/MathML}math")):
+        for el in list(root.iter("math", _MATHML)):
             if el.getparent() is None:
                 continue
             f = html_math.math_element_tex(el)
@@ -330,16 +353,16 @@ def rewrite(root: etree._Element, html: str) -> None:
                 _replace_with_text(el, "span", _formula_text(f))
             else:
                 _drop_keep_tail(el)
-    if "<pre" in html or "<code" in html:
-        for el in list(root.iter("pre")):
-            if el.getparent() is not None:
-                _replace_with_text(el, "pre", fence(el))
-        if "<code" in html:
-            for el in list(root.iter("code")):
-                if el.getparent() is not None and _is_code_block(el):
-                    _replace_with_text(el, "pre", fence(el))
+    for el in list(root.iter("pre")):
+        if el.getparent() is not None:
+            _replace_with_text(el, "pre", fence(el))
+    for el in list(root.iter("code")):
+        if el.getparent() is not None and _is_code_block(el):
+            _replace_with_text(el, "pre", fence(el))
 
 
+_MATHML = "{http://www.w3.org/1998/Math/MathML}math"
+_MATH_TAGS = ("math", _MATHML, "mjx-container", "mjx-math")
 _RENDERED = etree.XPath("//*[contains(@class, 'katex-html') or contains(@class, 'MathJax') or "
                         "contains(@class, 'MJX_Assistive')] | //mjx-math")
 
@@ -364,20 +387,21 @@ def _formula_text(f: html_math.Formula) -> str:
     return f"{FORMULA_OPEN}${f.tex}${FORMULA_CLOSE}"
 
 
-def parse(html: str) -> etree._Element | None:
-    """The page's root element (lxml's forgiving HTML parser over UTF-8 bytes); None for an empty page."""
-    data = html.encode("utf-8", "surrogatepass")
+def parse(html: str | bytes) -> etree._Element | None:
+    """The page's root element (lxml's forgiving HTML parser over UTF-8 bytes: a str is encoded, bytes
+    must be UTF-8 already); None for an empty page."""
+    data = html if isinstance(html, bytes) else html.encode("utf-8", "surrogatepass")
     if not data.strip():
         return None
     return etree.fromstring(data, PARSER)
 
 
-def segment(html: str) -> Blocks:
+def segment(html: str | bytes) -> Blocks:
     """The page's text blocks in reading order (formulas as delimited TeX, code blocks fenced)."""
     root = parse(html)
     if root is None:
         return walk(etree.Element("body"))
-    rewrite(root, html)
+    rewrite(root)
     etree.strip_elements(root, *SKIP_TAGS, etree.Comment, with_tail=False)
     etree.strip_tags(root, *INLINE_TAGS)  # their text joins the parent's, in C, so the walk visits fewer nodes
     body = root.find("body")

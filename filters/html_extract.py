@@ -25,7 +25,7 @@ _FENCED = re.compile(r"^[ \t]*(```[^\n`]*\n.*?\n[ \t]*```)[ \t]*$", re.S | re.M)
 
 
 def _tidy_prose(text: str) -> str:
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    lines = [line.strip() for line in _SPACES.sub(" ", text).split("\n")]  # _SPACES never spans lines
     return _BLANKS.sub("\n\n", "\n".join(lines))
 
 
@@ -67,7 +67,7 @@ def plain_text(html: str, options: dict[str, Any]) -> str:
     return tidy(extract_plain_text(html, preserve_formatting=True, main_content=False, **options))
 
 
-def blocks_text(html: str) -> str:
+def blocks_text(html: str | bytes) -> str:
     """The learned block classifier's main text (formula marks kept for counting)."""
     from filters.block_classifier import blocks_text as classify
 
@@ -97,7 +97,7 @@ def rewritten(html: str) -> str:
     root = parse(html)
     if root is None:
         return html
-    rewrite(root, html)
+    rewrite(root)
     return etree.tostring(root, encoding="unicode", method="html")
 
 
@@ -113,11 +113,15 @@ def finish(text: str) -> Extraction:
     return Extraction(text, marked + delimited)
 
 
-def extract_page(method: str, html: str, url: str | None, options: dict[str, Any]) -> Extraction:
+def extract_page(method: str, html: str | bytes, url: str | None, options: dict[str, Any]) -> Extraction:
+    """The page's text and formula count by `method`; `html` is the decoded page, or its UTF-8 bytes
+    (what the `extract` stage passes: lxml parses them as they are, the other methods get them decoded)."""
     if method == "blocks":
         return finish(tidy(blocks_text(html)))
     if method not in ("trafilatura", "resiliparse", "plain"):
         raise ValueError(f"unknown extraction method {method!r}")
+    if isinstance(html, bytes):
+        html = html.decode("utf-8", "surrogatepass")
     page = rewritten(html) if options.get("math_and_code", True) and needs_rewrite(html) else html
     opts = {k: v for k, v in options.items() if k != "math_and_code"}
     if method == "trafilatura":
@@ -127,6 +131,6 @@ def extract_page(method: str, html: str, url: str | None, options: dict[str, Any
     return finish(plain_text(page, opts))
 
 
-def extract(method: str, html: str, url: str | None, options: dict[str, Any]) -> str:
+def extract(method: str, html: str | bytes, url: str | None, options: dict[str, Any]) -> str:
     """The page's text by `method` (see `extract_page`, which also counts formulas)."""
     return extract_page(method, html, url, options).text

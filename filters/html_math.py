@@ -221,6 +221,8 @@ def normalize_delimiters(text: str) -> tuple[str, int]:
 
     Single `$...$` pairs are counted only where their content looks like TeX (a command, a script, an
     operator between symbols), so prices ("$5 and $10") are not formulas."""
+    if "$" not in text and "\\" not in text:  # every delimiter has one of them: most pages skip the regexes
+        return text, 0
     text = _DISPLAY_BRACKET.sub(lambda m: "$$" + m.group(1).strip() + "$$", text)
     text = _INLINE_PAREN.sub(lambda m: "$" + m.group(1).strip() + "$", text)
     n = len(_DISPLAY_DOLLARS.findall(text))

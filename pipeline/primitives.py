@@ -62,6 +62,11 @@ class Executor(Protocol):
         an edge, root = the smallest node of its component, each file sorted by node."""
         ...
 
+    def start_workers(self, preload: Sequence[str] = ()) -> None:
+        """Start the task slots now, each importing the modules named in `preload`, so that their start
+        overlaps the driver's work before the first `map` (nothing where slots need no start)."""
+        ...
+
     def generation_engine(self, kind: str, **kwargs: Any) -> Any | None:
         """An engine whose `generate` runs where this executor runs work, or None to build it in-process."""
         ...

@@ -1,21 +1,19 @@
 """`curate report OUT`: one self-contained HTML page about a run.
 
-Everything the page shows comes from the manifests and the stage outputs (numbers) and matplotlib
-(figures, embedded as base64 PNG), so it opens offline and can be mailed around. Numbers carry
-`data-*` attributes so tests (and scripts) can read them back.
+Everything the page shows comes from the manifests and the stage outputs: numbers, and figures drawn
+as inline SVG (`pipeline/svg_chart.py`), so it opens offline and can be mailed around. Numbers carry
+`data-*` attributes, figures `data-figure`, so tests (and scripts) can read them back.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from pipeline import storage
+from pipeline import storage, svg_chart
 from pipeline.io import atomic_open, read_json_or_none
 from pipeline.run_view import RunView
 
@@ -29,13 +27,8 @@ SECTIONS = (("funnel", "Funnel"), ("reasons", "Removals by reason"), ("code", "S
             ("scores", "Score distributions"), ("mix", "Language, domain and token mix"), ("synth", "Synthetic data"))
 
 
-def _figure_png(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return f'<img alt="figure" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+def _figure(name: str, svg: str) -> str:
+    return f'<figure data-figure="{_esc(name)}">{svg}</figure>'
 
 
 def _esc(value: Any) -> str:
@@ -53,7 +46,16 @@ def _funnel(view: RunView) -> str:
     head = "".join(f"<th>{h}</th>" for h in ("in", "added", "kept", "removed", "tokens", "seconds"))
     table = (f'<table id="funnel-table"><tr><th class="l">stage</th><th class="l">kind</th><th class="l">state</th>'
              f'{head}</tr>{"".join(rows)}</table>')
-    return f'<h2 id="funnel">Funnel</h2>{table}{_figure_png(view.plot_funnel())}'
+    return f'<h2 id="funnel">Funnel</h2>{table}{_funnel_figure(stats)}'
+
+
+def _funnel_figure(stats: pd.DataFrame) -> str:
+    """Kept and removed documents per finished stage (what `RunView.plot_funnel` draws)."""
+    done = stats[stats["state"] == "done"]
+    values = {f: [float(v) if v == v else 0.0 for v in done[f]] for f in ("kept", "removed")}
+    return _figure("funnel", svg_chart.bars(list(done["stage"]), [("kept", values["kept"]),
+                                                                   ("removed", values["removed"])],
+                                            "Documents per stage", "stage", "documents", stacked=True))
 
 
 def _num(value: Any) -> Any:
@@ -185,13 +187,13 @@ def _rule_columns(view: RunView) -> list[str]:
 def _scores(view: RunView) -> str:
     figures = []
     for column in [*SCORE_COLUMNS, *(c for c in _rule_columns(view) if c not in SCORE_COLUMNS)]:
-        frame, stage = view.score_frame(column)
-        if stage is None or frame.empty:
+        edges, groups, marks, stage = view.score_histogram(column, by="decision")
+        if stage is None or not groups:
             continue
         lines = "".join(f'<span data-threshold="{_esc(column)}" data-key="{_esc(k)}">{_esc(k)} = {v:.4g}</span> '
                         for k, v in view.thresholds(column, stage))
-        figures.append(f'<div data-score="{column}">{_figure_png(view.plot_scores(column, by="decision"))}'
-                       f'<p class="muted">{lines}</p></div>')
+        svg = svg_chart.histogram(edges, groups, marks, f"{column} ({stage})", column)
+        figures.append(f'<div data-score="{column}">{_figure(column, svg)}<p class="muted">{lines}</p></div>')
     return '<h2 id="scores">Score distributions</h2>' + ("".join(figures) or '<p class="muted">no score columns</p>')
 
 
@@ -216,25 +218,16 @@ def _mix(view: RunView) -> str:
         out.append('<h3>Token budget per domain</h3><table id="budget"><tr><th class="l">domain</th>'
                    "<th>available</th><th>target</th><th>realized</th><th>epochs</th><th>docs</th>"
                    f'<th class="l">note</th></tr>{rows}</table>')
-        out.append(_figure_png(_budget_figure(domains)))
+        out.append(_figure("budget", _budget_figure(domains)))
     body = "".join(out) or '<p class="muted">no mix information</p>'
     return f'<h2 id="mix">Language, domain and token mix</h2>{body}'
 
 
-def _budget_figure(domains: dict[str, Any]) -> Any:
-    import matplotlib.pyplot as plt
-
+def _budget_figure(domains: dict[str, Any]) -> str:
     names = list(domains)
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    xs = range(len(names))
-    ax.bar([x - 0.2 for x in xs], [domains[d].get("target_tokens") or 0 for d in names], width=0.4, label="target")
-    ax.bar([x + 0.2 for x in xs], [domains[d].get("tokens") or 0 for d in names], width=0.4, label="realized")
-    ax.set_xticks(list(xs), names, rotation=30)
-    ax.set_xlabel("domain")
-    ax.set_ylabel("tokens")
-    ax.legend()
-    fig.tight_layout()
-    return fig
+    return svg_chart.bars(names, [("target", [domains[d].get("target_tokens") or 0 for d in names]),
+                                  ("realized", [domains[d].get("tokens") or 0 for d in names])],
+                          "Token budget per domain", "domain", "tokens")
 
 
 def _final_frame(view: RunView) -> pd.DataFrame:
@@ -312,10 +305,6 @@ def _contents() -> str:
 
 
 def write_report(out: str | Path) -> Path:
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        matplotlib.use("Agg")  # no display needed (cron, CI)
     view = RunView(out)
     info = view.run_info
     title = f"ling-curate report: {_esc(info.get('name', view.path.name))}"

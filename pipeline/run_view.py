@@ -171,7 +171,10 @@ class RunView:
         """Up to `limit` removed documents per reason (rows whose `reason` starts with it), in one scan of
         the stage's removed files that stops once every reason has its examples (the report's examples:
         one `removed(reason=...)` per reason read every removed text once per reason)."""
+        import numpy as np
         import pandas as pd
+        import pyarrow as pa
+        import pyarrow.compute as pc
 
         name = self.stage(stage)
         files = self._files(self.path / name / "removed")
@@ -179,11 +182,12 @@ class RunView:
         missing = {r: limit for r in reasons}
         cols = list(dict.fromkeys([*columns, "reason"]))
         for batch in self._dataset(files).to_batches(columns=cols) if files and reasons else []:
-            frame = batch.to_pandas()
+            why = pc.fill_null(batch.column("reason"), "")
             for reason in [r for r, n in missing.items() if n > 0]:
-                rows = frame[frame["reason"].str.startswith(reason)].head(missing[reason])
+                # only the rows taken become pandas (not every removed text of the batch)
+                rows = np.flatnonzero(pc.starts_with(why, reason).to_numpy(zero_copy_only=False))[:missing[reason]]
                 if len(rows):
-                    found[reason].append(rows[columns])
+                    found[reason].append(batch.take(pa.array(rows)).to_pandas()[columns])
                     missing[reason] -= len(rows)
             if not any(n > 0 for n in missing.values()):
                 break
@@ -317,34 +321,47 @@ class RunView:
             found = [("threshold", float(effective))]
         return sorted(set(found))
 
-    def plot_scores(self, column: str = "quality_score", by: str | None = None, bins: int = 40) -> Any:
-        """Histogram of a score column (split by `by`, the groups on shared bins), with every threshold
-        that cuts it marked."""
-        import matplotlib.pyplot as plt
+    def score_histogram(self, column: str = "quality_score", by: str | None = None, bins: int = 40
+                        ) -> tuple[Any, list[tuple[str, Any]], list[tuple[str, float]], str | None]:
+        """(bin edges, (group, counts) per group of `by` on those shared bins, (label, value) per threshold
+        that cuts the column, the stage that made it): what `plot_scores` and the report draw."""
         import numpy as np
         import pandas as pd
 
         frame, stage = self.score_frame(column, by)
-        fig, ax = plt.subplots(figsize=(7, 3.2))
-        ax.set_xlabel(column)
-        ax.set_ylabel("documents")
         if frame.empty:
-            ax.set_title(f"{column}: no data")
-            return fig
+            return np.linspace(0.0, 1.0, bins + 1), [], [], stage
         values = pd.to_numeric(frame[column], errors="coerce").astype(float)
         finite = values[np.isfinite(values)]
         edges = np.histogram_bin_edges(finite, bins=bins) if len(finite) else np.linspace(0.0, 1.0, bins + 1)
         groups = frame.assign(_v=values).groupby(by) if by else [(None, frame.assign(_v=values))]
-        colors = {"kept": "#4c72b0", "removed": "#dd8452"}
+        out = []
         for label, group in groups:
             v = group["_v"].to_numpy()
             counts, _ = np.histogram(v[np.isfinite(v)], bins=edges)
-            # one filled step artist per group (ax.hist draws a patch per bin: most of a report's cost)
-            ax.stairs(counts, edges, fill=True, alpha=0.6, label=str(label) if label is not None else column,
-                      color=colors.get(str(label)))
-        for key, value in self.thresholds(column, stage):
-            ax.axvline(value, color="red", linestyle="--", label=f"threshold {key}={value:.3g}" if key != "threshold"
-                       else f"threshold {value:.3g}")
+            out.append((str(label) if label is not None else column, counts))
+        marks = [(f"threshold {key}={value:.3g}" if key != "threshold" else f"threshold {value:.3g}", value)
+                 for key, value in self.thresholds(column, stage)]
+        return edges, out, marks, stage
+
+    def plot_scores(self, column: str = "quality_score", by: str | None = None, bins: int = 40) -> Any:
+        """Histogram of a score column (split by `by`, the groups on shared bins), with every threshold
+        that cuts it marked."""
+        import matplotlib.pyplot as plt
+
+        edges, groups, marks, stage = self.score_histogram(column, by, bins)
+        fig, ax = plt.subplots(figsize=(7, 3.2))
+        ax.set_xlabel(column)
+        ax.set_ylabel("documents")
+        if not groups:
+            ax.set_title(f"{column}: no data")
+            return fig
+        colors = {"kept": "#4c72b0", "removed": "#dd8452"}
+        for label, counts in groups:
+            # one filled step artist per group (ax.hist draws a patch per bin: most of a figure's cost)
+            ax.stairs(counts, edges, fill=True, alpha=0.6, label=label, color=colors.get(label))
+        for label, value in marks:
+            ax.axvline(value, color="red", linestyle="--", label=label)
         ax.set_title(f"{column} ({stage})")
         ax.legend(fontsize=8, loc="upper right")
         fig.subplots_adjust(left=0.1, right=0.98, bottom=0.16, top=0.9)  # fixed margins: tight_layout costs more

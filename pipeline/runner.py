@@ -32,6 +32,7 @@ from pipeline import __version__, storage
 from pipeline.config import PipelineConfig, StageConfig, config_hash
 from pipeline.errors import StageFailed
 from pipeline.executors.local import LocalExecutor
+from pipeline.ids import ids_distinct
 from pipeline.ingest import InputFile, fingerprint, list_input_files
 from pipeline.ingest_split import ingest_files
 from pipeline.input_checks import check_ingest
@@ -228,8 +229,9 @@ class Runner:
                 damaged.append(rel)
         return damaged
 
-    def _output_files(self, stage_dir: Path, kind: str) -> dict[str, str]:
-        """sha256 of everything a stage wrote that later stages or users read."""
+    def _output_files(self, stage_dir: Path, kind: str, known: dict[str, str] | None = None) -> dict[str, str]:
+        """sha256 of everything a stage wrote that later stages or users read (`known`: digests its
+        tasks took of the files they wrote, in parallel, by path relative to the output)."""
         roots = [stage_dir / "data", stage_dir / "removed"]
         if kind == "shard":
             roots.append(self.out / "shards")
@@ -237,13 +239,14 @@ class Runner:
             roots.append(self.out / "quarantine")
         files = sorted(p for root in roots if root.is_dir() for p in root.rglob("*")
                        if p.is_file() and not p.name.startswith("."))
-        return {str(p.relative_to(self.out)): sha256_file(p) for p in files}
+        known = known or {}
+        return {rel: known.get(rel) or sha256_file(p) for p in files for rel in [str(p.relative_to(self.out))]}
 
     def _progress(self, label: str, unit: str | None = None, phase: str | None = None) -> Progress:
         return self.reporter.task(label, unit, phase)
 
     def _finish(self, stage_dir: Path, name: str, kind: str, stage_hash: str, counts: dict[str, Any],
-                started: float, input_name: str | None) -> dict[str, Any]:
+                started: float, input_name: str | None, known: dict[str, str] | None = None) -> dict[str, Any]:
         tokens = counts.pop("tokens_kept", None)
         manifest = {"stage": name, "kind": kind, "config_hash": stage_hash, "input": input_name,
                     "counts": {k: counts[k] for k in ("in", "kept", "removed", "added", "by_reason")},
@@ -251,7 +254,7 @@ class Runner:
                               if k not in ("in", "kept", "removed", "added", "by_reason")},
                     "tokens": tokens, "seconds": round(time.monotonic() - started, 3),
                     "executor": self.cfg.executor, "finished": _now(),
-                    "files": self._output_files(stage_dir, kind)}
+                    "files": self._output_files(stage_dir, kind, known)}
         c = manifest["counts"]
         if c["in"] + c["added"] != c["kept"] + c["removed"]:
             raise StageFailed(name, AssertionError(f"counts do not balance: {c}"))
@@ -266,6 +269,7 @@ class Runner:
             self.reporter.cached("ingest", manifest)
             return {"stage": "ingest", "cached": True, **manifest["counts"]}
         clean_temp_files(self.out / "quarantine")
+        executor.start_workers(("pipeline.ingest_split",))  # they start while the driver plans the reading
         started = time.monotonic()
         results = ingest_files(executor, plan.files, stage_dir, self.cfg.partition_rows, plan.ingest_hash,
                                lambda unit: self._progress("ingest", unit=unit))
@@ -274,11 +278,12 @@ class Runner:
         for r in results:
             for k, v in r["by_reason"].items():
                 by_reason[k] = by_reason.get(k, 0) + v
-        dup_results = executor.group_by_key(
+        dup_results = [] if ids_distinct(raw_parts) else executor.group_by_key(  # which rows repeat an id
             raw_parts, _id_keys, functools.partial(keep_first_per_key, reason_prefix="duplicate_id"),
             stage_dir / "_work", progress=self._progress("ingest", unit="id buckets", phase="unique ids"))
         kept = 0
         dup_count = 0
+        digests = {f"ingest/data/{name}.parquet": d for r in results for name, d in r.get("digests", {}).items()}
         for i, raw in enumerate(raw_parts):
             final = stage_dir / "data" / raw.name
             gone = removed_rows(dup_results, i)
@@ -291,6 +296,7 @@ class Runner:
                 write_parquet(table.filter(mask), final)
             if gone:
                 dup_count += len(gone)
+                digests.pop(f"ingest/data/{raw.name}", None)  # rewritten without the repeats
             elif not final.exists():
                 final.parent.mkdir(parents=True, exist_ok=True)
                 storage.link_or_copy(raw, final)
@@ -305,7 +311,7 @@ class Runner:
         counts = {"in": records, "kept": kept, "removed": records - kept, "added": 0,
                   "by_reason": dict(sorted(by_reason.items())), "files": len(plan.files),
                   "skipped": dict(sorted(skipped.items()))}
-        summary = self._finish(stage_dir, "ingest", "ingest", plan.ingest_hash, counts, started, None)
+        summary = self._finish(stage_dir, "ingest", "ingest", plan.ingest_hash, counts, started, None, digests)
         storage.rmtree(stage_dir / "_raw")
         storage.rmtree(stage_dir / "_work")
         return summary
@@ -321,6 +327,8 @@ class Runner:
             return {"stage": cfg.name, "cached": True, **manifest["counts"]}
         started = time.monotonic()
         stage = make_stage(cfg, self.cfg)  # the shape only: models load in the tasks, not on the driver
+        if stage.shape in ("map", "dedup"):  # surely tasks (a planned stage may run on the driver only)
+            executor.start_workers((type(stage).__module__,))  # no-op once running (ingest started them)
         unit = getattr(stage, "progress_unit", None) or {"map": "partitions", "dedup": "partitions"}.get(stage.shape)
         ctx = StageContext(cfg, self.cfg, data_partitions(self.out, planned.input_name), stage_dir, self.out,
                            executor, planned.hash, functools.partial(self._phase, cfg.name),

@@ -6,12 +6,14 @@ so it is neither kept nor quarantined. A record that cannot be read (a truncated
 member, broken headers) is quarantined with its file and byte offset, and reading resumes at the
 next record boundary, so one bad record never costs the rest of a crawl file.
 
-Documents from HTML carry the decoded page in an `html` column and an empty `text` until the
-`extract` stage fills it; the id is the record's `WARC-Record-ID`, the url its `WARC-Target-URI`.
+Documents from HTML carry the decoded page in an `html` column (as UTF-8 bytes where the page is
+UTF-8 already, see `html_column_value`) and an empty `text` until the `extract` stage fills it; the
+id is the record's `WARC-Record-ID`, the url its `WARC-Target-URI`.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
@@ -52,19 +54,65 @@ class BadRecord:
 
 
 # -- decoding ------------------------------------------------------------------------------------
+def page_charset(body: bytes, declared: str | None) -> tuple[str, str]:
+    """The page's charset and how it was found (http | meta | detected).
+
+    A charset the server declared wins (unless Python knows no codec by that name: servers send
+    typos, and the page is then read as if none was declared); otherwise the page's own
+    `<meta charset>`, otherwise Resiliparse's detector (uchardet-style statistics over the first 128 KiB)."""
+    if declared and _codec_name(declared) is not None:
+        return declared, "http"
+    from resiliparse.parse.encoding import detect_encoding
+
+    how = "meta" if _META_CHARSET.search(body[:1024]) else "detected"
+    return detect_encoding(body, from_html_meta=how == "meta") or "utf-8", how
+
+
 def decode_html(body: bytes, declared: str | None) -> tuple[str, str, str]:
-    """Bytes -> (text, charset, how the charset was found: http | meta | detected).
+    """Bytes -> (text, charset, how the charset was found: http | meta | detected; see `page_charset`).
 
-    A charset the server declared wins; otherwise the page's own `<meta charset>`, otherwise
-    Resiliparse's detector (uchardet-style statistics over the first 128 KiB)."""
-    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+    Undecodable bytes fall back to UTF-8, then cp1252, then become U+FFFD (never an error)."""
+    from resiliparse.parse.encoding import bytes_to_str
 
-    if declared:
-        charset, how = declared, "http"
-    else:
-        how = "meta" if _META_CHARSET.search(body[:1024]) else "detected"
-        charset = detect_encoding(body, from_html_meta=how == "meta") or "utf-8"
+    charset, how = page_charset(body, declared)
     return bytes_to_str(body, charset, errors="replace", fallback_encodings=("utf-8", "cp1252")), charset, how
+
+
+def html_column_value(body: bytes, declared: str | None) -> tuple[str | bytes, str, str]:
+    """`decode_html` for the `html` column: a page in a UTF-8 charset whose bytes are valid UTF-8 comes back
+    as those bytes (the BOM dropped, as `decode_html` drops it), which Arrow stores as the same string.
+
+    Most of the web is UTF-8, and a decoded page with any character beyond Latin-1 is a UCS-2/UCS-4 Python
+    string that Arrow must encode back to UTF-8 one character at a time: on real crawls that round trip
+    cost more CPU than reading, decompressing and digest-checking the WARC together. Other pages are
+    decoded (their charset, or the fallbacks)."""
+    charset, how = page_charset(body, declared)
+    if _codec_name(charset) == "utf-8":
+        data = body[3:] if body.startswith(_UTF8_BOM) else body
+        if _valid_utf8(data):
+            return data, charset, how
+    from resiliparse.parse.encoding import bytes_to_str
+
+    return bytes_to_str(body, charset, errors="replace", fallback_encodings=("utf-8", "cp1252")), charset, how
+
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _codec_name(charset: str) -> str | None:
+    try:
+        return codecs.lookup(charset).name
+    except LookupError:
+        return None
+
+
+def _valid_utf8(data: bytes) -> bool:
+    """Arrow's UTF-8 validation (what its string column would do anyway), without making a Python str."""
+    try:
+        pa.array([data], pa.string())
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def decode_text(body: bytes) -> tuple[str, str]:
@@ -214,7 +262,7 @@ def record_to_doc(record: Any, fmt: str, source: str, relpath: str, number: int,
         if ctype not in HTML_TYPES:
             return Skipped(f"content_type:{ctype}")
         body = record.reader.read()
-        html, charset, how = decode_html(body, record.http_charset)
+        html, charset, how = html_column_value(body, record.http_charset)
         text = ""
         meta.update(content_type=ctype, charset=charset, charset_from=how)
     if record.record_id is None:
@@ -264,7 +312,7 @@ def html_file_to_doc(source: str, path: str, relpath: str, url_field: str | None
     """One HTML file -> a document; url from the sidecar's `url_field`, else the file's relative path."""
     with _open(path) as fh:
         body = fh.read()
-    html, charset, how = decode_html(body, None)
+    html, charset, how = html_column_value(body, None)
     side = (_sidecar(path) if not storage.is_remote_uri(path) else None) or {}
     url = side.get(url_field) if url_field else None
     if url is not None and not isinstance(url, str):

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Literal, NamedTuple
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from filters.html_extract import extract_page
 from filters.time_limit import TimeLimitExceeded, time_limit
@@ -68,11 +69,10 @@ def method_options(cfg: ExtractConfig) -> dict[str, Any]:
     return {**opts, "math_and_code": cfg.math_and_code}
 
 
-def size_problem(page: str, cfg: ExtractConfig) -> str | None:
-    """Why a page is too large to parse, or None (counted on the string: no parse needed)."""
-    if len(page) > cfg.max_html_chars:
-        return f"{len(page):,} characters of HTML (max_html_chars {cfg.max_html_chars:,})"
-    tags = page.count("<")
+def size_problem(chars: int, tags: int, cfg: ExtractConfig) -> str | None:
+    """Why a page is too large to parse, or None (counted on the column: no parse needed)."""
+    if chars > cfg.max_html_chars:
+        return f"{chars:,} characters of HTML (max_html_chars {cfg.max_html_chars:,})"
     if tags > cfg.max_tags:
         return f"{tags:,} tags (max_tags {cfg.max_tags:,})"
     return None
@@ -85,12 +85,12 @@ class PageResult(NamedTuple):
     formulas: int | None
 
 
-def extract_one(page: str | None, url: str | None, text: str, cfg: ExtractConfig, options: dict[str, Any]
-                ) -> PageResult:
+def extract_one(page: bytes | None, chars: int, tags: int, url: str | None, text: str, cfg: ExtractConfig,
+                options: dict[str, Any]) -> PageResult:
     """One row: rows without HTML keep their text; every removal carries its reason."""
     if page is None:
         return PageResult(text, None, None, None)
-    problem = size_problem(page, cfg)
+    problem = size_problem(chars, tags, cfg)
     if problem:
         return PageResult("", "extract:too_large", problem, None)
     try:
@@ -103,10 +103,33 @@ def extract_one(page: str | None, url: str | None, text: str, cfg: ExtractConfig
     return PageResult(result.text, None if result.text else "extract:empty", None, result.formulas)
 
 
-def extract_pages(html: list[str | None], urls: list[str | None], texts: list[str], cfg: ExtractConfig
+class PageColumns(NamedTuple):
+    """The `html` column as the extractors take it: UTF-8 bytes (Arrow strings are UTF-8 already, so the
+    pages never become Python strings only to be encoded again for the parser), with each page's
+    characters and '<' counted by Arrow kernels for the size limits."""
+
+    pages: list[bytes | None]
+    chars: list[int | None]
+    tags: list[int | None]
+    html_chars: pa.Array | pa.ChunkedArray  # int64, the `html_chars` column
+
+
+def page_columns(table: pa.Table) -> PageColumns:
+    n = table.num_rows
+    if "html" not in table.column_names:
+        return PageColumns([None] * n, [None] * n, [None] * n, pa.nulls(n, pa.int64()))
+    html = table.column("html")
+    chars = pc.utf8_length(html).cast(pa.int64())
+    binary = pa.large_binary() if pa.types.is_large_string(html.type) else pa.binary()
+    return PageColumns(html.cast(binary).to_pylist(), chars.to_pylist(), pc.count_substring(html, "<").to_pylist(),
+                       chars)
+
+
+def extract_pages(html: PageColumns, urls: list[str | None], texts: list[str], cfg: ExtractConfig
                   ) -> list[PageResult]:
     options = method_options(cfg)
-    return [extract_one(page, url, text, cfg, options) for page, url, text in zip(html, urls, texts, strict=True)]
+    return [extract_one(page, chars or 0, tags or 0, url, text, cfg, options)
+            for page, chars, tags, url, text in zip(html.pages, html.chars, html.tags, urls, texts, strict=True)]
 
 
 class Stage(MapStage):
@@ -124,10 +147,7 @@ class Stage(MapStage):
 
     def apply(self, table: pa.Table) -> pa.Table:
         n = table.num_rows
-        if "html" in table.column_names:
-            html = table.column("html").to_pylist()
-        else:
-            html = [None] * n
+        html = page_columns(table)
         urls = table.column("url").to_pylist() if "url" in table.column_names else [None] * n
         results = extract_pages(html, urls, table.column("text").to_pylist(), self.config)
         texts = [r.text for r in results]
@@ -137,7 +157,7 @@ class Stage(MapStage):
             out = out.drop_columns(["html"])
         elif "html" not in out.column_names and self.config.keep_html:
             out = out.append_column("html", pa.nulls(n, pa.string()))
-        out = out.append_column("html_chars", pa.array([None if h is None else len(h) for h in html], pa.int64()))
+        out = out.append_column("html_chars", html.html_chars)
         out = out.append_column("math_formulas", pa.array([r.formulas for r in results], pa.int32()))
         out = out.append_column("extract_error", pa.array([r.error for r in results], pa.string()))
         out = out.drop_columns([REASON]) if REASON in out.column_names else out

@@ -158,9 +158,22 @@ class FilterRun:
     texts: pa.Array | None
 
 
-def _measure(module: ModuleType, batch: TextBatch, settings: FilterSettings, decisive: bool
-             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, pa.Array | None]:
-    """One filter on one batch: (signals, measured masks, first failing rule, rewritten texts).
+@dataclass
+class Measured:
+    """One filter on one batch: signals, where each was measured, the first failing rule per document,
+    the rewritten texts; and the last batch it measured (`reached`, the documents at `reached_idx` of the
+    batch, with the word tokens and statistics cut for them), from which the next filter takes its own."""
+
+    signals: dict[str, np.ndarray]
+    measured: dict[str, np.ndarray]
+    rule: np.ndarray
+    texts: pa.Array | None
+    reached: TextBatch
+    reached_idx: np.ndarray
+
+
+def _measure(module: ModuleType, batch: TextBatch, settings: FilterSettings, decisive: bool) -> Measured:
+    """One filter on one batch.
 
     Decisive, a filter's `PRECHECKS` (functions measuring its first rules, each more than the one
     before, cheaper than `measure`) run in turn on the documents that passed the previous one, and
@@ -187,7 +200,7 @@ def _measure(module: ModuleType, batch: TextBatch, settings: FilterSettings, dec
             break
         if len(passed) < current.n:  # the documents still in, their word tokens kept
             current, idx = current.take(passed), idx[passed]
-    return signals, measured, rule, texts
+    return Measured(signals, measured, rule, texts, current, idx)
 
 
 def kept_rewrites(old: pa.Array, new: pa.Array, kept: np.ndarray) -> pa.Array:
@@ -222,15 +235,20 @@ def run_filters(texts: pa.Array, profile: Profile, filters: Sequence[str], rewri
         full = {col: np.zeros(n, dtype=t.to_pandas_dtype()) for col, t in module.SIGNALS.items()}
         seen = {col: np.zeros(n, bool) for col in module.SIGNALS}
         if len(alive):
-            values, masks, rule, new_texts = _measure(module, batch, profile.settings[name], decisive)
+            m = _measure(module, batch, profile.settings[name], decisive)
             for col in module.SIGNALS:
-                full[col][alive], seen[col][alive] = values[col], masks[col]
-            failed = (rule != None) & (reasons[alive] == None)  # noqa: E711
-            reasons[alive[failed]] = [f"{name}:{r}" for r in rule[failed]]
-            if new_texts is not None and rewrite:
-                batch_texts = kept_rewrites(batch.texts, new_texts, reasons[alive] == None)  # noqa: E711
+                full[col][alive], seen[col][alive] = m.signals[col], m.measured[col]
+            failed = (m.rule != None) & (reasons[alive] == None)  # noqa: E711
+            reasons[alive[failed]] = [f"{name}:{r}" for r in m.rule[failed]]
+            if m.texts is not None and rewrite:
+                batch_texts = kept_rewrites(batch.texts, m.texts, reasons[alive] == None)  # noqa: E711
                 current = batch_texts if len(alive) == n else scatter(current, alive, batch_texts)
                 batch, rewritten = TextBatch(batch_texts, profile.segmenter), True
+            elif decisive:
+                # the documents still in passed every precheck, so the batch the filter last measured holds
+                # them all, with the word tokens it cut: the next filter takes from it (not from `batch`,
+                # which would cut them again)
+                batch, covered = m.reached, covered[m.reached_idx]
         signals.update(full)
         measured.update(seen)
     return FilterRun(signals, measured, reasons, current if rewritten else None)

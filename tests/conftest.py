@@ -245,6 +245,21 @@ def demo_quality_model(demo_root: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def demo_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's synth model (SmolLM2-135M-Instruct as a float32 checkpoint) converted ONCE per session by
+    the README's own command, `curate demo-model .cache/demo-model` (~40 s, 25 CPU-s), for the two tests that
+    generate with it (test_doc_commands' demo run, test_synth_demo_model); the checkout's own when `make
+    run` converted it already (the same files)."""
+    built = REPO / ".cache" / "demo-model"
+    if (built / "config.json").is_file() and (built / "ling_curate_model.json").is_file():
+        return built
+    root = tmp_path_factory.mktemp("demo_model")
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    curate("demo-model", ".cache/demo-model", cwd=root, env=env, check=True, timeout=900)
+    return root / ".cache" / "demo-model"
+
+
+@pytest.fixture(scope="session")
 def spark_session() -> Iterator[Any]:
     """One local[2] SparkSession for the whole test session (a JVM start costs ~30 s); stopped at the end
     if we started it."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from pipeline.demo.corpus import demo_inputs, write_demo_corpus
 from pipeline.demo.plants import EVAL_SET
 from tests.conftest import curate, write_config
 from tests.test_faults_every_stage import REWRITTEN_BY_DESIGN, classify, kill_points, read_trace, steps_of
+from tests.warm_cli import WarmCurate
 
 STAGES = ("decontaminate", "paragraph_dedup", "shard")
 OURS = re.compile(r"^(decontaminate|paragraph_dedup): ")
@@ -63,8 +65,19 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"root": root, "steps": steps_of(commits), "outputs": outputs(cwd / "out")}
 
 
-def chain(reference: dict[str, Any], name: str, which: str, workers: int) -> int:
-    """Kill at each point of our stages' steps in turn, each run resuming the last; then resume to the end."""
+@pytest.fixture(scope="module")
+def warm(reference: dict[str, Any]) -> Iterator[WarmCurate]:
+    """A warm `curate` (tests/warm_cli.py) for the chains' killed runs; the final resumes run cold."""
+    server = WarmCurate(reference["root"] / "ref" / "pipeline.yaml")
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def chain(reference: dict[str, Any], warm: WarmCurate, name: str, which: str, workers: int) -> int:
+    """Kill at each point of our stages' steps in turn, each run resuming the last (forked from the warm
+    `curate`); then resume to the end (a cold `curate run`)."""
     points = kill_points(reference["steps"], which, only=OURS)
     labels = {p.step.label for p in points}
     for step in ("decontaminate: _work/ files", "decontaminate: partitions", "decontaminate: contamination.parquet",
@@ -82,7 +95,7 @@ def chain(reference: dict[str, Any], name: str, which: str, workers: int) -> int
         env = {"CURATE_FAULT_TRACE": str(trace)}
         if point:
             env.update(CURATE_FAULT_KILL_AT=str(point.k), CURATE_FAULT_MATCH=point.step.regex)
-        proc = curate("run", cwd=cwd, env=env, timeout=180)
+        proc = (warm.run if point else curate)("run", cwd=cwd, env=env, timeout=180)
         commits = read_trace(trace)
         main = commits[0].pid if commits else None
         if point is None:
@@ -116,9 +129,10 @@ def test_reference_acts(reference: dict[str, Any]) -> None:
     assert ref["paragraph_dedup"]["stats"]["units_removed"] > 10
 
 
-def test_sigkill_in_the_middle_of_every_step_then_resume(reference: dict[str, Any]) -> None:
-    assert chain(reference, "middle", "middle", workers=1) >= 9
+def test_sigkill_in_the_middle_of_every_step_then_resume(reference: dict[str, Any], warm: WarmCurate) -> None:
+    assert chain(reference, warm, "middle", "middle", workers=1) >= 9
 
 
-def test_sigkill_a_worker_at_the_first_commit_of_every_step_then_resume(reference: dict[str, Any]) -> None:
-    assert chain(reference, "first", "first", workers=2) >= 9
+def test_sigkill_a_worker_at_the_first_commit_of_every_step_then_resume(reference: dict[str, Any],
+                                                                         warm: WarmCurate) -> None:
+    assert chain(reference, warm, "first", "first", workers=2) >= 9

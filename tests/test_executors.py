@@ -131,6 +131,29 @@ def test_workers_is_a_positive_slot_count(executor: Executor) -> None:
     assert isinstance(executor.workers, int) and executor.workers >= 1
 
 
+def _loaded(name: str) -> tuple[int, bool]:
+    import sys
+
+    return os.getpid(), name in sys.modules
+
+
+def test_local_workers_start_before_the_first_map_with_their_modules() -> None:
+    """`start_workers` spawns every worker of the pool at once, each importing the modules named (the
+    first `map` then finds them started); one worker runs tasks inline and starts nothing."""
+    from pipeline.executors.local import LocalExecutor
+
+    with LocalExecutor(1) as inline:
+        inline.start_workers(("pipeline.ingest_split",))
+        assert inline._pool is None
+    with LocalExecutor(2) as ex:
+        ex.start_workers(("pipeline.ingest_split",))
+        assert ex._pool is not None and len(ex._pool._processes) == 2  # type: ignore[attr-defined]
+        pids = set(ex._pool._processes)  # type: ignore[attr-defined]
+        ex.start_workers(("json",))  # a running pool is kept
+        done = ex.map(_loaded, ["pipeline.ingest_split"] * 8)
+        assert all(loaded for _, loaded in done) and {pid for pid, _ in done} <= pids
+
+
 # -- aggregate --------------------------------------------------------------------------------------
 def _as_list(x: int) -> list[int]:
     return [x]

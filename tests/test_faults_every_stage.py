@@ -12,6 +12,10 @@ The kills of a test form one chain, each run resuming the one killed before it (
 instead of a full run per kill). After every run each finished stage's counts and output files
 (sha256, from its manifest) must equal the uninterrupted run's, which pins a divergence to the kill
 just before it; the last run resumes to the end and must produce byte-identical shards.
+
+The killed runs are forked from a warm `curate` (tests/warm_cli.py: the CLI and the stage modules imported
+once, each run a new process and process group that a SIGKILL ends as it ends a cold run), which halves
+what the ~120 runs cost; the reference run and each chain's final resume are cold `curate run`s.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import random
 import re
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +37,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import build_tokenizer, curate, write_config
+from tests.warm_cli import WarmCurate
 
 GOOD = ("research explains how the committee analysed evidence and described the method carefully because "
         "historians compared sources and documented results with clear reasoning about causes").split()
@@ -271,6 +277,28 @@ def kill_points(steps: dict[Step, list[int]], which: str, only: re.Pattern[str] 
     return sorted(points, key=lambda p: p.index)
 
 
+def markers_once_per_shape(points: list[Point]) -> list[Point]:
+    """`points` less the start and finish kills of a stage whose steps repeat an earlier stage's.
+
+    A stage's start marker and manifest are the runner's (`_prepare_stage_dir`, `_finish`, the same code
+    for every stage): what a kill there leaves differs only by the steps the stage made in between (its
+    scratch files, its outputs). So they are killed once per stage shape, e.g. for code_filter but not for
+    the nine more stages that also only write partitions; each stage's own steps are still all killed."""
+    shapes: dict[str, frozenset[str]] = {}
+    for p in points:
+        if p.step.stage:
+            shapes.setdefault(p.step.stage, frozenset())
+            shapes[p.step.stage] |= {p.step.label.split(": ", 1)[1]} - {"start", "finish"}
+    seen: set[frozenset[str]] = set()
+    first_of_shape = set()
+    for stage, shape in shapes.items():  # in pipeline order
+        if shape not in seen:
+            seen.add(shape)
+            first_of_shape.add(stage)
+    return [p for p in points if p.step.label.split(": ", 1)[1] not in ("start", "finish")
+            or p.step.stage in first_of_shape]
+
+
 # ----------------------------------------------------------------------------------------------
 # reference run
 
@@ -337,6 +365,16 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
                     seconds)
     assert set(ref.manifests) == set(STAGES)
     return ref
+
+
+@pytest.fixture(scope="module")
+def warm(reference: Reference) -> Iterator[WarmCurate]:
+    """A warm `curate` for the chains' killed runs, its stage modules those of the reference config."""
+    server = WarmCurate(reference.root / "ref" / "pipeline.yaml")
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 def test_every_stage_kind_acts_and_steps_are_told_apart(reference: Reference) -> None:
@@ -414,8 +452,8 @@ def owner(path: str) -> str:
     return classify(path).stage
 
 
-def run_chain(reference: Reference, name: str, points: list[Point], workers: int = 1) -> ChainResult:
-    """Kill at each point in turn, each run resuming the previous one; then resume to the end.
+def run_chain(reference: Reference, warm: WarmCurate, name: str, points: list[Point], workers: int = 1) -> ChainResult:
+    """Kill at each point in turn, each run resuming the previous one (warm); then resume to the end (cold).
     After every run, each finished stage's counts and output files equal the uninterrupted run's,
     stages finished before a run are reported "already done" and get no new commit in it."""
     cwd = setup_run_dir(reference.root, name, {**reference.config, "workers": workers})
@@ -432,7 +470,8 @@ def run_chain(reference: Reference, name: str, points: list[Point], workers: int
         env = {"CURATE_FAULT_TRACE": str(trace)}
         if point:
             env.update(CURATE_FAULT_KILL_AT=str(point.k), CURATE_FAULT_MATCH=point.step.regex)
-        proc = curate("run", cwd=cwd, env=env, timeout=120)  # a hang: e.g. workers outliving a killed run
+        run = warm.run if point else curate
+        proc = run("run", cwd=cwd, env=env, timeout=120)  # a hang: e.g. workers outliving a killed run
         commits = read_trace(trace)
         main = commits[0].pid if commits else None
         tail = proc.stderr[-2500:]
@@ -478,21 +517,23 @@ def run_chain(reference: Reference, name: str, points: list[Point], workers: int
     return result
 
 
-def test_sigkill_in_the_middle_of_every_step_then_resume(reference: Reference) -> None:
+def test_sigkill_in_the_middle_of_every_step_then_resume(reference: Reference, warm: WarmCurate) -> None:
     """One worker (everything in the run's own process): SIGKILL at the middle commit of every step of
-    every stage (a single-commit step's only one: start markers, manifests, ...), each run resuming."""
-    points = kill_points(reference.steps, "middle")
-    result = run_chain(reference, "middle", points)
+    every stage (a single-commit step's only one: start markers, manifests, ...; those of the runner once
+    per stage shape), each run resuming."""
+    points = markers_once_per_shape(kill_points(reference.steps, "middle"))
+    result = run_chain(reference, warm, "middle", points)
     assert result.kills == len(points)
     print(f"{len(points)} kills in {result.seconds:.1f}s (reference run {reference.seconds:.1f}s)")
 
 
-def test_sigkill_a_worker_at_the_first_commit_of_every_pool_step_then_resume(reference: Reference) -> None:
+def test_sigkill_a_worker_at_the_first_commit_of_every_pool_step_then_resume(reference: Reference,
+                                                                              warm: WarmCurate) -> None:
     """With two workers, at the first commit of each step the process pool works on (input files,
     group-by map and reduce tasks, scores, partitions): the worker making it is SIGKILLed, the pool
     breaks and the run fails (or, for a step of one task, run inline, the run itself is killed)."""
     points = kill_points(reference.steps, "first", only=POOL_STEP)
-    result = run_chain(reference, "first", points, workers=2)
+    result = run_chain(reference, warm, "first", points, workers=2)
     assert result.kills + result.worker_kills == len(points)
     assert result.worker_kills >= len(points) // 2, result  # most did die in a worker
     print(f"{len(points)} kills ({result.worker_kills} of a worker) in {result.seconds:.1f}s")

@@ -84,25 +84,44 @@ def test_shortcuts_keep_special_cases_and_emoticons(text: str, expected: list[st
 def test_shortcuts_agree_with_the_full_rules_on_real_text() -> None:
     """Every chunk of the shared article set (real news text) and of the edge cases that a shortcut
     takes is cut exactly as spaCy's full algorithm cuts it."""
-    import json
-    import os
-    from pathlib import Path
-
     from tests import oracle
 
-    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "article-extraction" / "ground-truth.json"
-    if not path.exists():
-        if os.environ.get("CI") == "true":
-            raise FileNotFoundError(path)
-        pytest.skip(f"{path} not found (the shared article set)")
-    texts = [p["articleBody"] for p in json.loads(path.read_text(encoding="utf-8")).values()]
-    texts += oracle.edge_case_texts(400, seed=3)
+    texts = _article_texts() + oracle.edge_case_texts(400, seed=3)
     chunks, _ = en_tokens.split_chunks(pa.array(texts, pa.string()))
     tokenize = en_tokens.ChunkTokenizer(en_tokens.rules())
     taken = [c for c in set(chunks.to_pylist()) if en_tokens._SIMPLE(c) or en_tokens._WRAPPED(c)]
     assert len(taken) > 5000
     wrong = [(c, tokenize(c), tokenize.full(c)) for c in taken if tokenize(c) != tokenize.full(c)]
     assert not wrong, wrong[:10]
+
+
+def _article_texts() -> list[str]:
+    import json
+    import os
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "article-extraction" / "ground-truth.json"
+    if not path.exists():
+        if os.environ.get("CI") == "true":
+            raise FileNotFoundError(path)
+        pytest.skip(f"{path} not found (the shared article set)")
+    return [p["articleBody"] for p in json.loads(path.read_text(encoding="utf-8")).values()]
+
+
+def test_batch_tokens_are_the_full_rules_per_chunk_on_real_text() -> None:
+    """The batch path (Arrow split, chunk and token dictionaries, shortcuts, ids gathered with numpy)
+    gives every article of the shared set exactly the tokens of spaCy's full algorithm applied chunk by
+    chunk, cold and with a lexicon warmed by other batches in another order."""
+    texts = _article_texts()
+    tokenize = en_tokens.ChunkTokenizer(en_tokens.rules())
+    expected = [[t for chunk in text.split() for t in tokenize.full(chunk)] for text in texts]
+    assert sum(map(len, expected)) > 50_000
+    cold = tokens_of(texts, Lexicon())
+    warm = Lexicon()
+    tokens_of(texts[1::2], warm)
+    tokens_of(texts[::-3], warm)
+    assert cold == expected
+    assert tokens_of(texts, warm) == expected
 
 
 def test_suffix_search_from_the_end_finds_the_same_suffix() -> None:

@@ -137,3 +137,33 @@ def test_unmatched_paths_are_config_errors(tmp_path: Path, pattern: str) -> None
     fmt = "hf" if "*" not in pattern else "jsonl"
     with pytest.raises(ConfigError, match=r"inputs\[0\]\.path"):
         list_input_files([InputConfig(name="x", path=str(tmp_path / pattern), format=fmt)])
+
+
+def test_repeated_ids_keep_their_first_record_and_quarantine_the_others(tmp_path: Path) -> None:
+    """The id check's in-memory pass (`ids_distinct`) only says whether some id repeats; when one
+    does, the group-by names the rows: the first occurrence (input order) stays, the rest go to the
+    quarantine with file and line."""
+    from pipeline.config import validate
+    from pipeline.ids import ids_distinct
+    from pipeline.runner import Runner
+
+    for name, ids in (("a.jsonl", ["x", "y", "x", "z"]), ("b.jsonl", ["w", "y", "v"])):
+        (tmp_path / name).write_text("".join(json.dumps({"id": i, "text": f"{name} {n}"}) + "\n"
+                                             for n, i in enumerate(ids)))
+    cfg = validate({"name": "ids", "output": str(tmp_path / "out"), "partition_rows": 2, "stages": [],
+                    "inputs": [{"name": "a", "path": str(tmp_path / "a.jsonl"), "id_field": "id"},
+                               {"name": "b", "path": str(tmp_path / "b.jsonl"), "id_field": "id"}]})
+    Runner(cfg).run()
+    data = sorted((tmp_path / "out" / "ingest" / "data").glob("*.parquet"))
+    kept = [r for p in data for r in pq.read_table(p).to_pylist()]
+    assert [(r["id"], r["text"]) for r in kept] == [("x", "a.jsonl 0"), ("y", "a.jsonl 1"), ("z", "a.jsonl 3"),
+                                                    ("w", "b.jsonl 0"), ("v", "b.jsonl 2")]
+    assert ids_distinct(data) and not ids_distinct(data, limit=4)  # over the limit: "not known distinct"
+    bad = [r for p in sorted((tmp_path / "out" / "quarantine").glob("*duplicate-ids.parquet"))
+           for r in pq.read_table(p).to_pylist()]
+    assert [(r["id"], r["file"], r["line"]) for r in bad] == [("x", "a.jsonl", 3), ("y", "b.jsonl", 2)]
+    raw = tmp_path / "dup.parquet"
+    pq.write_table(pa.table({"id": ["p", "q", "p"]}), raw)
+    assert not ids_distinct([raw])
+    pq.write_table(pa.table({"id": pa.array([], pa.string())}), raw)
+    assert ids_distinct([raw])

@@ -22,8 +22,8 @@ def _write_inputs(root: Path) -> None:
     words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
     lines: list[bytes] = []
     for i in range(1500):
-        text = " ".join(rng.choice(words) for _ in range(rng.randint(5, 60)))
-        kind = i % 97
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(5, 60) if i != 700 else 5000))
+        kind = i % 97  # line 701 (~30 KB) is longer than most ranges: it swallows their next cut
         if kind == 5:
             lines.append(b"{not json")
         elif kind == 11:
@@ -84,7 +84,7 @@ def test_splits_give_the_bytes_of_whole_file_reading(inputs: Path) -> None:
         assert json.loads((got / "ingest" / "_manifest.json").read_text())["counts"] == manifest
 
 
-def test_what_is_split_and_where(inputs: Path) -> None:
+def test_what_is_split_and_where(inputs: Path, tmp_path: Path) -> None:
     from pipeline.config import validate
 
     cfg = validate({"name": "x", "output": str(inputs / "o"), "inputs": [
@@ -97,6 +97,16 @@ def test_what_is_split_and_where(inputs: Path) -> None:
     assert jsonl is not None and len(jsonl) > 5 and jsonl[0].start == 0 and jsonl[-1].stop == len(data)
     for a, b in zip(jsonl[:-1], jsonl[1:], strict=True):
         assert a.stop == b.start and data[b.start - 1:b.start] == b"\n"
+    long_line = data.index(b"\n", sum(len(line) + 1 for line in data.split(b"\n")[:700]))  # line 701 ends here
+    assert [s for s in jsonl if s.stop - s.start > 10_000 + 500] == [s for s in jsonl if s.start < long_line < s.stop]
+    even = tmp_path / "even.jsonl"
+    even.write_bytes(b"".join(json.dumps({"text": f"document {i:05d}"}).encode() + b"\n" for i in range(3000)))
+    for slots in (1, 2, 3, 4):  # as many equal ranges for every worker (a multiple of the slots), each <= split_bytes
+        ranges = plan_splits(InputFile(0, 0, files[0].input, str(even), "even.jsonl"), 10_000, slots)
+        assert ranges is not None and len(ranges) % slots == 0 and len(ranges) >= 9  # 81,000 bytes
+        assert [s.start for s in ranges[1:]] == [s.stop for s in ranges[:-1]] and ranges[-1].stop == 81_000
+        sizes = [s.stop - s.start for s in ranges]
+        assert max(sizes) <= 10_000 and max(sizes) - min(sizes) <= 2 * 27  # a 27-byte line at either end
     assert plan_splits(files[1], 100) is None  # compressed: whole
     parquet = plan_splits(files[2], 1)
     assert parquet is not None and len(parquet) == pq.ParquetFile(inputs / "many.parquet").num_row_groups

@@ -21,6 +21,7 @@ class Cells(HTMLParser):
         super().__init__()
         self.cells: dict[tuple, str] = {}
         self.images = 0
+        self.figures: list[str] = []
         self._key: tuple | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -28,7 +29,9 @@ class Cells(HTMLParser):
         if tag == "td" and data:
             self._key = data
             self.cells[data] = ""
-        if tag == "img" and dict(attrs).get("src", "").startswith("data:image/png;base64,"):
+        if tag == "figure":
+            self.figures.append(dict(attrs).get("data-figure") or "")
+        if tag == "svg":  # figures are inline SVG (pipeline/svg_chart.py)
             self.images += 1
 
     def handle_data(self, data: str) -> None:
@@ -72,7 +75,8 @@ def test_report_numbers_equal_manifests(finished_run: Path) -> None:
     for domain, row in shards["domains"].items():
         assert parser.cells[(("data-domain", domain), ("data-field", "realized_tokens"))] == str(row["realized_tokens"])
     # figures: funnel, quality and domain score histograms, budget
-    assert parser.images >= 4
+    assert parser.images >= 4 and parser.images == len(parser.figures)
+    assert {"funnel", "quality_score", "domain_score", "budget"} <= set(parser.figures)
     assert 'data-score="quality_score"' in page
     assert "<script" not in page and "http://" not in page.replace("http://example", "")
 
@@ -103,3 +107,26 @@ def test_notebook_api(finished_run: Path) -> None:
     assert fig.axes[0].get_title() == "Documents per stage"
     fig = run.plot_scores("quality_score", by="decision")
     assert any("threshold" in t.get_text() for t in fig.axes[0].get_legend().get_texts())
+
+
+def test_svg_charts_draw_every_group_bar_and_mark() -> None:
+    """The report's figures: one filled step outline per group on the shared bins, a dashed line per
+    threshold, one rectangle per bar whose heights follow the values (stacked bars add up)."""
+    import numpy as np
+
+    from pipeline import svg_chart
+
+    edges = np.linspace(0.0, 10.0, 11)
+    page = svg_chart.histogram(edges, [("kept", [1] * 10), ("removed", [0, 5, 0, 0, 0, 0, 0, 0, 0, 2])],
+                               [("threshold min_x=3", 3.0)], "x (stage)", "x")
+    assert page.count("<polygon") == 2 and page.count('stroke-dasharray="4 3"') == 2  # line and legend
+    steps = re.findall(r'<polygon points="([^"]+)"', page)
+    assert [len(p.split()) for p in steps] == [2 + 2 * 10] * 2  # two corners per bin and the base ends
+    assert "<script" not in page and "http://" not in page
+    stacked = svg_chart.bars(["a", "b"], [("kept", [30, 10]), ("removed", [10, 0])], "t", "stage", "docs",
+                             stacked=True)
+    heights = [float(h) for h in re.findall(r'height="([^"]+)" fill="#[0-9a-f]+" fill-opacity="0.85"', stacked)]
+    assert len(heights) == 4  # kept a, kept b, removed a, removed b
+    a_total, b_total = heights[0] + heights[2], heights[1] + heights[3]
+    assert abs(a_total / b_total - 4.0) < 0.05 and heights[3] == 0.0
+    assert svg_chart.nice_ticks(0, 21000) == [0, 5000, 10000, 15000, 20000]

@@ -40,16 +40,11 @@ OWN_LINE = re.compile(r"^\d\d:\d\d:\d\d (INFO|WARNING|ERROR) ")
 
 
 @pytest.fixture(scope="module")
-def demo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The checkpoint `make run` builds, or a fresh conversion (~40 s) when there is none."""
+def demo_model(request: pytest.FixtureRequest) -> Path:
+    """The session's converted demo model (conftest's `demo_model_dir`, shared with test_doc_commands)."""
     require("gguf")
     require("vllm")
-    built = REPO / ".cache" / "demo-model"
-    if (built / "config.json").is_file() and (built / "ling_curate_model.json").is_file():
-        return built
-    from synth.demo_model import build_demo_model
-
-    return build_demo_model(tmp_path_factory.mktemp("demo-model") / "smollm2")
+    return Path(request.getfixturevalue("demo_model_dir"))
 
 
 def config(model: Path, corpus: Path, with_quality: Path | None = None) -> dict[str, Any]:

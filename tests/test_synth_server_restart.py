@@ -1,19 +1,20 @@
 """`curate run` with the HTTP engine while its REAL `vllm serve` is SIGKILLed mid-generation.
 
 The test starts its own server on a fixed port (the session's shared server is left alone) and runs the
-synth stage in a `curate run` subprocess, watching the response cache to kill the server once a few
-chunks are committed and more requests are in flight:
+synth stage in two `curate run` subprocesses at once, against that server, watching their response caches
+to kill the server once each has a few chunks committed and more requests in flight:
 
-A. survive: a new server is started on the same port while the run keeps going; with the default retry
-   budget (`retry_max_s`, 10 minutes) the in-flight and queued requests wait for it and the run ends with
-   exit 0, every selected document generated once (nothing failed, nothing duplicated);
+A. survive: with the default retry budget (`retry_max_s`, 10 minutes) the run's in-flight and queued
+   requests wait for the server, which is started again on the same port, and the run ends with exit 0,
+   every selected document generated once (nothing failed, nothing duplicated);
 B. resume: with a small `retry_max_s` the server stays down longer than the budget: the run stops with
-   exit 1 and a message naming the server's URL; once a server is back, a rerun serves every response
-   committed before the failure from the cache and generates only the rest.
+   exit 1 and a message naming the server's URL; with the server back (the restart A waits for), a rerun
+   serves every response committed before the failure from the cache and generates only the rest.
 
 Both outputs must hold exactly one synthetic document per selected source document, with the ids
 `synth_id(parent, recipe, 0)`, and the same texts (per-request seeds: a restart changes nothing).
-Three server starts (about 40-60 s each on 2 cores) bound that test's runtime (about 4 minutes).
+Two server starts (about 30-60 s each on 2 cores) bound that test's runtime: one kill serves both
+scenarios, and B's rerun uses the server A's run survived into.
 
 The other tests check the same rules in seconds, without vLLM: the engine against a stub server that goes
 away and comes back, and the stage with a scripted engine whose server disappears.
@@ -77,23 +78,25 @@ def start_run(workdir: Path, config: str, log: Path) -> subprocess.Popen[bytes]:
                                 stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
 
 
-def kill_server_mid_run(run: subprocess.Popen[bytes], server: Server, cache: Path, log: Path) -> int:
-    """SIGKILL the server (API process and engine core) once KILL_AT responses are committed; returns
-    how many were committed then."""
+def kill_server_mid_runs(runs: dict[str, tuple[subprocess.Popen[bytes], Path, Path]], server: Server) -> dict[str, int]:
+    """SIGKILL the server (API process and engine core) once every run (name: process, response cache,
+    log) has KILL_AT responses committed; returns how many each had committed then."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        n = cache_rows(cache)
-        if n >= KILL_AT:
+        counts = {name: cache_rows(cache) for name, (_, cache, _) in runs.items()}
+        if min(counts.values()) >= KILL_AT:
             os.killpg(server.proc.pid, signal.SIGKILL)
             server.proc.wait(timeout=30)
-            return n
-        if run.poll() is not None:
+            return counts
+        if any(run.poll() is not None for run, _, _ in runs.values()):
             break
         time.sleep(0.02)
-    if run.poll() is None:
-        os.killpg(run.pid, signal.SIGKILL)
-        run.wait(timeout=30)
-    raise AssertionError(f"the run never got {KILL_AT} responses committed ({run.poll()}):\n{tail(log)}")
+    for run, _, _ in runs.values():
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait(timeout=30)
+    logs = "\n".join(f"{name} ({run.poll()}):\n{tail(log)}" for name, (run, _, log) in runs.items())
+    raise AssertionError(f"the runs never all got {KILL_AT} responses committed:\n{logs}")
 
 
 def tail(path: Path, n: int = 4000) -> str:
@@ -150,41 +153,26 @@ def test_http_synth_survives_a_server_restart_and_resumes_after_an_outage(workdi
     t0 = time.monotonic()
     serve_log = workdir / "serve.log"
     server = start_vllm_server(tiny_model_dir, serve_log, port, max_model_len=MODEL_LEN)
+    runs: list[subprocess.Popen[bytes]] = []
     try:
         wait_healthy(server)
 
-        # -- A: killed mid-run, restarted on the same port; the run waits for it (default retry budget) --
+        # A (default retry budget) and B (retry_max_s=6) generate at once; one kill of the server serves both
         write_config(workdir / "a.yaml", restart_config(tiny_model_dir, server.base_url, "outA",
                                                         retry_backoff_max_s=2))  # fmt: skip
-        log_a = workdir / "run-a.log"
-        run = start_run(workdir, "a.yaml", log_a)
-        killed_at = kill_server_mid_run(run, server, workdir / "outA" / "_cache" / "synth.sqlite", log_a)
-        t_kill = time.monotonic()
-        server = start_vllm_server(tiny_model_dir, serve_log, port, max_model_len=MODEL_LEN)
-        wait_healthy(server)
-        down_s = time.monotonic() - t_kill
-        phases = {"start": round(t_kill - t0), "a_killed_at": killed_at, "a_down_s": round(down_s)}
-        rc = wait_run(run, 300, log_a)
-        assert rc == 0, f"exit {rc} after a {down_s:.0f} s restart:\n{tail(log_a)}"
-        ingest = pq.read_table(workdir / "outA" / "ingest" / "data", columns=["id", "source"])
-        selected = ingest.filter(pc.is_in(ingest.column("source"), pa.array(SELECT))).column("id").to_pylist()
-        assert killed_at < len(selected) == 144  # the kill landed mid-generation
-        s = manifest(workdir / "outA")["stats"]
-        assert s["cache_hits"] == 0 and s["generated"] == len(selected), s  # dropped ones included
-        phases["a_retries"] = s["engine_retries"]
-        assert s["engine_retries"] > 0  # requests were in flight or queued while the server was down
-        assert cache_rows(workdir / "outA" / "_cache" / "synth.sqlite") == len(selected)
-        docs_a = check_output(workdir / "outA", selected)
-
-        # -- B: killed, and down longer than retry_max_s: exit 1 naming the server; a rerun resumes ----
         write_config(workdir / "b.yaml", restart_config(tiny_model_dir, server.base_url, "outB",
                                                         retry_max_s=6, retry_backoff_max_s=1))  # fmt: skip
-        log_b = workdir / "run-b.log"
-        cache_b = workdir / "outB" / "_cache" / "synth.sqlite"
-        run = start_run(workdir, "b.yaml", log_b)
-        killed_at = kill_server_mid_run(run, server, cache_b, log_b)
+        log_a, log_b = workdir / "run-a.log", workdir / "run-b.log"
+        cache_a, cache_b = workdir / "outA" / "_cache" / "synth.sqlite", workdir / "outB" / "_cache" / "synth.sqlite"
+        run_a = start_run(workdir, "a.yaml", log_a)
+        run_b = start_run(workdir, "b.yaml", log_b)
+        runs += [run_a, run_b]
+        killed_at = kill_server_mid_runs({"A": (run_a, cache_a, log_a), "B": (run_b, cache_b, log_b)}, server)
         t_kill = time.monotonic()
-        rc = wait_run(run, 120, log_b)
+        phases: dict[str, Any] = {"start": round(t_kill - t0), "killed_at": killed_at}
+
+        # -- B: down longer than retry_max_s: exit 1 naming the server, what was finished is in the cache --
+        rc = wait_run(run_b, 120, log_b)
         gave_up_s = time.monotonic() - t_kill
         out_b = tail(log_b)
         assert rc == 1, f"exit {rc}:\n{out_b}"
@@ -193,12 +181,30 @@ def test_http_synth_survives_a_server_restart_and_resumes_after_an_outage(workdi
         assert server.base_url in error and "server unavailable" in error and "rerun" in error, error
         assert not (workdir / "outB" / "synth" / "_manifest.json").exists()
         committed = cache_rows(cache_b)
-        phases.update(b_killed_at=killed_at, b_committed=committed, b_gave_up_s=round(gave_up_s))
-        assert KILL_AT <= killed_at <= committed < len(selected)
+        phases.update(b_committed=committed, b_gave_up_s=round(gave_up_s))
+        assert run_a.poll() is None, f"A ended ({run_a.poll()}) while the server was down:\n{tail(log_a)}"
 
+        # -- A: the server is started again on the same port; the run waits for it (default retry budget) --
         server = start_vllm_server(tiny_model_dir, serve_log, port, max_model_len=MODEL_LEN)
         wait_healthy(server)
-        rc = wait_run(start_run(workdir, "b.yaml", log_b), 300, log_b)
+        down_s = time.monotonic() - t_kill
+        phases["a_down_s"] = round(down_s)
+        rc = wait_run(run_a, 300, log_a)
+        assert rc == 0, f"exit {rc} after a {down_s:.0f} s restart:\n{tail(log_a)}"
+        ingest = pq.read_table(workdir / "outA" / "ingest" / "data", columns=["id", "source"])
+        selected = ingest.filter(pc.is_in(ingest.column("source"), pa.array(SELECT))).column("id").to_pylist()
+        assert killed_at["A"] < len(selected) == 144  # the kill landed mid-generation
+        assert KILL_AT <= killed_at["B"] <= committed < len(selected)
+        s = manifest(workdir / "outA")["stats"]
+        assert s["cache_hits"] == 0 and s["generated"] == len(selected), s  # dropped ones included
+        phases["a_retries"] = s["engine_retries"]
+        assert s["engine_retries"] > 0  # requests were in flight or queued while the server was down
+        assert cache_rows(cache_a) == len(selected)
+        docs_a = check_output(workdir / "outA", selected)
+
+        # -- B, rerun against the restarted server: resumes from the cache ------------------------------
+        runs.append(start_run(workdir, "b.yaml", log_b))
+        rc = wait_run(runs[-1], 300, log_b)
         assert rc == 0, f"rerun exit {rc}:\n{tail(log_b)}"
         s = manifest(workdir / "outB")["stats"]
         assert s["cache_hits"] == committed, s  # nothing finished before the outage is generated again
@@ -209,6 +215,10 @@ def test_http_synth_survives_a_server_restart_and_resumes_after_an_outage(workdi
         print(f"\nserver restart test: {phases}")
         assert docs_b.select(["id", "parent_id", "text"]).equals(docs_a.select(["id", "parent_id", "text"]))
     finally:
+        for run in runs:  # a failed assertion leaves no run behind
+            if run.poll() is None:
+                os.killpg(run.pid, signal.SIGKILL)
+                run.wait(timeout=30)
         stop_vllm_server(server)
 
 

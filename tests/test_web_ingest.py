@@ -181,3 +181,23 @@ def test_corrupt_member_and_http_encodings(tmp_path: Path) -> None:
     assert "Compressed page body." in docs[1]["html"]
     assert [q["offset"] for q in bad] == [written[1][1], written[3][1]]
     assert bad[1]["id"] == written[3][0]
+
+
+@pytest.mark.parametrize(("declared", "body", "bytes_path"), [
+    ("UTF-8", "<p>café €</p>".encode(), True),
+    (None, b"\xef\xbb\xbf<meta charset='utf-8'><p>caf\xc3\xa9</p>", True),  # BOM dropped, as the decoder does
+    ("utf-8", b"<p>caf\xe9 \xed\xa0\x80</p>", False),  # not UTF-8 after all: the decoder's fallbacks decide
+    ("windows-1252", b"<p>caf\xe9</p>", False),
+    ("utf8-typo", "<p>café, déjà vu, naïve</p>".encode(), True),  # an unknown declared charset is ignored
+])
+def test_html_column_value_is_the_decoded_page(declared: str | None, body: bytes, bytes_path: bool) -> None:
+    """UTF-8 pages reach the html column as their own bytes, and those are exactly the decoded page."""
+    from pipeline.warc import decode_html, html_column_value
+
+    value, charset, how = html_column_value(body, declared)
+    assert isinstance(value, bytes) == bytes_path
+    text = value.decode("utf-8") if isinstance(value, bytes) else value
+    assert (text, charset, how) == decode_html(body, declared)
+    assert "caf" in text and "\ufeff" not in text
+    if declared == "utf8-typo":
+        assert how != "http"

@@ -21,8 +21,9 @@ def _largest_page_chars(root: Path) -> int:
     from pipeline.demo.web_pages import WARC_NAME
     from pipeline.warc import read_warc
 
-    return max(len(d.get("html") or "") for _, d in read_warc("crawl", str(root / "crawl" / WARC_NAME), WARC_NAME,
-                                                                "warc") if isinstance(d, dict))
+    pages = [d.get("html") or "" for _, d in read_warc("crawl", str(root / "crawl" / WARC_NAME), WARC_NAME, "warc")
+             if isinstance(d, dict)]
+    return max(len(p.decode("utf-8") if isinstance(p, bytes) else p) for p in pages)  # UTF-8 pages come as bytes
 
 
 def _config(root: Path, executor: str) -> dict[str, Any]:

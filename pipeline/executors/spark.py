@@ -425,6 +425,9 @@ class SparkExecutor:
             storage.rmtree(workdir / "_rounds")
         return out
 
+    def start_workers(self, preload: Sequence[str] = ()) -> None:
+        """Nothing: Spark starts its Python workers with the first task and keeps them (reuse)."""
+
     def generation_engine(self, kind: str, **kwargs: Any) -> Any | None:
         """`http`: requests sent from Spark tasks. The offline engine stays on the driver, which owns
         the accelerator: right for local mode on a GPU box; on a cluster serve the model instead."""
