@@ -237,8 +237,13 @@ def ingest_files(ex: Executor, files: Sequence[InputFile], stage_dir: Path, part
             continue
         pieces = plan_splits(f, f.input.split_bytes, ex.workers)
         if pieces is not None:
-            splits[i] = _numbered(pieces) if f.input.format == "jsonl" else pieces
+            splits[i] = pieces
     whole = [i for i in range(len(files)) if i not in results and i not in splits]
+    if len(whole) + sum(map(len, splits.values())) > 1:  # the workers start while the driver counts lines
+        ex.start_workers(("pipeline.ingest_split",))
+    for i, pieces in splits.items():
+        if files[i].input.format == "jsonl":
+            splits[i] = _numbered(pieces)
     order = [s for i in sorted(splits) for s in splits[i]]
     tasks: list[tuple[str, Any]] = [("file", (files[i], stage_dir, partition_rows, stage_hash)) for i in whole]
     tasks += [("split", (s, stage_dir)) for s in order]

@@ -269,7 +269,6 @@ class Runner:
             self.reporter.cached("ingest", manifest)
             return {"stage": "ingest", "cached": True, **manifest["counts"]}
         clean_temp_files(self.out / "quarantine")
-        executor.start_workers(("pipeline.ingest_split",))  # they start while the driver plans the reading
         started = time.monotonic()
         results = ingest_files(executor, plan.files, stage_dir, self.cfg.partition_rows, plan.ingest_hash,
                                lambda unit: self._progress("ingest", unit=unit))
@@ -327,12 +326,12 @@ class Runner:
             return {"stage": cfg.name, "cached": True, **manifest["counts"]}
         started = time.monotonic()
         stage = make_stage(cfg, self.cfg)  # the shape only: models load in the tasks, not on the driver
-        if stage.shape in ("map", "dedup"):  # surely tasks (a planned stage may run on the driver only)
-            executor.start_workers((type(stage).__module__,))  # no-op once running (ingest started them)
         unit = getattr(stage, "progress_unit", None) or {"map": "partitions", "dedup": "partitions"}.get(stage.shape)
         ctx = StageContext(cfg, self.cfg, data_partitions(self.out, planned.input_name), stage_dir, self.out,
                            executor, planned.hash, functools.partial(self._phase, cfg.name),
                            self._progress(cfg.name, unit=unit or "tasks"))
+        if stage.shape == "dedup" or (stage.shape == "map" and len(ctx.inputs) > 1):  # surely several tasks
+            executor.start_workers((type(stage).__module__,))  # no-op once running (ingest started them)
         try:
             if stage.shape == "map":
                 run_map_stage(ctx)

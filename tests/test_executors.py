@@ -152,6 +152,9 @@ def test_local_workers_start_before_the_first_map_with_their_modules() -> None:
         ex.start_workers(("json",))  # a running pool is kept
         done = ex.map(_loaded, ["pipeline.ingest_split"] * 8)
         assert all(loaded for _, loaded in done) and {pid for pid, _ in done} <= pids
+    with LocalExecutor(2) as broken:  # a module that fails to import does not break the pool
+        broken.start_workers(("pipeline.no_such_module",))
+        assert broken.map(_square, [1, 2, 3]) == [1, 4, 9]
 
 
 # -- aggregate --------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ in input order. Finished map and reduce steps are kept on disk, so a killed run 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing
 import os
@@ -127,7 +128,10 @@ def _start_worker(parent: int, preload: tuple[str, ...]) -> None:
     the coming tasks need, while the driver still plans (rather than when the first task arrives)."""
     _exit_with_parent(parent)
     for name in preload:
-        importlib.import_module(name)
+        # not here: an initializer that raises breaks the whole pool with no word of why; the first
+        # task that needs the module imports it again and its error names the task
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
 
 
 class LocalExecutor:
