@@ -26,7 +26,11 @@ WINDOW = 3
 
 
 def logistic(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    z = ((x - mean) / scale) @ weights
+    """One regression on standardized inputs, as trained (`BlockModel` folds the standardization in)."""
+    return _sigmoid(((x - mean) / scale) @ weights)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
 
@@ -65,10 +69,6 @@ class BlockModel:
         p1 = _sigmoid(x @ c1 + b1)
         k = x.shape[1]
         return _sigmoid(x @ c2[:k] + context_features(blocks, p1) @ c2[k:] + b2)
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
 
 @cache

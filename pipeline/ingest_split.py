@@ -252,15 +252,16 @@ def ingest_files(ex: Executor, files: Sequence[InputFile], stage_dir: Path, part
         results[i] = result
     read = dict(zip((s.name for s in order), outcomes[len(whole):], strict=True))
     writes: list[tuple[str, Any]] = []
+    n_parts: dict[int, int] = {}
     for i in sorted(splits):
         names = [s.name for s in splits[i]]
         parts = partition_pieces([read[n]["docs"] for n in names], names, partition_rows)
+        n_parts[i] = len(parts)
         writes += [("part", (files[i], p, pieces, stage_dir)) for p, pieces in enumerate(parts)]
         writes.append(("quarantine", (files[i], names, stage_dir)))
     digests = dict(d for d in ex.map(_write_pass, writes, progress("partitions")) if d is not None)
     for i in sorted(splits):
-        results[i] = _file_result(files[i], [read[s.name] for s in splits[i]], [s.name for s in splits[i]],
-                                  partition_rows, stage_hash, digests)
+        results[i] = _file_result(files[i], [read[s.name] for s in splits[i]], n_parts[i], stage_hash, digests)
         write_json(results[i], stage_dir / "_files" / f"{files[i].prefix}.json")
     if splits:
         storage.rmtree(_split_dir(stage_dir))
@@ -274,15 +275,15 @@ def _numbered(pieces: list[Split]) -> list[Split]:
     return [Split(s.file, s.index, s.start, s.stop, int(first)) for s, first in zip(pieces, firsts, strict=True)]
 
 
-def _file_result(f: InputFile, read: list[dict[str, Any]], names: list[str], partition_rows: int,
-                 stage_hash: str, digests: dict[str, str]) -> dict[str, Any]:
-    """A split file's marker, the same as `ingest_file` gives the file read whole."""
+def _file_result(f: InputFile, read: list[dict[str, Any]], n_parts: int, stage_hash: str,
+                 digests: dict[str, str]) -> dict[str, Any]:
+    """A split file's marker (its pieces' read results, its partitions written), the same as
+    `ingest_file` gives the file read whole."""
     by_reason: dict[str, int] = {}
     for r in read:
         for k, v in r["by_reason"].items():
             by_reason[k] = by_reason.get(k, 0) + v
-    parts = [f"{f.prefix}-{p:04d}" for p in range(len(partition_pieces([r["docs"] for r in read], names,
-                                                                       partition_rows)))]
+    parts = [f"{f.prefix}-{p:04d}" for p in range(n_parts)]
     return {"config_hash": stage_hash, "file": f.path, "records": sum(r["records"] for r in read),
             "quarantined": sum(r["quarantined"] for r in read), "parts": parts, "by_reason": by_reason,
             "skipped": {}, "digests": {p: digests[p] for p in parts}}

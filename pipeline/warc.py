@@ -72,10 +72,8 @@ def decode_html(body: bytes, declared: str | None) -> tuple[str, str, str]:
     """Bytes -> (text, charset, how the charset was found: http | meta | detected; see `page_charset`).
 
     Undecodable bytes fall back to UTF-8, then cp1252, then become U+FFFD (never an error)."""
-    from resiliparse.parse.encoding import bytes_to_str
-
     charset, how = page_charset(body, declared)
-    return bytes_to_str(body, charset, errors="replace", fallback_encodings=("utf-8", "cp1252")), charset, how
+    return _decoded(body, charset), charset, how
 
 
 def html_column_value(body: bytes, declared: str | None) -> tuple[str | bytes, str, str]:
@@ -91,9 +89,13 @@ def html_column_value(body: bytes, declared: str | None) -> tuple[str | bytes, s
         data = body[3:] if body.startswith(_UTF8_BOM) else body
         if _valid_utf8(data):
             return data, charset, how
+    return _decoded(body, charset), charset, how
+
+
+def _decoded(body: bytes, charset: str) -> str:
     from resiliparse.parse.encoding import bytes_to_str
 
-    return bytes_to_str(body, charset, errors="replace", fallback_encodings=("utf-8", "cp1252")), charset, how
+    return bytes_to_str(body, charset, errors="replace", fallback_encodings=("utf-8", "cp1252"))
 
 
 _UTF8_BOM = b"\xef\xbb\xbf"
